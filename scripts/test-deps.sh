@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Installs what postdesk's integration tests need on a Debian/Ubuntu machine:
+#   - Dovecot (dovecot-imapd): tests start private instances from generated configs on free
+#     127.0.0.1 ports (tests/it/support/dovecot.rs); the system service is not needed and
+#     is not left running.
+#   - Python 3 with aiosmtpd: the SMTP sink (tests/support/smtp_sink.py).
+# No extra system user is created: as root the tests store mail as `nobody`, as an
+# ordinary user they run Dovecot entirely as that user.
+#
+# Idempotent: run it as often as you like. Works as root, or as a user with sudo.
+set -euo pipefail
+
+say() { printf 'test-deps: %s\n' "$*"; }
+die() { printf 'test-deps: error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    SUDO=()
+fi
+
+as_root() {
+    if [ "$(id -u)" -ne 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+        die "need root to run '$*'; run this script as root or install sudo"
+    fi
+    "${SUDO[@]}" "$@"
+}
+
+apt_updated=no
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 ||
+        die "apt-get not found; install by hand: $* (Debian/Ubuntu package names)"
+    # Update the package lists only when a package has no install candidate yet.
+    if [ "$apt_updated" = no ]; then
+        for package in "$@"; do
+            if ! apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+                say "apt-get update (no install candidate for $package yet)"
+                as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+                    die "apt-get update failed"
+                apt_updated=yes
+                break
+            fi
+        done
+    fi
+    say "apt-get install $*"
+    # policy-rc.d exit code 101 tells invoke-rc.d/deb-systemd-invoke not to start services
+    # during the install; only used if the machine has no policy of its own.
+    local policy=/usr/sbin/policy-rc.d added_policy=no
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        added_policy=yes
+    fi
+    local status=0
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
+        status=$?
+    if [ "$added_policy" = yes ]; then
+        as_root rm -f "$policy"
+    fi
+    [ "$status" -eq 0 ] || die "apt-get install $* failed (exit $status)"
+}
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# --- Dovecot -------------------------------------------------------------------------
+if installed dovecot-imapd; then
+    say "dovecot-imapd is already installed"
+else
+    apt_install dovecot-imapd
+fi
+for program in dovecot doveadm; do
+    command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || [ -x "/usr/bin/$program" ] ||
+        die "$program not found after installing dovecot-imapd"
+done
+for user in dovecot dovenull; do
+    id "$user" >/dev/null 2>&1 || die "system user $user is missing; reinstall dovecot-core"
+done
+id nobody >/dev/null 2>&1 || die "user nobody is missing; the tests store mail as nobody when run as root"
+
+# The system service would only take port 143 and is not used: stop it if it runs.
+if [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null ||
+    { command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dovecot 2>/dev/null; }; then
+    say "stopping the system dovecot service (tests run their own instances)"
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        as_root systemctl stop dovecot || true
+        as_root systemctl disable dovecot >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+        as_root service dovecot stop || true
+    fi
+    if [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
+        die "the system dovecot (pid $(cat /run/dovecot/master.pid)) is still running; stop it by hand"
+    fi
+else
+    say "the system dovecot service is not running (good: tests start their own)"
+fi
+
+# --- Python + aiosmtpd ---------------------------------------------------------------
+PYTHON="${POSTDESK_TEST_PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    [ "$PYTHON" = python3 ] || die "$PYTHON (POSTDESK_TEST_PYTHON) not found"
+    apt_install python3
+fi
+if "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
+    say "aiosmtpd is already importable by $(command -v "$PYTHON")"
+else
+    say "installing aiosmtpd for $(command -v "$PYTHON") with pip"
+    if ! "$PYTHON" -m pip install --quiet aiosmtpd; then
+        # Debian's own python3 refuses pip installs (PEP 668); use the Debian package.
+        if [ "$(command -v "$PYTHON")" = /usr/bin/python3 ]; then
+            say "pip failed; installing the Debian package python3-aiosmtpd instead"
+            apt_install python3-aiosmtpd
+        else
+            die "pip install aiosmtpd failed for $(command -v "$PYTHON")"
+        fi
+    fi
+    "$PYTHON" -c 'import aiosmtpd' || die "aiosmtpd is still not importable by $PYTHON"
+fi
+
+say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)')"

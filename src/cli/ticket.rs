@@ -1,0 +1,122 @@
+//! `postdesk ticket list|show`: read-only inspection, with `--json`.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::domain::{Status, TicketId};
+use crate::store::{Store, StoreError, messages, tickets};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TicketCommand {
+    /// List tickets, newest first.
+    List {
+        /// Only tickets with this status (open, pending, resolved, closed).
+        #[arg(long)]
+        status: Option<Status>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its messages in order.
+    Show {
+        id: TicketId,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
+    let cfg = super::load_config(config)?;
+    let store = Store::open_existing(&cfg.database_path).await?;
+    let mut conn = store.pool().acquire().await?;
+    match cmd {
+        TicketCommand::List {
+            status,
+            limit,
+            json,
+        } => {
+            let list = tickets::list_ticket_views(&mut conn, *status, *limit).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("No tickets.");
+            } else {
+                println!(
+                    "{:>6}  {:<8}  {:<6}  {:>4}  {:<30}  SUBJECT",
+                    "ID", "STATUS", "PRIO", "MSGS", "CUSTOMER"
+                );
+                for t in &list {
+                    let subject: String = t.subject.chars().take(60).collect();
+                    println!(
+                        "{:>6}  {:<8}  {:<6}  {:>4}  {:<30}  {subject}",
+                        t.id,
+                        t.status.as_str(),
+                        t.priority.as_str(),
+                        t.message_count,
+                        t.customer.email
+                    );
+                }
+            }
+        }
+        TicketCommand::Show { id, json } => {
+            let ticket = match tickets::get_ticket_view(&mut conn, *id).await {
+                Ok(t) => t,
+                Err(StoreError::NotFound(what)) => {
+                    eprintln!("error: {what} does not exist");
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let msgs = messages::list_message_views(&mut conn, *id).await?;
+            if *json {
+                let mut v = serde_json::to_value(&ticket)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("messages".into(), serde_json::to_value(&msgs)?);
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Ticket #{}: {}", ticket.id, ticket.subject);
+                println!(
+                    "Status {}, priority {}, assignee {}, customer {}{}",
+                    ticket.status,
+                    ticket.priority,
+                    ticket.assignee.as_deref().unwrap_or("(none)"),
+                    ticket.customer.email,
+                    ticket
+                        .linked_ticket_id
+                        .map(|l| format!(", follows #{l}"))
+                        .unwrap_or_default()
+                );
+                if !ticket.tags.is_empty() {
+                    println!("Tags: {}", ticket.tags.join(", "));
+                }
+                println!(
+                    "Created {}, updated {}",
+                    ticket.created_at, ticket.updated_at
+                );
+                for m in &msgs {
+                    println!(
+                        "\n--- #{} {} {} from {} ({}) {}",
+                        m.id,
+                        m.direction,
+                        m.kind,
+                        m.from.as_deref().unwrap_or("?"),
+                        m.match_reason,
+                        m.created_at
+                    );
+                    println!("Subject: {}", m.subject);
+                    if let Some(d) = &m.delivery {
+                        println!("Delivery: {d}");
+                    }
+                    println!("{}", m.body_text);
+                }
+            }
+        }
+    }
+    drop(conn);
+    store.close().await;
+    Ok(true)
+}

@@ -1,0 +1,671 @@
+//! Configuration: the raw TOML (serde, `deny_unknown_fields`) in [`raw`], converted into a
+//! typed, validated [`Config`]. Validation collects *every* problem, each naming its key,
+//! and fails once, so `postdesk check-config` can report them all at the same time.
+//!
+//! Secrets (passwords) are read from the file, from `password_file` or from `password_env`;
+//! they never appear in `Debug` output or logs (see [`Secret`]).
+
+pub mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::ingest::address::{Mailbox as AddrMailbox, parse_single_address};
+
+/// A secret string that never prints itself.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that needs it (a LOGIN or AUTH command).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// No TLS at all: only sensible on loopback or inside a trusted network.
+    Plain,
+    /// Plain connection upgraded with STARTTLS (IMAP) / STARTTLS (SMTP); refused if the
+    /// server does not offer it.
+    StartTls,
+    /// TLS from the first byte (IMAPS port 993, SMTPS port 465).
+    Tls,
+}
+
+/// What happens to a message on the IMAP server once it is committed to the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterIngest {
+    /// Leave the message untouched (the default). The UID watermark alone tracks progress.
+    Keep,
+    /// Add this IMAP flag or keyword, e.g. `$Postdesk` or `\Seen`.
+    Flag(String),
+    /// Move the message to this folder (UID MOVE, or COPY + \Deleted + UID EXPUNGE).
+    Move(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct MailboxConfig {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    pub password: Secret,
+    pub folders: Vec<String>,
+    /// The addresses customers write to, lowercased.
+    pub addresses: Vec<String>,
+    pub after_ingest: AfterIngest,
+    /// How long an IDLE lasts before it is re-issued; below 29 minutes (RFC 2177).
+    pub idle_timeout: Duration,
+    /// How often to poll when the server does not offer IDLE.
+    pub poll_interval: Duration,
+    /// How many messages are fetched and committed in one transaction.
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The From of everything we send, e.g. `Example Support <support@example.com>`.
+    pub from: AddrMailbox,
+    /// Global send rate limit, messages per minute.
+    pub rate_per_minute: u32,
+    pub timeout: Duration,
+    /// Attempts before a transiently failing message is given up.
+    pub max_attempts: u32,
+    /// First retry delay after a transient failure; doubles per attempt, at most an hour.
+    pub retry_base: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AutoreplyConfig {
+    pub enabled: bool,
+    /// Acknowledgements to one sender per hour, enforced in memory and in the database.
+    pub max_per_sender_per_hour: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreadingConfig {
+    /// Window in which the same normalised subject from the same sender joins a ticket.
+    pub subject_window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Messages larger than this are recorded as rejected (headers kept) and left on the
+    /// server untouched.
+    pub max_message_bytes: usize,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_path: PathBuf,
+    pub mailboxes: Vec<MailboxConfig>,
+    pub smtp: SmtpConfig,
+    pub autoreply: AutoreplyConfig,
+    pub agents: Vec<AgentConfig>,
+    pub threading: ThreadingConfig,
+    pub ingest: IngestConfig,
+    /// Directory of templates overriding the embedded defaults, if any.
+    pub templates_dir: Option<PathBuf>,
+    /// Host part of generated Message-IDs.
+    pub message_id_domain: String,
+}
+
+impl Config {
+    /// Every address that belongs to us: mailbox addresses and the SMTP From.
+    pub fn own_addresses(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .mailboxes
+            .iter()
+            .flat_map(|m| m.addresses.iter().cloned())
+            .collect();
+        v.push(self.smtp.from.address.clone());
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The address replies should go to, before a `+token` is added.
+    pub fn primary_address(&self) -> String {
+        self.smtp.from.address.clone()
+    }
+}
+
+/// All the problems found in a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} problem(s) in the configuration:",
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates a configuration file. Relative paths inside it are resolved against
+/// the file's directory.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![format!("cannot read {}: {e}", path.display())],
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &base, &|k| std::env::var(k).ok())
+}
+
+/// Parses and validates configuration text; `env` looks up environment variables (a
+/// parameter so that tests need not touch the process environment).
+pub fn parse(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+        problems: vec![format!("TOML: {}", e.to_string().trim())],
+    })?;
+    validate(raw, base_dir, env)
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() || base.as_os_str().is_empty() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+fn parse_security(v: Option<&str>, key: &str, problems: &mut Vec<String>) -> Security {
+    match v.unwrap_or("tls") {
+        "plain" => Security::Plain,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        other => {
+            problems.push(format!(
+                "{key}: {other:?} is not valid; expected plain, starttls or tls"
+            ));
+            Security::Tls
+        }
+    }
+}
+
+fn read_secret(
+    ctx: &str,
+    inline: Option<String>,
+    file: Option<String>,
+    env_name: Option<String>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    required: bool,
+    problems: &mut Vec<String>,
+) -> Option<Secret> {
+    let given = [inline.is_some(), file.is_some(), env_name.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given > 1 {
+        problems.push(format!(
+            "{ctx}: give only one of password, password_file, password_env"
+        ));
+        return None;
+    }
+    if let Some(p) = inline {
+        return Some(Secret::new(p));
+    }
+    if let Some(f) = file {
+        let path = resolve(base, &f);
+        return match std::fs::read_to_string(&path) {
+            Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
+            Err(e) => {
+                problems.push(format!(
+                    "{ctx}.password_file: cannot read {}: {e}",
+                    path.display()
+                ));
+                None
+            }
+        };
+    }
+    if let Some(name) = env_name {
+        return match env(&name) {
+            Some(v) => Some(Secret::new(v)),
+            None => {
+                problems.push(format!(
+                    "{ctx}.password_env: environment variable {name} is not set"
+                ));
+                None
+            }
+        };
+    }
+    if required {
+        problems.push(format!(
+            "{ctx}: a password is required (password, password_file or password_env)"
+        ));
+    }
+    None
+}
+
+fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+}
+
+fn validate(
+    raw: raw::RawConfig,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+
+    let database_path = resolve(
+        base,
+        raw.database
+            .as_ref()
+            .and_then(|d| d.path.as_deref())
+            .unwrap_or("postdesk.db"),
+    );
+
+    let mut mailboxes = Vec::new();
+    if raw.mailbox.is_empty() {
+        problems.push("mailbox: at least one [[mailbox]] is required".to_string());
+    }
+    let mut seen_names = std::collections::HashSet::new();
+    for (i, m) in raw.mailbox.into_iter().enumerate() {
+        let name = m.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        let ctx = format!("mailbox {name:?}");
+        if m.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            problems.push(format!("{ctx}: name is required"));
+        } else if !seen_names.insert(name.clone()) {
+            problems.push(format!("{ctx}: name is used by two mailboxes"));
+        }
+        let host = m.host.unwrap_or_default();
+        if host.trim().is_empty() {
+            problems.push(format!("{ctx}: host is required"));
+        }
+        let security = parse_security(
+            m.security.as_deref(),
+            &format!("{ctx}: security"),
+            &mut problems,
+        );
+        let port = match m.port {
+            Some(p) if (1..=65535).contains(&p) => p as u16,
+            Some(p) => {
+                problems.push(format!("{ctx}: port must be 1-65535, not {p}"));
+                0
+            }
+            None => match security {
+                Security::Tls => 993,
+                _ => 143,
+            },
+        };
+        let username = m.username.unwrap_or_default();
+        if username.is_empty() {
+            problems.push(format!("{ctx}: username is required"));
+        }
+        let password = read_secret(
+            &ctx,
+            m.password,
+            m.password_file,
+            m.password_env,
+            base,
+            env,
+            true,
+            &mut problems,
+        )
+        .unwrap_or_default();
+        let folders = m.folders.unwrap_or_else(|| vec!["INBOX".to_string()]);
+        if folders.is_empty() || folders.iter().any(|f| f.trim().is_empty()) {
+            problems.push(format!(
+                "{ctx}: folders must list at least one non-empty folder name"
+            ));
+        }
+        let addresses: Vec<String> = m
+            .addresses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.trim().to_lowercase())
+            .collect();
+        if addresses.is_empty() {
+            problems.push(format!(
+                "{ctx}: addresses must list the addresses customers write to"
+            ));
+        }
+        for a in &addresses {
+            if !valid_email(a) {
+                problems.push(format!("{ctx}: addresses: {a:?} is not an email address"));
+            }
+        }
+        let after_ingest = match m.after_ingest.as_deref().unwrap_or("keep") {
+            "keep" => AfterIngest::Keep,
+            "flag" => AfterIngest::Flag(m.ingest_flag.unwrap_or_else(|| "$Postdesk".to_string())),
+            "move" => match m.move_to {
+                Some(f) if !f.trim().is_empty() => AfterIngest::Move(f),
+                _ => {
+                    problems.push(format!(
+                        "{ctx}: after_ingest = \"move\" needs move_to = \"FolderName\""
+                    ));
+                    AfterIngest::Keep
+                }
+            },
+            other => {
+                problems.push(format!(
+                    "{ctx}: after_ingest: {other:?} is not valid; expected keep, flag or move"
+                ));
+                AfterIngest::Keep
+            }
+        };
+        let idle_secs = m.idle_timeout_secs.unwrap_or(25 * 60);
+        if idle_secs == 0 || idle_secs >= 29 * 60 {
+            problems.push(format!(
+                "{ctx}: idle_timeout_secs must be 1-1739 (RFC 2177: re-issue IDLE before 29 minutes)"
+            ));
+        }
+        let poll = m.poll_interval_secs.unwrap_or(60);
+        if poll == 0 {
+            problems.push(format!("{ctx}: poll_interval_secs must be at least 1"));
+        }
+        let batch_size = m.batch_size.unwrap_or(200);
+        if batch_size == 0 || batch_size > 10_000 {
+            problems.push(format!("{ctx}: batch_size must be 1-10000"));
+        }
+        mailboxes.push(MailboxConfig {
+            name,
+            host,
+            port,
+            security,
+            username,
+            password,
+            folders,
+            addresses,
+            after_ingest,
+            idle_timeout: Duration::from_secs(idle_secs),
+            poll_interval: Duration::from_secs(poll),
+            batch_size: batch_size as usize,
+        });
+    }
+
+    let smtp = match raw.smtp {
+        None => {
+            problems.push("smtp: the [smtp] section is required".to_string());
+            None
+        }
+        Some(s) => {
+            let ctx = "smtp";
+            let host = s.host.unwrap_or_default();
+            if host.trim().is_empty() {
+                problems.push("smtp: host is required".to_string());
+            }
+            let security = parse_security(s.security.as_deref(), "smtp: security", &mut problems);
+            let port = match s.port {
+                Some(p) if (1..=65535).contains(&p) => p as u16,
+                Some(p) => {
+                    problems.push(format!("smtp: port must be 1-65535, not {p}"));
+                    0
+                }
+                None => match security {
+                    Security::Tls => 465,
+                    Security::StartTls => 587,
+                    Security::Plain => 25,
+                },
+            };
+            let password = read_secret(
+                ctx,
+                s.password,
+                s.password_file,
+                s.password_env,
+                base,
+                env,
+                false,
+                &mut problems,
+            );
+            if password.is_some() && s.username.is_none() {
+                problems.push("smtp: a password is given but no username".to_string());
+            }
+            let from = match s.from.as_deref() {
+                None => {
+                    problems.push(
+                        "smtp: from is required, e.g. \"Support <support@example.com>\""
+                            .to_string(),
+                    );
+                    None
+                }
+                Some(f) => match parse_single_address(f) {
+                    Some(a) if valid_email(&a.address) => Some(a),
+                    _ => {
+                        problems.push(format!("smtp: from: {f:?} is not a valid address"));
+                        None
+                    }
+                },
+            };
+            let rate = s.rate_per_minute.unwrap_or(120);
+            if rate == 0 {
+                problems.push("smtp: rate_per_minute must be at least 1".to_string());
+            }
+            let max_attempts = s.max_attempts.unwrap_or(10);
+            if max_attempts == 0 {
+                problems.push("smtp: max_attempts must be at least 1".to_string());
+            }
+            from.map(|from| SmtpConfig {
+                host,
+                port,
+                security,
+                username: s.username,
+                password,
+                from,
+                rate_per_minute: rate.max(1),
+                timeout: Duration::from_secs(s.timeout_secs.unwrap_or(30).max(1)),
+                max_attempts: max_attempts.max(1),
+                retry_base: Duration::from_secs(s.retry_base_secs.unwrap_or(60)),
+            })
+        }
+    };
+
+    let autoreply = AutoreplyConfig {
+        enabled: raw
+            .autoreply
+            .as_ref()
+            .and_then(|a| a.enabled)
+            .unwrap_or(true),
+        max_per_sender_per_hour: raw
+            .autoreply
+            .as_ref()
+            .and_then(|a| a.max_per_sender_per_hour)
+            .unwrap_or(3),
+    };
+    if autoreply.max_per_sender_per_hour == 0 {
+        problems.push("autoreply: max_per_sender_per_hour must be at least 1 (set enabled = false to turn acknowledgements off)".to_string());
+    }
+
+    let mut agents = Vec::new();
+    let mut agent_names = std::collections::HashSet::new();
+    for (i, a) in raw.agent.into_iter().enumerate() {
+        let ctx = format!("agent #{}", i + 1);
+        let name = a.name.unwrap_or_default();
+        if name.trim().is_empty() {
+            problems.push(format!("{ctx}: name is required"));
+        } else if !agent_names.insert(name.to_lowercase()) {
+            problems.push(format!("agent {name:?}: name is used twice"));
+        }
+        let email = a.email.unwrap_or_default().trim().to_lowercase();
+        if !valid_email(&email) {
+            problems.push(format!(
+                "agent {name:?}: email {email:?} is not an email address"
+            ));
+        }
+        agents.push(AgentConfig { name, email });
+    }
+
+    let subject_window_days = raw
+        .threading
+        .as_ref()
+        .and_then(|t| t.subject_window_days)
+        .unwrap_or(7);
+    if subject_window_days > 365 {
+        problems.push("threading: subject_window_days must be 0-365".to_string());
+    }
+
+    let max_message_bytes = raw
+        .ingest
+        .as_ref()
+        .and_then(|i| i.max_message_mb)
+        .unwrap_or(40);
+    if max_message_bytes == 0 || max_message_bytes > 1024 {
+        problems.push("ingest: max_message_mb must be 1-1024".to_string());
+    }
+
+    let templates_dir = raw
+        .templates
+        .as_ref()
+        .and_then(|t| t.dir.as_deref())
+        .map(|d| resolve(base, d));
+    if let Some(d) = &templates_dir {
+        if !d.is_dir() {
+            problems.push(format!("templates: dir {} is not a directory", d.display()));
+        }
+    }
+
+    let message_id_domain = smtp
+        .as_ref()
+        .and_then(|s| s.from.address.rsplit_once('@').map(|(_, d)| d.to_string()))
+        .unwrap_or_else(|| "postdesk.invalid".to_string());
+
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    let Some(smtp) = smtp else {
+        return Err(ConfigError {
+            problems: vec!["smtp: invalid".to_string()],
+        });
+    };
+    Ok(Config {
+        database_path,
+        mailboxes,
+        smtp,
+        autoreply,
+        agents,
+        threading: ThreadingConfig {
+            subject_window: Duration::from_secs(subject_window_days * 86_400),
+        },
+        ingest: IngestConfig {
+            max_message_bytes: (max_message_bytes as usize) * 1024 * 1024,
+        },
+        templates_dir,
+        message_id_domain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../config/postdesk.example.toml");
+        let cfg = parse(text, Path::new(""), &no_env).unwrap();
+        assert_eq!(cfg.mailboxes.len(), 1);
+        assert_eq!(cfg.mailboxes[0].addresses, vec!["support@example.com"]);
+        assert_eq!(cfg.smtp.from.address, "support@example.com");
+        assert!(cfg.autoreply.enabled);
+        assert_eq!(cfg.agents[0].name, "alice");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once_with_their_keys() {
+        let text = r#"
+[[mailbox]]
+name = "sales"
+host = ""
+port = 70000
+security = "ssl"
+folders = []
+addresses = ["not-an-address"]
+after_ingest = "move"
+[smtp]
+host = "127.0.0.1"
+"#;
+        let err = parse(text, Path::new(""), &no_env).unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "mailbox \"sales\": host is required",
+            "mailbox \"sales\": port must be 1-65535",
+            "mailbox \"sales\": security: \"ssl\"",
+            "mailbox \"sales\": username is required",
+            "mailbox \"sales\": a password is required",
+            "mailbox \"sales\": folders",
+            "\"not-an-address\" is not an email address",
+            "move_to",
+            "smtp: from is required",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = parse("[database]\npth = \"x\"\n", Path::new(""), &no_env).unwrap_err();
+        assert!(err.to_string().contains("pth"), "{err}");
+    }
+
+    #[test]
+    fn password_comes_from_env_and_is_never_printed() {
+        let text = r#"
+[[mailbox]]
+name = "s"
+host = "h"
+username = "u"
+password_env = "PD_PW"
+addresses = ["s@example.com"]
+[smtp]
+host = "h"
+from = "S <s@example.com>"
+"#;
+        let env = |k: &str| (k == "PD_PW").then(|| "hunter2".to_string());
+        let cfg = parse(text, Path::new(""), &env).unwrap();
+        assert_eq!(cfg.mailboxes[0].password.expose(), "hunter2");
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        let err = parse(text, Path::new(""), &no_env).unwrap_err();
+        assert!(err.to_string().contains("PD_PW is not set"));
+    }
+}

@@ -1,0 +1,95 @@
+//! The configuration file exactly as written: every key optional here, so that
+//! validation (in the parent module) can name each missing or wrong key itself.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub database: Option<RawDatabase>,
+    #[serde(default)]
+    pub mailbox: Vec<RawMailbox>,
+    pub smtp: Option<RawSmtp>,
+    pub autoreply: Option<RawAutoreply>,
+    #[serde(default)]
+    pub agent: Vec<RawAgent>,
+    pub threading: Option<RawThreading>,
+    pub ingest: Option<RawIngest>,
+    pub templates: Option<RawTemplates>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMailbox {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub folders: Option<Vec<String>>,
+    pub addresses: Option<Vec<String>>,
+    pub after_ingest: Option<String>,
+    pub ingest_flag: Option<String>,
+    pub move_to: Option<String>,
+    pub idle_timeout_secs: Option<u64>,
+    pub poll_interval_secs: Option<u64>,
+    pub batch_size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub from: Option<String>,
+    pub rate_per_minute: Option<u32>,
+    pub timeout_secs: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub retry_base_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoreply {
+    pub enabled: Option<bool>,
+    pub max_per_sender_per_hour: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThreading {
+    pub subject_window_days: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    pub max_message_mb: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplates {
+    pub dir: Option<String>,
+}

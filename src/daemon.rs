@@ -1,0 +1,149 @@
+//! The daemon: opens the database under the single-instance lock, spawns one loop per
+//! mailbox folder and the outbox worker, and shuts them down on cancellation.
+//!
+//! Shutdown (SIGTERM) cancels the token; every loop finishes the transaction in flight
+//! (a batch is committed and its server actions done before the loop looks at the token
+//! again), then returns. The supervisor logs which task ended and why.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::ingest::imap::{self, SyncStats};
+use crate::ingest::pipeline::Pipeline;
+use crate::lock::{self, InstanceLock};
+use crate::outbound::templates::Templates;
+use crate::outbound::worker::{FlushStats, Outbox};
+use crate::store::Store;
+
+pub struct Daemon {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub pipeline: Arc<Pipeline>,
+    pub outbox: Arc<Outbox>,
+    _lock: InstanceLock,
+}
+
+/// What `run --once` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct OnceReport {
+    pub fetched: usize,
+    pub new_tickets: usize,
+    pub joined: usize,
+    pub duplicates: usize,
+    pub other: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub mailbox_errors: Vec<String>,
+}
+
+impl Daemon {
+    /// Takes the lock, opens and migrates the database, loads templates.
+    pub async fn open(cfg: Config) -> Result<Daemon> {
+        let lock = lock::acquire(&cfg.database_path)?;
+        let store = Store::open(&cfg.database_path)
+            .await
+            .with_context(|| format!("Opening database {}", cfg.database_path.display()))?;
+        let templates = Arc::new(Templates::load(cfg.templates_dir.as_deref())?);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let cfg = Arc::new(cfg);
+        let pipeline = Arc::new(Pipeline::new(cfg.clone(), templates, clock.clone()));
+        let outbox = Arc::new(Outbox::new(store.clone(), &cfg.smtp, clock)?);
+        Ok(Daemon {
+            cfg,
+            store,
+            pipeline,
+            outbox,
+            _lock: lock,
+        })
+    }
+
+    /// One full cycle: sync every mailbox folder, then flush the outbox.
+    pub async fn run_once(&self, cancel: &CancellationToken) -> Result<OnceReport> {
+        let mut report = OnceReport::default();
+        for mb in &self.cfg.mailboxes {
+            match imap::sync_mailbox_once(&self.store, &self.pipeline, mb, cancel).await {
+                Ok(SyncStats {
+                    fetched,
+                    new_tickets,
+                    joined,
+                    duplicates,
+                    other,
+                }) => {
+                    report.fetched += fetched;
+                    report.new_tickets += new_tickets;
+                    report.joined += joined;
+                    report.duplicates += duplicates;
+                    report.other += other;
+                }
+                Err(e) => {
+                    tracing::error!("Mailbox {:?}: {e:#}", mb.name);
+                    report
+                        .mailbox_errors
+                        .push(format!("mailbox {:?}: {e:#}", mb.name));
+                }
+            }
+        }
+        let FlushStats {
+            sent,
+            retrying,
+            failed,
+        } = self.outbox.flush(cancel).await?;
+        report.sent = sent;
+        report.retrying = retrying;
+        report.failed = failed;
+        Ok(report)
+    }
+
+    /// Runs until `cancel` fires. `ready` is called once every loop has been started.
+    pub async fn run(&self, cancel: CancellationToken, ready: impl FnOnce()) -> Result<()> {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = tokio::task::JoinSet::new();
+        for mb in &self.cfg.mailboxes {
+            for folder in &mb.folders {
+                let name = format!("mailbox {:?} folder {folder:?}", mb.name);
+                let fut = imap::folder_loop(
+                    self.store.clone(),
+                    self.pipeline.clone(),
+                    mb.clone(),
+                    folder.clone(),
+                    cancel.clone(),
+                    wake.clone(),
+                );
+                tasks.spawn(async move {
+                    fut.await;
+                    name
+                });
+            }
+        }
+        {
+            let outbox = self.outbox.clone();
+            let cancel = cancel.clone();
+            let wake = wake.clone();
+            tasks.spawn(async move {
+                outbox.run_loop(wake, cancel).await;
+                "outbox worker".to_string()
+            });
+        }
+        tracing::info!(
+            "postdesk running: {} mailbox(es), database {}.",
+            self.cfg.mailboxes.len(),
+            self.cfg.database_path.display()
+        );
+        ready();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(name) if cancel.is_cancelled() => tracing::debug!("Task ended: {name}."),
+                Ok(name) => tracing::error!("Task ended unexpectedly: {name}."),
+                Err(e) => tracing::error!("Task panicked or was aborted: {e}"),
+            }
+        }
+        self.store.close().await;
+        tracing::info!("postdesk stopped cleanly.");
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Plain domain types shared by every layer: ticket ids, statuses, priorities, message
+//! directions and kinds, and the reason a message joined its ticket.
+//!
+//! No I/O lives here. Everything converts to and from the lowercase strings stored in
+//! SQLite and shown in `--json` output, so the database and the CLI speak the same words.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A ticket number, as shown to people in `[#123]` subject tags.
+pub type TicketId = i64;
+
+/// Error for a word that is not one of an enum's values.
+#[derive(Debug, thiserror::Error)]
+#[error("{value:?} is not a valid {what}; expected one of: {expected}")]
+pub struct ParseEnumError {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word stored in the database and printed by the CLI.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseEnumError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(ParseEnumError {
+                        what: $what,
+                        value: s.to_string(),
+                        expected: concat!($($text, " "),+),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where a ticket stands. `resolved` reopens on a customer reply; `closed` does not
+    /// (a reply to a closed ticket opens a new, linked ticket).
+    Status, "status", {
+        Open => "open",
+        Pending => "pending",
+        Resolved => "resolved",
+        Closed => "closed",
+    }
+);
+
+string_enum!(
+    /// How urgent a ticket is.
+    Priority, "priority", {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
+    }
+);
+
+string_enum!(
+    /// Whether a message came in or went out.
+    Direction, "direction", {
+        Inbound => "inbound",
+        Outbound => "outbound",
+    }
+);
+
+string_enum!(
+    /// What a message is, as far as the ticket is concerned.
+    MessageKind, "message kind", {
+        Customer => "customer",
+        AutoReply => "auto_reply",
+        AgentReply => "agent_reply",
+        Note => "note",
+        Bounce => "bounce",
+        AutoSubmitted => "auto_submitted",
+        Unprocessable => "unprocessable",
+        Rejected => "rejected",
+    }
+);
+
+string_enum!(
+    /// Why a message was put on its ticket (RFC 5322 threading headers, our reply token,
+    /// a subject tag, or the subject/sender heuristic), recorded on every message.
+    MatchReason, "match reason", {
+        ReplyToken => "reply_token",
+        References => "references",
+        ReferencedBy => "referenced_by",
+        SharedReference => "shared_reference",
+        SubjectTag => "subject_tag",
+        SubjectSender => "subject_sender",
+        NewTicket => "new_ticket",
+        NewTicketAfterClosed => "new_ticket_after_closed",
+        Bounce => "bounce",
+        Outbound => "outbound",
+        None => "none",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_rejects_unknown_words() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), *s);
+        }
+        assert_eq!(" Resolved ".parse::<Status>().unwrap(), Status::Resolved);
+        let err = "done".parse::<Status>().unwrap_err().to_string();
+        assert!(err.contains("open pending resolved closed"), "{err}");
+    }
+
+    #[test]
+    fn kinds_serialize_as_their_database_words() {
+        for k in MessageKind::ALL {
+            let json = serde_json::to_string(k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+    }
+}

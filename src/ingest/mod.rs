@@ -1,0 +1,13 @@
+//! Ingest: everything between a mail source and the database. `imap` speaks IMAP,
+//! `maildir` and `mbox` read local files, `parse` turns bytes into a `Parsed`, `loops`
+//! holds the RFC 3834 rules, and `pipeline` decides and commits.
+
+pub mod address;
+pub mod imap;
+pub mod import;
+pub mod loops;
+pub mod maildir;
+pub mod mbox;
+pub mod parse;
+pub mod pipeline;
+pub mod quote;

@@ -1,0 +1,576 @@
+//! Raw bytes → [`Parsed`]: everything the pipeline needs from a message, extracted once.
+//!
+//! Parsing never fails and never panics on hostile input: mail-parser is lenient, and when
+//! it gives up entirely we still return a best-effort [`Parsed`] with a problem noted. The
+//! caller always keeps the raw bytes, so nothing here has to be perfect to be lossless.
+//!
+//! Message-IDs are normalised (angle brackets, whitespace and case removed) so that copies
+//! of one mail dedup and threading headers match whatever a client did to them. Mail with
+//! no Message-ID gets a stable synthetic one derived from its content.
+
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::address::{Mailbox, normalize_address};
+
+/// Texts longer than this are cut when stored in columns; the raw message keeps them whole.
+pub const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
+/// Subjects longer than this are cut when stored in columns.
+pub const MAX_SUBJECT_BYTES: usize = 16 * 1024;
+/// HTML larger than this is not rendered to text (it would take too long); the raw keeps it.
+const MAX_HTML_RENDER_BYTES: usize = 4 * 1024 * 1024;
+/// Synthetic Message-IDs end in this domain so they can be told apart.
+pub const SYNTHETIC_DOMAIN: &str = "synthetic.postdesk.invalid";
+
+/// Signals used by the RFC 3834 auto-reply rules and loop protection.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AutoSignals {
+    /// The Auto-Submitted value, lowercased, when present.
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    pub list_id: bool,
+    pub list_unsubscribe: bool,
+    /// `Return-Path: <>`.
+    pub return_path_null: bool,
+    /// No Return-Path header at all (mail taken straight from a mailbox often lacks it).
+    pub return_path_missing: bool,
+    /// X-Autoreply, X-Autorespond, X-Auto-Response-Suppress: All/OOF on an incoming mail.
+    pub x_autoreply: bool,
+    pub feedback_report: bool,
+}
+
+/// What a delivery status notification (RFC 3464) says.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryReport {
+    /// Message-ID of the message the report is about, normalised.
+    pub original_message_id: Option<String>,
+    /// Failed recipients with their status code, e.g. ("bob@example.com", "5.1.1").
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentMeta {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: usize,
+}
+
+/// A message as the pipeline sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parsed {
+    pub message_id: String,
+    pub synthetic_id: bool,
+    pub in_reply_to: Vec<String>,
+    /// References then In-Reply-To, oldest first, without duplicates.
+    pub references: Vec<String>,
+    pub from: Option<Mailbox>,
+    /// How many From mailboxes (across all From headers) the message has.
+    pub from_count: usize,
+    pub sender: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    /// Delivered-To, X-Original-To and Envelope-To, lowercased.
+    pub envelope_to: Vec<String>,
+    pub subject: String,
+    /// Date header as unix seconds, when present and sane.
+    pub date: Option<i64>,
+    pub body_text: String,
+    pub html_only: bool,
+    pub attachments: Vec<AttachmentMeta>,
+    pub auto: AutoSignals,
+    pub report: Option<DeliveryReport>,
+    /// SHA-256 of the raw message, hex.
+    pub raw_sha256: String,
+    /// SHA-256 of the body (everything after the header block), hex: copies of one mail
+    /// delivered to two mailboxes differ in their trace headers but not here.
+    pub body_sha256: String,
+    /// Anything odd noticed while parsing, in words.
+    pub problems: Vec<String>,
+}
+
+impl Parsed {
+    /// Every recipient address: To, Cc and the envelope headers.
+    pub fn all_recipients(&self) -> impl Iterator<Item = &str> {
+        self.to
+            .iter()
+            .chain(self.cc.iter())
+            .map(|m| m.address.as_str())
+            .chain(self.envelope_to.iter().map(String::as_str))
+    }
+}
+
+/// Normalises a Message-ID: strips angle brackets, whitespace and comments, lowercases.
+/// Returns None when nothing usable remains.
+pub fn normalize_message_id(id: &str) -> Option<String> {
+    let s: String = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\0')
+        .collect();
+    let s = s.to_lowercase();
+    if s.is_empty() || s.len() > 998 {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Where the body starts: after the first empty line (CRLF or LF).
+pub fn body_offset(raw: &[u8]) -> usize {
+    let mut i = 0;
+    let mut line_start = true;
+    while let Some(&b) = raw.get(i) {
+        if line_start {
+            if b == b'\n' {
+                return i + 1;
+            }
+            if b == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+                return i + 2;
+            }
+        }
+        line_start = b == b'\n';
+        i += 1;
+    }
+    raw.len()
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary and removes NUL bytes,
+/// which SQLite text columns and most tools handle badly.
+pub fn clean_text(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("").replace('\0', "")
+}
+
+fn mailboxes(addr: Option<&Address<'_>>) -> Vec<Mailbox> {
+    let Some(addr) = addr else { return Vec::new() };
+    addr.iter()
+        .filter_map(|a| {
+            let address = normalize_address(a.address()?);
+            (!address.is_empty()).then(|| Mailbox {
+                name: a
+                    .name()
+                    .map(|n| clean_text(n.trim(), 512))
+                    .filter(|n| !n.is_empty()),
+                address: clean_text(&address, 512),
+            })
+        })
+        .collect()
+}
+
+fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => t
+            .split_whitespace()
+            .filter_map(normalize_message_id)
+            .collect(),
+        HeaderValue::TextList(l) => l.iter().filter_map(|t| normalize_message_id(t)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn header_text(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    msg.header_raw(name)
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+}
+
+/// Parses raw bytes. Never panics and always returns something usable.
+pub fn parse(raw: &[u8]) -> Parsed {
+    let raw_sha256 = hex_sha256(raw);
+    let body_sha256 = hex_sha256(raw.get(body_offset(raw)..).unwrap_or(&[]));
+    let mut problems = Vec::new();
+
+    let parser = MessageParser::default();
+    let Some(msg) = parser.parse(raw) else {
+        problems.push("mail-parser could not parse the message at all".to_string());
+        return Parsed {
+            message_id: synthetic_id(&[&body_sha256]),
+            synthetic_id: true,
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            from: None,
+            from_count: 0,
+            sender: None,
+            to: Vec::new(),
+            cc: Vec::new(),
+            reply_to: Vec::new(),
+            envelope_to: Vec::new(),
+            subject: String::new(),
+            date: None,
+            body_text: clean_text(&String::from_utf8_lossy(raw), MAX_TEXT_BYTES),
+            html_only: false,
+            attachments: Vec::new(),
+            auto: AutoSignals {
+                return_path_missing: true,
+                ..AutoSignals::default()
+            },
+            report: None,
+            raw_sha256,
+            body_sha256,
+            problems,
+        };
+    };
+
+    // From: every From header counts (RFC 5322 allows one; two is a forgery signal).
+    let mut from_all = Vec::new();
+    let mut from_headers = 0;
+    for h in msg.headers() {
+        if h.name().eq_ignore_ascii_case("From") {
+            from_headers += 1;
+            if let HeaderValue::Address(a) = h.value() {
+                from_all.extend(mailboxes(Some(a)));
+            }
+        }
+    }
+    if from_headers > 1 {
+        problems.push(format!("{from_headers} From headers"));
+    }
+    let from = from_all.first().cloned();
+    let from_count = from_all.len();
+
+    let subject = clean_text(
+        &msg.subject()
+            .unwrap_or("")
+            .replace(['\r', '\n'], " ")
+            .replace('\t', " "),
+        MAX_SUBJECT_BYTES,
+    );
+    let date = msg
+        .date()
+        .map(|d| d.to_timestamp())
+        .filter(|t| *t > 0 && *t < 32_503_680_000);
+
+    let in_reply_to = id_list(msg.in_reply_to());
+    let mut references = id_list(msg.references());
+    for id in &in_reply_to {
+        if !references.contains(id) {
+            references.push(id.clone());
+        }
+    }
+    // A hostile References header with thousands of ids must not make lookups explode.
+    if references.len() > 100 {
+        let keep_from = references.len() - 100;
+        references.drain(..keep_from);
+        problems.push("References cut to its newest 100 ids".to_string());
+    }
+
+    let mut envelope_to = Vec::new();
+    for h in msg.headers() {
+        let n = h.name();
+        if n.eq_ignore_ascii_case("Delivered-To")
+            || n.eq_ignore_ascii_case("X-Original-To")
+            || n.eq_ignore_ascii_case("Envelope-To")
+        {
+            let text = match h.value() {
+                HeaderValue::Text(t) => t.to_string(),
+                HeaderValue::Address(a) => a
+                    .iter()
+                    .filter_map(|x| x.address())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => continue,
+            };
+            for a in text.split(',') {
+                let a = normalize_address(a);
+                if !a.is_empty() && !envelope_to.contains(&a) {
+                    envelope_to.push(a);
+                }
+            }
+        }
+    }
+
+    let auto_submitted = header_text(&msg, "Auto-Submitted");
+    let return_path_raw = msg.header_raw("Return-Path");
+    let auto = AutoSignals {
+        auto_submitted,
+        precedence: header_text(&msg, "Precedence"),
+        list_id: msg.header_raw("List-Id").is_some(),
+        list_unsubscribe: msg.header_raw("List-Unsubscribe").is_some(),
+        return_path_null: return_path_raw.is_some_and(|v| {
+            let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+            v == "<>" || v.is_empty()
+        }),
+        return_path_missing: return_path_raw.is_none(),
+        x_autoreply: msg.header_raw("X-Autoreply").is_some()
+            || msg.header_raw("X-Autorespond").is_some()
+            || header_text(&msg, "X-Auto-Response-Suppress")
+                .is_some_and(|v| v.contains("all") || v.contains("oof")),
+        feedback_report: msg.content_type().is_some_and(|ct| {
+            ct.attribute("report-type")
+                .is_some_and(|r| r.eq_ignore_ascii_case("feedback-report"))
+        }),
+    };
+
+    let (body_text, html_only) = extract_text(&msg);
+    let attachments = msg
+        .attachments()
+        .map(|p| AttachmentMeta {
+            filename: p.attachment_name().map(|n| clean_text(n, 512)),
+            content_type: p
+                .content_type()
+                .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")))
+                .unwrap_or_else(|| "application/octet-stream".to_string())
+                .to_lowercase(),
+            size: p.len(),
+        })
+        .collect();
+
+    let report = delivery_report(&msg);
+
+    let (message_id, synthetic) = match msg.message_id().and_then(normalize_message_id) {
+        Some(id) => (id, false),
+        None => (
+            synthetic_id(&[
+                from.as_ref().map(|f| f.address.as_str()).unwrap_or(""),
+                msg.header_raw("Date").unwrap_or("").trim(),
+                &subject,
+                &body_sha256,
+            ]),
+            true,
+        ),
+    };
+
+    Parsed {
+        message_id,
+        synthetic_id: synthetic,
+        in_reply_to,
+        references,
+        from,
+        from_count,
+        sender: mailboxes(msg.sender()).into_iter().next(),
+        to: mailboxes(msg.to()),
+        cc: mailboxes(msg.cc()),
+        reply_to: mailboxes(msg.reply_to()),
+        envelope_to,
+        subject,
+        date,
+        body_text,
+        html_only,
+        attachments,
+        auto,
+        report,
+        raw_sha256,
+        body_sha256,
+        problems,
+    }
+}
+
+fn synthetic_id(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = hex::encode(h.finalize());
+    format!("{}@{SYNTHETIC_DOMAIN}", digest.get(..40).unwrap_or(&digest))
+}
+
+/// Renders HTML as plain text: tags dropped, scripts and styles ignored, links kept as
+/// footnotes. Never returns markup.
+pub fn html_to_text(html: &str) -> String {
+    let html = html
+        .get(..html.len().min(MAX_HTML_RENDER_BYTES))
+        .unwrap_or("");
+    html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| String::new())
+}
+
+fn extract_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
+    let mut out = String::new();
+    let mut html_only = false;
+    for id in &msg.text_body {
+        let Some(part) = msg.parts.get(*id as usize) else {
+            continue;
+        };
+        let text = match &part.body {
+            PartType::Text(t) => t.to_string(),
+            PartType::Html(h) => {
+                html_only = true;
+                html_to_text(h)
+            }
+            _ => continue,
+        };
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&text);
+        if out.len() > MAX_TEXT_BYTES {
+            break;
+        }
+    }
+    if out.is_empty() {
+        // No text body at all: fall back on the first HTML body.
+        if let Some(h) = msg.body_html(0) {
+            html_only = true;
+            out = html_to_text(&h);
+        }
+    }
+    (clean_text(out.trim_end(), MAX_TEXT_BYTES), html_only)
+}
+
+/// RFC 3464 delivery status notification: `multipart/report; report-type=delivery-status`.
+fn delivery_report(msg: &mail_parser::Message<'_>) -> Option<DeliveryReport> {
+    let ct = msg.content_type()?;
+    if !(ct.ctype().eq_ignore_ascii_case("multipart")
+        && ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        && ct
+            .attribute("report-type")
+            .is_some_and(|r| r.eq_ignore_ascii_case("delivery-status")))
+    {
+        return None;
+    }
+    let mut report = DeliveryReport::default();
+    for part in &msg.parts {
+        let Some(pct) = part.content_type() else {
+            continue;
+        };
+        let sub = pct.subtype().unwrap_or("").to_ascii_lowercase();
+        let ty = pct.ctype().to_ascii_lowercase();
+        if ty == "message" && (sub == "delivery-status" || sub == "global-delivery-status") {
+            let text = String::from_utf8_lossy(part.contents()).to_string();
+            report.failed.extend(parse_dsn_fields(&text));
+        } else if ty == "message" && (sub == "rfc822" || sub == "global") {
+            if let PartType::Message(inner) = &part.body {
+                if report.original_message_id.is_none() {
+                    report.original_message_id = inner.message_id().and_then(normalize_message_id);
+                }
+            }
+        } else if ty == "text" && sub == "rfc822-headers" {
+            let text = String::from_utf8_lossy(part.contents());
+            if let Some(inner) = MessageParser::default().parse_headers(text.as_bytes()) {
+                if report.original_message_id.is_none() {
+                    report.original_message_id = inner.message_id().and_then(normalize_message_id);
+                }
+            }
+        }
+    }
+    Some(report)
+}
+
+/// The per-recipient fields of a message/delivery-status body: (recipient, status) for every
+/// recipient whose Action is `failed` (or whose status is 5.x.x when Action is missing).
+fn parse_dsn_fields(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    // Groups are separated by blank lines; the first is per-message, the rest per-recipient.
+    let normalized = text.replace("\r\n", "\n");
+    for group in normalized.split("\n\n") {
+        let mut recipient = None;
+        let mut action = None;
+        let mut status = None;
+        for line in group.lines() {
+            let Some((k, v)) = line.split_once(':') else {
+                continue;
+            };
+            let v = v.trim();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "final-recipient" | "original-recipient"
+                    if recipient.is_none() || k.trim().eq_ignore_ascii_case("final-recipient") =>
+                {
+                    let addr = v.split_once(';').map(|(_, a)| a).unwrap_or(v);
+                    recipient = Some(normalize_address(addr));
+                }
+                "action" => action = Some(v.to_ascii_lowercase()),
+                "status" => status = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        if let Some(r) = recipient {
+            let st = status.unwrap_or_default();
+            let failed = match action.as_deref() {
+                Some(a) => a == "failed",
+                None => st.starts_with('5'),
+            };
+            if failed && !r.is_empty() {
+                out.push((r, st));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_normalised() {
+        assert_eq!(
+            normalize_message_id(" <ABC@Example.com> ").as_deref(),
+            Some("abc@example.com")
+        );
+        assert_eq!(normalize_message_id("<>"), None);
+    }
+
+    #[test]
+    fn extracts_threading_headers_in_order() {
+        let raw = b"From: A <a@x.org>\r\nTo: support@example.com\r\nSubject: Re: hi\r\nMessage-ID: <3@x>\r\nReferences: <1@x>\r\n <2@x>\r\nIn-Reply-To: <2@x>\r\n\r\nbody\r\n";
+        let p = parse(raw);
+        assert_eq!(p.message_id, "3@x");
+        assert_eq!(p.references, vec!["1@x", "2@x"]);
+        assert_eq!(p.from.unwrap().address, "a@x.org");
+        assert_eq!(p.body_text, "body");
+    }
+
+    #[test]
+    fn synthetic_ids_are_stable_and_differ_by_content() {
+        let a =
+            b"From: a@x.org\r\nSubject: s\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\none\r\n";
+        let b =
+            b"From: a@x.org\r\nSubject: s\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\ntwo\r\n";
+        let pa = parse(a);
+        assert!(pa.synthetic_id);
+        assert_eq!(pa.message_id, parse(a).message_id);
+        assert_ne!(pa.message_id, parse(b).message_id);
+        // A copy with an extra trace header is the same message.
+        let mut c = b"Delivered-To: other@example.com\r\n".to_vec();
+        c.extend_from_slice(a);
+        assert_eq!(parse(&c).message_id, pa.message_id);
+    }
+
+    #[test]
+    fn two_from_headers_are_counted() {
+        let raw = b"From: a@x.org\r\nFrom: b@y.org\r\nSubject: s\r\n\r\nx\r\n";
+        let p = parse(raw);
+        assert_eq!(p.from_count, 2);
+        assert!(p.problems.iter().any(|x| x.contains("2 From")));
+    }
+
+    #[test]
+    fn html_only_mail_becomes_safe_text() {
+        let raw = b"From: a@x.org\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p><script>alert(1)</script>\r\n";
+        let p = parse(raw);
+        assert!(p.html_only);
+        assert!(p.body_text.contains("Hello"));
+        assert!(!p.body_text.contains("<b>"));
+        assert!(!p.body_text.contains("alert"));
+    }
+
+    #[test]
+    fn nul_bytes_and_garbage_do_not_panic() {
+        let p = parse(b"\0\0\0\xff\xfe");
+        assert!(!p.body_text.contains('\0'));
+        let p = parse(b"");
+        assert!(p.synthetic_id);
+    }
+
+    #[test]
+    fn dsn_fields_pick_failed_recipients() {
+        let text = "Reporting-MTA: dns; mx.example.com\n\nFinal-Recipient: rfc822; Bob@Example.com\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; ok@example.com\nAction: delivered\nStatus: 2.0.0\n";
+        assert_eq!(
+            parse_dsn_fields(text),
+            vec![("bob@example.com".to_string(), "5.1.1".to_string())]
+        );
+    }
+}

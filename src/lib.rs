@@ -1,0 +1,39 @@
+//! # postdesk: a mail-first helpdesk daemon
+//!
+//! The path of one message, and which module owns each step:
+//!
+//! 1. **Fetch** (`ingest::imap`). One task per configured mailbox folder connects to IMAP,
+//!    compares the folder's UIDVALIDITY with the stored one (RFC 9051 §2.3.1.1), asks for
+//!    every UID above the stored watermark and fetches them with `BODY.PEEK[]`, so `\Seen`
+//!    never matters. Maildir and mbox imports (`ingest::maildir`, `ingest::mbox`) feed the
+//!    same pipeline.
+//! 2. **Parse** (`ingest::parse`). mail-parser turns raw bytes into a [`ingest::parse::Parsed`]:
+//!    normalised Message-ID (or a stable synthetic one), threading headers, addresses,
+//!    decoded subject, text body, loop/bounce signals. Parsing never fails: hostile input
+//!    yields a best-effort result, and the raw bytes are always kept.
+//! 3. **Decide** (`threading`, `ingest::pipeline`). Pure functions normalise subjects and
+//!    recognise courtesy replies; the pipeline asks the store for candidates in a fixed
+//!    order (reply token, References/In-Reply-To, `[#N]` from a participant, same subject
+//!    from the same sender within a window) and records the reason on the message.
+//! 4. **Commit** (`store`). The raw bytes, the parsed message, the ticket change, the outbox
+//!    rows it causes (acknowledgements, composed by `outbound::compose` from `templates/`)
+//!    and the folder's new UID watermark are written in one SQLite transaction. Only after
+//!    COMMIT is the server touched (flag or move), from a durable `pending_actions` queue.
+//! 5. **Send** (`outbound::worker`). The outbox worker sends queued mail over SMTP with
+//!    lettre, retrying 4xx and timeouts with backoff under a global rate limit (governor),
+//!    stopping on 5xx, and keeping the same Message-ID on every attempt.
+//!
+//! `daemon` supervises the long-running loops, holds the single-instance lock and handles
+//! SIGTERM; `cli` holds one file per subcommand; `config` validates the TOML file.
+
+pub mod bench;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod domain;
+pub mod ingest;
+pub mod lock;
+pub mod outbound;
+pub mod store;
+pub mod threading;

@@ -1,0 +1,44 @@
+//! The postdesk binary: parse the command line, set up logging, dispatch, and map the
+//! result to an exit code (0 success, 1 failure reported, 2 error).
+
+use clap::Parser;
+use postdesk::cli::{self, Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::CheckConfig(a) => cli::check_config::execute(&cli.config, a),
+            Command::Run(a) => cli::run::execute(&cli.config, a).await,
+            Command::Import(a) => cli::import::execute(&cli.config, a).await,
+            Command::Ticket(c) => cli::ticket::execute(&cli.config, c).await,
+            Command::Bench(a) => postdesk::bench::execute(&cli.config, a).await,
+        }
+    });
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The outbox worker: sends queued mail over SMTP with lettre.
+//!
+//! RFC 5321 reply codes decide what happens: 4xx and timeouts/connection failures are
+//! transient and retried with exponential backoff (1 minute doubling to 1 hour) up to
+//! `max_attempts`; 5xx is permanent and the mail is marked failed at once. The stored raw
+//! bytes are sent as they are, so every attempt carries the same Message-ID. A global
+//! governor rate limit protects the relay.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, db_time};
+use crate::config::{Security, SmtpConfig};
+use crate::store::{Store, outbox};
+
+/// How a send attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    Sent,
+    Transient(String),
+    Permanent(String),
+}
+
+/// What one flush did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushStats {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+pub struct Outbox {
+    store: Store,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    limiter: DefaultDirectRateLimiter,
+    clock: Arc<dyn Clock>,
+    max_attempts: u32,
+    retry_base: Duration,
+}
+
+/// Delay before attempt `attempts + 1`: `base` (a minute by default) doubling, at most
+/// one hour.
+pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
+    base.saturating_mul(1u32 << attempts.min(12))
+        .min(Duration::from_secs(3600))
+}
+
+fn build_transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.as_str())
+        .port(cfg.port)
+        .timeout(Some(cfg.timeout));
+    match cfg.security {
+        Security::Plain => b = b.tls(Tls::None),
+        Security::StartTls => {
+            let p = TlsParameters::new(cfg.host.clone()).context("TLS parameters for SMTP")?;
+            b = b.tls(Tls::Required(p));
+        }
+        Security::Tls => {
+            let p = TlsParameters::new(cfg.host.clone()).context("TLS parameters for SMTP")?;
+            b = b.tls(Tls::Wrapper(p));
+        }
+    }
+    if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
+        b = b.credentials(Credentials::new(u.clone(), p.expose().to_string()));
+    }
+    Ok(b.build())
+}
+
+impl Outbox {
+    pub fn new(store: Store, cfg: &SmtpConfig, clock: Arc<dyn Clock>) -> Result<Outbox> {
+        let per_min = NonZeroU32::new(cfg.rate_per_minute).unwrap_or(NonZeroU32::MIN);
+        Ok(Outbox {
+            store,
+            transport: build_transport(cfg)?,
+            limiter: RateLimiter::direct(Quota::per_minute(per_min).allow_burst(per_min)),
+            clock,
+            max_attempts: cfg.max_attempts,
+            retry_base: cfg.retry_base,
+        })
+    }
+
+    async fn send(&self, item: &outbox::OutboxItem) -> SendResult {
+        let from = item.mail_from.parse().ok();
+        let to: Vec<_> = item.rcpt_to.iter().filter_map(|r| r.parse().ok()).collect();
+        let envelope = match Envelope::new(from, to) {
+            Ok(e) => e,
+            Err(e) => return SendResult::Permanent(format!("invalid envelope: {e}")),
+        };
+        match self.transport.send_raw(&envelope, &item.raw).await {
+            Ok(_) => SendResult::Sent,
+            Err(e) if e.is_permanent() => SendResult::Permanent(e.to_string()),
+            Err(e) => SendResult::Transient(e.to_string()),
+        }
+    }
+
+    /// Sends every mail that is due now, once each. Stops early when cancelled (the mail in
+    /// flight is finished and recorded first).
+    pub async fn flush(&self, cancel: &CancellationToken) -> Result<FlushStats> {
+        let mut stats = FlushStats::default();
+        // Each mail gets at most one attempt per flush, even when its retry is due at once.
+        let mut attempted = std::collections::HashSet::new();
+        loop {
+            let now = db_time(self.clock.now());
+            let mut conn = self.store.pool().acquire().await?;
+            let due: Vec<_> = outbox::list_due(&mut conn, &now, 50 + attempted.len() as i64)
+                .await?
+                .into_iter()
+                .filter(|i| !attempted.contains(&i.id))
+                .collect();
+            drop(conn);
+            if due.is_empty() {
+                return Ok(stats);
+            }
+            for item in &due {
+                attempted.insert(item.id);
+                if cancel.is_cancelled() {
+                    return Ok(stats);
+                }
+                self.limiter.until_ready().await;
+                let result = self.send(item).await;
+                let now = self.clock.now();
+                let mut tx = self.store.begin_write().await?;
+                match &result {
+                    SendResult::Sent => {
+                        outbox::mark_sent(&mut tx, item.id, &db_time(now)).await?;
+                        stats.sent += 1;
+                        tracing::info!(
+                            "Outbox: sent <{}> to {}.",
+                            item.message_id,
+                            item.rcpt_to.join(", ")
+                        );
+                    }
+                    SendResult::Permanent(e) => {
+                        outbox::mark_failed(&mut tx, item.id, e).await?;
+                        stats.failed += 1;
+                        tracing::error!("Outbox: <{}> failed permanently: {e}", item.message_id);
+                    }
+                    SendResult::Transient(e) if item.attempts + 1 >= self.max_attempts => {
+                        outbox::mark_failed(
+                            &mut tx,
+                            item.id,
+                            &format!("gave up after {} attempts: {e}", item.attempts + 1),
+                        )
+                        .await?;
+                        stats.failed += 1;
+                        tracing::error!(
+                            "Outbox: <{}> given up after {} attempts: {e}",
+                            item.message_id,
+                            item.attempts + 1
+                        );
+                    }
+                    SendResult::Transient(e) => {
+                        let delay = retry_delay(self.retry_base, item.attempts);
+                        let next = now
+                            + chrono::Duration::from_std(delay)
+                                .unwrap_or_else(|_| chrono::Duration::hours(1));
+                        outbox::mark_retry(&mut tx, item.id, e, &db_time(next)).await?;
+                        stats.retrying += 1;
+                        tracing::warn!(
+                            "Outbox: <{}> will be retried in {}s: {e}",
+                            item.message_id,
+                            delay.as_secs()
+                        );
+                    }
+                }
+                tx.commit().await?;
+            }
+        }
+    }
+
+    /// Runs until cancelled: flush, then sleep until the next due mail, a wake-up from the
+    /// ingest loops, or at most a minute.
+    pub async fn run_loop(&self, wake: Arc<tokio::sync::Notify>, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            if let Err(e) = self.flush(&cancel).await {
+                tracing::error!("Outbox: {e:#}");
+            }
+            let sleep = self
+                .time_to_next_due()
+                .await
+                .unwrap_or(Duration::from_secs(60));
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+        tracing::info!("Outbox: stopped.");
+    }
+
+    async fn time_to_next_due(&self) -> Option<Duration> {
+        let mut conn = self.store.pool().acquire().await.ok()?;
+        let next = outbox::next_due(&mut conn).await.ok()??;
+        let next = chrono::DateTime::parse_from_rfc3339(&next).ok()?;
+        let d = next.with_timezone(&chrono::Utc) - self.clock.now();
+        Some(
+            d.to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(50), Duration::from_secs(60)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_up_to_an_hour() {
+        let m = Duration::from_secs(60);
+        assert_eq!(retry_delay(m, 0), Duration::from_secs(60));
+        assert_eq!(retry_delay(m, 1), Duration::from_secs(120));
+        assert_eq!(retry_delay(m, 10), Duration::from_secs(3600));
+        assert_eq!(retry_delay(Duration::ZERO, 3), Duration::ZERO);
+    }
+}

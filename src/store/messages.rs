@@ -1,0 +1,294 @@
+//! Messages, their raw bytes and their threading references.
+
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection};
+
+use super::{Result, StoreError};
+use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
+
+/// Stores raw bytes once per content hash; returns the row id (existing or new).
+pub async fn insert_raw(
+    conn: &mut SqliteConnection,
+    sha256: &str,
+    data: &[u8],
+    original_size: usize,
+    now: &str,
+) -> Result<i64> {
+    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM raw_messages WHERE sha256 = ?")
+        .bind(sha256)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(id);
+    }
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO raw_messages (sha256, size, truncated, data, created_at) \
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(sha256)
+    .bind(original_size as i64)
+    .bind(i64::from(data.len() < original_size))
+    .bind(data)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// A stored message, as far as dedup and threading need it.
+#[derive(Debug, Clone)]
+pub struct MessageRef {
+    pub row: i64,
+    pub ticket_id: Option<TicketId>,
+    pub body_sha256: String,
+    pub direction: Direction,
+}
+
+fn message_ref(r: &sqlx::sqlite::SqliteRow) -> Result<MessageRef> {
+    let dir: String = r.try_get("direction")?;
+    Ok(MessageRef {
+        row: r.try_get("id")?,
+        ticket_id: r.try_get("ticket_id")?,
+        body_sha256: r.try_get("body_sha256")?,
+        direction: dir.parse().unwrap_or(Direction::Inbound),
+    })
+}
+
+pub async fn find_by_message_id(
+    conn: &mut SqliteConnection,
+    message_id: &str,
+) -> Result<Option<MessageRef>> {
+    let row = sqlx::query(
+        "SELECT id, ticket_id, body_sha256, direction FROM messages WHERE message_id = ?",
+    )
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(message_ref).transpose()
+}
+
+/// The message whose raw bytes have this hash, if any (an exact copy).
+pub async fn find_by_raw_sha(conn: &mut SqliteConnection, sha: &str) -> Result<Option<MessageRef>> {
+    let row = sqlx::query(
+        "SELECT m.id, m.ticket_id, m.body_sha256, m.direction FROM messages m \
+         JOIN raw_messages r ON r.id = m.raw_id WHERE r.sha256 = ? LIMIT 1",
+    )
+    .bind(sha)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(message_ref).transpose()
+}
+
+/// The ticket of the newest stored message among `ids` (our own outbound ones included).
+pub async fn find_ticket_by_message_ids(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<Option<TicketId>> {
+    // Newest reference first: the closest ancestor decides.
+    for id in ids.iter().rev() {
+        let t = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        if t.is_some() {
+            return Ok(t);
+        }
+    }
+    Ok(None)
+}
+
+/// The ticket of a stored message that references `message_id` (the reply arrived first).
+pub async fn find_ticket_referencing(
+    conn: &mut SqliteConnection,
+    message_id: &str,
+) -> Result<Option<TicketId>> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT m.ticket_id FROM message_refs r JOIN messages m ON m.id = r.message_row \
+         WHERE r.ref_id = ? AND m.ticket_id IS NOT NULL ORDER BY m.id LIMIT 1",
+    )
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The ticket of a stored message that shares one of `ids` as a reference (a sibling reply
+/// to a parent we never saw).
+pub async fn find_ticket_sharing_reference(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<Option<TicketId>> {
+    for id in ids {
+        let t = sqlx::query_scalar::<_, i64>(
+            "SELECT m.ticket_id FROM message_refs r JOIN messages m ON m.id = r.message_row \
+             WHERE r.ref_id = ? AND m.ticket_id IS NOT NULL ORDER BY m.id LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if t.is_some() {
+            return Ok(t);
+        }
+    }
+    Ok(None)
+}
+
+/// Fields of a new message row.
+pub struct NewMessage<'a> {
+    pub ticket_id: Option<TicketId>,
+    pub raw_id: Option<i64>,
+    pub message_id: &'a str,
+    pub synthetic_id: bool,
+    pub body_sha256: &'a str,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub from_addr: Option<&'a str>,
+    pub from_name: Option<&'a str>,
+    pub to_json: &'a str,
+    pub cc_json: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub channel: &'a str,
+    pub match_reason: MatchReason,
+    pub problems_json: &'a str,
+    pub attachments_json: &'a str,
+    pub date_header: Option<i64>,
+    pub now: &'a str,
+}
+
+pub async fn insert_message(conn: &mut SqliteConnection, m: &NewMessage<'_>) -> Result<i64> {
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO messages (ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
+         direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
+         match_reason, problems, attachments, date_header, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(m.ticket_id)
+    .bind(m.raw_id)
+    .bind(m.message_id)
+    .bind(i64::from(m.synthetic_id))
+    .bind(m.body_sha256)
+    .bind(m.direction.as_str())
+    .bind(m.kind.as_str())
+    .bind(m.from_addr)
+    .bind(m.from_name)
+    .bind(m.to_json)
+    .bind(m.cc_json)
+    .bind(m.subject)
+    .bind(m.body_text)
+    .bind(m.channel)
+    .bind(m.match_reason.as_str())
+    .bind(m.problems_json)
+    .bind(m.attachments_json)
+    .bind(m.date_header)
+    .bind(m.now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from_sqlx(e, "message"))?;
+    Ok(id)
+}
+
+pub async fn insert_refs(conn: &mut SqliteConnection, row: i64, refs: &[String]) -> Result<()> {
+    for r in refs {
+        sqlx::query("INSERT OR IGNORE INTO message_refs (message_row, ref_id) VALUES (?, ?)")
+            .bind(row)
+            .bind(r)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Moves messages that were stored without a ticket onto one (not used for customer mail,
+/// which always has a ticket; kept for bounces attached later).
+pub async fn set_message_ticket(
+    conn: &mut SqliteConnection,
+    row: i64,
+    ticket: TicketId,
+) -> Result<()> {
+    sqlx::query("UPDATE messages SET ticket_id = ? WHERE id = ?")
+        .bind(ticket)
+        .bind(row)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A message as shown by `ticket show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub message_id: String,
+    pub direction: String,
+    pub kind: String,
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub channel: String,
+    pub match_reason: String,
+    pub problems: Vec<String>,
+    pub attachments: serde_json::Value,
+    pub created_at: String,
+    /// Delivery state of outbound mail: pending, sent or failed.
+    pub delivery: Option<String>,
+}
+
+fn json_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+pub async fn list_message_views(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+) -> Result<Vec<MessageView>> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.message_id, m.direction, m.kind, m.from_addr, m.from_name, m.to_addrs, \
+         m.cc_addrs, m.subject, m.body_text, m.channel, m.match_reason, m.problems, \
+         m.attachments, m.created_at, \
+         (SELECT o.status FROM outbox o WHERE o.message_row = m.id) AS delivery \
+         FROM messages m WHERE m.ticket_id = ? ORDER BY m.id",
+    )
+    .bind(ticket)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let to: String = r.try_get("to_addrs")?;
+            let cc: String = r.try_get("cc_addrs")?;
+            let problems: String = r.try_get("problems")?;
+            let attachments: String = r.try_get("attachments")?;
+            Ok(MessageView {
+                id: r.try_get("id")?,
+                message_id: r.try_get("message_id")?,
+                direction: r.try_get("direction")?,
+                kind: r.try_get("kind")?,
+                from: r.try_get("from_addr")?,
+                from_name: r.try_get("from_name")?,
+                to: json_list(&to),
+                cc: json_list(&cc),
+                subject: r.try_get("subject")?,
+                body_text: r.try_get("body_text")?,
+                channel: r.try_get("channel")?,
+                match_reason: r.try_get("match_reason")?,
+                problems: json_list(&problems),
+                attachments: serde_json::from_str(&attachments).unwrap_or(serde_json::Value::Null),
+                created_at: r.try_get("created_at")?,
+                delivery: r.try_get("delivery")?,
+            })
+        })
+        .collect()
+}
+
+/// Messages stored without a ticket (unprocessable, rejected, unattached bounces).
+pub async fn count_unattached(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL")
+            .fetch_one(conn)
+            .await?,
+    )
+}

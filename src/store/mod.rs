@@ -1,0 +1,127 @@
+//! All SQL lives here: one file per table family, migrations in `migrations/`.
+//!
+//! SQLite runs in WAL mode with `foreign_keys=ON`, a busy timeout and `synchronous=FULL`,
+//! because a COMMIT here gates a server-side action (flagging or moving mail): once COMMIT
+//! returns, the message must survive a power cut. Store functions take a
+//! `&mut SqliteConnection` so that callers compose one transaction per unit of work;
+//! writers open it with `BEGIN IMMEDIATE` ([`Store::begin_write`]).
+
+pub mod imap_state;
+pub mod messages;
+pub mod outbox;
+pub mod tickets;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+
+/// Errors a caller can act on, in words a user understands.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps sqlx's RowNotFound to NotFound(`what`) and unique violations to Conflict.
+    pub fn from_sqlx(e: sqlx::Error, what: &str) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound(what.to_string()),
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("{what}: {}", d.message()))
+            }
+            other => StoreError::Db(other),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
+
+/// The database handle.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let opts = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            .statement_cache_capacity(256);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Opens an existing database for reading; refuses to create one.
+    pub async fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "database {} (has postdesk run yet?)",
+                path.display()
+            )));
+        }
+        Store::open(path).await
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction with `BEGIN IMMEDIATE`, so that it holds the write lock
+    /// from its first statement and never fails half-way with SQLITE_BUSY on upgrade.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Reads a setting.
+pub async fn find_setting(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Writes a setting, replacing any earlier value.
+pub async fn put_setting(conn: &mut SqliteConnection, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES (?, ?) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

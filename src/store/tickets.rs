@@ -1,0 +1,309 @@
+//! Tickets, customers, participants, tags, and the bounce status of addresses.
+
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection};
+
+use super::{Result, StoreError};
+use crate::domain::{Priority, Status, TicketId};
+
+/// A ticket row as the pipeline needs it.
+#[derive(Debug, Clone)]
+pub struct TicketRow {
+    pub id: TicketId,
+    pub status: Status,
+    pub customer_id: i64,
+    pub token: String,
+    pub subject: String,
+}
+
+fn ticket_row(r: &sqlx::sqlite::SqliteRow) -> Result<TicketRow> {
+    let status: String = r.try_get("status")?;
+    Ok(TicketRow {
+        id: r.try_get("id")?,
+        status: status.parse().unwrap_or(Status::Open),
+        customer_id: r.try_get("customer_id")?,
+        token: r.try_get("token")?,
+        subject: r.try_get("subject")?,
+    })
+}
+
+/// Finds the customer by address, creating them on first contact. Returns the row id.
+pub async fn upsert_customer(
+    conn: &mut SqliteConnection,
+    email: &str,
+    name: Option<&str>,
+    now: &str,
+) -> Result<i64> {
+    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM customers WHERE email = ?")
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        if let Some(n) = name {
+            sqlx::query("UPDATE customers SET name = ? WHERE id = ? AND name IS NULL")
+                .bind(n)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        return Ok(id);
+    }
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO customers (email, name, created_at) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Fields of a new ticket.
+pub struct NewTicket<'a> {
+    pub subject: &'a str,
+    pub subject_key: &'a str,
+    pub customer_id: i64,
+    pub token: &'a str,
+    pub linked_ticket_id: Option<TicketId>,
+    pub now: &'a str,
+}
+
+pub async fn insert_ticket(conn: &mut SqliteConnection, t: &NewTicket<'_>) -> Result<TicketId> {
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO tickets (subject, subject_key, status, priority, customer_id, token, \
+         linked_ticket_id, created_at, updated_at) \
+         VALUES (?, ?, 'open', 'normal', ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(t.subject)
+    .bind(t.subject_key)
+    .bind(t.customer_id)
+    .bind(t.token)
+    .bind(t.linked_ticket_id)
+    .bind(t.now)
+    .bind(t.now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::from_sqlx(e, "ticket"))?;
+    Ok(id)
+}
+
+pub async fn find_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Option<TicketRow>> {
+    let row =
+        sqlx::query("SELECT id, status, customer_id, token, subject FROM tickets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    row.as_ref().map(ticket_row).transpose()
+}
+
+pub async fn find_ticket_by_token(
+    conn: &mut SqliteConnection,
+    token: &str,
+) -> Result<Option<TicketRow>> {
+    let row =
+        sqlx::query("SELECT id, status, customer_id, token, subject FROM tickets WHERE token = ?")
+            .bind(token)
+            .fetch_optional(conn)
+            .await?;
+    row.as_ref().map(ticket_row).transpose()
+}
+
+/// The newest ticket of this customer with this subject key, updated since `since`, that
+/// is not closed.
+pub async fn find_recent_ticket_by_subject(
+    conn: &mut SqliteConnection,
+    customer_id: i64,
+    subject_key: &str,
+    since: &str,
+) -> Result<Option<TicketRow>> {
+    let row = sqlx::query(
+        "SELECT id, status, customer_id, token, subject FROM tickets \
+         WHERE customer_id = ? AND subject_key = ? AND updated_at >= ? AND status != 'closed' \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(customer_id)
+    .bind(subject_key)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(ticket_row).transpose()
+}
+
+pub async fn set_status(
+    conn: &mut SqliteConnection,
+    id: TicketId,
+    status: Status,
+    now: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn touch_ticket(conn: &mut SqliteConnection, id: TicketId, now: &str) -> Result<()> {
+    sqlx::query("UPDATE tickets SET updated_at = ? WHERE id = ? AND updated_at < ?")
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn add_participant(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    email: &str,
+    role: &str,
+) -> Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO participants (ticket_id, email, role) VALUES (?, ?, ?)")
+        .bind(ticket)
+        .bind(email)
+        .bind(role)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn is_participant(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    email: &str,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM participants WHERE ticket_id = ? AND email = ?",
+    )
+    .bind(ticket)
+    .bind(email)
+    .fetch_one(conn)
+    .await?
+        > 0)
+}
+
+/// Marks an address as bouncing (a delivery status notification reported it failed).
+pub async fn mark_bouncing(
+    conn: &mut SqliteConnection,
+    email: &str,
+    status: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO address_status (email, bouncing, last_bounce_at, last_status, bounce_count) \
+         VALUES (?, 1, ?, ?, 1) ON CONFLICT(email) DO UPDATE SET bouncing = 1, \
+         last_bounce_at = excluded.last_bounce_at, last_status = excluded.last_status, \
+         bounce_count = bounce_count + 1",
+    )
+    .bind(email)
+    .bind(now)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_bouncing(conn: &mut SqliteConnection, email: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM address_status WHERE email = ? AND bouncing = 1",
+    )
+    .bind(email)
+    .fetch_one(conn)
+    .await?
+        > 0)
+}
+
+/// The customer as shown by `ticket show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub email: String,
+    pub name: Option<String>,
+    pub bouncing: bool,
+}
+
+/// A ticket as shown by `ticket list` / `ticket show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketView {
+    pub id: TicketId,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub assignee: Option<String>,
+    pub customer: CustomerView,
+    pub linked_ticket_id: Option<TicketId>,
+    pub message_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const VIEW_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.assignee, \
+    t.linked_ticket_id, t.created_at, t.updated_at, c.email, c.name, \
+    COALESCE((SELECT bouncing FROM address_status a WHERE a.email = c.email), 0) AS bouncing, \
+    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count, \
+    COALESCE((SELECT group_concat(tag, char(31)) FROM \
+        (SELECT tag FROM ticket_tags g WHERE g.ticket_id = t.id ORDER BY tag)), '') AS tags \
+    FROM tickets t JOIN customers c ON c.id = t.customer_id";
+
+fn view_row(r: &sqlx::sqlite::SqliteRow) -> Result<TicketView> {
+    let status: String = r.try_get("status")?;
+    let priority: String = r.try_get("priority")?;
+    let tags: String = r.try_get("tags")?;
+    Ok(TicketView {
+        id: r.try_get("id")?,
+        subject: r.try_get("subject")?,
+        status: status.parse().unwrap_or(Status::Open),
+        priority: priority.parse().unwrap_or(Priority::Normal),
+        tags: tags
+            .split('\u{1f}')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        assignee: r.try_get("assignee")?,
+        customer: CustomerView {
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+            bouncing: r.try_get::<i64, _>("bouncing")? != 0,
+        },
+        linked_ticket_id: r.try_get("linked_ticket_id")?,
+        message_count: r.try_get("message_count")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn get_ticket_view(conn: &mut SqliteConnection, id: TicketId) -> Result<TicketView> {
+    let sql = sqlx::AssertSqlSafe(format!("{VIEW_SELECT} WHERE t.id = ?"));
+    let row = sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))?;
+    view_row(&row)
+}
+
+pub async fn list_ticket_views(
+    conn: &mut SqliteConnection,
+    status: Option<Status>,
+    limit: i64,
+) -> Result<Vec<TicketView>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{VIEW_SELECT} WHERE (?1 IS NULL OR t.status = ?1) ORDER BY t.id DESC LIMIT ?2"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(status.map(|s| s.as_str()))
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(view_row).collect()
+}
+
+/// Counts of tickets by status, for summaries.
+pub async fn count_tickets(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tickets")
+        .fetch_one(conn)
+        .await?)
+}

@@ -1,0 +1,259 @@
+//! A postdesk under test: a real Dovecot, a real SMTP sink, a config file and a database
+//! in a temporary directory, and the real `postdesk` binary run as a subprocess.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Dovecot, SmtpSink, postdesk_bin};
+
+pub struct Desk {
+    pub dovecot: Dovecot,
+    pub smtp: SmtpSink,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// Options for the generated configuration.
+#[derive(Clone)]
+pub struct Opts {
+    pub after_ingest: &'static str,
+    pub two_mailboxes: bool,
+    pub max_message_mb: u64,
+    pub autoreply: bool,
+    pub extra: &'static str,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            after_ingest: "after_ingest = \"keep\"",
+            two_mailboxes: false,
+            max_message_mb: 40,
+            autoreply: true,
+            extra: "",
+        }
+    }
+}
+
+impl Desk {
+    pub fn start() -> Desk {
+        Desk::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts) -> Desk {
+        let dovecot = Dovecot::start(&[("support", "secret"), ("sales", "secret2")]);
+        let smtp = SmtpSink::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("postdesk.toml");
+        let mut text = format!(
+            r#"
+[database]
+path = "postdesk.db"
+
+[[mailbox]]
+name = "support"
+host = "127.0.0.1"
+port = {port}
+security = "plain"
+username = "support"
+password = "secret"
+folders = ["INBOX"]
+addresses = ["support@example.com"]
+{after}
+poll_interval_secs = 1
+"#,
+            port = dovecot.port,
+            after = opts.after_ingest,
+        );
+        if opts.two_mailboxes {
+            text.push_str(&format!(
+                r#"
+[[mailbox]]
+name = "sales"
+host = "127.0.0.1"
+port = {port}
+security = "plain"
+username = "sales"
+password = "secret2"
+folders = ["INBOX"]
+addresses = ["sales@example.com"]
+"#,
+                port = dovecot.port
+            ));
+        }
+        text.push_str(&format!(
+            r#"
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+from = "Example Support <support@example.com>"
+retry_base_secs = 0
+max_attempts = 3
+
+[autoreply]
+enabled = {autoreply}
+
+[ingest]
+max_message_mb = {max_mb}
+
+[[agent]]
+name = "alice"
+email = "alice@example.com"
+{extra}
+"#,
+            smtp = smtp.port,
+            autoreply = opts.autoreply,
+            max_mb = opts.max_message_mb,
+            extra = opts.extra,
+        ));
+        std::fs::write(&config, text).unwrap();
+        Desk {
+            dovecot,
+            smtp,
+            dir,
+            config,
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("postdesk.db")
+    }
+
+    /// Runs the binary with these arguments after `--config`.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.cmd_env(args, &[])
+    }
+
+    pub fn cmd_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(postdesk_bin());
+        c.arg("--config").arg(&self.config).args(args);
+        c.env("POSTDESK_LOG", "info");
+        c.env_remove("POSTDESK_FAULT");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    /// `run --once --json`, asserting success; returns the report.
+    pub fn run_once(&self) -> Value {
+        let out = self.cmd(&["run", "--once", "--json"]);
+        assert!(
+            out.status.success(),
+            "run --once failed: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "bad JSON from run --once: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `run --once` returning stderr too (for log assertions).
+    pub fn run_once_logs(&self) -> (Value, String) {
+        let out = self.cmd(&["run", "--once", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            serde_json::from_slice(&out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    pub fn tickets(&self) -> Vec<Value> {
+        let out = self.cmd(&["ticket", "list", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut list = v.as_array().unwrap().clone();
+        list.sort_by_key(|t| t["id"].as_i64());
+        list
+    }
+
+    pub fn show(&self, id: i64) -> Value {
+        let out = self.cmd(&["ticket", "show", &id.to_string(), "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn messages(&self, id: i64) -> Vec<Value> {
+        self.show(id)["messages"].as_array().unwrap().clone()
+    }
+
+    /// Appends to the support INBOX.
+    pub fn deliver(&self, raw: &[u8]) -> u32 {
+        self.dovecot.append("support", "INBOX", raw, &[])
+    }
+
+    pub fn sent(&self, n: usize) -> Vec<crate::support::CapturedMail> {
+        self.smtp.wait_for(n, Duration::from_secs(10))
+    }
+
+    /// Row counts straight from SQLite, for invariants the CLI does not show.
+    pub fn count(&self, sql: &str) -> i64 {
+        let db = self.db_path();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
+                    .await
+                    .unwrap();
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            })
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+/// Builds a customer mail. `extra` are whole header lines ending in CRLF.
+pub fn mail(
+    from: &str,
+    to: &str,
+    subject: &str,
+    message_id: &str,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
+    format!(
+        "Return-Path: <{ret}>\r\nFrom: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n{extra}\r\n{body}\r\n",
+        ret = addr_of(from),
+    )
+    .into_bytes()
+}
+
+/// The bare address inside `Name <addr>`.
+pub fn addr_of(s: &str) -> String {
+    match (s.find('<'), s.find('>')) {
+        (Some(a), Some(b)) if a < b => s[a + 1..b].to_string(),
+        _ => s.trim().to_string(),
+    }
+}

@@ -1,0 +1,9 @@
+//! The single integration-test binary. Servers (Dovecot, an SMTP sink) are real and run on
+//! 127.0.0.1; see `support/`. `harness` wraps them with a config file, a database and the
+//! real `postdesk` binary.
+
+mod conformance;
+mod harness;
+mod ingest;
+mod support;
+mod support_smoke;
