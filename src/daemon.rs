@@ -39,6 +39,8 @@ pub struct OnceReport {
     pub retrying: usize,
     pub failed: usize,
     pub mailbox_errors: Vec<String>,
+    /// Peak resident memory of the process, KiB (Linux only).
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Daemon {
@@ -96,6 +98,7 @@ impl Daemon {
         report.sent = sent;
         report.retrying = retrying;
         report.failed = failed;
+        report.peak_rss_kib = crate::peak_rss_kib();
         Ok(report)
     }
 

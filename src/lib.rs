@@ -37,3 +37,12 @@ pub mod lock;
 pub mod outbound;
 pub mod store;
 pub mod threading;
+
+/// Peak resident memory of this process in KiB (VmHWM), where the platform tells it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

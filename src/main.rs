@@ -30,7 +30,6 @@ fn main() -> std::process::ExitCode {
             Command::Run(a) => cli::run::execute(&cli.config, a).await,
             Command::Import(a) => cli::import::execute(&cli.config, a).await,
             Command::Ticket(c) => cli::ticket::execute(&cli.config, c).await,
-            Command::Bench(a) => postdesk::bench::execute(&cli.config, a).await,
         }
     });
     match result {

@@ -58,7 +58,10 @@ pub async fn execute(config: &Path, args: &Args) -> Result<bool> {
     store.close().await;
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::json!({"stats": stats, "seconds": secs}));
+        println!(
+            "{}",
+            serde_json::json!({"stats": stats, "seconds": secs, "peak_rss_kib": crate::peak_rss_kib()})
+        );
     } else {
         println!(
             "Imported {} messages in {secs:.1}s: {} new tickets, {} joined, {} duplicates, {} bounces, {} unprocessable, {} rejected, {} unreadable files.",

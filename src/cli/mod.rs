@@ -40,8 +40,6 @@ pub enum Command {
     /// Inspect tickets.
     #[command(subcommand)]
     Ticket(ticket::TicketCommand),
-    /// Measure ingest speed on a generated corpus.
-    Bench(crate::bench::Args),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -222,6 +222,7 @@ fn parse_security(v: Option<&str>, key: &str, problems: &mut Vec<String>) -> Sec
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one call site per section; a struct would only rename them
 fn read_secret(
     ctx: &str,
     inline: Option<String>,
@@ -556,10 +557,10 @@ fn validate(
         .as_ref()
         .and_then(|t| t.dir.as_deref())
         .map(|d| resolve(base, d));
-    if let Some(d) = &templates_dir {
-        if !d.is_dir() {
-            problems.push(format!("templates: dir {} is not a directory", d.display()));
-        }
+    if let Some(d) = &templates_dir
+        && !d.is_dir()
+    {
+        problems.push(format!("templates: dir {} is not a directory", d.display()));
     }
 
     let message_id_domain = smtp

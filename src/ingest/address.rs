@@ -64,7 +64,7 @@ pub fn split_plus(address: &str) -> Option<(String, &str)> {
 /// The reply token in `address` when its base address (without `+token`) is one of ours.
 pub fn reply_token<'a>(address: &'a str, own: &[String]) -> Option<&'a str> {
     let (base, tag) = split_plus(address)?;
-    own.iter().any(|o| *o == base).then_some(tag)
+    own.contains(&base).then_some(tag)
 }
 
 /// `support@example.com` + token → `support+token@example.com`.

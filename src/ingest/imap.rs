@@ -382,7 +382,8 @@ pub async fn sync_folder(
                 .collect()
         };
         let max = pipeline.config().ingest.max_message_bytes as u64;
-        let (big, small): (Vec<(u32, u32)>, Vec<(u32, u32)>) =
+        type UidSizes = Vec<(u32, u32)>;
+        let (big, small): (UidSizes, UidSizes) =
             sizes.into_iter().partition(|(_, s)| u64::from(*s) > max);
         let mut bodies: Vec<(u32, Vec<u8>, u64)> = Vec::with_capacity(chunk.len());
         if !small.is_empty() {

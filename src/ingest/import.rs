@@ -49,7 +49,7 @@ impl ImportStats {
 }
 
 enum Item {
-    Message(Vec<u8>, Option<Parsed>),
+    Message(Vec<u8>, Option<Box<Parsed>>),
     Unreadable(String),
 }
 
@@ -99,7 +99,7 @@ pub async fn import(
                 for f in files {
                     let item = match std::fs::read(&f) {
                         Ok(raw) => {
-                            let p = (raw.len() <= max).then(|| parse::parse(&raw));
+                            let p = (raw.len() <= max).then(|| Box::new(parse::parse(&raw)));
                             Item::Message(raw, p)
                         }
                         Err(e) => Item::Unreadable(format!("{}: {e}", f.display())),
@@ -111,7 +111,7 @@ pub async fn import(
             }
             Work::Blobs(blobs) => {
                 for raw in blobs {
-                    let p = (raw.len() <= max).then(|| parse::parse(&raw));
+                    let p = (raw.len() <= max).then(|| Box::new(parse::parse(&raw)));
                     if !send(Item::Message(raw, p)) {
                         return;
                     }
@@ -133,7 +133,7 @@ pub async fn import(
             match item {
                 Item::Message(raw, p) => {
                     let o = pipeline
-                        .ingest_isolated(&mut txn, raw, p.as_ref(), None)
+                        .ingest_isolated(&mut txn, raw, p.as_deref(), None)
                         .await?;
                     stats.count(&o);
                 }

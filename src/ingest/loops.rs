@@ -20,10 +20,10 @@ pub fn autoreply_suppression(
             return Some(format!("Auto-Submitted: {first}"));
         }
     }
-    if let Some(v) = p.auto.precedence.as_deref() {
-        if matches!(v, "bulk" | "list" | "junk") {
-            return Some(format!("Precedence: {v}"));
-        }
+    if let Some(v) = p.auto.precedence.as_deref()
+        && matches!(v, "bulk" | "list" | "junk")
+    {
+        return Some(format!("Precedence: {v}"));
     }
     if p.auto.list_id {
         return Some("it has a List-Id (mailing list)".into());
@@ -49,7 +49,7 @@ pub fn autoreply_suppression(
     if is_robot_address(&from.address) {
         return Some(format!("the sender {} is a robot address", from.address));
     }
-    if own_addresses.iter().any(|a| *a == from.address)
+    if own_addresses.contains(&from.address)
         || super::address::split_plus(&from.address)
             .is_some_and(|(base, _)| own_addresses.contains(&base))
     {

@@ -92,10 +92,10 @@ fn content_length(msg: &[u8]) -> Option<(usize, usize)> {
     let hdr_end = super::parse::body_offset(msg);
     let headers = std::str::from_utf8(msg.get(..hdr_end)?).ok()?;
     for line in headers.lines() {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("Content-Length") {
-                return v.trim().parse().ok().map(|n| (hdr_end, n));
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("Content-Length")
+        {
+            return v.trim().parse().ok().map(|n| (hdr_end, n));
         }
     }
     None

@@ -442,17 +442,17 @@ fn delivery_report(msg: &mail_parser::Message<'_>) -> Option<DeliveryReport> {
             let text = String::from_utf8_lossy(part.contents()).to_string();
             report.failed.extend(parse_dsn_fields(&text));
         } else if ty == "message" && (sub == "rfc822" || sub == "global") {
-            if let PartType::Message(inner) = &part.body {
-                if report.original_message_id.is_none() {
-                    report.original_message_id = inner.message_id().and_then(normalize_message_id);
-                }
+            if let PartType::Message(inner) = &part.body
+                && report.original_message_id.is_none()
+            {
+                report.original_message_id = inner.message_id().and_then(normalize_message_id);
             }
         } else if ty == "text" && sub == "rfc822-headers" {
             let text = String::from_utf8_lossy(part.contents());
-            if let Some(inner) = MessageParser::default().parse_headers(text.as_bytes()) {
-                if report.original_message_id.is_none() {
-                    report.original_message_id = inner.message_id().and_then(normalize_message_id);
-                }
+            if let Some(inner) = MessageParser::default().parse_headers(text.as_bytes())
+                && report.original_message_id.is_none()
+            {
+                report.original_message_id = inner.message_id().and_then(normalize_message_id);
             }
         }
     }

@@ -26,11 +26,7 @@ use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
 use crate::outbound::compose::{self, AckInput};
 use crate::outbound::templates::Templates;
 use crate::store::{imap_state, messages, outbox, tickets};
-use crate::threading::subject;
-#[allow(non_snake_case)]
-fn TEMP_COURTESY(_t: &str) -> bool {
-    false
-}
+use crate::threading::{courtesy, subject};
 
 /// Where a message was found, for the `message_sources` record.
 #[derive(Debug, Clone, Copy)]
@@ -403,31 +399,30 @@ impl Pipeline {
     ) -> Result<Option<(tickets::TicketRow, MatchReason)>> {
         // 1. A reply token in a recipient address.
         for rcpt in p.all_recipients() {
-            if let Some(token) = super::address::reply_token(rcpt, &self.own) {
-                if let Some(t) = tickets::find_ticket_by_token(conn, token).await? {
-                    return Ok(Some((t, MatchReason::ReplyToken)));
-                }
+            if let Some(token) = super::address::reply_token(rcpt, &self.own)
+                && let Some(t) = tickets::find_ticket_by_token(conn, token).await?
+            {
+                return Ok(Some((t, MatchReason::ReplyToken)));
             }
         }
         // 2. In-Reply-To / References matching any stored message, ours included.
-        if let Some(id) = messages::find_ticket_by_message_ids(conn, &p.references).await? {
-            if let Some(t) = tickets::find_ticket(conn, id).await? {
-                return Ok(Some((t, MatchReason::References)));
-            }
+        if let Some(id) = messages::find_ticket_by_message_ids(conn, &p.references).await?
+            && let Some(t) = tickets::find_ticket(conn, id).await?
+        {
+            return Ok(Some((t, MatchReason::References)));
         }
         // ...or a stored message that references this one (the reply arrived first)...
-        if let Some(id) = messages::find_ticket_referencing(conn, message_id).await? {
-            if let Some(t) = tickets::find_ticket(conn, id).await? {
-                return Ok(Some((t, MatchReason::ReferencedBy)));
-            }
+        if let Some(id) = messages::find_ticket_referencing(conn, message_id).await?
+            && let Some(t) = tickets::find_ticket(conn, id).await?
+        {
+            return Ok(Some((t, MatchReason::ReferencedBy)));
         }
         // ...or a sibling sharing a parent we never saw, from a participant of that ticket.
-        if let Some(id) = messages::find_ticket_sharing_reference(conn, &p.references).await? {
-            if tickets::is_participant(conn, id, &from.address).await? {
-                if let Some(t) = tickets::find_ticket(conn, id).await? {
-                    return Ok(Some((t, MatchReason::SharedReference)));
-                }
-            }
+        if let Some(id) = messages::find_ticket_sharing_reference(conn, &p.references).await?
+            && tickets::is_participant(conn, id, &from.address).await?
+            && let Some(t) = tickets::find_ticket(conn, id).await?
+        {
+            return Ok(Some((t, MatchReason::SharedReference)));
         }
         // 3. A subject tag [#N], only from a participant of ticket N.
         for n in subject::ticket_tags(&p.subject) {
@@ -497,7 +492,7 @@ impl Pipeline {
         let new_status = match t.status {
             Status::Resolved => {
                 let text = super::quote::new_text(&p.body_text);
-                if TEMP_COURTESY(text) {
+                if courtesy::is_courtesy_reply(text) {
                     tracing::info!(
                         "Ticket #{}: courtesy reply recorded without reopening",
                         t.id

@@ -650,4 +650,10 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn huge_input_is_cheap_and_not_courtesy() {
+        assert!(!is_courtesy_reply(&"thanks ".repeat(200_000)));
+        assert!(!is_courtesy_reply(&"谢谢\n".repeat(200_000)));
+    }
 }

@@ -26,18 +26,27 @@ use std::collections::HashSet;
 /// starts with `R:` (the R language...) still maps to itself and to its replies. Italian
 /// Outlook's forward prefix `I:` is deliberately absent: a one-letter English word before a
 /// colon is too common, and a forward usually starts a new conversation anyway.
+#[rustfmt::skip] // rustfmt would pack the groups and move their comments.
 const REPLY_PREFIXES: &[&str] = &[
     // English and generic.
-    "re", "fwd", "fw", // German: Antwort / Weitergeleitet.
-    "aw", "wg", "antwort", // Dutch.
-    "antw", // Nordic: Swedish/Danish/Norwegian "svar", Finnish "vastaus"/"välitetty".
-    "sv", "vs", "vl", // French: réponse/référence and transfert.
-    "réf", "ref", "tr", // Italian: riferimento and Outlook's reply prefix.
-    "rif", "r", // Polish: odpowiedź.
-    "odp", // Portuguese: encaminhado (forward) and resposta.
-    "enc", "res", // Spanish Outlook: reenviado (forward).
+    "re", "fwd", "fw",
+    // German: Antwort / Weitergeleitet.
+    "aw", "wg", "antwort",
+    // Dutch.
+    "antw",
+    // Nordic: Swedish/Danish/Norwegian "svar", Finnish "vastaus"/"välitetty".
+    "sv", "vs", "vl",
+    // French: réponse/référence and transfert.
+    "réf", "ref", "tr",
+    // Italian: riferimento and Outlook's reply prefix.
+    "rif", "r",
+    // Polish: odpowiedź.
+    "odp",
+    // Portuguese: encaminhado (forward) and resposta.
+    "enc", "res",
+    // Spanish Outlook: reenviado (forward).
     "rv",
-    // Chinese, simplified and traditional (回復/答復 are what a WHATWG Big5 decoder gives).
+    // Chinese, simplified and traditional (回復/答復 as some Big5 tables decode 0xCE60).
     "回复", "答复", "回覆", "答覆", "回復", "答復", "转发", "转寄", "轉寄", "轉發", "回信",
     // Korean Outlook.
     "회신", "전달",

@@ -257,3 +257,12 @@ pub fn addr_of(s: &str) -> String {
         _ => s.trim().to_string(),
     }
 }
+
+/// The normalised Message-ID of a raw message (as postdesk stores it), by simple scanning.
+pub fn message_id_of(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(4 * 1024 * 1024)]);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID:"))
+        .map(|v| v.trim().trim_matches(['<', '>']).to_lowercase())
+        .unwrap()
+}

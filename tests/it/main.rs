@@ -2,8 +2,16 @@
 //! 127.0.0.1; see `support/`. `harness` wraps them with a config file, a database and the
 //! real `postdesk` binary.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod conformance;
 mod harness;
+mod hostile;
 mod ingest;
 mod support;
 mod support_smoke;

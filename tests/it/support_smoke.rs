@@ -1,6 +1,9 @@
 //! Proves the harness in `support/` against the real servers, so that a failing
 //! end-to-end test points at the daemon rather than at the test rig.
 
+// clippy's allow-*-in-tests settings cover #[test] functions, not their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -8,7 +11,7 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::support::{Dovecot, SmtpSink};
+use crate::support::{CapturedMail, Dovecot, SmtpLogin, SmtpSink};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -50,6 +53,15 @@ fn raw_login(port: u16, user: &str, password: &str) -> String {
             return line.trim_end().to_owned();
         }
     }
+}
+
+fn only(mut messages: Vec<CapturedMail>) -> CapturedMail {
+    assert_eq!(
+        messages.len(),
+        1,
+        "expected exactly one message: {messages:?}"
+    );
+    messages.remove(0)
 }
 
 fn transport(port: u16) -> AsyncSmtpTransport<Tokio1Executor> {
@@ -189,9 +201,7 @@ async fn smtp_sink_captures_a_message_sent_with_lettre() {
         .await
         .unwrap();
 
-    let messages = sink.wait_for_async(1, WAIT).await;
-    assert_eq!(messages.len(), 1);
-    let mail = &messages[0];
+    let mail = only(sink.wait_for_async(1, WAIT).await);
     assert_eq!(mail.mail_from, "helpdesk@example.org");
     assert_eq!(mail.rcpt_to, vec!["customer@example.com"]);
     assert_eq!(mail.data, on_the_wire(raw.as_bytes()));
@@ -236,14 +246,19 @@ async fn smtp_sink_fail_next_gives_transient_then_permanent_errors_in_order() {
         .await
         .unwrap_err();
     assert!(second.is_permanent(), "550 must be permanent: {second}");
-    assert!(sink.messages().is_empty(), "failed sends are not captured");
+    assert!(sink.messages().is_empty(), "failed sends are not accepted");
+    let attempts = sink.attempts();
+    let codes: Vec<u16> = attempts.iter().map(|a| a.reply_code).collect();
+    assert_eq!(codes, vec![451, 550]);
+    assert!(attempts.iter().all(|a| a.data == on_the_wire(&mail)));
 
     smtp.send_raw(&envelope("customer@example.com"), &mail)
         .await
         .unwrap();
-    let messages = sink.wait_for_async(1, WAIT).await;
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].data, on_the_wire(&mail));
+    assert_eq!(
+        only(sink.wait_for_async(1, WAIT).await).data,
+        on_the_wire(&mail)
+    );
 
     sink.fail_next_rcpt(550);
     let refused = smtp
@@ -255,6 +270,11 @@ async fn smtp_sink_fail_next_gives_transient_then_permanent_errors_in_order() {
         "RCPT 550 must be permanent: {refused}"
     );
     assert_eq!(sink.messages().len(), 1);
+    assert_eq!(
+        sink.attempts().len(),
+        3,
+        "RCPT-refused mail never reaches DATA"
+    );
 }
 
 #[test]
@@ -280,11 +300,14 @@ fn smtp_sink_records_auth_and_stops_when_dropped() {
         .await
         .unwrap();
     });
-    let messages = sink.wait_for(1, WAIT);
-    assert_eq!(messages.len(), 1);
-    let login = messages[0].auth.as_ref().expect("AUTH was recorded");
-    assert_eq!(login.login, "helpdesk");
-    assert_eq!(login.password, "smtp-secret");
+    let mail = only(sink.wait_for(1, WAIT));
+    assert_eq!(
+        mail.auth,
+        Some(SmtpLogin {
+            login: "helpdesk".into(),
+            password: "smtp-secret".into(),
+        })
+    );
 
     drop(sink);
     assert!(

@@ -5,14 +5,16 @@ Usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof]
 
 Listens on 127.0.0.1:PORT (0 picks a free port) with aiosmtpd's SMTP protocol,
 prints "READY <port>" on stdout once it accepts connections, and writes every
-accepted message to CAPTURE_DIR/NNNNNN.json:
+message it received with DATA to CAPTURE_DIR/NNNNNN.json, including those it
+then rejected because of an injected fault:
 
     {"mail_from": "...", "rcpt_tos": ["..."], "helo": "...",
-     "auth": null | {"login": "...", "password": "..."}, "data_b64": "..."}
+     "auth": null | {"login": "...", "password": "..."},
+     "reply_code": 250, "data_b64": "..."}
 
 Files are written to a dot-prefixed temporary name and renamed, so a reader
 never sees a half-written message. NNNNNN counts up from 000001 in arrival
-order.
+order. reply_code 250 means accepted.
 
 Fault injection (for SMTP retry tests, RFC 5321 section 4.2): every file
 CAPTURE_DIR/fault-NNNNNN holds one line "STAGE CODE", where STAGE is RCPT or
@@ -32,6 +34,7 @@ closes) does not leave the sink running.
 import asyncio
 import base64
 import json
+import logging
 import os
 import sys
 import threading
@@ -43,6 +46,16 @@ FAULT_TEXT = {
     "4": "4.3.0 Injected transient failure (postdesk test sink)",
     "5": "5.7.1 Injected permanent failure (postdesk test sink)",
 }
+
+
+class DropLoginDataWarning(logging.Filter):
+    """aiosmtpd warns about its own use of a deprecated attribute on every AUTH."""
+
+    def filter(self, record):
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(DropLoginDataWarning())
 
 
 def as_text(value):
@@ -89,8 +102,7 @@ class CaptureHandler:
 
     async def handle_DATA(self, server, session, envelope):
         fault = self.take_fault("DATA")
-        if fault is not None:
-            return fault
+        reply = fault if fault is not None else "250 2.0.0 Message accepted"
         auth = None
         if session.authenticated and isinstance(session.auth_data, LoginPassword):
             auth = {
@@ -102,6 +114,7 @@ class CaptureHandler:
             "rcpt_tos": list(envelope.rcpt_tos),
             "helo": session.host_name,
             "auth": auth,
+            "reply_code": int(reply[:3]),
             "data_b64": base64.b64encode(envelope.original_content).decode("ascii"),
         }
         self.count += 1
@@ -112,7 +125,7 @@ class CaptureHandler:
             out.flush()
             os.fsync(out.fileno())
         os.rename(tmp_path, os.path.join(self.capture_dir, name))
-        return "250 2.0.0 Message accepted as %s" % name
+        return reply
 
 
 def accept_any(server, session, envelope, mechanism, auth_data):

@@ -1,9 +1,10 @@
 //! A real SMTP server for tests: `tests/support/smtp_sink.py` (Python aiosmtpd) on a free
-//! 127.0.0.1 port, capturing every accepted message to a JSON file in a temp dir.
+//! 127.0.0.1 port, capturing every message to a JSON file in a temp dir.
 //!
 //! [`SmtpSink::fail_next`] drops a fault file into that dir so the sink answers the next
 //! DATA (or RCPT) with a chosen reply code: 4xx to exercise retries, 5xx to exercise
-//! permanent failure (RFC 5321 §4.2.1). AUTH PLAIN/LOGIN is offered without TLS and
+//! permanent failure (RFC 5321 §4.2.1). Messages rejected at DATA are still recorded, so
+//! [`SmtpSink::attempts`] shows what each failed try carried. AUTH PLAIN/LOGIN is offered without TLS and
 //! accepts any credentials, which are recorded. The sink exits when its handle drops, and
 //! on its own when the test process dies (it watches its stdin pipe).
 
@@ -42,7 +43,7 @@ pub struct SmtpSink {
 /// One message the sink accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturedMail {
-    /// The envelope sender (MAIL FROM); empty for the null sender `<>`.
+    /// The envelope sender (MAIL FROM) without brackets; `<>` for the null sender.
     pub mail_from: String,
     /// The envelope recipients (RCPT TO) that were accepted, in order.
     pub rcpt_to: Vec<String>,
@@ -54,6 +55,8 @@ pub struct CapturedMail {
     pub helo: String,
     /// The credentials of a successful AUTH in this session, if the client authenticated.
     pub auth: Option<SmtpLogin>,
+    /// The sink's reply to the DATA: 250, or the code of an injected fault.
+    pub reply_code: u16,
 }
 
 /// Credentials a client sent with AUTH PLAIN or LOGIN.
@@ -70,6 +73,7 @@ struct Record {
     rcpt_tos: Vec<String>,
     helo: Option<String>,
     auth: Option<SmtpLogin>,
+    reply_code: u16,
     data_b64: String,
 }
 
@@ -131,6 +135,15 @@ impl SmtpSink {
 
     /// Every message accepted so far, in arrival order.
     pub fn messages(&self) -> Vec<CapturedMail> {
+        let mut messages = self.attempts();
+        messages.retain(CapturedMail::accepted);
+        messages
+    }
+
+    /// Every message received with DATA so far, in arrival order, including those rejected
+    /// by [`SmtpSink::fail_next`] (see [`CapturedMail::reply_code`]): retries can be
+    /// compared with the attempt that failed.
+    pub fn attempts(&self) -> Vec<CapturedMail> {
         let mut names: Vec<String> = std::fs::read_dir(self.capture_dir())
             .expect("read the SMTP capture dir")
             .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
@@ -157,6 +170,7 @@ impl SmtpSink {
                         .unwrap_or_else(|err| panic!("base64 in {}: {err}", path.display())),
                     helo: record.helo.unwrap_or_default(),
                     auth: record.auth,
+                    reply_code: record.reply_code,
                 }
             })
             .collect()
@@ -238,6 +252,11 @@ impl Drop for SmtpSink {
 }
 
 impl CapturedMail {
+    /// Whether the sink accepted the message (2xx reply to DATA).
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.reply_code)
+    }
+
     /// The message parsed by mail-parser.
     pub fn parsed(&self) -> Message<'_> {
         MessageParser::default()
