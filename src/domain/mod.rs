@@ -97,6 +97,7 @@ string_enum!(
         AgentReply => "agent_reply",
         Note => "note",
         Bounce => "bounce",
+        Report => "report",
         AutoSubmitted => "auto_submitted",
         Unprocessable => "unprocessable",
         Rejected => "rejected",
@@ -116,6 +117,7 @@ string_enum!(
         NewTicket => "new_ticket",
         NewTicketAfterClosed => "new_ticket_after_closed",
         Bounce => "bounce",
+        Report => "report",
         Outbound => "outbound",
         None => "none",
     }

@@ -571,33 +571,36 @@ pub async fn folder_loop(
     cancel: CancellationToken,
     wake_outbox: Arc<tokio::sync::Notify>,
 ) {
-    let mut failures = 0u32;
+    let failures = Arc::new(std::sync::atomic::AtomicU32::new(0));
     while !cancel.is_cancelled() {
-        match watch(
-            &store,
-            &pipeline,
-            &mb,
-            &folder,
-            &cancel,
-            &wake_outbox,
-            &mut failures,
-        )
-        .await
-        {
-            Ok(()) => break,
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                let delay = backoff(failures);
-                tracing::error!(
-                    "Mailbox {:?} folder {folder:?}: {e:#}; reconnecting in {:.1}s",
-                    mb.name,
-                    delay.as_secs_f32()
-                );
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
+        // Each connection runs in its own task, so that even a panic (a bug) only costs a
+        // reconnect: the loop itself never dies while the daemon runs.
+        let attempt = {
+            let (store, pipeline, mb, folder) =
+                (store.clone(), pipeline.clone(), mb.clone(), folder.clone());
+            let (cancel, wake, failures) = (cancel.clone(), wake_outbox.clone(), failures.clone());
+            tokio::spawn(async move {
+                watch(&store, &pipeline, &mb, &folder, &cancel, &wake, &failures).await
+            })
+            .await
+        };
+        let err = match attempt {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(join) => format!("the connection task failed: {join}"),
+        };
+        let n = failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1);
+        let delay = backoff(n);
+        tracing::error!(
+            "Mailbox {:?} folder {folder:?}: {err}; reconnecting in {:.1}s",
+            mb.name,
+            delay.as_secs_f32()
+        );
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
         }
     }
     tracing::info!("Mailbox {:?} folder {folder:?}: stopped.", mb.name);
@@ -610,7 +613,7 @@ async fn watch(
     folder: &str,
     cancel: &CancellationToken,
     wake_outbox: &tokio::sync::Notify,
-    failures: &mut u32,
+    failures: &std::sync::atomic::AtomicU32,
 ) -> Result<()> {
     let mut session = connect(mb).await?;
     let caps = timed("CAPABILITY", session.capabilities()).await??;
@@ -626,7 +629,7 @@ async fn watch(
     loop {
         let stats =
             sync_folder(&mut session, store, pipeline, mb, folder, can_move, cancel).await?;
-        *failures = 0;
+        failures.store(0, std::sync::atomic::Ordering::Relaxed);
         if stats.fetched > 0 {
             wake_outbox.notify_one();
         }

@@ -10,8 +10,8 @@ pub fn autoreply_suppression(
     own_addresses: &[String],
     own_domain: &str,
 ) -> Option<String> {
-    if p.report.is_some() {
-        return Some("it is a delivery status notification".into());
+    if let Some(r) = &p.report {
+        return Some(format!("it is a report ({})", r.report_type));
     }
     if let Some(v) = p.auto.auto_submitted.as_deref() {
         // RFC 3834 §5: any value other than "no" means automatic.

@@ -40,9 +40,13 @@ pub struct AutoSignals {
     pub feedback_report: bool,
 }
 
-/// What a delivery status notification (RFC 3464) says.
+/// What a `multipart/report` (RFC 6522) says: a delivery status notification (RFC 3464),
+/// a read receipt (RFC 8098 disposition-notification) or an abuse feedback report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeliveryReport {
+    /// The report-type parameter, lowercased: `delivery-status`, `disposition-notification`,
+    /// `feedback-report`...
+    pub report_type: String,
     /// Message-ID of the message the report is about, normalised.
     pub original_message_id: Option<String>,
     /// Failed recipients with their status code, e.g. ("bob@example.com", "5.1.1").
@@ -186,40 +190,85 @@ fn header_text(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
 }
 
 /// Parses raw bytes. Never panics and always returns something usable.
+///
+/// mail-parser is lenient but not panic-free on every input (0.11.9 has a `debug_assert!`
+/// that malformed nesting reaches, see `tests/fixtures/mail-parser-panic.eml`), so the
+/// parse runs under `catch_unwind`: a panic there becomes a problem on the message, which
+/// is then stored as best it can be, never a crash of the daemon.
 pub fn parse(raw: &[u8]) -> Parsed {
+    match std::panic::catch_unwind(|| parse_inner(raw, false)) {
+        Ok(p) => p,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            tracing::warn!("mail-parser panicked on a message ({what}); using its headers only");
+            // The header block alone is parsed by a separate, simpler path; the body is
+            // kept as raw text.
+            let mut p = std::panic::catch_unwind(|| parse_inner(raw, true))
+                .unwrap_or_else(|_| unparsed(raw, Vec::new()));
+            if p.body_text.is_empty() {
+                let body = raw.get(body_offset(raw)..).unwrap_or(&[]);
+                p.body_text = clean_text(&String::from_utf8_lossy(body), MAX_TEXT_BYTES);
+            }
+            p.problems
+                .push(format!("mail-parser panicked: {what}; body not decoded"));
+            p
+        }
+    }
+}
+
+/// The best we can say of bytes mail-parser could not handle: hashes, a synthetic id, the
+/// bytes as text.
+fn unparsed(raw: &[u8], problems: Vec<String>) -> Parsed {
+    let raw_sha256 = hex_sha256(raw);
+    let body_sha256 = hex_sha256(raw.get(body_offset(raw)..).unwrap_or(&[]));
+    Parsed {
+        message_id: synthetic_id(&[&raw_sha256]),
+        synthetic_id: true,
+        in_reply_to: Vec::new(),
+        references: Vec::new(),
+        from: None,
+        from_count: 0,
+        sender: None,
+        to: Vec::new(),
+        cc: Vec::new(),
+        reply_to: Vec::new(),
+        envelope_to: Vec::new(),
+        subject: String::new(),
+        date: None,
+        body_text: clean_text(&String::from_utf8_lossy(raw), MAX_TEXT_BYTES),
+        html_only: false,
+        attachments: Vec::new(),
+        auto: AutoSignals {
+            return_path_missing: true,
+            ..AutoSignals::default()
+        },
+        report: None,
+        raw_sha256,
+        body_sha256,
+        problems,
+    }
+}
+
+fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
     let raw_sha256 = hex_sha256(raw);
     let body_sha256 = hex_sha256(raw.get(body_offset(raw)..).unwrap_or(&[]));
     let mut problems = Vec::new();
 
     let parser = MessageParser::default();
-    let Some(msg) = parser.parse(raw) else {
-        problems.push("mail-parser could not parse the message at all".to_string());
-        return Parsed {
-            message_id: synthetic_id(&[&body_sha256]),
-            synthetic_id: true,
-            in_reply_to: Vec::new(),
-            references: Vec::new(),
-            from: None,
-            from_count: 0,
-            sender: None,
-            to: Vec::new(),
-            cc: Vec::new(),
-            reply_to: Vec::new(),
-            envelope_to: Vec::new(),
-            subject: String::new(),
-            date: None,
-            body_text: clean_text(&String::from_utf8_lossy(raw), MAX_TEXT_BYTES),
-            html_only: false,
-            attachments: Vec::new(),
-            auto: AutoSignals {
-                return_path_missing: true,
-                ..AutoSignals::default()
-            },
-            report: None,
-            raw_sha256,
-            body_sha256,
-            problems,
-        };
+    let parsed = if headers_only {
+        parser.parse_headers(raw)
+    } else {
+        parser.parse(raw)
+    };
+    let Some(msg) = parsed else {
+        return unparsed(
+            raw,
+            vec!["mail-parser could not parse the message at all".to_string()],
+        );
     };
 
     // From: every From header counts (RFC 5322 allows one; two is a forgery signal).
@@ -418,20 +467,26 @@ fn extract_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
     (clean_text(out.trim_end(), MAX_TEXT_BYTES), html_only)
 }
 
-/// RFC 3464 delivery status notification: `multipart/report; report-type=delivery-status`.
+/// Any `multipart/report` (RFC 6522). Delivery status notifications also give their failed
+/// recipients; every kind gives the Message-ID of the message it is about where it can.
 fn delivery_report(msg: &mail_parser::Message<'_>) -> Option<DeliveryReport> {
     let ct = msg.content_type()?;
     if !(ct.ctype().eq_ignore_ascii_case("multipart")
         && ct
             .subtype()
-            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-        && ct
-            .attribute("report-type")
-            .is_some_and(|r| r.eq_ignore_ascii_case("delivery-status")))
+            .is_some_and(|s| s.eq_ignore_ascii_case("report")))
     {
         return None;
     }
-    let mut report = DeliveryReport::default();
+    let report_type = ct
+        .attribute("report-type")
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let mut report = DeliveryReport {
+        report_type,
+        ..DeliveryReport::default()
+    };
     for part in &msg.parts {
         let Some(pct) = part.content_type() else {
             continue;
@@ -441,6 +496,19 @@ fn delivery_report(msg: &mail_parser::Message<'_>) -> Option<DeliveryReport> {
         if ty == "message" && (sub == "delivery-status" || sub == "global-delivery-status") {
             let text = String::from_utf8_lossy(part.contents()).to_string();
             report.failed.extend(parse_dsn_fields(&text));
+        } else if ty == "message" && (sub == "disposition-notification" || sub == "feedback-report")
+        {
+            // RFC 8098 §3.2.5 / RFC 5965 §3.2: an Original-Message-ID field.
+            let text = String::from_utf8_lossy(part.contents()).to_string();
+            if report.original_message_id.is_none() {
+                report.original_message_id = text.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("Original-Message-ID")
+                        .then(|| normalize_message_id(v))
+                        .flatten()
+                });
+            }
         } else if ty == "message" && (sub == "rfc822" || sub == "global") {
             if let PartType::Message(inner) = &part.body
                 && report.original_message_id.is_none()
@@ -465,7 +533,24 @@ fn parse_dsn_fields(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     // Groups are separated by blank lines; the first is per-message, the rest per-recipient.
     let normalized = text.replace("\r\n", "\n");
+    let mut base64_next = false;
     for group in normalized.split("\n\n") {
+        // Some MTAs (seen from Postfix behind a gateway) base64-encode the per-recipient
+        // groups after a Content-Transfer-Encoding line inside the DSN body.
+        if base64_next && !group.contains(':') {
+            use base64::Engine;
+            let compact: String = group.chars().filter(|c| !c.is_whitespace()).collect();
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(compact) {
+                out.extend(parse_dsn_fields(&String::from_utf8_lossy(&bytes)));
+            }
+            continue;
+        }
+        base64_next = group.lines().any(|l| {
+            l.split_once(':').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("Content-Transfer-Encoding")
+                    && v.trim().eq_ignore_ascii_case("base64")
+            })
+        });
         let mut recipient = None;
         let mut action = None;
         let mut status = None;
@@ -555,6 +640,32 @@ mod tests {
         assert!(p.body_text.contains("Hello"));
         assert!(!p.body_text.contains("<b>"));
         assert!(!p.body_text.contains("alert"));
+    }
+
+    #[test]
+    fn a_panic_inside_mail_parser_is_caught() {
+        // From MimeKit's content-length.mbox (MIT); reaches a debug_assert! in mail-parser.
+        let raw = include_bytes!("../../tests/fixtures/mail-parser-panic.eml");
+        let p = parse(raw);
+        if cfg!(debug_assertions) {
+            assert!(
+                p.problems.iter().any(|x| x.contains("panicked")),
+                "{:?}",
+                p.problems
+            );
+        }
+        assert!(!p.raw_sha256.is_empty());
+        assert_eq!(p.message_id, parse(raw).message_id, "stable id");
+        // The headers still count: sender and subject survive the panic.
+        assert_eq!(
+            p.from.map(|f| f.address).as_deref(),
+            Some("jwz@netscape.com")
+        );
+        assert!(
+            p.subject.contains("attached image cache test"),
+            "{}",
+            p.subject
+        );
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub enum Outcome {
     },
     /// A copy of a message already stored.
     Duplicate { row: i64 },
-    /// A delivery status notification, attached to the ticket of the mail it reports on.
+    /// A bounce or other report (read receipt, feedback), attached to the ticket of the
+    /// mail it reports on; it never opens a ticket.
     Bounce { row: i64, ticket: Option<TicketId> },
     /// Stored without a ticket because it could not be processed; raw bytes kept.
     Unprocessable { row: i64 },
@@ -405,17 +406,49 @@ impl Pipeline {
                 return Ok(Some((t, MatchReason::ReplyToken)));
             }
         }
-        // 2. In-Reply-To / References matching any stored message, ours included.
-        if let Some(id) = messages::find_ticket_by_message_ids(conn, &p.references).await?
-            && let Some(t) = tickets::find_ticket(conn, id).await?
-        {
-            return Ok(Some((t, MatchReason::References)));
+        // 2. In-Reply-To / References matching any stored message, ours included, or a
+        // stored message that references this one (the reply arrived first). When the
+        // thread already spans several tickets (replies that came before their parent),
+        // they are merged, so arrival order never changes the outcome.
+        let thread = messages::list_thread_tickets(conn, message_id, &p.references).await?;
+        let mut found: Vec<(tickets::TicketRow, bool)> = Vec::new();
+        for (id, via_refs) in thread {
+            if let Some(t) = tickets::find_ticket(conn, id).await?
+                && !found.iter().any(|(f, _)| f.id == t.id)
+            {
+                found.push((t, via_refs));
+            }
         }
-        // ...or a stored message that references this one (the reply arrived first)...
-        if let Some(id) = messages::find_ticket_referencing(conn, message_id).await?
-            && let Some(t) = tickets::find_ticket(conn, id).await?
-        {
-            return Ok(Some((t, MatchReason::ReferencedBy)));
+        if !found.is_empty() {
+            let open: Vec<&(tickets::TicketRow, bool)> = found
+                .iter()
+                .filter(|(t, _)| t.status != Status::Closed)
+                .collect();
+            let chosen = open
+                .iter()
+                .min_by_key(|(t, _)| t.id)
+                .copied()
+                .or_else(|| found.first())
+                .cloned();
+            if let Some((survivor, via_refs)) = chosen {
+                let now_s = db_time(now);
+                for (t, _) in &open {
+                    if t.id != survivor.id {
+                        tickets::merge_ticket(conn, survivor.id, t.id, &now_s).await?;
+                        tracing::info!(
+                            "Ticket #{} merged into #{}: message <{message_id}> joins their threads",
+                            t.id,
+                            survivor.id
+                        );
+                    }
+                }
+                let reason = if via_refs {
+                    MatchReason::References
+                } else {
+                    MatchReason::ReferencedBy
+                };
+                return Ok(Some((survivor, reason)));
+            }
         }
         // ...or a sibling sharing a parent we never saw, from a participant of that ticket.
         if let Some(id) = messages::find_ticket_sharing_reference(conn, &p.references).await?
@@ -626,6 +659,14 @@ impl Pipeline {
         now: &str,
     ) -> Result<Outcome> {
         let report = p.report.clone().unwrap_or_default();
+        // Legacy bounces have no report at all; everything but a DSN is a receipt or a
+        // feedback report, which also never opens a ticket but marks nothing as bouncing.
+        let is_bounce = p.report.is_none() || report.report_type == "delivery-status";
+        let (kind, reason) = if is_bounce {
+            (MessageKind::Bounce, MatchReason::Bounce)
+        } else {
+            (MessageKind::Report, MatchReason::Report)
+        };
         let mut ticket = None;
         if let Some(orig) = report.original_message_id.as_deref() {
             if let Some((_, t, _)) = outbox::find_outbox_by_message_id(conn, orig).await? {
@@ -647,19 +688,11 @@ impl Pipeline {
         }
         let mut problems = p.problems.clone();
         if ticket.is_none() {
-            problems.push("bounce for a message we do not know".to_string());
+            problems.push(format!("{kind} for a message we do not know"));
         }
         let row = self
             .insert_inbound(
-                conn,
-                p,
-                message_id,
-                raw_id,
-                ticket,
-                MessageKind::Bounce,
-                MatchReason::Bounce,
-                &problems,
-                now,
+                conn, p, message_id, raw_id, ticket, kind, reason, &problems, now,
             )
             .await?;
         self.record_source(conn, source, row, now).await?;
@@ -768,3 +801,7 @@ impl Pipeline {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -179,10 +179,18 @@ impl Outbox {
 
     /// Runs until cancelled: flush, then sleep until the next due mail, a wake-up from the
     /// ingest loops, or at most a minute.
-    pub async fn run_loop(&self, wake: Arc<tokio::sync::Notify>, cancel: CancellationToken) {
+    pub async fn run_loop(
+        self: Arc<Self>,
+        wake: Arc<tokio::sync::Notify>,
+        cancel: CancellationToken,
+    ) {
         while !cancel.is_cancelled() {
-            if let Err(e) = self.flush(&cancel).await {
-                tracing::error!("Outbox: {e:#}");
+            // A flush runs in its own task: even a panic (a bug) only costs this round.
+            let (me, c) = (self.clone(), cancel.clone());
+            match tokio::spawn(async move { me.flush(&c).await }).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("Outbox: {e:#}"),
+                Err(e) => tracing::error!("Outbox: the flush task failed: {e}"),
             }
             let sleep = self
                 .time_to_next_due()

@@ -100,18 +100,41 @@ pub async fn find_ticket_by_message_ids(
     Ok(None)
 }
 
-/// The ticket of a stored message that references `message_id` (the reply arrived first).
-pub async fn find_ticket_referencing(
+/// Every ticket holding a stored message whose Message-ID is one of `ids`, or that
+/// references `message_id`: all the tickets this message's thread already touches.
+pub async fn list_thread_tickets(
     conn: &mut SqliteConnection,
     message_id: &str,
-) -> Result<Option<TicketId>> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT m.ticket_id FROM message_refs r JOIN messages m ON m.id = r.message_row \
-         WHERE r.ref_id = ? AND m.ticket_id IS NOT NULL ORDER BY m.id LIMIT 1",
+    ids: &[String],
+) -> Result<Vec<(TicketId, bool)>> {
+    let mut out: Vec<(TicketId, bool)> = Vec::new();
+    for id in ids.iter().rev() {
+        let t = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        if let Some(t) = t
+            && !out.iter().any(|(x, _)| *x == t)
+        {
+            out.push((t, true));
+        }
+    }
+    let referencing: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT m.ticket_id FROM message_refs r JOIN messages m ON m.id = r.message_row \
+         WHERE r.ref_id = ? AND m.ticket_id IS NOT NULL ORDER BY m.ticket_id",
     )
     .bind(message_id)
-    .fetch_optional(conn)
-    .await?)
+    .fetch_all(conn)
+    .await?;
+    for t in referencing {
+        if !out.iter().any(|(x, _)| *x == t) {
+            out.push((t, false));
+        }
+    }
+    Ok(out)
 }
 
 /// The ticket of a stored message that shares one of `ids` as a reference (a sibling reply

@@ -89,24 +89,74 @@ pub async fn insert_ticket(conn: &mut SqliteConnection, t: &NewTicket<'_>) -> Re
 }
 
 pub async fn find_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Option<TicketRow>> {
-    let row =
-        sqlx::query("SELECT id, status, customer_id, token, subject FROM tickets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(conn)
+    // Follow merges: a ticket merged into another answers as the one it lives on in.
+    let mut id = id;
+    for _ in 0..16 {
+        let row = sqlx::query(
+            "SELECT id, status, customer_id, token, subject, merged_into FROM tickets WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        match row.try_get::<Option<i64>, _>("merged_into")? {
+            Some(next) if next != id => id = next,
+            _ => return ticket_row(&row).map(Some),
+        }
+    }
+    Ok(None)
+}
+
+/// Merges ticket `from` into `into`: messages, participants, tags, outbox and log rows move;
+/// `from` is closed and remembers where it went, so its token and number still lead there.
+pub async fn merge_ticket(
+    conn: &mut SqliteConnection,
+    into: TicketId,
+    from: TicketId,
+    now: &str,
+) -> Result<()> {
+    if into == from {
+        return Ok(());
+    }
+    for sql in [
+        "UPDATE messages SET ticket_id = ?1 WHERE ticket_id = ?2",
+        "UPDATE outbox SET ticket_id = ?1 WHERE ticket_id = ?2",
+        "UPDATE autoreply_log SET ticket_id = ?1 WHERE ticket_id = ?2",
+        "INSERT OR IGNORE INTO participants (ticket_id, email, role) \
+         SELECT ?1, email, role FROM participants WHERE ticket_id = ?2",
+        "DELETE FROM participants WHERE ticket_id = ?2",
+        "INSERT OR IGNORE INTO ticket_tags (ticket_id, tag) SELECT ?1, tag FROM ticket_tags WHERE ticket_id = ?2",
+        "DELETE FROM ticket_tags WHERE ticket_id = ?2",
+    ] {
+        sqlx::query(sql)
+            .bind(into)
+            .bind(from)
+            .execute(&mut *conn)
             .await?;
-    row.as_ref().map(ticket_row).transpose()
+    }
+    sqlx::query(
+        "UPDATE tickets SET status = 'closed', merged_into = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(into)
+    .bind(now)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    touch_ticket(conn, into, now).await
 }
 
 pub async fn find_ticket_by_token(
     conn: &mut SqliteConnection,
     token: &str,
 ) -> Result<Option<TicketRow>> {
-    let row =
-        sqlx::query("SELECT id, status, customer_id, token, subject FROM tickets WHERE token = ?")
-            .bind(token)
-            .fetch_optional(conn)
-            .await?;
-    row.as_ref().map(ticket_row).transpose()
+    let id = sqlx::query_scalar::<_, i64>("SELECT id FROM tickets WHERE token = ?")
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match id {
+        Some(id) => find_ticket(conn, id).await,
+        None => Ok(None),
+    }
 }
 
 /// The newest ticket of this customer with this subject key, updated since `since`, that
@@ -120,6 +170,7 @@ pub async fn find_recent_ticket_by_subject(
     let row = sqlx::query(
         "SELECT id, status, customer_id, token, subject FROM tickets \
          WHERE customer_id = ? AND subject_key = ? AND updated_at >= ? AND status != 'closed' \
+         AND merged_into IS NULL \
          ORDER BY id DESC LIMIT 1",
     )
     .bind(customer_id)
@@ -235,13 +286,15 @@ pub struct TicketView {
     pub assignee: Option<String>,
     pub customer: CustomerView,
     pub linked_ticket_id: Option<TicketId>,
+    /// The ticket this one was merged into, if any.
+    pub merged_into: Option<TicketId>,
     pub message_count: i64,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const VIEW_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.assignee, \
-    t.linked_ticket_id, t.created_at, t.updated_at, c.email, c.name, \
+    t.linked_ticket_id, t.merged_into, t.created_at, t.updated_at, c.email, c.name, \
     COALESCE((SELECT bouncing FROM address_status a WHERE a.email = c.email), 0) AS bouncing, \
     (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count, \
     COALESCE((SELECT group_concat(tag, char(31)) FROM \
@@ -269,6 +322,7 @@ fn view_row(r: &sqlx::sqlite::SqliteRow) -> Result<TicketView> {
             bouncing: r.try_get::<i64, _>("bouncing")? != 0,
         },
         linked_ticket_id: r.try_get("linked_ticket_id")?,
+        merged_into: r.try_get("merged_into")?,
         message_count: r.try_get("message_count")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,

@@ -3,13 +3,14 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Dovecot, SmtpSink, postdesk_bin};
+use crate::support::dovecot::DovecotOptions;
+use crate::support::{Dovecot, SmtpSink, log_tail, postdesk_bin};
 
 pub struct Desk {
     pub dovecot: Dovecot,
@@ -25,7 +26,13 @@ pub struct Opts {
     pub two_mailboxes: bool,
     pub max_message_mb: u64,
     pub autoreply: bool,
+    /// Whole lines appended to the end of the config (after `[[agent]]`).
     pub extra: &'static str,
+    /// Whole lines appended to the "support" `[[mailbox]]` table, e.g.
+    /// `"idle_timeout_secs = 1\nbatch_size = 50"`.
+    pub mailbox_extra: &'static str,
+    /// How the test Dovecot runs (e.g. without IDLE).
+    pub dovecot: DovecotOptions,
 }
 
 impl Default for Opts {
@@ -36,6 +43,8 @@ impl Default for Opts {
             max_message_mb: 40,
             autoreply: true,
             extra: "",
+            mailbox_extra: "",
+            dovecot: DovecotOptions::default(),
         }
     }
 }
@@ -46,7 +55,8 @@ impl Desk {
     }
 
     pub fn with(opts: Opts) -> Desk {
-        let dovecot = Dovecot::start(&[("support", "secret"), ("sales", "secret2")]);
+        let dovecot =
+            Dovecot::start_with(&[("support", "secret"), ("sales", "secret2")], opts.dovecot);
         let smtp = SmtpSink::start();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postdesk.toml");
@@ -66,9 +76,11 @@ folders = ["INBOX"]
 addresses = ["support@example.com"]
 {after}
 poll_interval_secs = 1
+{mailbox_extra}
 "#,
             port = dovecot.port,
             after = opts.after_ingest,
+            mailbox_extra = opts.mailbox_extra,
         );
         if opts.two_mailboxes {
             text.push_str(&format!(
@@ -139,6 +151,31 @@ email = "alice@example.com"
             c.env(k, v);
         }
         c.output().unwrap()
+    }
+
+    /// Starts `postdesk run` (the daemon) as a child process with `POSTDESK_LOG=info` plus
+    /// `env`, its stderr (the log) going to a file in the test's temp dir. The returned
+    /// handle kills the daemon when dropped.
+    pub fn spawn_daemon(&self, env: &[(&str, &str)]) -> RunningDaemon {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.dir.path().join(format!("daemon-{n}.log"));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut c = Command::new(postdesk_bin());
+        c.arg("--config").arg(&self.config).arg("run");
+        c.env("POSTDESK_LOG", "info");
+        c.env_remove("POSTDESK_FAULT");
+        c.env_remove("NOTIFY_SOCKET");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        RunningDaemon { child, log }
     }
 
     /// `run --once --json`, asserting success; returns the report.
@@ -231,6 +268,126 @@ email = "alice@example.com"
         })
         .join()
         .unwrap()
+    }
+}
+
+/// A `postdesk run` child process whose stderr goes to a file; see [`Desk::spawn_daemon`].
+/// Dropping it kills the process (SIGKILL) if it still runs, and on a failing test prints
+/// the log tail.
+pub struct RunningDaemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl RunningDaemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The whole log so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits until at least `n` log lines contain `needle`; panics with the log tail after
+    /// `timeout` or if the daemon exits first.
+    pub fn wait_for_log(&mut self, needle: &str, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log_count(needle) >= n {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the daemon exited ({status}) before logging {needle:?} {n} time(s):\n{}",
+                    log_tail(&self.log, 40)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not log {needle:?} {n} time(s) within {timeout:?}:\n{}",
+                log_tail(&self.log, 40)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`, ...) with kill(1): the crate has no libc.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits up to `timeout` for the process to exit; panics (after killing it) if not.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "the daemon did not exit within {timeout:?}:\n{}",
+                    log_tail(&self.log, 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status (waiting up to 30 s).
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- postdesk daemon log ({}), last lines ---\n{}",
+                self.log.display(),
+                log_tail(&self.log, 60)
+            );
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes; returns the last
+/// answer. For eventual outcomes: tests never assert how fast something happens.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

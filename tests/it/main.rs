@@ -13,5 +13,7 @@ mod conformance;
 mod harness;
 mod hostile;
 mod ingest;
+mod mimekit;
+mod resilience;
 mod support;
 mod support_smoke;

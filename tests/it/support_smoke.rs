@@ -11,6 +11,7 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use crate::support::dovecot::DovecotOptions;
 use crate::support::{CapturedMail, Dovecot, SmtpLogin, SmtpSink};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -165,6 +166,77 @@ fn dovecot_reset_uid_validity_changes_it_and_keeps_messages() {
     assert!(dovecot.uid_validity("alice", "INBOX") > after);
     let newer = dovecot.append("alice", "INBOX", &raw_mail("newer", "New."), &[]);
     assert!(newer > other);
+}
+
+#[test]
+fn dovecot_restart_keeps_port_mail_uids_and_uidvalidity() {
+    let mut dovecot = Dovecot::start(&[("alice", "alice-secret")]);
+    let port = dovecot.port;
+    let raw = raw_mail("before", "Sent before the outage.");
+    let first = dovecot.append("alice", "INBOX", &raw, &["\\Seen"]);
+    let uidvalidity = dovecot.uid_validity("alice", "INBOX");
+
+    dovecot.stop();
+    assert!(!dovecot.is_running());
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "Dovecot still listens on {port} after stop()"
+    );
+    dovecot.stop(); // stopping twice is harmless
+    // Delivered behind the server's back while it is down, as a local MDA would.
+    let during = raw_mail("during", "Delivered while IMAP was down.");
+    let file = dovecot.write_to_maildir("alice", &during);
+    assert!(
+        file.starts_with(dovecot.maildir("alice").join("new")),
+        "{file:?}"
+    );
+
+    dovecot.restart();
+    assert!(dovecot.is_running());
+    assert_eq!(dovecot.port, port);
+    assert_eq!(dovecot.uid_validity("alice", "INBOX"), uidvalidity);
+    let uids = dovecot.uids("alice", "INBOX");
+    assert_eq!(uids.len(), 2, "{uids:?}");
+    assert_eq!(uids[0], first);
+    assert!(uids[1] > first, "{uids:?}");
+    assert_eq!(dovecot.find_message("alice", "INBOX", first), Some(raw));
+    assert_eq!(dovecot.flags("alice", "INBOX", first), vec!["\\Seen"]);
+    assert_eq!(
+        dovecot.find_message("alice", "INBOX", uids[1]),
+        Some(during)
+    );
+    let after = dovecot.append("alice", "INBOX", &raw_mail("after", "Back."), &[]);
+    assert!(after > uids[1]);
+
+    // restart() on a running server stops it first.
+    dovecot.restart();
+    assert_eq!(dovecot.uids("alice", "INBOX"), vec![first, uids[1], after]);
+}
+
+#[test]
+fn dovecot_without_idle_advertises_everything_but_idle() {
+    let usual = Dovecot::start(&[("alice", "alice-secret")]);
+    let usual_caps = usual.capabilities("alice");
+    assert!(usual_caps.iter().any(|c| c == "IDLE"), "{usual_caps:?}");
+    drop(usual);
+
+    let dovecot = Dovecot::start_with(&[("alice", "alice-secret")], DovecotOptions { idle: false });
+    let caps = dovecot.capabilities("alice");
+    assert!(
+        !caps.iter().any(|c| c.eq_ignore_ascii_case("IDLE")),
+        "{caps:?}"
+    );
+    let expected: Vec<&String> = usual_caps.iter().filter(|c| *c != "IDLE").collect();
+    assert_eq!(caps.iter().collect::<Vec<_>>(), expected);
+    for needed in ["IMAP4rev1", "UIDPLUS", "MOVE", "LITERAL+"] {
+        assert!(
+            caps.iter().any(|c| c == needed),
+            "{needed} missing: {caps:?}"
+        );
+    }
+    // It is still a working server.
+    let uid = dovecot.append("alice", "INBOX", &raw_mail("poll", "Polled."), &[]);
+    assert_eq!(dovecot.uids("alice", "INBOX"), vec![uid]);
 }
 
 #[test]

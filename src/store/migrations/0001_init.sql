@@ -36,6 +36,8 @@ CREATE TABLE tickets (
     -- The customer reply token: support+<token>@domain routes replies to this ticket.
     token            TEXT NOT NULL UNIQUE,
     linked_ticket_id INTEGER REFERENCES tickets(id),
+    -- Set when this ticket was merged into another (it is then closed); lookups follow it.
+    merged_into      INTEGER REFERENCES tickets(id),
     created_at       TEXT NOT NULL,
     updated_at       TEXT NOT NULL
 ) STRICT;

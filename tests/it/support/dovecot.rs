@@ -14,6 +14,11 @@
 //! (`default_login_user` = `default_internal_user` = the current user, no chroot), which
 //! Dovecot supports for single-uid setups like this one.
 //!
+//! Outages: [`Dovecot::stop`] and [`Dovecot::restart`] take the same server down and bring
+//! it back on the same port with the same mail, and [`Dovecot::write_to_maildir`] delivers
+//! behind the server's back (also while it is down), as a local MDA would.
+//! [`DovecotOptions`] starts a server that does not advertise IDLE.
+//!
 //! The IMAP helpers open a fresh connection per call, log in as the user and speak just
 //! enough IMAP4rev1 (RFC 3501) plus UIDPLUS (RFC 4315, for APPENDUID) and LITERAL+ (RFC
 //! 7888). They panic with the server's reply on any failure: they are for tests only.
@@ -26,6 +31,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -44,9 +50,29 @@ pub struct Dovecot {
     child: Child,
     config: PathBuf,
     log: PathBuf,
+    /// Dovecot's own stderr (start-up errors before `log_path` is open).
+    stderr: PathBuf,
+    /// Owner of the mail files when we run as root (`nobody`); `None` otherwise.
+    mail_owner: Option<(u32, u32)>,
     users: Vec<(String, String)>,
     // Declared last so it is removed after the server has stopped.
     dir: TempDir,
+}
+
+/// How to configure a test Dovecot beyond its users. `Default` is what [`Dovecot::start`]
+/// runs.
+#[derive(Clone, Copy, Debug)]
+pub struct DovecotOptions {
+    /// Advertise IDLE (RFC 2177) in CAPABILITY. With `false` the server advertises its
+    /// usual list minus IDLE (set explicitly with `imap_capability`), so a client that
+    /// honours CAPABILITY must fall back to polling.
+    pub idle: bool,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions { idle: true }
+    }
 }
 
 /// The system identities Dovecot runs under; see the module docs.
@@ -64,6 +90,45 @@ impl Dovecot {
     /// Starts a private Dovecot with the given users (name, password). Each user gets an
     /// empty INBOX on first login. Panics with the Dovecot log tail if it does not come up.
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, DovecotOptions::default())
+    }
+
+    /// Like [`Dovecot::start`], with options. Without IDLE, the server is first started
+    /// with its defaults to learn its own CAPABILITY list, then restarted (same port, same
+    /// directories) with that list minus IDLE, so every other extension stays as usual.
+    pub fn start_with(users: &[(&str, &str)], opts: DovecotOptions) -> Dovecot {
+        let mut dovecot = Dovecot::start_default(users);
+        if !opts.idle {
+            let (first_user, _) = users
+                .first()
+                .expect("Dovecot without IDLE needs at least one user to ask for CAPABILITY");
+            let without_idle: Vec<String> = dovecot
+                .capabilities(first_user)
+                .into_iter()
+                .filter(|cap| !cap.eq_ignore_ascii_case("IDLE"))
+                .collect();
+            // A top-level setting after the sections is fine for Dovecot's parser.
+            let mut config = std::fs::read_to_string(&dovecot.config)
+                .unwrap_or_else(|err| panic!("Dovecot: read {}: {err}", dovecot.config.display()));
+            let _ = writeln!(
+                config,
+                "# DovecotOptions {{ idle: false }}: the default list without IDLE.\n\
+                 imap_capability = {}",
+                without_idle.join(" ")
+            );
+            std::fs::write(&dovecot.config, config)
+                .unwrap_or_else(|err| panic!("Dovecot: write {}: {err}", dovecot.config.display()));
+            dovecot.restart();
+            let now = dovecot.capabilities(first_user);
+            assert!(
+                !now.iter().any(|cap| cap.eq_ignore_ascii_case("IDLE")),
+                "Dovecot still advertises IDLE after imap_capability was set: {now:?}"
+            );
+        }
+        dovecot
+    }
+
+    fn start_default(users: &[(&str, &str)]) -> Dovecot {
         ensure_test_deps();
         for (name, password) in users {
             assert!(
@@ -272,6 +337,92 @@ impl Dovecot {
             .collect()
     }
 
+    /// The capabilities `user` sees after LOGIN (an explicit CAPABILITY command, as
+    /// clients such as async-imap issue it), in server order.
+    pub fn capabilities(&self, user: &str) -> Vec<String> {
+        let mut imap = self.login(user);
+        let reply = imap.run_ok(b"CAPABILITY", "CAPABILITY");
+        imap.logout();
+        reply
+            .untagged
+            .iter()
+            .filter_map(|line| line.strip_prefix("* CAPABILITY "))
+            .flat_map(|rest| rest.split_whitespace().map(str::to_owned))
+            .collect()
+    }
+
+    /// Stops the server (SIGTERM to the master, which ends every IMAP session, then waits
+    /// for it to exit; SIGKILL after 10 s). Connected clients see their connection close,
+    /// as in a server outage. Mail and index files stay; [`Dovecot::restart`] brings the
+    /// same server back. Stopping a stopped server does nothing.
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Starts the server again from the same config: the same port, users and mail
+    /// directories, so messages, UIDs and UIDVALIDITY survive. Stops it first if it is
+    /// still running. Returns once the greeting is served; panics with the log tails if
+    /// it is not (for instance because another process took the port meanwhile).
+    pub fn restart(&mut self) {
+        self.stop();
+        match spawn_server(&self.config, self.port, &self.log, &self.stderr) {
+            Ok(child) => self.child = child,
+            Err(failure) => panic!("Dovecot restart: {failure}"),
+        }
+    }
+
+    /// Puts `raw` straight into `user`'s `Maildir/new` (written in `tmp/`, then renamed,
+    /// as an MDA does), bypassing IMAP. Works while the server is stopped: Dovecot assigns
+    /// the next UID when a session next looks at the folder, and a session in IDLE hears
+    /// of it. Creates the Maildir if the user never logged in. Files are owned by the mail
+    /// user (`nobody` when running as root). Returns the file's path.
+    pub fn write_to_maildir(&self, user: &str, raw: &[u8]) -> PathBuf {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        self.password(user); // panics on an unknown user
+        let maildir = self.maildir(user);
+        for sub in ["", "cur", "new", "tmp"] {
+            let dir = maildir.join(sub);
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir)
+                    .unwrap_or_else(|err| panic!("Dovecot: mkdir {}: {err}", dir.display()));
+                set_mode(&dir, 0o700).unwrap_or_else(|err| panic!("{err}"));
+                self.chown_to_mail_user(&dir);
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        // Maildir names: <secs>.M<usecs>P<pid>Q<n>.<host>, unique within this process.
+        let name = format!(
+            "{}.M{}P{}Q{}.postdesk-test",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = maildir.join("tmp").join(&name);
+        let new = maildir.join("new").join(&name);
+        std::fs::write(&tmp, raw)
+            .unwrap_or_else(|err| panic!("Dovecot: write {}: {err}", tmp.display()));
+        set_mode(&tmp, 0o600).unwrap_or_else(|err| panic!("{err}"));
+        self.chown_to_mail_user(&tmp);
+        std::fs::rename(&tmp, &new)
+            .unwrap_or_else(|err| panic!("Dovecot: rename to {}: {err}", new.display()));
+        new
+    }
+
+    fn chown_to_mail_user(&self, path: &Path) {
+        if let Some((uid, gid)) = self.mail_owner {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .unwrap_or_else(|err| panic!("Dovecot: chown {}: {err}", path.display()));
+        }
+    }
+
     /// The password `user` was started with.
     pub fn password(&self, user: &str) -> &str {
         self.users
@@ -351,13 +502,36 @@ fn try_start(users: &[(&str, &str)], ids: &Identities) -> Result<Dovecot, String
     set_mode(&config, 0o644)?;
 
     let stderr_path = root.join("dovecot.stderr");
-    let stderr = std::fs::File::create(&stderr_path)
-        .map_err(|err| format!("Dovecot: create {}: {err}", stderr_path.display()))?;
+    let child = spawn_server(&config, port, &log, &stderr_path)?;
+    Ok(Dovecot {
+        port,
+        child,
+        config,
+        log,
+        stderr: stderr_path,
+        mail_owner: ids.root.then_some((ids.mail_uid, ids.mail_gid)),
+        users: users
+            .iter()
+            .map(|(name, password)| ((*name).to_owned(), (*password).to_owned()))
+            .collect(),
+        dir,
+    })
+}
+
+/// Runs `dovecot -F -c <config>` and waits for its greeting on `port`. Dovecot's stderr
+/// is appended to `stderr_path` (a restart keeps the first run's words). `Err` carries a
+/// human-readable reason including the log tails.
+fn spawn_server(config: &Path, port: u16, log: &Path, stderr_path: &Path) -> Result<Child, String> {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr_path)
+        .map_err(|err| format!("Dovecot: open {}: {err}", stderr_path.display()))?;
     let dovecot = find_program("dovecot").unwrap_or_else(|| PathBuf::from("dovecot"));
     let mut child = Command::new(&dovecot)
         .arg("-F")
         .arg("-c")
-        .arg(&config)
+        .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -370,22 +544,12 @@ fn try_start(users: &[(&str, &str)], ids: &Identities) -> Result<Dovecot, String
             "Dovecot did not start on 127.0.0.1:{port}: {reason}\n\
              --- {} ---\n{}\n--- {} ---\n{}",
             log.display(),
-            log_tail(&log, 30),
+            log_tail(log, 30),
             stderr_path.display(),
-            log_tail(&stderr_path, 30)
+            log_tail(stderr_path, 30)
         ));
     }
-    Ok(Dovecot {
-        port,
-        child,
-        config,
-        log,
-        users: users
-            .iter()
-            .map(|(name, password)| ((*name).to_owned(), (*password).to_owned()))
-            .collect(),
-        dir,
-    })
+    Ok(child)
 }
 
 fn config_text(root: &Path, port: u16, ids: &Identities) -> String {
