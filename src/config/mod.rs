@@ -74,6 +74,8 @@ pub struct MailboxConfig {
     pub poll_interval: Duration,
     /// How many messages are fetched and committed in one transaction.
     pub batch_size: usize,
+    /// Extra trusted CA certificates (PEM) for a server with a private CA.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub struct SmtpConfig {
     pub max_attempts: u32,
     /// First retry delay after a transient failure; doubles per attempt, at most an hour.
     pub retry_base: Duration,
+    /// Extra trusted CA certificates (PEM) for a relay with a private CA.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +282,30 @@ fn read_secret(
     None
 }
 
+/// Resolves and checks a `tls_ca_file`: it must exist and hold at least one PEM certificate.
+fn ca_file(
+    base: &Path,
+    v: Option<String>,
+    ctx: &str,
+    problems: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let p = resolve(base, &v?);
+    match std::fs::read_to_string(&p) {
+        Ok(t) if t.contains("-----BEGIN CERTIFICATE-----") => Some(p),
+        Ok(_) => {
+            problems.push(format!(
+                "{ctx}: tls_ca_file {} holds no PEM certificate",
+                p.display()
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("{ctx}: tls_ca_file {}: {e}", p.display()));
+            None
+        }
+    }
+}
+
 fn valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.rsplit_once('@') else {
         return false;
@@ -407,6 +435,7 @@ fn validate(
         if batch_size == 0 || batch_size > 10_000 {
             problems.push(format!("{ctx}: batch_size must be 1-10000"));
         }
+        let tls_ca_file = ca_file(base, m.tls_ca_file, &ctx, &mut problems);
         mailboxes.push(MailboxConfig {
             name,
             host,
@@ -420,6 +449,7 @@ fn validate(
             idle_timeout: Duration::from_secs(idle_secs),
             poll_interval: Duration::from_secs(poll),
             batch_size: batch_size as usize,
+            tls_ca_file,
         });
     }
 
@@ -484,6 +514,7 @@ fn validate(
             if max_attempts == 0 {
                 problems.push("smtp: max_attempts must be at least 1".to_string());
             }
+            let tls_ca_file = ca_file(base, s.tls_ca_file, ctx, &mut problems);
             from.map(|from| SmtpConfig {
                 host,
                 port,
@@ -495,6 +526,7 @@ fn validate(
                 timeout: Duration::from_secs(s.timeout_secs.unwrap_or(30).max(1)),
                 max_attempts: max_attempts.max(1),
                 retry_base: Duration::from_secs(s.retry_base_secs.unwrap_or(60)),
+                tls_ca_file,
             })
         }
     };
@@ -641,6 +673,30 @@ host = "127.0.0.1"
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn tls_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty.pem"), "nothing here").unwrap();
+        let text = r#"
+[[mailbox]]
+name = "s"
+host = "h"
+username = "u"
+password = "p"
+addresses = ["s@example.com"]
+tls_ca_file = "missing.pem"
+[smtp]
+host = "h"
+from = "s@example.com"
+tls_ca_file = "empty.pem"
+"#;
+        let err = parse(text, dir.path(), &no_env).unwrap_err().to_string();
+        assert!(err.contains("mailbox \"s\": tls_ca_file"), "{err}");
+        assert!(err.contains("missing.pem"), "{err}");
+        assert!(err.contains("smtp: tls_ca_file"), "{err}");
+        assert!(err.contains("holds no PEM certificate"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct RawMailbox {
     pub idle_timeout_secs: Option<u64>,
     pub poll_interval_secs: Option<u64>,
     pub batch_size: Option<u64>,
+    pub tls_ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +61,7 @@ pub struct RawSmtp {
     pub timeout_secs: Option<u64>,
     pub max_attempts: Option<u32>,
     pub retry_base_secs: Option<u64>,
+    pub tls_ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

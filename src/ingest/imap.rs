@@ -86,25 +86,41 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one IMAP command/response exchange (a fetch of one batch included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(crate) fn tls_connector() -> tokio_rustls::TlsConnector {
+/// A TLS connector trusting the public web roots plus, if given, the CA certificates in
+/// `ca_file` (PEM), for servers with a private CA.
+pub fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("Reading {}", path.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("Parsing {}", path.display()))?;
+        for c in certs {
+            roots
+                .add(c)
+                .with_context(|| format!("Adding a CA certificate from {}", path.display()))?;
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-async fn tls_wrap(tcp: TcpStream, host: &str) -> Result<ImapStream> {
+async fn tls_wrap(
+    tcp: TcpStream,
+    host: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<ImapStream> {
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .with_context(|| format!("{host:?} is not a valid TLS server name"))?;
-    let tls = tls_connector()
+    let tls = tls_connector(ca_file)?
         .connect(name, tcp)
         .await
         .with_context(|| format!("TLS handshake with {host}"))?;
@@ -122,7 +138,7 @@ pub async fn connect(mb: &MailboxConfig) -> Result<ImapSession> {
     .with_context(|| format!("Connecting to {}:{}", mb.host, mb.port))?;
     tcp.set_nodelay(true).ok();
     let stream = match mb.security {
-        Security::Tls => tls_wrap(tcp, &mb.host).await?,
+        Security::Tls => tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref()).await?,
         Security::Plain | Security::StartTls => ImapStream::Plain(tcp),
     };
     let mut client = async_imap::Client::new(stream);
@@ -145,7 +161,7 @@ pub async fn connect(mb: &MailboxConfig) -> Result<ImapSession> {
         let ImapStream::Plain(tcp) = client.into_inner() else {
             bail!("STARTTLS on a connection that is already TLS");
         };
-        client = async_imap::Client::new(tls_wrap(tcp, &mb.host).await?);
+        client = async_imap::Client::new(tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref()).await?);
     }
     let session = tokio::time::timeout(
         CONNECT_TIMEOUT,

@@ -325,3 +325,61 @@ async fn the_subject_rule_only_holds_within_its_window() {
         .await;
     assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
 }
+
+#[tokio::test]
+async fn mutated_mail_never_fails_the_pipeline() {
+    // Byte flips, truncations, duplicated and garbled headers of a few real shapes: every
+    // mutant must be stored (as a message, a duplicate or unprocessable), never an error.
+    use rand::{Rng, SeedableRng};
+    let seeds: Vec<Vec<u8>> = vec![
+        mail("a@c.org", "Hello", Some("s1@c.org"), "", "plain body"),
+        include_bytes!("../../tests/fixtures/mail-parser-panic.eml").to_vec(),
+        b"From: b@c.org\r\nSubject: =?gb2312?B?tPC4tDog?= x\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; x@y.org\r\nAction: failed\r\n\r\n--B--\r\n".to_vec(),
+        b"From: c@c.org\r\nContent-Type: multipart/alternative; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/html; charset=big5\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>=A4=A4=A4=E5</p>\r\n--q--\r\n".to_vec(),
+    ];
+    let e = env().await;
+    let p = e.pipeline_at(t0());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut tx = e.store.begin_write().await.unwrap();
+    for i in 0..400 {
+        let mut m = seeds[i % seeds.len()].clone();
+        match rng.random_range(0..4) {
+            0 => {
+                for _ in 0..rng.random_range(1..20) {
+                    let at = rng.random_range(0..m.len());
+                    m[at] = rng.random();
+                }
+            }
+            1 => m.truncate(rng.random_range(0..m.len())),
+            2 => {
+                let at = rng.random_range(0..m.len());
+                let chunk = m[..at].to_vec();
+                m.splice(0..0, chunk);
+            }
+            _ => {
+                let at = rng.random_range(0..m.len());
+                m.insert(at, b'\0');
+                m.splice(
+                    0..0,
+                    b"From: \r\nFrom: x\r\nMessage-ID: <>\r\n".iter().copied(),
+                );
+            }
+        }
+        p.ingest_isolated(&mut tx, &m, None, None).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let stored = e
+        .scalar("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'")
+        .await;
+    assert!(stored > 0);
+    let broken = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(e.store.pool())
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "foreign keys broken: {}", broken.len());
+    let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(e.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(ok, "ok");
+}

@@ -54,20 +54,25 @@ pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
         .min(Duration::from_secs(3600))
 }
 
+fn tls_parameters(cfg: &SmtpConfig) -> Result<TlsParameters> {
+    let mut b = TlsParameters::builder(cfg.host.clone());
+    if let Some(path) = &cfg.tls_ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("Reading {}", path.display()))?;
+        let cert = lettre::transport::smtp::client::Certificate::from_pem(&pem)
+            .with_context(|| format!("Parsing {}", path.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build_rustls().context("TLS parameters for SMTP")
+}
+
 fn build_transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
     let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.as_str())
         .port(cfg.port)
         .timeout(Some(cfg.timeout));
     match cfg.security {
         Security::Plain => b = b.tls(Tls::None),
-        Security::StartTls => {
-            let p = TlsParameters::new(cfg.host.clone()).context("TLS parameters for SMTP")?;
-            b = b.tls(Tls::Required(p));
-        }
-        Security::Tls => {
-            let p = TlsParameters::new(cfg.host.clone()).context("TLS parameters for SMTP")?;
-            b = b.tls(Tls::Wrapper(p));
-        }
+        Security::StartTls => b = b.tls(Tls::Required(tls_parameters(cfg)?)),
+        Security::Tls => b = b.tls(Tls::Wrapper(tls_parameters(cfg)?)),
     }
     if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
         b = b.credentials(Credentials::new(u.clone(), p.expose().to_string()));
