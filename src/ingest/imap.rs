@@ -85,6 +85,12 @@ pub type ImapSession = Session<ImapStream>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one IMAP command/response exchange (a fetch of one batch included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a shutdown waits for the server before dropping the connection.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// TCP keepalive, so a half-open connection (a network partition during IDLE) is noticed
+/// in about two minutes instead of at the next IDLE re-issue.
+const KEEPALIVE_TIME: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// A TLS connector trusting the public web roots plus, if given, the CA certificates in
 /// `ca_file` (PEM), for servers with a private CA.
@@ -137,6 +143,12 @@ pub async fn connect(mb: &MailboxConfig) -> Result<ImapSession> {
     .map_err(|_| anyhow!("Connecting to {}:{} timed out", mb.host, mb.port))?
     .with_context(|| format!("Connecting to {}:{}", mb.host, mb.port))?;
     tcp.set_nodelay(true).ok();
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL);
+    if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!("Mailbox {:?}: cannot set TCP keepalive: {e}", mb.name);
+    }
     let stream = match mb.security {
         Security::Tls => tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref()).await?,
         Security::Plain | Security::StartTls => ImapStream::Plain(tcp),
@@ -631,7 +643,10 @@ async fn watch(
     wake_outbox: &tokio::sync::Notify,
     failures: &std::sync::atomic::AtomicU32,
 ) -> Result<()> {
-    let mut session = connect(mb).await?;
+    let mut session = tokio::select! {
+        s = connect(mb) => s?,
+        _ = cancel.cancelled() => return Ok(()),
+    };
     let caps = timed("CAPABILITY", session.capabilities()).await??;
     let can_idle = caps.has_str("IDLE");
     let can_move = caps.has_str("MOVE");
@@ -655,7 +670,10 @@ async fn watch(
         }
         if can_idle {
             let mut idle = session.idle();
-            timed("IDLE", idle.init()).await?.context("IDLE")?;
+            tokio::select! {
+                r = timed("IDLE", idle.init()) => r?.context("IDLE")?,
+                _ = cancel.cancelled() => return Ok(()),
+            }
             let (wait, stop) = idle.wait_with_timeout(mb.idle_timeout);
             let result = tokio::select! {
                 r = wait => Some(r),
@@ -672,7 +690,13 @@ async fn watch(
                 Some(Ok(IdleResponse::Timeout)) => {
                     tracing::debug!("Mailbox {:?} folder {folder:?}: re-issuing IDLE.", mb.name)
                 }
-                Some(Ok(IdleResponse::ManualInterrupt)) | None => {}
+                Some(Ok(IdleResponse::ManualInterrupt)) => {}
+                None => {
+                    // Shutting down: end IDLE politely, but never wait long for a server
+                    // that stopped answering; nothing is in flight here.
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, idle.done()).await;
+                    return Ok(());
+                }
                 Some(Err(e)) => return Err(anyhow!(e).context("IDLE")),
             }
             session = timed("DONE", idle.done()).await?.context("Ending IDLE")?;

@@ -79,6 +79,20 @@ pub async fn find_by_raw_sha(conn: &mut SqliteConnection, sha: &str) -> Result<O
     row.as_ref().map(message_ref).transpose()
 }
 
+/// The ticket of the stored message with this Message-ID, if it has one.
+pub async fn find_ticket_of_message(
+    conn: &mut SqliteConnection,
+    message_id: &str,
+) -> Result<Option<TicketId>> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL",
+    )
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
 /// The ticket of the newest stored message among `ids` (our own outbound ones included).
 pub async fn find_ticket_by_message_ids(
     conn: &mut SqliteConnection,
@@ -86,15 +100,8 @@ pub async fn find_ticket_by_message_ids(
 ) -> Result<Option<TicketId>> {
     // Newest reference first: the closest ancestor decides.
     for id in ids.iter().rev() {
-        let t = sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
-        if t.is_some() {
-            return Ok(t);
+        if let Some(t) = find_ticket_of_message(conn, id).await? {
+            return Ok(Some(t));
         }
     }
     Ok(None)
@@ -109,14 +116,7 @@ pub async fn list_thread_tickets(
 ) -> Result<Vec<(TicketId, bool)>> {
     let mut out: Vec<(TicketId, bool)> = Vec::new();
     for id in ids.iter().rev() {
-        let t = sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
-        if let Some(t) = t
+        if let Some(t) = find_ticket_of_message(conn, id).await?
             && !out.iter().any(|(x, _)| *x == t)
         {
             out.push((t, true));

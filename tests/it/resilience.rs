@@ -40,6 +40,14 @@ fn wait_for_first_sync(desk: &Desk, daemon: &RunningDaemon) {
     );
 }
 
+/// The delays of "...; reconnecting in 2.3s" log lines, in order.
+fn reconnect_delays(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter_map(|line| line.split_once("reconnecting in "))
+        .filter_map(|(_, rest)| rest.trim_end().strip_suffix('s')?.parse().ok())
+        .collect()
+}
+
 fn inbound(desk: &Desk) -> i64 {
     desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'")
 }
@@ -47,7 +55,7 @@ fn inbound(desk: &Desk) -> i64 {
 #[test]
 fn mail_delivered_during_an_imap_outage_is_ingested_after_reconnect() {
     let mut desk = Desk::start();
-    let mut daemon = desk.spawn_daemon(&[]);
+    let mut daemon = desk.spawn_daemon(&[("POSTDESK_LOG", "postdesk=debug")]);
     daemon.wait_for_log("connected to", 1, SOON);
     wait_for_first_sync(&desk, &daemon);
 
@@ -65,9 +73,10 @@ fn mail_delivered_during_an_imap_outage_is_ingested_after_reconnect() {
         "first acknowledgement"
     );
 
-    // The server goes away under the daemon's IDLE connection.
+    // The server goes away under the daemon's IDLE connection, and stays away long
+    // enough for a second, refused, reconnect attempt.
     desk.dovecot.stop();
-    daemon.wait_for_log("reconnecting in", 1, SOON);
+    daemon.wait_for_log("reconnecting in", 2, SOON);
     // Mail keeps arriving at the MTA while IMAP is down.
     desk.dovecot.write_to_maildir(
         "support",
@@ -95,6 +104,13 @@ fn mail_delivered_during_an_imap_outage_is_ingested_after_reconnect() {
     assert!(
         daemon.log_count("connected to") >= 2,
         "the daemon logged no reconnect:\n{}",
+        daemon.log_text()
+    );
+    // Backoff: each consecutive failure waits longer than the one before.
+    let delays = reconnect_delays(&daemon.log_text());
+    assert!(
+        delays.len() >= 2 && delays[1] > delays[0],
+        "reconnect delays do not back off: {delays:?}\n{}",
         daemon.log_text()
     );
 
@@ -324,6 +340,7 @@ fn sigterm_during_a_backlog_finishes_the_batch_in_flight_and_loses_nothing() {
         "SIGTERM did not stop the backlog early: the daemon went on to the end\n{log}"
     );
     assert_integrity(&desk);
+    eprintln!("SIGTERM: the daemon stopped after UID {last} of {BACKLOG}.");
 
     let report = desk.run_once();
     assert_eq!(report["fetched"], BACKLOG - last, "{report}");
@@ -346,9 +363,56 @@ fn kill_9_during_a_backlog_loses_and_duplicates_nothing() {
 
     let last = assert_prefix_committed(&desk, &log);
     assert_integrity(&desk);
+    eprintln!("SIGKILL: UIDs 1-{last} of {BACKLOG} were committed.");
 
     let report = desk.run_once();
     assert_eq!(report["fetched"], BACKLOG - last, "{report}");
     assert_eq!(report["duplicates"], 0, "{report}");
     assert_backlog_complete(&desk);
+}
+
+/// Sends `signal` to each pid with kill(1); used on Dovecot's own session processes.
+fn signal_pids(signal: &str, pids: &[u32]) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// SIGCONTs the frozen Dovecot session processes when the test ends, also on panic.
+struct Thaw(Vec<u32>);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        signal_pids("CONT", &self.0);
+    }
+}
+
+/// Regression: SIGTERM during IDLE used to wait up to COMMAND_TIMEOUT (300 s) for DONE
+/// from a server that stopped answering.
+#[test]
+fn sigterm_while_the_server_hangs_in_idle_still_exits_promptly() {
+    let desk = Desk::start();
+    let mut daemon = desk.spawn_daemon(&[("POSTDESK_LOG", "postdesk=debug")]);
+    daemon.wait_for_log("(IDLE)", 1, SOON);
+    wait_for_first_sync(&desk, &daemon);
+    // The session is in IDLE once its imap process exists and the first sync is done;
+    // give the IDLE command a moment to be on the wire.
+    let mut pids = Vec::new();
+    assert!(eventually(SOON, || {
+        pids = desk.dovecot.imap_session_pids();
+        !pids.is_empty()
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    // The server hangs with the connection open (a partition, a stuck storage backend).
+    signal_pids("STOP", &pids);
+    let _thaw = Thaw(pids);
+
+    daemon.signal("TERM");
+    // No transaction is in flight, so nothing justifies waiting on the server: systemd's
+    // TimeoutStopSec (90 s by default) must not be what ends the daemon.
+    let status = daemon.wait_exit(SOON);
+    assert!(status.success(), "{status}");
 }

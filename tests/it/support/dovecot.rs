@@ -351,12 +351,44 @@ impl Dovecot {
             .collect()
     }
 
-    /// Stops the server (SIGTERM to the master, which ends every IMAP session, then waits
-    /// for it to exit; SIGKILL after 10 s). Connected clients see their connection close,
-    /// as in a server outage. Mail and index files stay; [`Dovecot::restart`] brings the
-    /// same server back. Stopping a stopped server does nothing.
+    /// Stops the server (SIGTERM to the master, then waits for it to exit; SIGKILL after
+    /// 10 s), as in a server outage: new connections are refused at once. Sessions that
+    /// were open get `* BYE Server shutting down.` and a close from their own imap process,
+    /// which (Dovecot 2.3.19, a session in IDLE) takes about 10 s after the master is gone.
+    /// Mail and index files stay; [`Dovecot::restart`] brings the same server back.
+    /// Stopping a stopped server does nothing.
     pub fn stop(&mut self) {
         stop(&mut self.child);
+    }
+
+    /// The process id of Dovecot's master process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process ids of the `imap` processes that serve logged-in sessions right now
+    /// (children of the master, from /proc). A test may SIGSTOP them to play a server that
+    /// hangs with the connection open, as behind a network partition; it must SIGCONT
+    /// them again, or they outlive the test.
+    pub fn imap_session_pids(&self) -> Vec<u32> {
+        let master = self.pid().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                    stat.rsplit_once(") ").is_some_and(|(head, tail)| {
+                        head.ends_with("(imap") && tail.split(' ').nth(1) == Some(master.as_str())
+                    })
+                })
+            })
+            .collect();
+        pids.sort_unstable();
+        pids
     }
 
     /// Whether the server process is still running.
