@@ -239,10 +239,9 @@ impl Pipeline {
                 p.message_id
             );
         }
-        if let Some(existing) = messages::find_by_raw_sha(conn, &p.raw_sha256).await? {
-            self.record_source(conn, source, existing.row, &now).await?;
-            return Ok(Outcome::Duplicate { row: existing.row });
-        }
+        // (Identical raw bytes always have the same Message-ID and body hash, so the check
+        // above also covers exact copies; raw_messages stores each byte string once by its
+        // SHA-256.)
 
         let raw_id = messages::insert_raw(conn, &p.raw_sha256, raw, raw.len(), &now).await?;
         let mut problems = p.problems.clone();

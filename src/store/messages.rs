@@ -14,25 +14,27 @@ pub async fn insert_raw(
     original_size: usize,
     now: &str,
 ) -> Result<i64> {
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM raw_messages WHERE sha256 = ?")
-        .bind(sha256)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        return Ok(id);
-    }
-    let id = sqlx::query_scalar::<_, i64>(
+    // One statement in the common case (new bytes); a lookup only for a repeat.
+    let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO raw_messages (sha256, size, truncated, data, created_at) \
-         VALUES (?, ?, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING RETURNING id",
     )
     .bind(sha256)
     .bind(original_size as i64)
     .bind(i64::from(data.len() < original_size))
     .bind(data)
     .bind(now)
-    .fetch_one(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(id)
+    match inserted {
+        Some(id) => Ok(id),
+        None => Ok(
+            sqlx::query_scalar::<_, i64>("SELECT id FROM raw_messages WHERE sha256 = ?")
+                .bind(sha256)
+                .fetch_one(conn)
+                .await?,
+        ),
+    }
 }
 
 /// A stored message, as far as dedup and threading need it.
@@ -62,18 +64,6 @@ pub async fn find_by_message_id(
         "SELECT id, ticket_id, body_sha256, direction FROM messages WHERE message_id = ?",
     )
     .bind(message_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(message_ref).transpose()
-}
-
-/// The message whose raw bytes have this hash, if any (an exact copy).
-pub async fn find_by_raw_sha(conn: &mut SqliteConnection, sha: &str) -> Result<Option<MessageRef>> {
-    let row = sqlx::query(
-        "SELECT m.id, m.ticket_id, m.body_sha256, m.direction FROM messages m \
-         JOIN raw_messages r ON r.id = m.raw_id WHERE r.sha256 = ? LIMIT 1",
-    )
-    .bind(sha)
     .fetch_optional(conn)
     .await?;
     row.as_ref().map(message_ref).transpose()

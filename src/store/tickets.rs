@@ -34,22 +34,11 @@ pub async fn upsert_customer(
     name: Option<&str>,
     now: &str,
 ) -> Result<i64> {
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM customers WHERE email = ?")
-        .bind(email)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        if let Some(n) = name {
-            sqlx::query("UPDATE customers SET name = ? WHERE id = ? AND name IS NULL")
-                .bind(n)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        return Ok(id);
-    }
+    // One statement: insert, or keep the row and fill in a name we did not know yet.
     let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO customers (email, name, created_at) VALUES (?, ?, ?) RETURNING id",
+        "INSERT INTO customers (email, name, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT(email) DO UPDATE SET name = COALESCE(customers.name, excluded.name) \
+         RETURNING id",
     )
     .bind(email)
     .bind(name)
