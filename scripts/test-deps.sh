@@ -4,6 +4,8 @@
 #     127.0.0.1 ports (tests/it/support/dovecot.rs); the system service is not needed and
 #     is not left running.
 #   - Python 3 with aiosmtpd: the SMTP sink (tests/support/smtp_sink.py).
+#   - openssl (the command line): the TLS tests make a private CA and a server certificate
+#     with it at test time (TestCerts in tests/it/support/dovecot.rs).
 # No extra system user is created: as root the tests store mail as `nobody`, as an
 # ordinary user they run Dovecot entirely as that user.
 #
@@ -98,6 +100,13 @@ else
     say "the system dovecot service is not running (good: tests start their own)"
 fi
 
+# --- openssl -------------------------------------------------------------------------
+if command -v openssl >/dev/null 2>&1 || [ -x /usr/bin/openssl ]; then
+    say "openssl is already installed"
+else
+    apt_install openssl
+fi
+
 # --- Python + aiosmtpd ---------------------------------------------------------------
 PYTHON="${POSTDESK_TEST_PYTHON:-python3}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -120,4 +129,4 @@ else
     "$PYTHON" -c 'import aiosmtpd' || die "aiosmtpd is still not importable by $PYTHON"
 fi
 
-say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
+say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), $(openssl version 2>/dev/null || /usr/bin/openssl version)"

@@ -76,6 +76,8 @@ pub struct MailboxConfig {
     pub batch_size: usize,
     /// Extra trusted CA certificates (PEM) for a server with a private CA.
     pub tls_ca_file: Option<PathBuf>,
+    /// Bound on each step of connecting (TCP, TLS, greeting, STARTTLS, LOGIN).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -450,6 +452,7 @@ fn validate(
             poll_interval: Duration::from_secs(poll),
             batch_size: batch_size as usize,
             tls_ca_file,
+            timeout: Duration::from_secs(m.timeout_secs.unwrap_or(30).clamp(1, 3600)),
         });
     }
 

@@ -44,6 +44,7 @@ pub struct RawMailbox {
     pub poll_interval_secs: Option<u64>,
     pub batch_size: Option<u64>,
     pub tls_ca_file: Option<String>,
+    pub timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -82,7 +82,6 @@ impl AsyncWrite for ImapStream {
 
 pub type ImapSession = Session<ImapStream>;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one IMAP command/response exchange (a fetch of one batch included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a shutdown waits for the server before dropping the connection.
@@ -123,25 +122,26 @@ async fn tls_wrap(
     tcp: TcpStream,
     host: &str,
     ca_file: Option<&std::path::Path>,
+    limit: Duration,
 ) -> Result<ImapStream> {
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .with_context(|| format!("{host:?} is not a valid TLS server name"))?;
-    let tls = tls_connector(ca_file)?
-        .connect(name, tcp)
+    // Bounded: a server that accepts TCP and then says nothing must not stall the loop.
+    let tls = tokio::time::timeout(limit, tls_connector(ca_file)?.connect(name, tcp))
         .await
+        .map_err(|_| anyhow!("TLS handshake with {host} timed out"))?
         .with_context(|| format!("TLS handshake with {host}"))?;
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
 /// Connects and logs in.
 pub async fn connect(mb: &MailboxConfig) -> Result<ImapSession> {
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((mb.host.as_str(), mb.port)),
-    )
-    .await
-    .map_err(|_| anyhow!("Connecting to {}:{} timed out", mb.host, mb.port))?
-    .with_context(|| format!("Connecting to {}:{}", mb.host, mb.port))?;
+    // Every step of connecting is bounded by the mailbox's timeout_secs.
+    let limit = mb.timeout;
+    let tcp = tokio::time::timeout(limit, TcpStream::connect((mb.host.as_str(), mb.port)))
+        .await
+        .map_err(|_| anyhow!("Connecting to {}:{} timed out", mb.host, mb.port))?
+        .with_context(|| format!("Connecting to {}:{}", mb.host, mb.port))?;
     tcp.set_nodelay(true).ok();
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(KEEPALIVE_TIME)
@@ -150,11 +150,11 @@ pub async fn connect(mb: &MailboxConfig) -> Result<ImapSession> {
         tracing::debug!("Mailbox {:?}: cannot set TCP keepalive: {e}", mb.name);
     }
     let stream = match mb.security {
-        Security::Tls => tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref()).await?,
+        Security::Tls => tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref(), limit).await?,
         Security::Plain | Security::StartTls => ImapStream::Plain(tcp),
     };
     let mut client = async_imap::Client::new(stream);
-    let greeting = tokio::time::timeout(CONNECT_TIMEOUT, client.read_response())
+    let greeting = tokio::time::timeout(limit, client.read_response())
         .await
         .map_err(|_| anyhow!("No IMAP greeting from {}:{}", mb.host, mb.port))?
         .context("Reading the IMAP greeting")?;
@@ -166,22 +166,21 @@ pub async fn connect(mb: &MailboxConfig) -> Result<ImapSession> {
         );
     }
     if mb.security == Security::StartTls {
-        client
-            .run_command_and_check_ok("STARTTLS", None)
+        tokio::time::timeout(limit, client.run_command_and_check_ok("STARTTLS", None))
             .await
+            .map_err(|_| anyhow!("STARTTLS timed out"))?
             .context("STARTTLS refused by the server")?;
         let ImapStream::Plain(tcp) = client.into_inner() else {
             bail!("STARTTLS on a connection that is already TLS");
         };
-        client = async_imap::Client::new(tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref()).await?);
+        client = async_imap::Client::new(
+            tls_wrap(tcp, &mb.host, mb.tls_ca_file.as_deref(), limit).await?,
+        );
     }
-    let session = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        client.login(&mb.username, mb.password.expose()),
-    )
-    .await
-    .map_err(|_| anyhow!("LOGIN timed out"))?
-    .map_err(|(e, _)| anyhow!("LOGIN as {:?} failed: {e}", mb.username))?;
+    let session = tokio::time::timeout(limit, client.login(&mb.username, mb.password.expose()))
+        .await
+        .map_err(|_| anyhow!("LOGIN timed out"))?
+        .map_err(|(e, _)| anyhow!("LOGIN as {:?} failed: {e}", mb.username))?;
     Ok(session)
 }
 

@@ -45,6 +45,8 @@ pub struct Outbox {
     clock: Arc<dyn Clock>,
     max_attempts: u32,
     retry_base: Duration,
+    /// Bound on one whole SMTP conversation.
+    timeout: Duration,
 }
 
 /// Delay before attempt `attempts + 1`: `base` (a minute by default) doubling, at most
@@ -90,6 +92,8 @@ impl Outbox {
             clock,
             max_attempts: cfg.max_attempts,
             retry_base: cfg.retry_base,
+            // The configured timeout bounds each step; a whole conversation gets a few.
+            timeout: cfg.timeout.saturating_mul(4),
         })
     }
 
@@ -100,10 +104,19 @@ impl Outbox {
             Ok(e) => e,
             Err(e) => return SendResult::Permanent(format!("invalid envelope: {e}")),
         };
-        match self.transport.send_raw(&envelope, &item.raw).await {
-            Ok(_) => SendResult::Sent,
-            Err(e) if e.is_permanent() => SendResult::Permanent(e.to_string()),
-            Err(e) => SendResult::Transient(e.to_string()),
+        // lettre bounds only the TCP connect with its timeout; the TLS handshake and the
+        // replies are not, so the whole conversation is bounded here (a stalled relay is a
+        // transient failure, retried later).
+        match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, &item.raw))
+            .await
+        {
+            Err(_) => SendResult::Transient(format!(
+                "SMTP conversation timed out after {}s",
+                self.timeout.as_secs()
+            )),
+            Ok(Ok(_)) => SendResult::Sent,
+            Ok(Err(e)) if e.is_permanent() => SendResult::Permanent(e.to_string()),
+            Ok(Err(e)) => SendResult::Transient(e.to_string()),
         }
     }
 

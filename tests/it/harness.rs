@@ -1,5 +1,10 @@
 //! A postdesk under test: a real Dovecot, a real SMTP sink, a config file and a database
 //! in a temporary directory, and the real `postdesk` binary run as a subprocess.
+//!
+//! By default postdesk talks to both servers in plaintext on 127.0.0.1. [`Opts::imap_tls`]
+//! and [`Opts::smtp_tls`] switch the "support" mailbox or `[smtp]` to STARTTLS or implicit
+//! TLS against a certificate from a private test CA ([`Desk::certs`]), addressing the server
+//! as `localhost`, the name in the certificate.
 
 #![allow(dead_code)]
 
@@ -9,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::dovecot::DovecotOptions;
+use crate::support::dovecot::{DovecotOptions, TestCerts};
+use crate::support::smtp::SinkSecurity;
 use crate::support::{Dovecot, SmtpSink, log_tail, postdesk_bin};
 
 pub struct Desk {
@@ -17,6 +23,27 @@ pub struct Desk {
     pub smtp: SmtpSink,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The test CA and server certificate, when [`Opts::imap_tls`] or [`Opts::smtp_tls`]
+    /// asked for TLS.
+    pub certs: Option<TestCerts>,
+}
+
+/// How postdesk secures a connection in a TLS test (config `security`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// `security = "starttls"` on the server's plain port.
+    StartTls,
+    /// `security = "tls"` on the server's implicit-TLS port.
+    Tls,
+}
+
+/// TLS for one side of the desk; see [`Opts::imap_tls`] and [`Opts::smtp_tls`].
+#[derive(Clone, Copy, Debug)]
+pub struct TlsOpts {
+    pub mode: TlsMode,
+    /// Write `tls_ca_file = <the test CA>`. Without it postdesk trusts only the public web
+    /// roots, so the handshake must fail.
+    pub trust_test_ca: bool,
 }
 
 /// Options for the generated configuration.
@@ -33,6 +60,15 @@ pub struct Opts {
     pub mailbox_extra: &'static str,
     /// How the test Dovecot runs (e.g. without IDLE).
     pub dovecot: DovecotOptions,
+    /// `None` (the default): the "support" mailbox is `host = "127.0.0.1"`, plain.
+    /// `Some`: Dovecot runs with TLS ([`Dovecot::start_tls`]) and the mailbox becomes
+    /// `host = "localhost"` with the given security, on the imaps port for
+    /// [`TlsMode::Tls`]. The "sales" mailbox stays plain.
+    pub imap_tls: Option<TlsOpts>,
+    /// `None` (the default): `[smtp]` is `host = "127.0.0.1"`, plain. `Some`: the sink
+    /// requires STARTTLS or speaks implicit TLS, and `[smtp]` is `host = "localhost"`
+    /// with the given security.
+    pub smtp_tls: Option<TlsOpts>,
 }
 
 impl Default for Opts {
@@ -45,6 +81,8 @@ impl Default for Opts {
             extra: "",
             mailbox_extra: "",
             dovecot: DovecotOptions::default(),
+            imap_tls: None,
+            smtp_tls: None,
         }
     }
 }
@@ -55,9 +93,30 @@ impl Desk {
     }
 
     pub fn with(opts: Opts) -> Desk {
-        let dovecot =
-            Dovecot::start_with(&[("support", "secret"), ("sales", "secret2")], opts.dovecot);
-        let smtp = SmtpSink::start();
+        let certs = (opts.imap_tls.is_some() || opts.smtp_tls.is_some()).then(TestCerts::generate);
+        let users = [("support", "secret"), ("sales", "secret2")];
+        let dovecot = match (&certs, opts.imap_tls) {
+            (Some(certs), Some(_)) => Dovecot::start_tls(&users, opts.dovecot, certs),
+            _ => Dovecot::start_with(&users, opts.dovecot),
+        };
+        let smtp = match (&certs, opts.smtp_tls) {
+            (Some(certs), Some(tls)) => {
+                let (cert, key) = (certs.cert.clone(), certs.key.clone());
+                SmtpSink::start_with(match tls.mode {
+                    TlsMode::StartTls => SinkSecurity::StartTls { cert, key },
+                    TlsMode::Tls => SinkSecurity::Tls { cert, key },
+                })
+            }
+            _ => SmtpSink::start(),
+        };
+        let imap = Endpoint::new(
+            opts.imap_tls,
+            certs.as_ref(),
+            dovecot.port,
+            dovecot.tls_port,
+        );
+        // The sink has one port, in whichever mode it was started.
+        let smtp_end = Endpoint::new(opts.smtp_tls, certs.as_ref(), smtp.port, Some(smtp.port));
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postdesk.toml");
         let mut text = format!(
@@ -67,9 +126,9 @@ path = "postdesk.db"
 
 [[mailbox]]
 name = "support"
-host = "127.0.0.1"
+host = "{host}"
 port = {port}
-security = "plain"
+security = "{security}"{ca}
 username = "support"
 password = "secret"
 folders = ["INBOX"]
@@ -78,7 +137,10 @@ addresses = ["support@example.com"]
 poll_interval_secs = 1
 {mailbox_extra}
 "#,
-            port = dovecot.port,
+            host = imap.host,
+            port = imap.port,
+            security = imap.security,
+            ca = imap.ca_line,
             after = opts.after_ingest,
             mailbox_extra = opts.mailbox_extra,
         );
@@ -101,9 +163,9 @@ addresses = ["sales@example.com"]
         text.push_str(&format!(
             r#"
 [smtp]
-host = "127.0.0.1"
+host = "{smtp_host}"
 port = {smtp}
-security = "plain"
+security = "{smtp_security}"{smtp_ca}
 from = "Example Support <support@example.com>"
 retry_base_secs = 0
 max_attempts = 3
@@ -119,7 +181,10 @@ name = "alice"
 email = "alice@example.com"
 {extra}
 "#,
-            smtp = smtp.port,
+            smtp_host = smtp_end.host,
+            smtp = smtp_end.port,
+            smtp_security = smtp_end.security,
+            smtp_ca = smtp_end.ca_line,
             autoreply = opts.autoreply,
             max_mb = opts.max_message_mb,
             extra = opts.extra,
@@ -130,7 +195,17 @@ email = "alice@example.com"
             smtp,
             dir,
             config,
+            certs,
         }
+    }
+
+    /// The test CA certificate; panics unless the desk was started with TLS.
+    pub fn ca_cert(&self) -> &Path {
+        &self
+            .certs
+            .as_ref()
+            .expect("this Desk was started without imap_tls or smtp_tls")
+            .ca_cert
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -268,6 +343,57 @@ email = "alice@example.com"
         })
         .join()
         .unwrap()
+    }
+}
+
+/// The connection lines of one `[[mailbox]]` or `[smtp]` table.
+struct Endpoint {
+    host: &'static str,
+    port: u16,
+    security: &'static str,
+    /// `""`, or a newline and the `tls_ca_file` line (appended to the `security` line, so
+    /// that the default config text stays exactly what it always was).
+    ca_line: String,
+}
+
+impl Endpoint {
+    /// `plain_port` serves plaintext and STARTTLS, `tls_port` implicit TLS.
+    fn new(
+        tls: Option<TlsOpts>,
+        certs: Option<&TestCerts>,
+        plain_port: u16,
+        tls_port: Option<u16>,
+    ) -> Endpoint {
+        let Some(tls) = tls else {
+            return Endpoint {
+                host: "127.0.0.1",
+                port: plain_port,
+                security: "plain",
+                ca_line: String::new(),
+            };
+        };
+        let ca_line = match certs {
+            Some(certs) if tls.trust_test_ca => {
+                // A TOML basic string: the temp path is plain ASCII, Debug-quoting suffices.
+                format!("\ntls_ca_file = {:?}", certs.ca_cert.display().to_string())
+            }
+            _ => String::new(),
+        };
+        let (security, port) = match tls.mode {
+            TlsMode::StartTls => ("starttls", plain_port),
+            TlsMode::Tls => (
+                "tls",
+                tls_port.expect("a server started with TLS has a TLS port"),
+            ),
+        };
+        Endpoint {
+            // The certificate's name (also in its SAN as IP:127.0.0.1, but a name is what
+            // real configurations use and what SNI carries).
+            host: "localhost",
+            port,
+            security,
+            ca_line,
+        }
     }
 }
 

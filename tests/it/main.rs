@@ -17,3 +17,4 @@ mod mimekit;
 mod resilience;
 mod support;
 mod support_smoke;
+mod tls;

@@ -2,6 +2,7 @@
 """A real SMTP server for postdesk's integration tests.
 
 Usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof]
+                    [--starttls CERT KEY | --tls CERT KEY]
 
 Listens on 127.0.0.1:PORT (0 picks a free port) with aiosmtpd's SMTP protocol,
 prints "READY <port>" on stdout once it accepts connections, and writes every
@@ -10,7 +11,19 @@ then rejected because of an injected fault:
 
     {"mail_from": "...", "rcpt_tos": ["..."], "helo": "...",
      "auth": null | {"login": "...", "password": "..."},
+     "tls": false | true, "tls_version": null | "TLSv1.3",
      "reply_code": 250, "data_b64": "..."}
+
+"tls" says whether the session that carried the message was encrypted when
+DATA came, read from the connection itself (its transport's ssl_object), so it
+is true after STARTTLS and on an implicit-TLS port, and false otherwise.
+
+TLS (the certificate and key are PEM files; CERT may hold the whole chain):
+  --starttls CERT KEY  plaintext port that offers STARTTLS (RFC 3207) and
+                       requires it: every command but EHLO, HELO, NOOP, QUIT
+                       and STARTTLS is refused with 530 before the upgrade.
+  --tls CERT KEY       implicit TLS from the first byte (RFC 8314, "SMTPS").
+Without either, the port is plaintext only and does not offer STARTTLS.
 
 Files are written to a dot-prefixed temporary name and renamed, so a reader
 never sees a half-written message. NNNNNN counts up from 000001 in arrival
@@ -36,6 +49,7 @@ import base64
 import json
 import logging
 import os
+import ssl
 import sys
 import threading
 
@@ -109,11 +123,18 @@ class CaptureHandler:
                 "login": as_text(session.auth_data.login),
                 "password": as_text(session.auth_data.password),
             }
+        # After STARTTLS aiosmtpd swaps server.transport for the TLS one; on an
+        # implicit-TLS port it is TLS from the start. Either way it knows its ssl_object.
+        ssl_object = None
+        if server.transport is not None:
+            ssl_object = server.transport.get_extra_info("ssl_object")
         record = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "helo": session.host_name,
             "auth": auth,
+            "tls": ssl_object is not None,
+            "tls_version": ssl_object.version() if ssl_object is not None else None,
             "reply_code": int(reply[:3]),
             "data_b64": base64.b64encode(envelope.original_content).decode("ascii"),
         }
@@ -140,9 +161,18 @@ def exit_on_stdin_eof():
     os._exit(0)
 
 
-async def serve(port, capture_dir):
+def server_context(cert, key):
+    """A server-side TLS context that asks for no client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def serve(port, capture_dir, mode, context):
+    """mode: "plain", "starttls" or "tls"; context: the server TLS context or None."""
     loop = asyncio.get_running_loop()
     handler = CaptureHandler(capture_dir)
+    starttls = mode == "starttls"
 
     def protocol():
         return SMTP(
@@ -151,25 +181,47 @@ async def serve(port, capture_dir):
             enable_SMTPUTF8=True,
             auth_require_tls=False,
             authenticator=accept_any,
+            tls_context=context if starttls else None,
+            require_starttls=starttls,
             loop=loop,
         )
 
-    server = await loop.create_server(protocol, host="127.0.0.1", port=port)
+    server = await loop.create_server(
+        protocol,
+        host="127.0.0.1",
+        port=port,
+        ssl=context if mode == "tls" else None,
+    )
     bound_port = server.sockets[0].getsockname()[1]
     print("READY %d" % bound_port, flush=True)
     async with server:
         await server.serve_forever()
 
 
+USAGE = (
+    "usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof] "
+    "[--starttls CERT KEY | --tls CERT KEY]"
+)
+
+
 def main():
     args = sys.argv[1:]
     watch_stdin = "--exit-on-stdin-eof" in args
     args = [arg for arg in args if arg != "--exit-on-stdin-eof"]
+    mode, context = "plain", None
+    for flag in ("--starttls", "--tls"):
+        if flag not in args:
+            continue
+        at = args.index(flag)
+        if mode != "plain" or len(args) < at + 3:
+            print(USAGE, file=sys.stderr)
+            sys.exit(2)
+        cert, key = args[at + 1], args[at + 2]
+        del args[at : at + 3]
+        mode = flag[2:]
+        context = server_context(cert, key)
     if len(args) != 2 or not args[0].isdigit():
-        print(
-            "usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof]",
-            file=sys.stderr,
-        )
+        print(USAGE, file=sys.stderr)
         sys.exit(2)
     port = int(args[0])
     capture_dir = args[1]
@@ -178,7 +230,7 @@ def main():
         sys.exit(2)
     if watch_stdin:
         threading.Thread(target=exit_on_stdin_eof, daemon=True).start()
-    asyncio.run(serve(port, capture_dir))
+    asyncio.run(serve(port, capture_dir, mode, context))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@
 //! behind the server's back (also while it is down), as a local MDA would.
 //! [`DovecotOptions`] starts a server that does not advertise IDLE.
 //!
+//! TLS: [`Dovecot::start_tls`] runs the same server with `ssl = yes` and a certificate from
+//! [`TestCerts`] (a private CA made with the `openssl` command line at test time): the
+//! plain port then offers STARTTLS (RFC 2595; plaintext LOGIN stays allowed there, so the
+//! helpers below work unchanged), and a second port, [`Dovecot::tls_port`], speaks IMAP
+//! over implicit TLS (RFC 8314). The helpers always use the plain port.
+//!
 //! The IMAP helpers open a fresh connection per call, log in as the user and speak just
 //! enough IMAP4rev1 (RFC 3501) plus UIDPLUS (RFC 4315, for APPENDUID) and LITERAL+ (RFC
 //! 7888). They panic with the server's reply on any failure: they are for tests only.
@@ -45,8 +51,12 @@ const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running private Dovecot; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Dovecot {
-    /// The IMAP port on 127.0.0.1 (plaintext, LOGIN and AUTHENTICATE PLAIN/LOGIN allowed).
+    /// The IMAP port on 127.0.0.1 (plaintext, LOGIN and AUTHENTICATE PLAIN/LOGIN allowed;
+    /// STARTTLS offered too when started with [`Dovecot::start_tls`]).
     pub port: u16,
+    /// The implicit-TLS IMAP port ("imaps") on 127.0.0.1, only when started with
+    /// [`Dovecot::start_tls`].
+    pub tls_port: Option<u16>,
     child: Child,
     config: PathBuf,
     log: PathBuf,
@@ -75,6 +85,155 @@ impl Default for DovecotOptions {
     }
 }
 
+/// A private CA and one server certificate it signed, made at test time in a fresh temp
+/// dir with the `openssl` command line (Debian package `openssl`), for the TLS tests of
+/// both servers: [`Dovecot::start_tls`] and the SMTP sink's
+/// [`SinkSecurity`](super::smtp::SinkSecurity).
+///
+/// The server certificate is for `localhost`: X.509 v3 with subjectAltName `DNS:localhost`
+/// and `IP:127.0.0.1` (rustls/webpki ignore the CN and reject v1 certificates and
+/// certificates without SAN), extendedKeyUsage serverAuth, and CA:FALSE. The CA is
+/// self-signed with `basicConstraints = critical, CA:TRUE` and keyUsage keyCertSign. Both
+/// keys are P-256 (fast to make), valid for a week. Nothing trusts this CA unless a client
+/// is given [`TestCerts::ca_cert`]. The files are removed when this value drops; a
+/// [`Dovecot`] keeps its own copy.
+pub struct TestCerts {
+    /// The CA certificate (PEM): what a client's `tls_ca_file` points to.
+    pub ca_cert: PathBuf,
+    /// The server certificate (PEM), signed by the CA.
+    pub cert: PathBuf,
+    /// The server's private key (PEM, PKCS#8, unencrypted).
+    pub key: PathBuf,
+    dir: TempDir,
+}
+
+impl TestCerts {
+    /// Makes a new CA and server certificate. Panics with openssl's words if it fails, or
+    /// with instructions if `openssl` is not installed.
+    pub fn generate() -> TestCerts {
+        let openssl = find_program("openssl").unwrap_or_else(|| {
+            panic!(
+                "The TLS tests make their certificates with the `openssl` command line, which \
+                 is missing (Debian package openssl). Run scripts/test-deps.sh (as root or \
+                 with sudo) once on this machine."
+            )
+        });
+        let dir = tempfile::Builder::new()
+            .prefix("postdesk-certs-")
+            .tempdir()
+            .expect("create temp dir for test certificates");
+        let path = |name: &str| dir.path().join(name);
+        // Our own config files, so the machine's openssl.cnf cannot add or clash with
+        // extensions (`req -x509` would otherwise add its v3_ca section as it likes).
+        std::fs::write(
+            path("ca.cnf"),
+            "[req]\n\
+             distinguished_name = dn\n\
+             prompt = no\n\
+             x509_extensions = ca_ext\n\
+             [dn]\n\
+             CN = postdesk test CA\n\
+             [ca_ext]\n\
+             basicConstraints = critical, CA:TRUE\n\
+             keyUsage = critical, keyCertSign, cRLSign\n\
+             subjectKeyIdentifier = hash\n",
+        )
+        .expect("write ca.cnf");
+        std::fs::write(
+            path("server.cnf"),
+            "[req]\n\
+             distinguished_name = dn\n\
+             prompt = no\n\
+             [dn]\n\
+             CN = localhost\n\
+             [server_ext]\n\
+             basicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\n\
+             subjectAltName = DNS:localhost, IP:127.0.0.1\n\
+             subjectKeyIdentifier = hash\n\
+             authorityKeyIdentifier = keyid\n",
+        )
+        .expect("write server.cnf");
+        // A fresh serial per certificate, as issuers must (RFC 5280 §4.1.2.2).
+        let serial = format!(
+            "0x{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
+        let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        let run = |what: &str, args: &[&std::ffi::OsStr]| {
+            let output = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|err| panic!("cannot run {}: {err}", openssl.display()));
+            assert!(
+                output.status.success(),
+                "openssl ({what}) failed ({}): {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let os = |s: &'static str| -> &std::ffi::OsStr { s.as_ref() };
+        let mut ca_args: Vec<&std::ffi::OsStr> = ["req", "-x509", "-new", "-config", "ca.cnf"]
+            .map(os)
+            .to_vec();
+        ca_args.extend(p256.map(os));
+        ca_args.extend(
+            [
+                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "7", "-sha256",
+            ]
+            .map(os),
+        );
+        run("CA certificate", &ca_args);
+        let mut csr_args: Vec<&std::ffi::OsStr> =
+            ["req", "-new", "-config", "server.cnf"].map(os).to_vec();
+        csr_args.extend(p256.map(os));
+        csr_args.extend(["-nodes", "-keyout", "server.key", "-out", "server.csr"].map(os));
+        run("server key and request", &csr_args);
+        let mut sign_args: Vec<&std::ffi::OsStr> = [
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-days",
+            "7",
+            "-sha256",
+            "-extfile",
+            "server.cnf",
+            "-extensions",
+            "server_ext",
+            "-out",
+            "server.pem",
+            "-set_serial",
+        ]
+        .map(os)
+        .to_vec();
+        sign_args.push(serial.as_ref());
+        run("signing the server certificate", &sign_args);
+        TestCerts {
+            ca_cert: path("ca.pem"),
+            cert: path("server.pem"),
+            key: path("server.key"),
+            dir,
+        }
+    }
+
+    /// The directory holding the files (also the CA key and openssl's inputs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// The system identities Dovecot runs under; see the module docs.
 struct Identities {
     login_user: String,
@@ -97,7 +256,25 @@ impl Dovecot {
     /// with its defaults to learn its own CAPABILITY list, then restarted (same port, same
     /// directories) with that list minus IDLE, so every other extension stays as usual.
     pub fn start_with(users: &[(&str, &str)], opts: DovecotOptions) -> Dovecot {
-        let mut dovecot = Dovecot::start_default(users);
+        Dovecot::start_inner(users, opts, None)
+    }
+
+    /// Like [`Dovecot::start_with`], with TLS: `ssl = yes` with `certs`' server certificate
+    /// and key (copied into the server's own dir, so `certs` may be dropped), STARTTLS on
+    /// [`Dovecot::port`] and implicit TLS on [`Dovecot::tls_port`]. Clients must trust
+    /// [`TestCerts::ca_cert`] and connect to `localhost` or `127.0.0.1`, the names the
+    /// certificate is for. (A separate constructor rather than a `DovecotOptions` field,
+    /// so that the `DovecotOptions { idle: false }` literals elsewhere keep compiling.)
+    pub fn start_tls(users: &[(&str, &str)], opts: DovecotOptions, certs: &TestCerts) -> Dovecot {
+        Dovecot::start_inner(users, opts, Some(certs))
+    }
+
+    fn start_inner(
+        users: &[(&str, &str)],
+        opts: DovecotOptions,
+        certs: Option<&TestCerts>,
+    ) -> Dovecot {
+        let mut dovecot = Dovecot::start_default(users, certs);
         if !opts.idle {
             let (first_user, _) = users
                 .first()
@@ -128,7 +305,7 @@ impl Dovecot {
         dovecot
     }
 
-    fn start_default(users: &[(&str, &str)]) -> Dovecot {
+    fn start_default(users: &[(&str, &str)], certs: Option<&TestCerts>) -> Dovecot {
         ensure_test_deps();
         for (name, password) in users {
             assert!(
@@ -148,7 +325,7 @@ impl Dovecot {
         // try another one.
         let mut last_failure = String::new();
         for _attempt in 0..3 {
-            match try_start(users, &ids) {
+            match try_start(users, &ids, certs) {
                 Ok(dovecot) => return dovecot,
                 Err(failure) if failure.contains("Address already in use") => {
                     last_failure = failure;
@@ -494,7 +671,11 @@ impl Drop for Dovecot {
 
 /// Writes the config, starts Dovecot and waits for its greeting. `Err` carries a
 /// human-readable reason including the log tail.
-fn try_start(users: &[(&str, &str)], ids: &Identities) -> Result<Dovecot, String> {
+fn try_start(
+    users: &[(&str, &str)],
+    ids: &Identities,
+    certs: Option<&TestCerts>,
+) -> Result<Dovecot, String> {
     let dir = tempfile::Builder::new()
         .prefix("postdesk-dovecot-")
         .tempdir()
@@ -526,10 +707,25 @@ fn try_start(users: &[(&str, &str)], ids: &Identities) -> Result<Dovecot, String
     std::fs::write(&passwd_path, passwd).map_err(|err| format!("Dovecot: write users: {err}"))?;
     set_mode(&passwd_path, 0o644)?;
 
+    let tls = match certs {
+        Some(certs) => Some(install_certs(root, certs)?),
+        None => None,
+    };
+
     let port = free_port()?;
+    let tls_port = match tls {
+        Some(_) => Some(loop {
+            let candidate = free_port()?;
+            if candidate != port {
+                break candidate;
+            }
+        }),
+        None => None,
+    };
+    let tls_config = tls.as_ref().zip(tls_port);
     let config = root.join("dovecot.conf");
     let log = root.join("dovecot.log");
-    std::fs::write(&config, config_text(root, port, ids))
+    std::fs::write(&config, config_text(root, port, tls_config, ids))
         .map_err(|err| format!("Dovecot: write config: {err}"))?;
     set_mode(&config, 0o644)?;
 
@@ -537,6 +733,7 @@ fn try_start(users: &[(&str, &str)], ids: &Identities) -> Result<Dovecot, String
     let child = spawn_server(&config, port, &log, &stderr_path)?;
     Ok(Dovecot {
         port,
+        tls_port,
         child,
         config,
         log,
@@ -584,7 +781,56 @@ fn spawn_server(config: &Path, port: u16, log: &Path, stderr_path: &Path) -> Res
     Ok(child)
 }
 
-fn config_text(root: &Path, port: u16, ids: &Identities) -> String {
+/// The server certificate and key inside a Dovecot's own dir.
+struct InstalledCerts {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Copies `certs`' server certificate and key into `<root>/tls` (key 0600: only Dovecot's
+/// config process, which runs as us, reads it).
+fn install_certs(root: &Path, certs: &TestCerts) -> Result<InstalledCerts, String> {
+    let dir = root.join("tls");
+    std::fs::create_dir(&dir).map_err(|err| format!("Dovecot: mkdir tls: {err}"))?;
+    set_mode(&dir, 0o700)?;
+    let installed = InstalledCerts {
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    for (from, to) in [(&certs.cert, &installed.cert), (&certs.key, &installed.key)] {
+        std::fs::copy(from, to).map_err(|err| {
+            format!(
+                "Dovecot: copy {} to {}: {err}",
+                from.display(),
+                to.display()
+            )
+        })?;
+        set_mode(to, 0o600)?;
+    }
+    Ok(installed)
+}
+
+/// The config. With `tls` (the installed certificate and the imaps port) the server runs
+/// `ssl = yes`; without it the text is what it always was: `ssl = no`, no imaps listener.
+fn config_text(
+    root: &Path,
+    port: u16,
+    tls: Option<(&InstalledCerts, u16)>,
+    ids: &Identities,
+) -> String {
+    // `ssl = yes`, not `required`: plaintext LOGIN on the plain port must keep working for
+    // the test helpers, and a client that skips STARTTLS is what a test may want to see.
+    let (ssl, imaps) = match tls {
+        None => ("ssl = no".to_owned(), "port = 0".to_owned()),
+        Some((certs, tls_port)) => (
+            format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
+                certs.cert.display(),
+                certs.key.display()
+            ),
+            format!("address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes"),
+        ),
+    };
     let root = root.display();
     let internal_group = ids
         .internal_group
@@ -598,7 +844,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # Tests fail logins on purpose: no 2 s delay after a failure (and see anvil below).
@@ -648,7 +894,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps}
   }}
 }}
 # Without this socket (mode 0 = not created) auth disables its per-IP penalty, which

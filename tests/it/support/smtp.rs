@@ -7,6 +7,11 @@
 //! [`SmtpSink::attempts`] shows what each failed try carried. AUTH PLAIN/LOGIN is offered without TLS and
 //! accepts any credentials, which are recorded. The sink exits when its handle drops, and
 //! on its own when the test process dies (it watches its stdin pipe).
+//!
+//! [`SmtpSink::start_with`] runs it with TLS instead: STARTTLS required on the plain port
+//! (RFC 3207), or implicit TLS from the first byte (RFC 8314), with a certificate such as
+//! the one [`TestCerts`](super::dovecot::TestCerts) makes. Every captured message says
+//! whether its session was encrypted ([`CapturedMail::tls`]), as the sink saw it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,7 +34,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// A running SMTP sink; killed when dropped.
 pub struct SmtpSink {
-    /// The SMTP port on 127.0.0.1 (plaintext; no STARTTLS).
+    /// The SMTP port on 127.0.0.1: plaintext without STARTTLS unless the sink was started
+    /// with [`SmtpSink::start_with`] (see [`SinkSecurity`]).
     pub port: u16,
     child: Child,
     /// Kept open so the sink can tell when we are gone (EOF on its stdin).
@@ -57,6 +63,25 @@ pub struct CapturedMail {
     pub auth: Option<SmtpLogin>,
     /// The sink's reply to the DATA: 250, or the code of an injected fault.
     pub reply_code: u16,
+    /// Whether the session was encrypted when DATA came (after STARTTLS, or on an
+    /// implicit-TLS sink), as the sink's own connection reports it.
+    pub tls: bool,
+    /// The negotiated protocol version (`TLSv1.3`) when `tls`, else `None`.
+    pub tls_version: Option<String>,
+}
+
+/// How the sink secures its port. The certificate (PEM, may hold the chain) and key are
+/// read once at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SinkSecurity {
+    /// Plaintext, STARTTLS not offered: what [`SmtpSink::start`] runs.
+    #[default]
+    Plain,
+    /// Plaintext port that offers STARTTLS and requires it (RFC 3207): MAIL, RCPT, DATA
+    /// and AUTH before the upgrade get `530`.
+    StartTls { cert: PathBuf, key: PathBuf },
+    /// TLS from the first byte (RFC 8314 implicit TLS, "SMTPS").
+    Tls { cert: PathBuf, key: PathBuf },
 }
 
 /// Credentials a client sent with AUTH PLAIN or LOGIN.
@@ -75,13 +100,31 @@ struct Record {
     auth: Option<SmtpLogin>,
     reply_code: u16,
     data_b64: String,
+    #[serde(default)]
+    tls: bool,
+    #[serde(default)]
+    tls_version: Option<String>,
 }
 
 impl SmtpSink {
-    /// Starts a sink on a port the kernel picks. Panics with the sink's log if it does not
-    /// come up.
+    /// Starts a plaintext sink on a port the kernel picks. Panics with the sink's log if it
+    /// does not come up.
     pub fn start() -> SmtpSink {
+        SmtpSink::start_with(SinkSecurity::Plain)
+    }
+
+    /// Like [`SmtpSink::start`], securing the port as `security` says.
+    pub fn start_with(security: SinkSecurity) -> SmtpSink {
         ensure_test_deps();
+        let tls_args: Vec<&std::ffi::OsStr> = match &security {
+            SinkSecurity::Plain => Vec::new(),
+            SinkSecurity::StartTls { cert, key } => {
+                vec!["--starttls".as_ref(), cert.as_os_str(), key.as_os_str()]
+            }
+            SinkSecurity::Tls { cert, key } => {
+                vec!["--tls".as_ref(), cert.as_os_str(), key.as_os_str()]
+            }
+        };
         let dir = tempfile::Builder::new()
             .prefix("postdesk-smtp-")
             .tempdir()
@@ -95,6 +138,7 @@ impl SmtpSink {
             .arg("0")
             .arg(&capture_dir)
             .arg("--exit-on-stdin-eof")
+            .args(&tls_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -171,6 +215,8 @@ impl SmtpSink {
                     helo: record.helo.unwrap_or_default(),
                     auth: record.auth,
                     reply_code: record.reply_code,
+                    tls: record.tls,
+                    tls_version: record.tls_version,
                 }
             })
             .collect()
