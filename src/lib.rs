@@ -29,6 +29,7 @@
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod domain;

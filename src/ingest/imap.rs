@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::parse;
-use super::pipeline::{Outcome, Pipeline, Source};
+use super::pipeline::{BatchItem, Outcome, Pipeline, Source};
 use crate::clock::db_time;
 use crate::config::{AfterIngest, MailboxConfig, Security};
 use crate::store::{Store, imap_state};
@@ -390,168 +390,219 @@ pub async fn sync_folder(
         return Ok(stats);
     }
 
-    for chunk in uids.chunks(mb.batch_size) {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let set = uid_set(chunk);
-        // Sizes first, so an oversize message is never downloaded whole.
-        let sizes: Vec<(u32, u32)> = {
-            let stream = timed("UID FETCH", session.uid_fetch(&set, "(UID RFC822.SIZE)"))
-                .await?
-                .context("UID FETCH sizes")?;
-            let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
-                .await?
-                .context("UID FETCH sizes")?;
-            fetches
-                .iter()
-                .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
-                .collect()
-        };
-        let max = pipeline.config().ingest.max_message_bytes as u64;
-        type UidSizes = Vec<(u32, u32)>;
-        let (big, small): (UidSizes, UidSizes) =
-            sizes.into_iter().partition(|(_, s)| u64::from(*s) > max);
-        let mut bodies: Vec<(u32, Vec<u8>, u64)> = Vec::with_capacity(chunk.len());
-        if !small.is_empty() {
-            let mut small_uids: Vec<u32> = small.iter().map(|(u, _)| *u).collect();
-            small_uids.sort_unstable();
-            let stream = timed(
-                "UID FETCH",
-                session.uid_fetch(uid_set(&small_uids), "(UID BODY.PEEK[])"),
-            )
-            .await?
-            .context("UID FETCH bodies")?;
-            let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
-                .await?
-                .context("UID FETCH bodies")?;
-            for f in &fetches {
-                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                    bodies.push((uid, body.to_vec(), body.len() as u64));
-                }
-            }
-        }
-        for (uid, size) in &big {
-            let stream = timed(
-                "UID FETCH",
-                session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])"),
-            )
-            .await?
-            .context("UID FETCH header")?;
-            let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
-                .await?
-                .context("UID FETCH header")?;
-            let head = fetches
-                .iter()
-                .find_map(|f| f.header().map(<[u8]>::to_vec))
-                .unwrap_or_default();
-            bodies.push((*uid, head, u64::from(*size)));
-        }
-        bodies.sort_by_key(|(u, _, _)| *u);
-        // UIDs that vanished between SEARCH and FETCH (expunged by someone) are skipped.
-
-        // Parse on a blocking thread: CPU work off the async runtime.
-        let parsed: Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)> =
-            tokio::task::spawn_blocking(move || {
-                bodies
-                    .into_iter()
-                    .map(|(uid, raw, size)| {
-                        let p = (raw.len() as u64 == size).then(|| parse::parse(&raw));
-                        (uid, raw, size, p)
-                    })
-                    .collect()
-            })
-            .await
-            .context("Parser thread")?;
-
-        let mut tx = store.begin_write().await?;
-        let now = db_time(chrono::Utc::now());
-        for (uid, raw, size, p) in &parsed {
-            let source = Source {
-                mailbox: &mb.name,
+    // Batch k commits while batch k+1 is fetched and parsed: the IMAP round trips and the
+    // parser overlap with SQLite. The server is still only touched (flag/move) for a batch
+    // after its own COMMIT.
+    let chunks: Vec<&[u32]> = uids.chunks(mb.batch_size).collect();
+    let max = pipeline.config().ingest.max_message_bytes as u64;
+    let mut ready = match chunks.first() {
+        Some(c) if !cancel.is_cancelled() => Some(fetch_chunk(session, c, max).await?),
+        _ => None,
+    };
+    let mut index = 0;
+    while let Some(parsed) = ready.take() {
+        let chunk = chunks.get(index).copied().unwrap_or(&[]);
+        let next = chunks
+            .get(index + 1)
+            .copied()
+            .filter(|_| !cancel.is_cancelled());
+        let (committed, fetched) = tokio::join!(
+            commit_chunk(
+                store,
+                pipeline,
+                mb,
                 folder,
                 uidvalidity,
-                uid: *uid,
-            };
-            let outcome = if p.is_none() {
-                pipeline
-                    .ingest_oversize(&mut tx, raw, *size, Some(source))
-                    .await?
-            } else {
-                pipeline
-                    .ingest_isolated(&mut tx, raw, p.as_ref(), Some(source))
-                    .await?
-            };
-            match outcome {
-                Outcome::NewTicket { .. } => stats.new_tickets += 1,
-                Outcome::Joined { .. } => stats.joined += 1,
-                Outcome::Duplicate { .. } => stats.duplicates += 1,
-                _ => stats.other += 1,
-            }
-            if outcome.allows_server_action() {
-                match &mb.after_ingest {
-                    AfterIngest::Keep => {}
-                    AfterIngest::Flag(f) => {
-                        imap_state::insert_pending_action(
-                            &mut tx,
-                            &mb.name,
-                            folder,
-                            uidvalidity,
-                            *uid,
-                            "flag",
-                            f,
-                            &now,
-                        )
-                        .await?;
-                    }
-                    AfterIngest::Move(to) => {
-                        imap_state::insert_pending_action(
-                            &mut tx,
-                            &mb.name,
-                            folder,
-                            uidvalidity,
-                            *uid,
-                            "move",
-                            to,
-                            &now,
-                        )
-                        .await?;
-                    }
+                chunk,
+                &parsed,
+                &mut last_uid,
+                &mut stats
+            ),
+            async {
+                match next {
+                    Some(c) => fetch_chunk(session, c, max).await.map(Some),
+                    None => Ok(None),
                 }
             }
-        }
-        if let Some(max_uid) = chunk.last() {
-            last_uid = (*max_uid).max(last_uid);
-        }
-        imap_state::put_folder_state(
-            &mut tx,
-            &mb.name,
-            folder,
-            imap_state::FolderState {
-                uidvalidity,
-                last_uid,
-            },
-            &now,
-        )
-        .await?;
-        tx.commit().await.context("COMMIT of a batch")?;
-        stats.fetched += parsed.len();
-        tracing::info!(
-            "Mailbox {:?} folder {folder:?}: committed {} messages (UID {}-{}).",
-            mb.name,
-            parsed.len(),
-            chunk.first().copied().unwrap_or(0),
-            last_uid
         );
+        committed?;
         if crash_after_commit() {
             tracing::error!(
                 "POSTDESK_FAULT=crash-after-commit: aborting after COMMIT, before touching the server"
             );
             std::process::abort();
         }
+        ready = fetched?;
         apply_pending_actions(session, store, mb, folder, uidvalidity, can_move).await?;
+        index += 1;
     }
     Ok(stats)
+}
+
+type FetchedChunk = Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)>;
+
+/// Fetches one batch (sizes first, so an oversize message is never downloaded whole; only
+/// its header) and parses it on a blocking thread.
+async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Result<FetchedChunk> {
+    let set = uid_set(chunk);
+    // Sizes first, so an oversize message is never downloaded whole.
+    let sizes: Vec<(u32, u32)> = {
+        let stream = timed("UID FETCH", session.uid_fetch(&set, "(UID RFC822.SIZE)"))
+            .await?
+            .context("UID FETCH sizes")?;
+        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
+            .await?
+            .context("UID FETCH sizes")?;
+        fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+            .collect()
+    };
+    type UidSizes = Vec<(u32, u32)>;
+    let (big, small): (UidSizes, UidSizes) =
+        sizes.into_iter().partition(|(_, s)| u64::from(*s) > max);
+    let mut bodies: Vec<(u32, Vec<u8>, u64)> = Vec::with_capacity(chunk.len());
+    if !small.is_empty() {
+        let mut small_uids: Vec<u32> = small.iter().map(|(u, _)| *u).collect();
+        small_uids.sort_unstable();
+        let stream = timed(
+            "UID FETCH",
+            session.uid_fetch(uid_set(&small_uids), "(UID BODY.PEEK[])"),
+        )
+        .await?
+        .context("UID FETCH bodies")?;
+        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
+            .await?
+            .context("UID FETCH bodies")?;
+        for f in &fetches {
+            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                bodies.push((uid, body.to_vec(), body.len() as u64));
+            }
+        }
+    }
+    for (uid, size) in &big {
+        let stream = timed(
+            "UID FETCH",
+            session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])"),
+        )
+        .await?
+        .context("UID FETCH header")?;
+        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
+            .await?
+            .context("UID FETCH header")?;
+        let head = fetches
+            .iter()
+            .find_map(|f| f.header().map(<[u8]>::to_vec))
+            .unwrap_or_default();
+        bodies.push((*uid, head, u64::from(*size)));
+    }
+    bodies.sort_by_key(|(u, _, _)| *u);
+    // UIDs that vanished between SEARCH and FETCH (expunged by someone) are skipped.
+
+    // Parse on a blocking thread: CPU work off the async runtime.
+    let parsed: Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)> =
+        tokio::task::spawn_blocking(move || {
+            bodies
+                .into_iter()
+                .map(|(uid, raw, size)| {
+                    let p = (raw.len() as u64 == size).then(|| parse::parse(&raw));
+                    (uid, raw, size, p)
+                })
+                .collect()
+        })
+        .await
+        .context("Parser thread")?;
+
+    Ok(parsed)
+}
+
+/// Commits one fetched batch: messages, outcomes, server actions owed and the watermark,
+/// in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn commit_chunk(
+    store: &Store,
+    pipeline: &Pipeline,
+    mb: &MailboxConfig,
+    folder: &str,
+    uidvalidity: u32,
+    chunk: &[u32],
+    parsed: &FetchedChunk,
+    last_uid: &mut u32,
+    stats: &mut SyncStats,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    let now = db_time(chrono::Utc::now());
+    let items: Vec<BatchItem<'_>> = parsed
+        .iter()
+        .map(|(uid, raw, size, p)| BatchItem {
+            raw,
+            size: *size,
+            parsed: p.as_ref(),
+            source: Some(Source {
+                mailbox: &mb.name,
+                folder,
+                uidvalidity,
+                uid: *uid,
+            }),
+        })
+        .collect();
+    let outcomes = pipeline.ingest_many(&mut tx, &items).await?;
+    let mut actionable = Vec::with_capacity(outcomes.len());
+    for ((uid, _, _, _), outcome) in parsed.iter().zip(&outcomes) {
+        match outcome {
+            Outcome::NewTicket { .. } => stats.new_tickets += 1,
+            Outcome::Joined { .. } => stats.joined += 1,
+            Outcome::Duplicate { .. } => stats.duplicates += 1,
+            _ => stats.other += 1,
+        }
+        if outcome.allows_server_action() {
+            actionable.push(*uid);
+        }
+    }
+    let action = match &mb.after_ingest {
+        AfterIngest::Keep => None,
+        AfterIngest::Flag(f) => Some(("flag", f)),
+        AfterIngest::Move(to) => Some(("move", to)),
+    };
+    if let Some((action, argument)) = action {
+        imap_state::insert_pending_actions(
+            &mut tx,
+            &mb.name,
+            folder,
+            uidvalidity,
+            &actionable,
+            action,
+            argument,
+            &now,
+        )
+        .await?;
+    }
+    let mut new_last = *last_uid;
+    if let Some(max_uid) = chunk.last() {
+        new_last = (*max_uid).max(new_last);
+    }
+    imap_state::put_folder_state(
+        &mut tx,
+        &mb.name,
+        folder,
+        imap_state::FolderState {
+            uidvalidity,
+            last_uid: new_last,
+        },
+        &now,
+    )
+    .await?;
+    tx.commit().await.context("COMMIT of a batch")?;
+    *last_uid = new_last;
+    stats.fetched += parsed.len();
+    tracing::info!(
+        "Mailbox {:?} folder {folder:?}: committed {} messages (UID {}-{}).",
+        mb.name,
+        parsed.len(),
+        chunk.first().copied().unwrap_or(0),
+        new_last
+    );
+    Ok(())
 }
 
 /// One full pass over every folder of a mailbox: connect, sync each folder, log out.

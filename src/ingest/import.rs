@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::parse::{self, Parsed};
-use super::pipeline::{Outcome, Pipeline};
+use super::pipeline::{BatchItem, Outcome, Pipeline};
 use crate::store::Store;
 
 /// Where to read mail from.
@@ -91,7 +91,7 @@ pub async fn import(
         ProgressBar::hidden()
     };
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(batch_size.max(1) * 2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(batch_size.max(1));
     let reader = std::thread::spawn(move || {
         let send = |item: Item| tx.blocking_send(item).is_ok();
         match work {
@@ -129,19 +129,18 @@ pub async fn import(
             break;
         }
         let mut txn = store.begin_write().await?;
+        let mut items = Vec::with_capacity(batch.len());
         for item in &batch {
             match item {
-                Item::Message(raw, p) => {
-                    let o = pipeline
-                        .ingest_isolated(&mut txn, raw, p.as_deref(), None)
-                        .await?;
-                    stats.count(&o);
-                }
+                Item::Message(raw, p) => items.push(BatchItem::new(raw, p.as_deref(), None)),
                 Item::Unreadable(why) => {
                     tracing::error!("Cannot read {why}; skipped");
                     stats.unreadable_files += 1;
                 }
             }
+        }
+        for o in pipeline.ingest_many(&mut txn, &items).await? {
+            stats.count(&o);
         }
         txn.commit().await.context("COMMIT of an import batch")?;
         bar.inc(n as u64);

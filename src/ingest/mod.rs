@@ -11,3 +11,4 @@ pub mod mbox;
 pub mod parse;
 pub mod pipeline;
 pub mod quote;
+pub mod unit;

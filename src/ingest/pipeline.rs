@@ -1,32 +1,31 @@
-//! One message in, one database change out: dedup, threading, the ticket change, the
+//! Messages in, database changes out: dedup, threading, the ticket change, the
 //! acknowledgement, all inside the caller's transaction.
 //!
-//! [`Pipeline::ingest`] never commits: the caller (IMAP sync, Maildir/mbox import) owns the
-//! transaction and also writes the UID watermark and server actions in it, so a message,
-//! its effects and the progress marker commit together or not at all. Each message runs
-//! inside a SAVEPOINT ([`Pipeline::ingest_isolated`]): if anything fails for one message,
-//! only its savepoint rolls back and the message is stored as unprocessable with its raw
-//! bytes instead, so one bad message never stops a batch.
+//! [`Pipeline::ingest_many`] never commits: the caller (IMAP sync, Maildir/mbox import)
+//! owns the transaction and also writes the UID watermark and server actions in it, so the
+//! messages, their effects and the progress marker commit together or not at all.
+//!
+//! A batch is decided by a [`unit::Unit`](super::unit::Unit): a few set-based lookups, every
+//! decision in memory in arrival order, a few multi-row writes. The batch runs inside a
+//! SAVEPOINT; if anything fails, the savepoint rolls back and the batch is replayed one
+//! message at a time ([`Pipeline::ingest_isolated`]), each in its own savepoint, so the
+//! message at fault is stored as unprocessable with its raw bytes and the rest go on: one
+//! bad message never stops a batch.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::Duration as ChronoDuration;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use rand::RngCore;
 use sqlx::{Connection, SqliteConnection};
 
-use super::address::Mailbox;
-use super::loops::{autoreply_suppression, looks_like_legacy_bounce};
-use super::parse::{self, MAX_TEXT_BYTES, Parsed, clean_text};
+use super::parse::{self, Parsed};
+use super::unit::{Item, Unit};
 use crate::clock::{Clock, db_time};
 use crate::config::Config;
-use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
-use crate::outbound::compose::{self, AckInput};
+use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
 use crate::outbound::templates::Templates;
-use crate::store::{imap_state, messages, outbox, tickets};
-use crate::threading::{courtesy, subject};
+use crate::store::{imap_state, messages};
 
 /// Where a message was found, for the `message_sources` record.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +76,6 @@ pub struct Pipeline {
     cfg: Arc<Config>,
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
-    own: Vec<String>,
     ack_limiter: DefaultKeyedRateLimiter<String>,
 }
 
@@ -86,7 +84,6 @@ impl Pipeline {
         let per_hour =
             NonZeroU32::new(cfg.autoreply.max_per_sender_per_hour).unwrap_or(NonZeroU32::MIN);
         Pipeline {
-            own: cfg.own_addresses(),
             cfg,
             templates,
             clock,
@@ -98,18 +95,27 @@ impl Pipeline {
         &self.cfg
     }
 
-    /// Ingests one message inside a savepoint of `conn`'s transaction. On any error the
-    /// savepoint is rolled back and the message is stored as unprocessable instead.
-    pub async fn ingest_isolated(
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// The in-memory per-sender acknowledgement limiter (the database count is the other
+    /// half of the cap, and survives restarts).
+    pub fn ack_allowed(&self, address: &str) -> bool {
+        self.ack_limiter.check_key(&address.to_string()).is_ok()
+    }
+
+    /// Ingests a batch into `conn`'s open transaction, in order. Messages over the size
+    /// cap are recorded as rejected. If the batch fails as a whole it is replayed message
+    /// by message, so a bad message costs only itself.
+    pub async fn ingest_many(
         &self,
         conn: &mut SqliteConnection,
-        raw: &[u8],
-        parsed: Option<&Parsed>,
-        source: Option<Source<'_>>,
-    ) -> Result<Outcome> {
+        items: &[BatchItem<'_>],
+    ) -> Result<Vec<Outcome>> {
         let attempt = {
             let mut sp = conn.begin().await.context("Opening a savepoint")?;
-            match self.ingest(&mut sp, raw, parsed, source).await {
+            match self.ingest_batch(&mut sp, items).await {
                 Ok(o) => {
                     sp.commit().await.context("Releasing the savepoint")?;
                     Ok(o)
@@ -123,7 +129,44 @@ impl Pipeline {
         match attempt {
             Ok(o) => Ok(o),
             Err(e) => {
-                let where_ = source
+                tracing::warn!(
+                    "A batch of {} messages failed ({e:#}); replaying it one message at a time",
+                    items.len()
+                );
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    out.push(self.ingest_isolated(conn, it).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Ingests one message inside a savepoint of `conn`'s transaction. On any error the
+    /// savepoint is rolled back and the message is stored as unprocessable instead.
+    pub async fn ingest_isolated(
+        &self,
+        conn: &mut SqliteConnection,
+        item: &BatchItem<'_>,
+    ) -> Result<Outcome> {
+        let attempt = {
+            let mut sp = conn.begin().await.context("Opening a savepoint")?;
+            match self.ingest_batch(&mut sp, std::slice::from_ref(item)).await {
+                Ok(mut o) => {
+                    sp.commit().await.context("Releasing the savepoint")?;
+                    o.pop().ok_or_else(|| anyhow::anyhow!("no outcome"))
+                }
+                Err(e) => {
+                    sp.rollback().await.context("Rolling back the savepoint")?;
+                    Err(e)
+                }
+            }
+        };
+        match attempt {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                let where_ = item
+                    .source
                     .map(|s| {
                         format!(
                             "mailbox {:?} folder {:?} UID {}",
@@ -134,10 +177,87 @@ impl Pipeline {
                 tracing::error!(
                     "Message at {where_} could not be processed, stored as unprocessable: {e:#}"
                 );
-                self.store_unprocessable(conn, raw, &format!("{e:#}"), source)
+                self.store_unprocessable(conn, item.raw, &format!("{e:#}"), item.source)
                     .await
             }
         }
+    }
+
+    /// The batch itself, without isolation: load, decide each message in memory, write.
+    async fn ingest_batch(
+        &self,
+        conn: &mut SqliteConnection,
+        items: &[BatchItem<'_>],
+    ) -> Result<Vec<Outcome>> {
+        let now = self.clock.now();
+        let max = self.cfg.ingest.max_message_bytes;
+        // Parse what the caller did not parse ahead.
+        let mut owned: Vec<Option<Parsed>> = Vec::with_capacity(items.len());
+        for it in items {
+            let oversize = it.size > max as u64 || it.raw.len() > max;
+            owned.push((it.parsed.is_none() && !oversize).then(|| parse::parse(it.raw)));
+        }
+        let mut regular: Vec<(usize, Item<'_>)> = Vec::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            if it.size > max as u64 || it.raw.len() > max {
+                continue;
+            }
+            let parsed = match (it.parsed, owned.get(i).and_then(Option::as_ref)) {
+                (Some(p), _) => p,
+                (None, Some(p)) => p,
+                (None, None) => continue,
+            };
+            regular.push((
+                i,
+                Item {
+                    raw: it.raw,
+                    parsed,
+                    source: it.source,
+                },
+            ));
+        }
+        let only_items: Vec<Item<'_>> = regular
+            .iter()
+            .map(|(_, it)| Item {
+                raw: it.raw,
+                parsed: it.parsed,
+                source: it.source,
+            })
+            .collect();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+        if !only_items.is_empty() {
+            let mut unit = Unit::load(conn, self, &only_items, now).await?;
+            for ((i, _), it) in regular.iter().zip(&only_items) {
+                let o = unit.decide(self, it)?;
+                if let Some(slot) = outcomes.get_mut(*i) {
+                    *slot = Some(o);
+                }
+            }
+            unit.flush(conn).await?;
+        }
+        // Oversize messages: headers kept, row numbers after the batch's own.
+        let now_s = db_time(now);
+        for (i, it) in items.iter().enumerate() {
+            if it.size > max as u64 || it.raw.len() > max {
+                let head = it.raw.get(..REJECTED_KEEP_BYTES).unwrap_or(it.raw);
+                let o = self
+                    .store_rejected(
+                        conn,
+                        head,
+                        it.size.max(it.raw.len() as u64) as usize,
+                        it.source,
+                        &now_s,
+                    )
+                    .await?;
+                if let Some(slot) = outcomes.get_mut(i) {
+                    *slot = Some(o);
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| anyhow::anyhow!("a message of the batch got no outcome")))
+            .collect()
     }
 
     /// Stores a message that could not be processed, with its raw bytes, without a ticket.
@@ -184,194 +304,8 @@ impl Pipeline {
             },
         )
         .await?;
-        if let Some(s) = source {
-            imap_state::insert_source(conn, s.mailbox, s.folder, s.uidvalidity, s.uid, row, &now)
-                .await?;
-        }
-        Ok(Outcome::Unprocessable { row })
-    }
-
-    /// Ingests one message into `conn`'s open transaction. `parsed` may be supplied when
-    /// the caller parsed ahead (on another thread); otherwise it is parsed here.
-    pub async fn ingest(
-        &self,
-        conn: &mut SqliteConnection,
-        raw: &[u8],
-        parsed: Option<&Parsed>,
-        source: Option<Source<'_>>,
-    ) -> Result<Outcome> {
-        let now_dt = self.clock.now();
-        let now = db_time(now_dt);
-
-        if raw.len() > self.cfg.ingest.max_message_bytes {
-            let head = raw.get(..REJECTED_KEEP_BYTES).unwrap_or(raw);
-            return self
-                .store_rejected(conn, head, raw.len(), source, &now)
-                .await;
-        }
-        let owned;
-        let p = match parsed {
-            Some(p) => p,
-            None => {
-                owned = parse::parse(raw);
-                &owned
-            }
-        };
-
-        // 1. Dedup: the same Message-ID with the same body (or the same raw bytes) is a copy.
-        let mut message_id = p.message_id.clone();
-        if let Some(existing) = messages::find_by_message_id(conn, &message_id).await? {
-            if existing.body_sha256 == p.body_sha256 || existing.direction == Direction::Outbound {
-                self.record_source(conn, source, existing.row, &now).await?;
-                return Ok(Outcome::Duplicate { row: existing.row });
-            }
-            // Same Message-ID, different content: a broken or hostile sender. Keep both.
-            message_id = format!(
-                "{message_id}#{}",
-                p.body_sha256.get(..16).unwrap_or(&p.body_sha256)
-            );
-            if let Some(existing) = messages::find_by_message_id(conn, &message_id).await? {
-                self.record_source(conn, source, existing.row, &now).await?;
-                return Ok(Outcome::Duplicate { row: existing.row });
-            }
-            tracing::warn!(
-                "Message-ID <{}> reused with different content; storing the new one as <{message_id}>",
-                p.message_id
-            );
-        }
-        // (Identical raw bytes always have the same Message-ID and body hash, so the check
-        // above also covers exact copies; raw_messages stores each byte string once by its
-        // SHA-256.)
-
-        let raw_id = messages::insert_raw(conn, &p.raw_sha256, raw, raw.len(), &now).await?;
-        let mut problems = p.problems.clone();
-
-        // 2. Bounces never open tickets: attach to the message they report on.
-        if p.report.is_some() || looks_like_legacy_bounce(p) {
-            return self
-                .store_bounce(conn, p, &message_id, raw_id, source, &now)
-                .await;
-        }
-
-        let Some(from) = p.from.clone() else {
-            problems.push("no From address".to_string());
-            let row = self
-                .insert_inbound(
-                    conn,
-                    p,
-                    &message_id,
-                    raw_id,
-                    None,
-                    MessageKind::Unprocessable,
-                    MatchReason::None,
-                    &problems,
-                    &now,
-                )
-                .await?;
-            self.record_source(conn, source, row, &now).await?;
-            return Ok(Outcome::Unprocessable { row });
-        };
-        if p.from_count > 1 {
-            problems.push(format!(
-                "{} From addresses; the first one is used",
-                p.from_count
-            ));
-        }
-        let suppression = autoreply_suppression(p, &self.own, &self.cfg.message_id_domain);
-        let kind = if p
-            .auto
-            .auto_submitted
-            .as_deref()
-            .is_some_and(|v| !v.starts_with("no"))
-            || p.auto.x_autoreply
-        {
-            MessageKind::AutoSubmitted
-        } else {
-            MessageKind::Customer
-        };
-
-        // 3. Threading, in the documented order.
-        let customer_id =
-            tickets::upsert_customer(conn, &from.address, from.name.as_deref(), &now).await?;
-        let found = self
-            .find_ticket(conn, p, &message_id, &from, customer_id, now_dt)
-            .await?;
-
-        let (ticket_id, reason, is_new) = match found {
-            Some((t, reason)) if t.status == Status::Closed => {
-                // A reply to a closed ticket opens a new ticket linked to the old one.
-                let id = self
-                    .open_ticket(conn, p, customer_id, Some(t.id), &now)
-                    .await?;
-                tracing::info!(
-                    "Ticket #{}: reply to closed ticket #{} (matched by {reason}) opens a new ticket",
-                    id,
-                    t.id
-                );
-                (id, MatchReason::NewTicketAfterClosed, true)
-            }
-            Some((t, reason)) => {
-                if kind == MessageKind::Customer {
-                    self.reopen_if_needed(conn, &t, p, &now).await?;
-                }
-                tickets::touch_ticket(conn, t.id, &now).await?;
-                (t.id, reason, false)
-            }
-            None => {
-                let id = self.open_ticket(conn, p, customer_id, None, &now).await?;
-                (id, MatchReason::NewTicket, true)
-            }
-        };
-
-        let row = self
-            .insert_inbound(
-                conn,
-                p,
-                &message_id,
-                raw_id,
-                Some(ticket_id),
-                kind,
-                reason,
-                &problems,
-                &now,
-            )
-            .await?;
         self.record_source(conn, source, row, &now).await?;
-        tickets::add_participant(
-            conn,
-            ticket_id,
-            &from.address,
-            if is_new { "customer" } else { "participant" },
-        )
-        .await?;
-        for cc in p.cc.iter().chain(p.to.iter()) {
-            if !self.is_own(&cc.address) {
-                tickets::add_participant(conn, ticket_id, &cc.address, "cc").await?;
-            }
-        }
-
-        if !is_new {
-            return Ok(Outcome::Joined {
-                ticket: ticket_id,
-                row,
-                reason,
-            });
-        }
-
-        // 4. Acknowledge a new ticket, unless RFC 3834 or the caps say no.
-        let acknowledged = self
-            .maybe_acknowledge(conn, p, &message_id, &from, ticket_id, suppression, now_dt)
-            .await?;
-        Ok(Outcome::NewTicket {
-            ticket: ticket_id,
-            row,
-            acknowledged,
-        })
-    }
-
-    fn is_own(&self, address: &str) -> bool {
-        self.own.iter().any(|o| o == address)
-            || super::address::split_plus(address).is_some_and(|(base, _)| self.own.contains(&base))
+        Ok(Outcome::Unprocessable { row })
     }
 
     async fn record_source(
@@ -388,226 +322,8 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn find_ticket(
-        &self,
-        conn: &mut SqliteConnection,
-        p: &Parsed,
-        message_id: &str,
-        from: &Mailbox,
-        customer_id: i64,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<(tickets::TicketRow, MatchReason)>> {
-        // 1. A reply token in a recipient address.
-        for rcpt in p.all_recipients() {
-            if let Some(token) = super::address::reply_token(rcpt, &self.own)
-                && let Some(t) = tickets::find_ticket_by_token(conn, token).await?
-            {
-                return Ok(Some((t, MatchReason::ReplyToken)));
-            }
-        }
-        // 2. In-Reply-To / References matching any stored message, ours included, or a
-        // stored message that references this one (the reply arrived first). When the
-        // thread already spans several tickets (replies that came before their parent),
-        // they are merged, so arrival order never changes the outcome.
-        let thread = messages::list_thread_tickets(conn, message_id, &p.references).await?;
-        let mut found: Vec<(tickets::TicketRow, bool)> = Vec::new();
-        for (id, via_refs) in thread {
-            if let Some(t) = tickets::find_ticket(conn, id).await?
-                && !found.iter().any(|(f, _)| f.id == t.id)
-            {
-                found.push((t, via_refs));
-            }
-        }
-        if !found.is_empty() {
-            let open: Vec<&(tickets::TicketRow, bool)> = found
-                .iter()
-                .filter(|(t, _)| t.status != Status::Closed)
-                .collect();
-            let chosen = open
-                .iter()
-                .min_by_key(|(t, _)| t.id)
-                .copied()
-                .or_else(|| found.first())
-                .cloned();
-            if let Some((survivor, via_refs)) = chosen {
-                let now_s = db_time(now);
-                for (t, _) in &open {
-                    if t.id != survivor.id {
-                        tickets::merge_ticket(conn, survivor.id, t.id, &now_s).await?;
-                        tracing::info!(
-                            "Ticket #{} merged into #{}: message <{message_id}> joins their threads",
-                            t.id,
-                            survivor.id
-                        );
-                    }
-                }
-                let reason = if via_refs {
-                    MatchReason::References
-                } else {
-                    MatchReason::ReferencedBy
-                };
-                return Ok(Some((survivor, reason)));
-            }
-        }
-        // ...or a sibling sharing a parent we never saw, from a participant of that ticket.
-        if let Some(id) = messages::find_ticket_sharing_reference(conn, &p.references).await?
-            && tickets::is_participant(conn, id, &from.address).await?
-            && let Some(t) = tickets::find_ticket(conn, id).await?
-        {
-            return Ok(Some((t, MatchReason::SharedReference)));
-        }
-        // 3. A subject tag [#N], only from a participant of ticket N.
-        for n in subject::ticket_tags(&p.subject) {
-            if let Some(t) = tickets::find_ticket(conn, n).await? {
-                if tickets::is_participant(conn, n, &from.address).await? {
-                    return Ok(Some((t, MatchReason::SubjectTag)));
-                }
-                tracing::info!(
-                    "Subject tag [#{n}] from {} ignored: not a participant of ticket #{n}",
-                    from.address
-                );
-            }
-        }
-        // 4. Same normalised subject from the same sender within the window.
-        let key = subject::normalize_subject(&p.subject);
-        if !key.is_empty() && !self.cfg.threading.subject_window.is_zero() {
-            let window = ChronoDuration::from_std(self.cfg.threading.subject_window)
-                .unwrap_or_else(|_| ChronoDuration::days(7));
-            let since = db_time(now - window);
-            if let Some(t) =
-                tickets::find_recent_ticket_by_subject(conn, customer_id, &key, &since).await?
-            {
-                return Ok(Some((t, MatchReason::SubjectSender)));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn open_ticket(
-        &self,
-        conn: &mut SqliteConnection,
-        p: &Parsed,
-        customer_id: i64,
-        linked: Option<TicketId>,
-        now: &str,
-    ) -> Result<TicketId> {
-        let (stripped, _) = subject::strip_reply_prefixes(&p.subject);
-        let mut display = clean_text(stripped.trim(), 1000);
-        if display.is_empty() {
-            display = "(no subject)".to_string();
-        }
-        let key = subject::normalize_subject(&p.subject);
-        let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = hex::encode(bytes);
-        Ok(tickets::insert_ticket(
-            conn,
-            &tickets::NewTicket {
-                subject: &display,
-                subject_key: &key,
-                customer_id,
-                token: &token,
-                linked_ticket_id: linked,
-                now,
-            },
-        )
-        .await?)
-    }
-
-    async fn reopen_if_needed(
-        &self,
-        conn: &mut SqliteConnection,
-        t: &tickets::TicketRow,
-        p: &Parsed,
-        now: &str,
-    ) -> Result<()> {
-        let new_status = match t.status {
-            Status::Resolved => {
-                let text = super::quote::new_text(&p.body_text);
-                if courtesy::is_courtesy_reply(text) {
-                    tracing::info!(
-                        "Ticket #{}: courtesy reply recorded without reopening",
-                        t.id
-                    );
-                    None
-                } else {
-                    Some(Status::Open)
-                }
-            }
-            Status::Pending => Some(Status::Open),
-            Status::Open | Status::Closed => None,
-        };
-        if let Some(s) = new_status {
-            tickets::set_status(conn, t.id, s, now).await?;
-            tracing::info!(
-                "Ticket #{}: {} -> {} on a customer reply",
-                t.id,
-                t.status,
-                s
-            );
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn insert_inbound(
-        &self,
-        conn: &mut SqliteConnection,
-        p: &Parsed,
-        message_id: &str,
-        raw_id: i64,
-        ticket: Option<TicketId>,
-        kind: MessageKind,
-        reason: MatchReason,
-        problems: &[String],
-        now: &str,
-    ) -> Result<i64> {
-        let to: Vec<&str> = p.to.iter().map(|m| m.address.as_str()).collect();
-        let cc: Vec<&str> = p.cc.iter().map(|m| m.address.as_str()).collect();
-        let row = messages::insert_message(
-            conn,
-            &messages::NewMessage {
-                ticket_id: ticket,
-                raw_id: Some(raw_id),
-                message_id,
-                synthetic_id: p.synthetic_id,
-                body_sha256: &p.body_sha256,
-                direction: Direction::Inbound,
-                kind,
-                from_addr: p.from.as_ref().map(|f| f.address.as_str()),
-                from_name: p.from.as_ref().and_then(|f| f.name.as_deref()),
-                to_json: &serde_json::to_string(&to)?,
-                cc_json: &serde_json::to_string(&cc)?,
-                subject: &p.subject,
-                body_text: &p.body_text,
-                channel: "email",
-                match_reason: reason,
-                problems_json: &serde_json::to_string(problems)?,
-                attachments_json: &serde_json::to_string(&p.attachments)?,
-                date_header: p.date,
-                now,
-            },
-        )
-        .await?;
-        messages::insert_refs(conn, row, &p.references).await?;
-        Ok(row)
-    }
-
     /// Records a message over the size cap from its first bytes (or its header) and its
     /// real size. It is left on the server (no flag, no move).
-    pub async fn ingest_oversize(
-        &self,
-        conn: &mut SqliteConnection,
-        head: &[u8],
-        size: u64,
-        source: Option<Source<'_>>,
-    ) -> Result<Outcome> {
-        let now = db_time(self.clock.now());
-        let head = head.get(..REJECTED_KEEP_BYTES).unwrap_or(head);
-        self.store_rejected(conn, head, size as usize, source, &now)
-            .await
-    }
-
     async fn store_rejected(
         &self,
         conn: &mut SqliteConnection,
@@ -631,173 +347,56 @@ impl Pipeline {
         );
         tracing::warn!("Rejected message <{}>: {reason}", p.message_id);
         let raw_id = messages::insert_raw(conn, &sha, head, size, now).await?;
-        let row = self
-            .insert_inbound(
-                conn,
-                &p,
-                &message_id,
-                raw_id,
-                None,
-                MessageKind::Rejected,
-                MatchReason::None,
-                &[reason],
-                now,
-            )
-            .await?;
-        self.record_source(conn, source, row, now).await?;
-        Ok(Outcome::Rejected { row })
-    }
-
-    async fn store_bounce(
-        &self,
-        conn: &mut SqliteConnection,
-        p: &Parsed,
-        message_id: &str,
-        raw_id: i64,
-        source: Option<Source<'_>>,
-        now: &str,
-    ) -> Result<Outcome> {
-        let report = p.report.clone().unwrap_or_default();
-        // Legacy bounces have no report at all; everything but a DSN is a receipt or a
-        // feedback report, which also never opens a ticket but marks nothing as bouncing.
-        let is_bounce = p.report.is_none() || report.report_type == "delivery-status";
-        let (kind, reason) = if is_bounce {
-            (MessageKind::Bounce, MatchReason::Bounce)
-        } else {
-            (MessageKind::Report, MatchReason::Report)
-        };
-        let mut ticket = None;
-        if let Some(orig) = report.original_message_id.as_deref() {
-            if let Some((_, t, _)) = outbox::find_outbox_by_message_id(conn, orig).await? {
-                ticket = t;
-            }
-            if ticket.is_none() {
-                ticket = messages::find_by_message_id(conn, orig)
-                    .await?
-                    .and_then(|m| m.ticket_id);
-            }
-        }
-        if ticket.is_none() {
-            // Legacy bounces often quote our headers in the body, or thread by References.
-            ticket = messages::find_ticket_by_message_ids(conn, &p.references).await?;
-        }
-        for (addr, status) in &report.failed {
-            tickets::mark_bouncing(conn, addr, status, now).await?;
-            tracing::warn!("Address {addr} bounced with status {status}");
-        }
-        let mut problems = p.problems.clone();
-        if ticket.is_none() {
-            problems.push(format!("{kind} for a message we do not know"));
-        }
-        let row = self
-            .insert_inbound(
-                conn, p, message_id, raw_id, ticket, kind, reason, &problems, now,
-            )
-            .await?;
-        self.record_source(conn, source, row, now).await?;
-        Ok(Outcome::Bounce { row, ticket })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn maybe_acknowledge(
-        &self,
-        conn: &mut SqliteConnection,
-        p: &Parsed,
-        message_id: &str,
-        from: &Mailbox,
-        ticket_id: TicketId,
-        suppression: Option<String>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool> {
-        if !self.cfg.autoreply.enabled {
-            return Ok(false);
-        }
-        if let Some(why) = suppression {
-            tracing::info!("Ticket #{ticket_id}: no acknowledgement because {why}");
-            return Ok(false);
-        }
-        if tickets::is_bouncing(conn, &from.address).await? {
-            tracing::info!(
-                "Ticket #{ticket_id}: no acknowledgement because {} bounces",
-                from.address
-            );
-            return Ok(false);
-        }
-        let since = db_time(now - ChronoDuration::hours(1));
-        let sent = outbox::count_autoreplies_since(conn, &from.address, &since).await?;
-        if sent >= i64::from(self.cfg.autoreply.max_per_sender_per_hour)
-            || self.ack_limiter.check_key(&from.address).is_err()
-        {
-            tracing::warn!(
-                "Ticket #{ticket_id}: no acknowledgement because {} reached the cap of {} per hour",
-                from.address,
-                self.cfg.autoreply.max_per_sender_per_hour
-            );
-            return Ok(false);
-        }
-        let Some(t) = tickets::find_ticket(conn, ticket_id).await? else {
-            return Ok(false);
-        };
-        let composed = compose::acknowledgement(
-            &self.cfg,
-            &self.templates,
-            &AckInput {
-                ticket_id,
-                ticket_subject: &t.subject,
-                token: &t.token,
-                customer: from,
-                in_reply_to: (!p.synthetic_id).then_some(message_id),
-                references: &p.references,
-            },
-        )?;
-        let nows = db_time(now);
-        let to_json = serde_json::to_string(&composed.to)?;
+        let to: Vec<&str> = p.to.iter().map(|m| m.address.as_str()).collect();
         let row = messages::insert_message(
             conn,
             &messages::NewMessage {
-                ticket_id: Some(ticket_id),
-                raw_id: None,
-                message_id: &composed.message_id,
-                synthetic_id: false,
-                body_sha256: "",
-                direction: Direction::Outbound,
-                kind: MessageKind::AutoReply,
-                from_addr: Some(&self.cfg.smtp.from.address),
-                from_name: self.cfg.smtp.from.name.as_deref(),
-                to_json: &to_json,
+                ticket_id: None,
+                raw_id: Some(raw_id),
+                message_id: &message_id,
+                synthetic_id: p.synthetic_id,
+                body_sha256: &p.body_sha256,
+                direction: Direction::Inbound,
+                kind: MessageKind::Rejected,
+                from_addr: p.from.as_ref().map(|f| f.address.as_str()),
+                from_name: p.from.as_ref().and_then(|f| f.name.as_deref()),
+                to_json: &serde_json::to_string(&to)?,
                 cc_json: "[]",
-                subject: &composed.subject,
-                body_text: &clean_text(&composed.body, MAX_TEXT_BYTES),
+                subject: &p.subject,
+                body_text: "",
                 channel: "email",
-                match_reason: MatchReason::Outbound,
-                problems_json: "[]",
+                match_reason: MatchReason::None,
+                problems_json: &serde_json::to_string(&[reason])?,
                 attachments_json: "[]",
-                date_header: Some(now.timestamp()),
-                now: &nows,
+                date_header: p.date,
+                now,
             },
         )
         .await?;
-        let mut refs = p.references.clone();
-        if !p.synthetic_id {
-            refs.push(message_id.to_string());
+        self.record_source(conn, source, row, now).await?;
+        Ok(Outcome::Rejected { row })
+    }
+}
+
+/// One message handed to the pipeline: its bytes (the first bytes or the header block of
+/// an oversize message), its real size, a parse done ahead if any, and where it came from.
+#[derive(Clone, Copy)]
+pub struct BatchItem<'a> {
+    pub raw: &'a [u8],
+    pub size: u64,
+    pub parsed: Option<&'a Parsed>,
+    pub source: Option<Source<'a>>,
+}
+
+impl<'a> BatchItem<'a> {
+    /// A whole message.
+    pub fn new(raw: &'a [u8], parsed: Option<&'a Parsed>, source: Option<Source<'a>>) -> Self {
+        BatchItem {
+            raw,
+            size: raw.len() as u64,
+            parsed,
+            source,
         }
-        messages::insert_refs(conn, row, &refs).await?;
-        outbox::insert_outbox(
-            conn,
-            &outbox::NewOutbox {
-                message_row: Some(row),
-                ticket_id: Some(ticket_id),
-                kind: MessageKind::AutoReply.as_str(),
-                message_id: &composed.message_id,
-                mail_from: &self.cfg.smtp.from.address,
-                rcpt_to: &composed.to,
-                raw: &composed.raw,
-                now: &nows,
-            },
-        )
-        .await?;
-        outbox::log_autoreply(conn, &from.address, ticket_id, &nows).await?;
-        Ok(true)
     }
 }
 

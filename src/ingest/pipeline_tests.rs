@@ -54,7 +54,10 @@ impl Env {
 
     async fn ingest(&self, p: &Pipeline, raw: &[u8]) -> Outcome {
         let mut tx = self.store.begin_write().await.unwrap();
-        let o = p.ingest_isolated(&mut tx, raw, None, None).await.unwrap();
+        let o = p
+            .ingest_isolated(&mut tx, &BatchItem::new(raw, None, None))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         o
     }
@@ -115,16 +118,20 @@ async fn a_message_that_fails_processing_is_kept_as_unprocessable_and_the_batch_
         .unwrap();
     let raw = mail("a@c.org", "Hello", Some("x1@c.org"), "", "body");
     let mut tx = e.store.begin_write().await.unwrap();
-    let first = p.ingest_isolated(&mut tx, &raw, None, None).await.unwrap();
-    let second = p
-        .ingest_isolated(
+    let other = mail("b@c.org", "Other", Some("x2@c.org"), "", "b");
+    // Through the batch path: the batch fails as a whole, is replayed one by one, and
+    // each message ends up unprocessable.
+    let outcomes = p
+        .ingest_many(
             &mut tx,
-            &mail("b@c.org", "Other", Some("x2@c.org"), "", "b"),
-            None,
-            None,
+            &[
+                BatchItem::new(&raw, None, None),
+                BatchItem::new(&other, None, None),
+            ],
         )
         .await
         .unwrap();
+    let (first, second) = (outcomes[0].clone(), outcomes[1].clone());
     tx.commit().await.unwrap();
     assert!(matches!(first, Outcome::Unprocessable { .. }), "{first:?}");
     assert!(
@@ -365,7 +372,9 @@ async fn mutated_mail_never_fails_the_pipeline() {
                 );
             }
         }
-        p.ingest_isolated(&mut tx, &m, None, None).await.unwrap();
+        p.ingest_isolated(&mut tx, &BatchItem::new(&m, None, None))
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let stored = e

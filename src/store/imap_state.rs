@@ -117,6 +117,36 @@ pub async fn insert_pending_action(
     Ok(())
 }
 
+/// The same action for many UIDs of one folder, in one statement per chunk.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_pending_actions(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    folder: &str,
+    uidvalidity: u32,
+    uids: &[u32],
+    action: &str,
+    argument: &str,
+    now: &str,
+) -> Result<()> {
+    for chunk in uids.chunks(4000) {
+        let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+            "INSERT INTO pending_actions (mailbox, folder, uidvalidity, uid, action, argument, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, uid| {
+            b.push_bind(mailbox.to_string())
+                .push_bind(folder.to_string())
+                .push_bind(i64::from(uidvalidity))
+                .push_bind(i64::from(*uid))
+                .push_bind(action.to_string())
+                .push_bind(argument.to_string())
+                .push_bind(now.to_string());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn list_pending_actions(
     conn: &mut SqliteConnection,
     mailbox: &str,

@@ -1,0 +1,940 @@
+//! The unit of work of batch ingest: load what a batch of messages needs to know in a few
+//! set-based queries, decide every message in memory (in arrival order, each decision
+//! seeing the ones before it), then write everything with a few multi-row statements.
+//!
+//! The decisions are the documented threading rules (see `Pipeline`): reply token,
+//! References/In-Reply-To (either direction, merging tickets a late parent joins), shared
+//! reference from a participant, `[#N]` from a participant, same subject and sender within
+//! the window, else a new ticket; closed tickets spawn a linked ticket, resolved ones
+//! reopen unless the reply is a courtesy. Nothing here touches the database between
+//! [`Unit::load`] and [`Unit::flush`].
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use anyhow::Result;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use rand::RngCore;
+use sqlx::SqliteConnection;
+
+use super::address::{Mailbox, reply_token, split_plus};
+use super::loops::{autoreply_suppression, looks_like_legacy_bounce};
+use super::parse::{MAX_TEXT_BYTES, Parsed, clean_text};
+use super::pipeline::{Outcome, Pipeline, Source};
+use crate::clock::db_time;
+use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
+use crate::outbound::compose::{self, AckInput};
+use crate::store::bulk::{self, KnownMessage, KnownTicket};
+use crate::store::tickets;
+use crate::threading::{courtesy, subject};
+
+/// One message of a batch, already parsed.
+pub struct Item<'a> {
+    pub raw: &'a [u8],
+    pub parsed: &'a Parsed,
+    pub source: Option<Source<'a>>,
+}
+
+struct TicketState {
+    t: KnownTicket,
+    /// Status or updated_at changed by this batch (existing tickets only).
+    dirty: bool,
+    new: bool,
+}
+
+pub struct Unit<'a> {
+    /// Our own addresses (loop protection, reply tokens).
+    own: Vec<String>,
+    now: DateTime<Utc>,
+    now_s: String,
+    since_subject: String,
+    next: bulk::MaxIds,
+    messages: HashMap<String, KnownMessage>,
+    /// ref_id → tickets holding a message that references it.
+    referencing: HashMap<String, BTreeSet<TicketId>>,
+    tickets: HashMap<TicketId, TicketState>,
+    tokens: HashMap<String, TicketId>,
+    customers: HashMap<String, (i64, bool)>,
+    participants: HashSet<(TicketId, String)>,
+    /// (customer, subject key) → candidate tickets.
+    by_subject: HashMap<(i64, String), Vec<TicketId>>,
+    raw_ids: HashMap<String, i64>,
+    bouncing: HashSet<String>,
+    acks_last_hour: HashMap<String, i64>,
+    outbox_tickets: HashMap<String, Option<TicketId>>,
+    // Writes, in flush order.
+    raw_rows: Vec<bulk::RawRow<'a>>,
+    customer_rows: Vec<bulk::CustomerRow>,
+    customer_names: Vec<(i64, String)>,
+    ticket_rows: Vec<bulk::NewTicketRow>,
+    message_rows: Vec<bulk::MessageRow>,
+    ref_rows: Vec<(i64, String)>,
+    source_rows: Vec<bulk::SourceRow<'a>>,
+    participant_rows: Vec<(TicketId, String, &'static str)>,
+    outbox_rows: Vec<bulk::OutboxRow>,
+    autoreply_rows: Vec<(String, TicketId)>,
+    merges: Vec<(TicketId, TicketId)>,
+    bounces: Vec<(String, String)>,
+}
+
+/// Where a message goes whose Message-ID is already taken by different content.
+fn reused_id(message_id: &str, body_sha256: &str) -> String {
+    format!(
+        "{message_id}#{}",
+        body_sha256.get(..16).unwrap_or(body_sha256)
+    )
+}
+
+fn addresses_json(list: &[Mailbox]) -> String {
+    let v: Vec<&str> = list.iter().map(|m| m.address.as_str()).collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
+}
+
+impl<'a> Unit<'a> {
+    /// Loads everything the batch's decisions can depend on.
+    pub async fn load(
+        conn: &mut SqliteConnection,
+        p: &Pipeline,
+        items: &[Item<'a>],
+        now: DateTime<Utc>,
+    ) -> Result<Unit<'a>> {
+        let cfg = p.config();
+        let window = ChronoDuration::from_std(cfg.threading.subject_window)
+            .unwrap_or_else(|_| ChronoDuration::days(7));
+        let since_subject = db_time(now - window);
+
+        // Every Message-ID the batch mentions: its own, its references, report originals.
+        let mut ids: Vec<String> = Vec::new();
+        let mut tokens: Vec<String> = Vec::new();
+        let mut tags: Vec<i64> = Vec::new();
+        let mut emails: Vec<String> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        let mut shas: Vec<String> = Vec::new();
+        let mut originals: Vec<String> = Vec::new();
+        let own = cfg.own_addresses();
+        for it in items {
+            let pm = it.parsed;
+            ids.push(pm.message_id.clone());
+            // The id a reused Message-ID with other content is stored under (see decide).
+            ids.push(reused_id(&pm.message_id, &pm.body_sha256));
+            ids.extend(pm.references.iter().cloned());
+            if let Some(r) = &pm.report
+                && let Some(o) = &r.original_message_id
+            {
+                ids.push(o.clone());
+                originals.push(o.clone());
+            }
+            for rcpt in pm.all_recipients() {
+                if let Some(t) = reply_token(rcpt, &own) {
+                    tokens.push(t.to_string());
+                }
+            }
+            tags.extend(subject::ticket_tags(&pm.subject));
+            if let Some(f) = &pm.from {
+                emails.push(f.address.clone());
+            }
+            keys.push(subject::normalize_subject(&pm.subject));
+            shas.push(pm.raw_sha256.clone());
+        }
+        ids.sort();
+        ids.dedup();
+        emails.sort();
+        emails.dedup();
+
+        let next = bulk::max_ids(conn).await?;
+        let messages = bulk::messages_by_ids(conn, &ids).await?;
+        let mut referencing: HashMap<String, BTreeSet<TicketId>> = HashMap::new();
+        for (r, t) in bulk::tickets_referencing(conn, &ids).await? {
+            referencing.entry(r).or_default().insert(t);
+        }
+        let customers = bulk::customers_by_email(conn, &emails).await?;
+
+        // Tickets: those the known messages live on, tags, tokens, then merge targets.
+        let mut want: Vec<i64> = messages.values().filter_map(|m| m.ticket).collect();
+        want.extend(referencing.values().flatten().copied());
+        want.extend(tags.iter().copied());
+        let mut tickets: HashMap<TicketId, TicketState> = HashMap::new();
+        let mut token_map = HashMap::new();
+        let mut first = true;
+        while first || !want.is_empty() {
+            let found =
+                bulk::tickets_by_ids_or_tokens(conn, &want, if first { &tokens } else { &[] })
+                    .await?;
+            first = false;
+            want.clear();
+            for t in found {
+                if let Some(m) = t.merged_into
+                    && !tickets.contains_key(&m)
+                {
+                    want.push(m);
+                }
+                token_map.insert(t.token.clone(), t.id);
+                tickets.insert(
+                    t.id,
+                    TicketState {
+                        t,
+                        dirty: false,
+                        new: false,
+                    },
+                );
+            }
+            want.retain(|id| !tickets.contains_key(id));
+        }
+        let customer_ids: Vec<i64> = customers.values().map(|(id, _)| *id).collect();
+        let mut by_subject: HashMap<(i64, String), Vec<TicketId>> = HashMap::new();
+        if !cfg.threading.subject_window.is_zero() {
+            for t in bulk::subject_candidates(conn, &customer_ids, &keys, &since_subject).await? {
+                by_subject
+                    .entry((t.customer_id, t.subject_key.clone()))
+                    .or_default()
+                    .push(t.id);
+                token_map.insert(t.token.clone(), t.id);
+                tickets.entry(t.id).or_insert(TicketState {
+                    t,
+                    dirty: false,
+                    new: false,
+                });
+            }
+        }
+        let ticket_ids: Vec<i64> = tickets.keys().copied().collect();
+        let participants: HashSet<(TicketId, String)> = bulk::participants_of(conn, &ticket_ids)
+            .await?
+            .into_iter()
+            .collect();
+        let raw_ids = bulk::raw_ids_by_sha(conn, &shas).await?;
+        let bouncing: HashSet<String> = bulk::bouncing_among(conn, &emails)
+            .await?
+            .into_iter()
+            .collect();
+        let acks_last_hour =
+            bulk::autoreply_counts_since(conn, &emails, &db_time(now - ChronoDuration::hours(1)))
+                .await?;
+        let outbox_tickets = bulk::outbox_tickets(conn, &originals).await?;
+
+        Ok(Unit {
+            own,
+            now,
+            now_s: db_time(now),
+            since_subject,
+            next,
+            messages,
+            referencing,
+            tickets,
+            tokens: token_map,
+            customers,
+            participants,
+            by_subject,
+            raw_ids,
+            bouncing,
+            acks_last_hour,
+            outbox_tickets,
+            raw_rows: Vec::new(),
+            customer_rows: Vec::new(),
+            customer_names: Vec::new(),
+            ticket_rows: Vec::new(),
+            message_rows: Vec::new(),
+            ref_rows: Vec::new(),
+            source_rows: Vec::new(),
+            participant_rows: Vec::new(),
+            outbox_rows: Vec::new(),
+            autoreply_rows: Vec::new(),
+            merges: Vec::new(),
+            bounces: Vec::new(),
+        })
+    }
+
+    /// Writes everything decided, in foreign-key order.
+    pub async fn flush(self, conn: &mut SqliteConnection) -> Result<()> {
+        let now = &self.now_s;
+        bulk::insert_raw_rows(conn, &self.raw_rows, now).await?;
+        bulk::insert_customers(conn, &self.customer_rows, now).await?;
+        bulk::set_customer_names(conn, &self.customer_names).await?;
+        bulk::insert_tickets(conn, &self.ticket_rows, now).await?;
+        bulk::insert_messages(conn, &self.message_rows, now).await?;
+        bulk::insert_refs(conn, &self.ref_rows).await?;
+        bulk::insert_sources(conn, &self.source_rows, now).await?;
+        bulk::insert_participants(conn, &self.participant_rows).await?;
+        bulk::insert_outbox(conn, &self.outbox_rows, now).await?;
+        bulk::insert_autoreply_log(conn, &self.autoreply_rows, now).await?;
+        let updates: Vec<(TicketId, Status)> = self
+            .tickets
+            .values()
+            .filter(|s| s.dirty && !s.new)
+            .map(|s| (s.t.id, s.t.status))
+            .collect();
+        bulk::update_tickets(conn, &updates, now).await?;
+        for (into, from) in &self.merges {
+            tickets::merge_ticket(conn, *into, *from, now).await?;
+        }
+        for (addr, status) in &self.bounces {
+            tickets::mark_bouncing(conn, addr, status, now).await?;
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, mut id: TicketId) -> Option<TicketId> {
+        for _ in 0..16 {
+            let s = self.tickets.get(&id)?;
+            match s.t.merged_into {
+                Some(n) if n != id => id = n,
+                _ => return Some(id),
+            }
+        }
+        None
+    }
+
+    fn is_participant(&self, ticket: TicketId, email: &str) -> bool {
+        self.participants.contains(&(ticket, email.to_string()))
+    }
+
+    fn add_participant(&mut self, ticket: TicketId, email: &str, role: &'static str) {
+        if self.participants.insert((ticket, email.to_string())) {
+            self.participant_rows
+                .push((ticket, email.to_string(), role));
+        }
+    }
+
+    fn touch(&mut self, ticket: TicketId) {
+        if let Some(s) = self.tickets.get_mut(&ticket) {
+            s.t.updated_at = self.now_s.clone();
+            s.dirty = true;
+        }
+    }
+
+    fn raw_id(&mut self, p: &Parsed, raw: &'a [u8], size: usize) -> i64 {
+        if let Some(id) = self.raw_ids.get(&p.raw_sha256) {
+            return *id;
+        }
+        self.next.raw += 1;
+        let id = self.next.raw;
+        self.raw_ids.insert(p.raw_sha256.clone(), id);
+        self.raw_rows.push(bulk::RawRow {
+            id,
+            sha256: p.raw_sha256.clone(),
+            size: size as i64,
+            truncated: raw.len() < size,
+            data: raw,
+        });
+        id
+    }
+
+    fn record_source(&mut self, source: Option<Source<'a>>, row: i64) {
+        if let Some(s) = source {
+            self.source_rows.push(bulk::SourceRow {
+                mailbox: s.mailbox,
+                folder: s.folder,
+                uidvalidity: s.uidvalidity,
+                uid: s.uid,
+                message_row: row,
+            });
+        }
+    }
+
+    /// Merges ticket `from` into `into` in memory; the database follows at flush.
+    fn merge(&mut self, into: TicketId, from: TicketId) {
+        for m in self
+            .message_rows
+            .iter_mut()
+            .filter(|m| m.ticket_id == Some(from))
+        {
+            m.ticket_id = Some(into);
+        }
+        for o in self.outbox_rows.iter_mut().filter(|o| o.ticket_id == from) {
+            o.ticket_id = into;
+        }
+        for a in self.autoreply_rows.iter_mut().filter(|a| a.1 == from) {
+            a.1 = into;
+        }
+        for m in self
+            .messages
+            .values_mut()
+            .filter(|m| m.ticket == Some(from))
+        {
+            m.ticket = Some(into);
+        }
+        for set in self.referencing.values_mut() {
+            if set.remove(&from) {
+                set.insert(into);
+            }
+        }
+        let moved: Vec<(String, &'static str)> = self
+            .participant_rows
+            .iter()
+            .filter(|(t, _, _)| *t == from)
+            .map(|(_, e, r)| (e.clone(), *r))
+            .collect();
+        let existing: Vec<String> = self
+            .participants
+            .iter()
+            .filter(|(t, _)| *t == from)
+            .map(|(_, e)| e.clone())
+            .collect();
+        for e in existing {
+            self.participants.insert((into, e));
+        }
+        for (e, r) in moved {
+            self.add_participant(into, &e, r);
+        }
+        if let Some(s) = self.tickets.get_mut(&from) {
+            s.t.merged_into = Some(into);
+            s.t.status = Status::Closed;
+        }
+        self.touch(into);
+        self.merges.push((into, from));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_message(
+        &mut self,
+        p: &Parsed,
+        message_id: &str,
+        raw_id: Option<i64>,
+        ticket: Option<TicketId>,
+        kind: MessageKind,
+        reason: MatchReason,
+        problems: &[String],
+    ) -> i64 {
+        self.next.message += 1;
+        let row = self.next.message;
+        self.message_rows.push(bulk::MessageRow {
+            id: row,
+            ticket_id: ticket,
+            raw_id,
+            message_id: message_id.to_string(),
+            synthetic_id: p.synthetic_id,
+            body_sha256: p.body_sha256.clone(),
+            direction: Direction::Inbound.as_str(),
+            kind: kind.as_str(),
+            from_addr: p.from.as_ref().map(|f| f.address.clone()),
+            from_name: p.from.as_ref().and_then(|f| f.name.clone()),
+            to_json: addresses_json(&p.to),
+            cc_json: addresses_json(&p.cc),
+            subject: p.subject.clone(),
+            body_text: p.body_text.clone(),
+            match_reason: reason.as_str(),
+            problems_json: serde_json::to_string(problems).unwrap_or_else(|_| "[]".into()),
+            attachments_json: serde_json::to_string(&p.attachments).unwrap_or_else(|_| "[]".into()),
+            date_header: p.date,
+        });
+        self.messages.insert(
+            message_id.to_string(),
+            KnownMessage {
+                row,
+                ticket,
+                body_sha256: p.body_sha256.clone(),
+                direction: Direction::Inbound,
+            },
+        );
+        for r in &p.references {
+            self.ref_rows.push((row, r.clone()));
+            if let Some(t) = ticket {
+                self.referencing.entry(r.clone()).or_default().insert(t);
+            }
+        }
+        row
+    }
+
+    /// Decides one message. Never touches the database.
+    pub fn decide(&mut self, pl: &Pipeline, it: &Item<'a>) -> Result<Outcome> {
+        let p = it.parsed;
+        // 1. Dedup: the same Message-ID with the same body is a copy; our own outbound
+        // mail coming back is one too.
+        let mut message_id = p.message_id.clone();
+        if let Some(existing) = self.messages.get(&message_id) {
+            if existing.body_sha256 == p.body_sha256 || existing.direction == Direction::Outbound {
+                let row = existing.row;
+                self.record_source(it.source, row);
+                return Ok(Outcome::Duplicate { row });
+            }
+            // Same Message-ID, different content: a broken or hostile sender. Keep both.
+            message_id = reused_id(&message_id, &p.body_sha256);
+            if let Some(existing) = self.messages.get(&message_id) {
+                let row = existing.row;
+                self.record_source(it.source, row);
+                return Ok(Outcome::Duplicate { row });
+            }
+            tracing::warn!(
+                "Message-ID <{}> reused with different content; storing the new one as <{message_id}>",
+                p.message_id
+            );
+        }
+        let raw_id = self.raw_id(p, it.raw, it.raw.len());
+        let mut problems = p.problems.clone();
+
+        // 2. Bounces and other reports never open tickets.
+        if p.report.is_some() || looks_like_legacy_bounce(p) {
+            return Ok(self.decide_report(it, &message_id, raw_id, problems));
+        }
+
+        let Some(from) = p.from.clone() else {
+            problems.push("no From address".to_string());
+            let row = self.push_message(
+                p,
+                &message_id,
+                Some(raw_id),
+                None,
+                MessageKind::Unprocessable,
+                MatchReason::None,
+                &problems,
+            );
+            self.record_source(it.source, row);
+            return Ok(Outcome::Unprocessable { row });
+        };
+        if p.from_count > 1 {
+            problems.push(format!(
+                "{} From addresses; the first one is used",
+                p.from_count
+            ));
+        }
+        let cfg = pl.config();
+        let own = std::mem::take(&mut self.own);
+        let suppression = autoreply_suppression(p, &own, &cfg.message_id_domain);
+        let kind = if p
+            .auto
+            .auto_submitted
+            .as_deref()
+            .is_some_and(|v| !v.starts_with("no"))
+            || p.auto.x_autoreply
+        {
+            MessageKind::AutoSubmitted
+        } else {
+            MessageKind::Customer
+        };
+
+        let customer_id = self.customer(&from);
+        let found = self.find_ticket(p, &message_id, &from, customer_id, &own);
+
+        let (ticket, reason, is_new) = match found {
+            Some((t, reason))
+                if self
+                    .tickets
+                    .get(&t)
+                    .is_some_and(|s| s.t.status == Status::Closed) =>
+            {
+                let id = self.open_ticket(p, customer_id, Some(t));
+                tracing::info!(
+                    "Ticket #{id}: reply to closed ticket #{t} (matched by {reason}) opens a new ticket"
+                );
+                (id, MatchReason::NewTicketAfterClosed, true)
+            }
+            Some((t, reason)) => {
+                if kind == MessageKind::Customer {
+                    self.reopen_if_needed(t, p);
+                }
+                self.touch(t);
+                (t, reason, false)
+            }
+            None => (
+                self.open_ticket(p, customer_id, None),
+                MatchReason::NewTicket,
+                true,
+            ),
+        };
+
+        let row = self.push_message(
+            p,
+            &message_id,
+            Some(raw_id),
+            Some(ticket),
+            kind,
+            reason,
+            &problems,
+        );
+        self.record_source(it.source, row);
+        self.add_participant(
+            ticket,
+            &from.address,
+            if is_new { "customer" } else { "participant" },
+        );
+        for m in p.cc.iter().chain(p.to.iter()) {
+            let ours = own.contains(&m.address)
+                || split_plus(&m.address).is_some_and(|(base, _)| own.contains(&base));
+            if !ours {
+                self.add_participant(ticket, &m.address, "cc");
+            }
+        }
+        self.own = own;
+        if !is_new {
+            return Ok(Outcome::Joined {
+                ticket,
+                row,
+                reason,
+            });
+        }
+        let acknowledged =
+            self.maybe_acknowledge(pl, p, &message_id, &from, ticket, suppression)?;
+        Ok(Outcome::NewTicket {
+            ticket,
+            row,
+            acknowledged,
+        })
+    }
+
+    fn customer(&mut self, from: &Mailbox) -> i64 {
+        if let Some((id, has_name)) = self.customers.get(&from.address).copied() {
+            if !has_name && let Some(n) = &from.name {
+                self.customer_names.push((id, n.clone()));
+                self.customers.insert(from.address.clone(), (id, true));
+            }
+            return id;
+        }
+        self.next.customer += 1;
+        let id = self.next.customer;
+        self.customers
+            .insert(from.address.clone(), (id, from.name.is_some()));
+        self.customer_rows.push(bulk::CustomerRow {
+            id,
+            email: from.address.clone(),
+            name: from.name.clone(),
+        });
+        id
+    }
+
+    fn find_ticket(
+        &mut self,
+        p: &Parsed,
+        message_id: &str,
+        from: &Mailbox,
+        customer_id: i64,
+        own: &[String],
+    ) -> Option<(TicketId, MatchReason)> {
+        // 1. A reply token in a recipient address.
+        for rcpt in p.all_recipients() {
+            if let Some(token) = reply_token(rcpt, own)
+                && let Some(t) = self.tokens.get(token).and_then(|t| self.resolve(*t))
+            {
+                return Some((t, MatchReason::ReplyToken));
+            }
+        }
+        // 2. References / In-Reply-To matching any stored message (newest first), or stored
+        // replies referencing this message; several tickets of one thread are merged.
+        let mut thread: Vec<(TicketId, bool)> = Vec::new();
+        for r in p.references.iter().rev() {
+            if let Some(t) = self
+                .messages
+                .get(r)
+                .and_then(|m| m.ticket)
+                .and_then(|t| self.resolve(t))
+                && !thread.iter().any(|(x, _)| *x == t)
+            {
+                thread.push((t, true));
+            }
+        }
+        let referencing: Vec<TicketId> = self
+            .referencing
+            .get(message_id)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for t in referencing {
+            if let Some(t) = self.resolve(t)
+                && !thread.iter().any(|(x, _)| *x == t)
+            {
+                thread.push((t, false));
+            }
+        }
+        if !thread.is_empty() {
+            let open: Vec<(TicketId, bool)> = thread
+                .iter()
+                .copied()
+                .filter(|(t, _)| {
+                    self.tickets
+                        .get(t)
+                        .is_some_and(|s| s.t.status != Status::Closed)
+                })
+                .collect();
+            let chosen = open
+                .iter()
+                .min_by_key(|(t, _)| *t)
+                .copied()
+                .or_else(|| thread.first().copied());
+            if let Some((survivor, via_refs)) = chosen {
+                for (t, _) in &open {
+                    if *t != survivor {
+                        tracing::info!(
+                            "Ticket #{t} merged into #{survivor}: message <{message_id}> joins their threads"
+                        );
+                        self.merge(survivor, *t);
+                    }
+                }
+                let reason = if via_refs {
+                    MatchReason::References
+                } else {
+                    MatchReason::ReferencedBy
+                };
+                return Some((survivor, reason));
+            }
+        }
+        // ...or a sibling sharing a parent we never saw, from a participant of that ticket.
+        for r in &p.references {
+            let cands: Vec<TicketId> = self
+                .referencing
+                .get(r)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for t in cands {
+                if let Some(t) = self.resolve(t)
+                    && self.is_participant(t, &from.address)
+                {
+                    return Some((t, MatchReason::SharedReference));
+                }
+            }
+        }
+        // 3. A subject tag [#N], only from a participant of ticket N.
+        for n in subject::ticket_tags(&p.subject) {
+            if let Some(t) = self.resolve(n) {
+                if self.is_participant(t, &from.address) {
+                    return Some((t, MatchReason::SubjectTag));
+                }
+                tracing::info!(
+                    "Subject tag [#{n}] from {} ignored: not a participant of ticket #{n}",
+                    from.address
+                );
+            }
+        }
+        // 4. Same normalised subject from the same sender within the window.
+        let key = subject::normalize_subject(&p.subject);
+        if !key.is_empty() {
+            let best = self
+                .by_subject
+                .get(&(customer_id, key))
+                .into_iter()
+                .flatten()
+                .filter(|t| {
+                    self.tickets.get(t).is_some_and(|s| {
+                        s.t.status != Status::Closed
+                            && s.t.merged_into.is_none()
+                            && s.t.updated_at >= self.since_subject
+                    })
+                })
+                .max()
+                .copied();
+            if let Some(t) = best {
+                return Some((t, MatchReason::SubjectSender));
+            }
+        }
+        None
+    }
+
+    fn open_ticket(&mut self, p: &Parsed, customer_id: i64, linked: Option<TicketId>) -> TicketId {
+        let (stripped, _) = subject::strip_reply_prefixes(&p.subject);
+        let mut display = clean_text(stripped.trim(), 1000);
+        if display.is_empty() {
+            display = "(no subject)".to_string();
+        }
+        let key = subject::normalize_subject(&p.subject);
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        self.next.ticket += 1;
+        let id = self.next.ticket;
+        self.ticket_rows.push(bulk::NewTicketRow {
+            id,
+            subject: display.clone(),
+            subject_key: key.clone(),
+            customer_id,
+            token: token.clone(),
+            linked_ticket_id: linked,
+        });
+        self.tokens.insert(token.clone(), id);
+        if !key.is_empty() {
+            self.by_subject
+                .entry((customer_id, key.clone()))
+                .or_default()
+                .push(id);
+        }
+        self.tickets.insert(
+            id,
+            TicketState {
+                t: KnownTicket {
+                    id,
+                    status: Status::Open,
+                    customer_id,
+                    token,
+                    subject: display,
+                    subject_key: key,
+                    updated_at: self.now_s.clone(),
+                    merged_into: None,
+                },
+                dirty: false,
+                new: true,
+            },
+        );
+        id
+    }
+
+    fn reopen_if_needed(&mut self, ticket: TicketId, p: &Parsed) {
+        let Some(s) = self.tickets.get_mut(&ticket) else {
+            return;
+        };
+        let new_status = match s.t.status {
+            Status::Resolved => {
+                if courtesy::is_courtesy_reply(super::quote::new_text(&p.body_text)) {
+                    tracing::info!("Ticket #{ticket}: courtesy reply recorded without reopening");
+                    None
+                } else {
+                    Some(Status::Open)
+                }
+            }
+            Status::Pending => Some(Status::Open),
+            Status::Open | Status::Closed => None,
+        };
+        if let Some(n) = new_status {
+            tracing::info!(
+                "Ticket #{ticket}: {} -> {n} on a customer reply",
+                s.t.status
+            );
+            s.t.status = n;
+            s.dirty = true;
+        }
+    }
+
+    fn decide_report(
+        &mut self,
+        it: &Item<'a>,
+        message_id: &str,
+        raw_id: i64,
+        mut problems: Vec<String>,
+    ) -> Outcome {
+        let p = it.parsed;
+        let report = p.report.clone().unwrap_or_default();
+        let is_bounce = p.report.is_none() || report.report_type == "delivery-status";
+        let (kind, reason) = if is_bounce {
+            (MessageKind::Bounce, MatchReason::Bounce)
+        } else {
+            (MessageKind::Report, MatchReason::Report)
+        };
+        let mut ticket = None;
+        if let Some(orig) = report.original_message_id.as_deref() {
+            ticket = self.outbox_tickets.get(orig).copied().flatten();
+            if ticket.is_none() {
+                ticket = self.messages.get(orig).and_then(|m| m.ticket);
+            }
+        }
+        if ticket.is_none() {
+            // Legacy bounces often thread by References.
+            ticket = p
+                .references
+                .iter()
+                .rev()
+                .find_map(|r| self.messages.get(r).and_then(|m| m.ticket));
+        }
+        let ticket = ticket.and_then(|t| self.resolve(t));
+        for (addr, status) in &report.failed {
+            tracing::warn!("Address {addr} bounced with status {status}");
+            self.bouncing.insert(addr.clone());
+            self.bounces.push((addr.clone(), status.clone()));
+        }
+        if ticket.is_none() {
+            problems.push(format!("{kind} for a message we do not know"));
+        }
+        let row = self.push_message(p, message_id, Some(raw_id), ticket, kind, reason, &problems);
+        self.record_source(it.source, row);
+        Outcome::Bounce { row, ticket }
+    }
+
+    fn maybe_acknowledge(
+        &mut self,
+        pl: &Pipeline,
+        p: &Parsed,
+        message_id: &str,
+        from: &Mailbox,
+        ticket: TicketId,
+        suppression: Option<String>,
+    ) -> Result<bool> {
+        let cfg = pl.config();
+        if !cfg.autoreply.enabled {
+            return Ok(false);
+        }
+        if let Some(why) = suppression {
+            tracing::info!("Ticket #{ticket}: no acknowledgement because {why}");
+            return Ok(false);
+        }
+        if self.bouncing.contains(&from.address) {
+            tracing::info!(
+                "Ticket #{ticket}: no acknowledgement because {} bounces",
+                from.address
+            );
+            return Ok(false);
+        }
+        let sent = self.acks_last_hour.get(&from.address).copied().unwrap_or(0);
+        if sent >= i64::from(cfg.autoreply.max_per_sender_per_hour)
+            || !pl.ack_allowed(&from.address)
+        {
+            tracing::warn!(
+                "Ticket #{ticket}: no acknowledgement because {} reached the cap of {} per hour",
+                from.address,
+                cfg.autoreply.max_per_sender_per_hour
+            );
+            return Ok(false);
+        }
+        let Some(t) = self.tickets.get(&ticket) else {
+            return Ok(false);
+        };
+        let composed = compose::acknowledgement(
+            cfg,
+            pl.templates(),
+            &AckInput {
+                ticket_id: ticket,
+                ticket_subject: &t.t.subject,
+                token: &t.t.token,
+                customer: from,
+                in_reply_to: (!p.synthetic_id).then_some(message_id),
+                references: &p.references,
+            },
+        )?;
+        self.next.message += 1;
+        let row = self.next.message;
+        let to_json = serde_json::to_string(&composed.to)?;
+        self.message_rows.push(bulk::MessageRow {
+            id: row,
+            ticket_id: Some(ticket),
+            raw_id: None,
+            message_id: composed.message_id.clone(),
+            synthetic_id: false,
+            body_sha256: String::new(),
+            direction: Direction::Outbound.as_str(),
+            kind: MessageKind::AutoReply.as_str(),
+            from_addr: Some(cfg.smtp.from.address.clone()),
+            from_name: cfg.smtp.from.name.clone(),
+            to_json: to_json.clone(),
+            cc_json: "[]".into(),
+            subject: composed.subject.clone(),
+            body_text: clean_text(&composed.body, MAX_TEXT_BYTES),
+            match_reason: MatchReason::Outbound.as_str(),
+            problems_json: "[]".into(),
+            attachments_json: "[]".into(),
+            date_header: Some(self.now.timestamp()),
+        });
+        self.messages.insert(
+            composed.message_id.clone(),
+            KnownMessage {
+                row,
+                ticket: Some(ticket),
+                body_sha256: String::new(),
+                direction: Direction::Outbound,
+            },
+        );
+        let mut refs = p.references.clone();
+        if !p.synthetic_id {
+            refs.push(message_id.to_string());
+        }
+        for r in refs {
+            self.referencing
+                .entry(r.clone())
+                .or_default()
+                .insert(ticket);
+            self.ref_rows.push((row, r));
+        }
+        self.outbox_rows.push(bulk::OutboxRow {
+            message_row: row,
+            ticket_id: ticket,
+            kind: MessageKind::AutoReply.as_str(),
+            message_id: composed.message_id,
+            mail_from: cfg.smtp.from.address.clone(),
+            rcpt_json: to_json,
+            raw: composed.raw,
+        });
+        self.autoreply_rows.push((from.address.clone(), ticket));
+        *self.acks_last_hour.entry(from.address.clone()).or_insert(0) += 1;
+        Ok(true)
+    }
+}

@@ -1,0 +1,575 @@
+//! Set-based SQL for batch ingest: a handful of statements per batch instead of a dozen per
+//! message.
+//!
+//! On this kind of machine each statement costs a round trip to sqlx's SQLite worker
+//! thread (tens of microseconds when the two threads sit on different CPUs), which made
+//! per-message SQL the bottleneck. Lookups bind one JSON array and use `json_each`, so the
+//! SQL text is fixed; inserts use multi-row `VALUES` built by sqlx's `QueryBuilder` (only
+//! placeholders are generated, never data), chunked below SQLite's parameter limit.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::Result;
+use crate::domain::{Direction, Status, TicketId};
+
+/// Keeps every multi-row statement below SQLite's default limit of 32766 parameters.
+const MAX_PARAMS: usize = 30_000;
+
+fn json_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn json_ids(items: impl IntoIterator<Item = i64>) -> String {
+    let v: Vec<i64> = items.into_iter().collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// The highest row id of each table the batch writes, so the batch can number its own rows
+/// (it holds the write lock, nobody else inserts meanwhile).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MaxIds {
+    pub ticket: i64,
+    pub message: i64,
+    pub customer: i64,
+    pub raw: i64,
+}
+
+pub async fn max_ids(conn: &mut SqliteConnection) -> Result<MaxIds> {
+    let (ticket, message, customer, raw): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), \
+                (SELECT COALESCE(MAX(id), 0) FROM messages), \
+                (SELECT COALESCE(MAX(id), 0) FROM customers), \
+                (SELECT COALESCE(MAX(id), 0) FROM raw_messages)",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(MaxIds {
+        ticket,
+        message,
+        customer,
+        raw,
+    })
+}
+
+/// A stored message, as dedup and threading need it.
+#[derive(Debug, Clone)]
+pub struct KnownMessage {
+    pub row: i64,
+    pub ticket: Option<TicketId>,
+    pub body_sha256: String,
+    pub direction: Direction,
+}
+
+pub async fn messages_by_ids(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<HashMap<String, KnownMessage>> {
+    let rows = sqlx::query(
+        "SELECT id, message_id, ticket_id, body_sha256, direction FROM messages \
+         WHERE message_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_list(ids))
+    .fetch_all(conn)
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let dir: String = r.try_get("direction")?;
+        out.insert(
+            r.try_get("message_id")?,
+            KnownMessage {
+                row: r.try_get("id")?,
+                ticket: r.try_get("ticket_id")?,
+                body_sha256: r.try_get("body_sha256")?,
+                direction: dir.parse().unwrap_or(Direction::Inbound),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// For each of `ids`: the tickets holding a message whose References name it.
+pub async fn tickets_referencing(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<Vec<(String, TicketId)>> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT r.ref_id, m.ticket_id FROM message_refs r \
+         JOIN messages m ON m.id = r.message_row \
+         WHERE r.ref_id IN (SELECT value FROM json_each(?)) AND m.ticket_id IS NOT NULL \
+         ORDER BY m.ticket_id",
+    )
+    .bind(json_list(ids))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn customers_by_email(
+    conn: &mut SqliteConnection,
+    emails: &[String],
+) -> Result<HashMap<String, (i64, bool)>> {
+    let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT email, id, name FROM customers WHERE email IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_list(emails))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(e, id, name)| (e, (id, name.is_some())))
+        .collect())
+}
+
+/// A ticket as batch threading needs it.
+#[derive(Debug, Clone)]
+pub struct KnownTicket {
+    pub id: TicketId,
+    pub status: Status,
+    pub customer_id: i64,
+    pub token: String,
+    pub subject: String,
+    pub subject_key: String,
+    pub updated_at: String,
+    pub merged_into: Option<TicketId>,
+}
+
+fn known_ticket(r: &sqlx::sqlite::SqliteRow) -> Result<KnownTicket> {
+    let status: String = r.try_get("status")?;
+    Ok(KnownTicket {
+        id: r.try_get("id")?,
+        status: status.parse().unwrap_or(Status::Open),
+        customer_id: r.try_get("customer_id")?,
+        token: r.try_get("token")?,
+        subject: r.try_get("subject")?,
+        subject_key: r.try_get("subject_key")?,
+        updated_at: r.try_get("updated_at")?,
+        merged_into: r.try_get("merged_into")?,
+    })
+}
+
+const TICKET_COLUMNS: &str = "SELECT id, status, customer_id, token, subject, subject_key, updated_at, merged_into FROM tickets";
+
+/// Tickets by id or by customer reply token.
+pub async fn tickets_by_ids_or_tokens(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+    tokens: &[String],
+) -> Result<Vec<KnownTicket>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{TICKET_COLUMNS} WHERE id IN (SELECT value FROM json_each(?1)) \
+         OR token IN (SELECT value FROM json_each(?2))"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(json_ids(ids.iter().copied()))
+        .bind(json_list(tokens))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(known_ticket).collect()
+}
+
+/// Open tickets of these customers with these subject keys, updated since `since`.
+pub async fn subject_candidates(
+    conn: &mut SqliteConnection,
+    customers: &[i64],
+    keys: &[String],
+    since: &str,
+) -> Result<Vec<KnownTicket>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{TICKET_COLUMNS} WHERE customer_id IN (SELECT value FROM json_each(?1)) \
+         AND subject_key IN (SELECT value FROM json_each(?2)) \
+         AND updated_at >= ?3 AND status != 'closed' AND merged_into IS NULL"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(json_ids(customers.iter().copied()))
+        .bind(json_list(keys))
+        .bind(since)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(known_ticket).collect()
+}
+
+pub async fn participants_of(
+    conn: &mut SqliteConnection,
+    tickets: &[i64],
+) -> Result<Vec<(TicketId, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT ticket_id, email FROM participants WHERE ticket_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_ids(tickets.iter().copied()))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn raw_ids_by_sha(
+    conn: &mut SqliteConnection,
+    shas: &[String],
+) -> Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT sha256, id FROM raw_messages WHERE sha256 IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_list(shas))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub async fn bouncing_among(conn: &mut SqliteConnection, emails: &[String]) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT email FROM address_status WHERE bouncing = 1 \
+         AND email IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_list(emails))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn autoreply_counts_since(
+    conn: &mut SqliteConnection,
+    emails: &[String],
+    since: &str,
+) -> Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT recipient, COUNT(*) FROM autoreply_log \
+         WHERE recipient IN (SELECT value FROM json_each(?)) AND created_at >= ? GROUP BY recipient",
+    )
+    .bind(json_list(emails))
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Outbox rows by Message-ID: (message_id, ticket).
+pub async fn outbox_tickets(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<HashMap<String, Option<TicketId>>> {
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT message_id, ticket_id FROM outbox WHERE message_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_list(ids))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+// ---- inserts -------------------------------------------------------------------------
+
+pub struct RawRow<'a> {
+    pub id: i64,
+    pub sha256: String,
+    pub size: i64,
+    pub truncated: bool,
+    pub data: &'a [u8],
+}
+
+pub struct CustomerRow {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+pub struct NewTicketRow {
+    pub id: TicketId,
+    pub subject: String,
+    pub subject_key: String,
+    pub customer_id: i64,
+    pub token: String,
+    pub linked_ticket_id: Option<TicketId>,
+}
+
+pub struct MessageRow {
+    pub id: i64,
+    pub ticket_id: Option<TicketId>,
+    pub raw_id: Option<i64>,
+    pub message_id: String,
+    pub synthetic_id: bool,
+    pub body_sha256: String,
+    pub direction: &'static str,
+    pub kind: &'static str,
+    pub from_addr: Option<String>,
+    pub from_name: Option<String>,
+    pub to_json: String,
+    pub cc_json: String,
+    pub subject: String,
+    pub body_text: String,
+    pub match_reason: &'static str,
+    pub problems_json: String,
+    pub attachments_json: String,
+    pub date_header: Option<i64>,
+}
+
+pub struct SourceRow<'a> {
+    pub mailbox: &'a str,
+    pub folder: &'a str,
+    pub uidvalidity: u32,
+    pub uid: u32,
+    pub message_row: i64,
+}
+
+pub struct OutboxRow {
+    pub message_row: i64,
+    pub ticket_id: TicketId,
+    pub kind: &'static str,
+    pub message_id: String,
+    pub mail_from: String,
+    pub rcpt_json: String,
+    pub raw: Vec<u8>,
+}
+
+pub async fn insert_raw_rows(
+    conn: &mut SqliteConnection,
+    rows: &[RawRow<'_>],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 6).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO raw_messages (id, sha256, size, truncated, data, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id)
+                .push_bind(r.sha256.clone())
+                .push_bind(r.size)
+                .push_bind(i64::from(r.truncated))
+                .push_bind(r.data.to_vec())
+                .push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_customers(
+    conn: &mut SqliteConnection,
+    rows: &[CustomerRow],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 4).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO customers (id, email, name, created_at) ");
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id)
+                .push_bind(r.email.clone())
+                .push_bind(r.name.clone())
+                .push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn set_customer_names(conn: &mut SqliteConnection, rows: &[(i64, String)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
+        .collect();
+    sqlx::query(
+        "UPDATE customers SET name = j.value ->> 'name' FROM json_each(?) j \
+         WHERE customers.id = j.value ->> 'id' AND customers.name IS NULL",
+    )
+    .bind(serde_json::Value::Array(json).to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_tickets(
+    conn: &mut SqliteConnection,
+    rows: &[NewTicketRow],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 8).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO tickets (id, subject, subject_key, status, priority, customer_id, token, \
+             linked_ticket_id, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id)
+                .push_bind(r.subject.clone())
+                .push_bind(r.subject_key.clone())
+                .push_bind("open")
+                .push_bind("normal")
+                .push_bind(r.customer_id)
+                .push_bind(r.token.clone())
+                .push_bind(r.linked_ticket_id)
+                .push_bind(now.clone())
+                .push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_messages(
+    conn: &mut SqliteConnection,
+    rows: &[MessageRow],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 20).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
+             direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
+             match_reason, problems, attachments, date_header, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id)
+                .push_bind(r.ticket_id)
+                .push_bind(r.raw_id)
+                .push_bind(r.message_id.clone())
+                .push_bind(i64::from(r.synthetic_id))
+                .push_bind(r.body_sha256.clone())
+                .push_bind(r.direction)
+                .push_bind(r.kind)
+                .push_bind(r.from_addr.clone())
+                .push_bind(r.from_name.clone())
+                .push_bind(r.to_json.clone())
+                .push_bind(r.cc_json.clone())
+                .push_bind(r.subject.clone())
+                .push_bind(r.body_text.clone())
+                .push_bind("email")
+                .push_bind(r.match_reason)
+                .push_bind(r.problems_json.clone())
+                .push_bind(r.attachments_json.clone())
+                .push_bind(r.date_header)
+                .push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_refs(conn: &mut SqliteConnection, rows: &[(i64, String)]) -> Result<()> {
+    let per = (MAX_PARAMS / 2).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT OR IGNORE INTO message_refs (message_row, ref_id) ");
+        qb.push_values(chunk, |mut b, (row, r)| {
+            b.push_bind(*row).push_bind(r.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_sources(
+    conn: &mut SqliteConnection,
+    rows: &[SourceRow<'_>],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 6).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO message_sources (mailbox, folder, uidvalidity, uid, message_row, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.mailbox.to_string())
+                .push_bind(r.folder.to_string())
+                .push_bind(i64::from(r.uidvalidity))
+                .push_bind(i64::from(r.uid))
+                .push_bind(r.message_row)
+                .push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_participants(
+    conn: &mut SqliteConnection,
+    rows: &[(TicketId, String, &'static str)],
+) -> Result<()> {
+    let per = (MAX_PARAMS / 3).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT OR IGNORE INTO participants (ticket_id, email, role) ");
+        qb.push_values(chunk, |mut b, (t, e, role)| {
+            b.push_bind(*t).push_bind(e.clone()).push_bind(*role);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    rows: &[OutboxRow],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 9).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO outbox (message_row, ticket_id, kind, message_id, mail_from, rcpt_to, raw, \
+             next_attempt_at, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.message_row)
+                .push_bind(r.ticket_id)
+                .push_bind(r.kind)
+                .push_bind(r.message_id.clone())
+                .push_bind(r.mail_from.clone())
+                .push_bind(r.rcpt_json.clone())
+                .push_bind(r.raw.clone())
+                .push_bind(now.clone())
+                .push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_autoreply_log(
+    conn: &mut SqliteConnection,
+    rows: &[(String, TicketId)],
+    now: &str,
+) -> Result<()> {
+    let now = now.to_string();
+    let per = (MAX_PARAMS / 3).max(1);
+    for chunk in rows.chunks(per) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO autoreply_log (recipient, ticket_id, created_at) ");
+        qb.push_values(chunk, |mut b, (r, t)| {
+            b.push_bind(r.clone()).push_bind(*t).push_bind(now.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Sets status and updated_at of existing tickets in one statement.
+pub async fn update_tickets(
+    conn: &mut SqliteConnection,
+    rows: &[(TicketId, Status)],
+    now: &str,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, s)| serde_json::json!({"id": id, "status": s.as_str()}))
+        .collect();
+    sqlx::query(
+        "UPDATE tickets SET status = j.value ->> 'status', updated_at = ?2 \
+         FROM json_each(?1) j WHERE tickets.id = j.value ->> 'id'",
+    )
+    .bind(serde_json::Value::Array(json).to_string())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
