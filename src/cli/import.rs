@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     pub acknowledge: bool,
     /// Messages per transaction.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 250)]
     pub batch_size: usize,
     /// Print the summary as JSON.
     #[arg(long)]

@@ -91,7 +91,9 @@ pub async fn import(
         ProgressBar::hidden()
     };
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(batch_size.max(1));
+    // The reader parses at most half a batch ahead: enough to overlap parsing with SQLite,
+    // little enough to keep memory flat.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>((batch_size / 2).max(1));
     let reader = std::thread::spawn(move || {
         let send = |item: Item| tx.blocking_send(item).is_ok();
         match work {
@@ -124,7 +126,14 @@ pub async fn import(
     let mut batch = Vec::with_capacity(batch_size);
     loop {
         batch.clear();
-        let n = rx.recv_many(&mut batch, batch_size.max(1)).await;
+        // Fill a whole batch (fewer, larger transactions) unless the reader is done.
+        while batch.len() < batch_size.max(1) {
+            let want = batch_size.max(1) - batch.len();
+            if rx.recv_many(&mut batch, want).await == 0 {
+                break;
+            }
+        }
+        let n = batch.len();
         if n == 0 {
             break;
         }
