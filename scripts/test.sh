@@ -9,4 +9,8 @@ command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found (install Ru
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+# The benchmark's 300-message smoke run and the doc examples first, so that the run ends
+# with the summary of the main suites.
+cargo test --benches --locked
+cargo test --doc --locked
+cargo test --lib --bins --tests --locked

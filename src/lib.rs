@@ -11,20 +11,27 @@
 //!    normalised Message-ID (or a stable synthetic one), threading headers, addresses,
 //!    decoded subject, text body, loop/bounce signals. Parsing never fails: hostile input
 //!    yields a best-effort result, and the raw bytes are always kept.
-//! 3. **Decide** (`threading`, `ingest::pipeline`). Pure functions normalise subjects and
-//!    recognise courtesy replies; the pipeline asks the store for candidates in a fixed
-//!    order (reply token, References/In-Reply-To, `[#N]` from a participant, same subject
-//!    from the same sender within a window) and records the reason on the message.
-//! 4. **Commit** (`store`). The raw bytes, the parsed message, the ticket change, the outbox
-//!    rows it causes (acknowledgements, composed by `outbound::compose` from `templates/`)
-//!    and the folder's new UID watermark are written in one SQLite transaction. Only after
-//!    COMMIT is the server touched (flag or move), from a durable `pending_actions` queue.
+//! 3. **Decide** (`threading`, `ingest::unit`). Pure functions normalise subjects and
+//!    recognise courtesy replies. A batch of messages is a unit of work: `store::bulk`
+//!    loads every candidate the batch can need in a few set-based queries, then each
+//!    message is decided in memory in arrival order, in a fixed rule order (reply token,
+//!    References/In-Reply-To in either direction, `[#N]` from a participant, same subject
+//!    from the same sender within a window), with the reason recorded on the message.
+//! 4. **Commit** (`ingest::pipeline`, `store`). The raw bytes, the parsed messages, the
+//!    ticket changes, the outbox rows they cause (acknowledgements, composed by
+//!    `outbound::compose` from `templates/`) and the folder's new UID watermark are written
+//!    in one SQLite transaction with a few multi-row statements. A failing batch is
+//!    replayed message by message under savepoints. Only after COMMIT is the server touched
+//!    (flag or move), from a durable `pending_actions` queue.
 //! 5. **Send** (`outbound::worker`). The outbox worker sends queued mail over SMTP with
 //!    lettre, retrying 4xx and timeouts with backoff under a global rate limit (governor),
 //!    stopping on 5xx, and keeping the same Message-ID on every attempt.
 //!
 //! `daemon` supervises the long-running loops, holds the single-instance lock and handles
 //! SIGTERM; `cli` holds one file per subcommand; `config` validates the TOML file.
+//! `commands` holds the building blocks of reply-by-email commands from agents (reply
+//! parsing, HMAC agent tokens, sender authentication); they are not wired in yet.
+//! `bench` generates the realistic corpus of the ingest benchmark (`benches/ingest.rs`).
 
 pub mod bench;
 pub mod cli;

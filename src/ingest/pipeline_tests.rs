@@ -279,13 +279,35 @@ async fn arrival_order_does_not_change_the_tickets() {
         }
     }
     for order in orders {
+        // One message per transaction...
         let e = env().await;
         let p = e.pipeline_at(t0());
         for i in &order {
             e.ingest(&p, &msgs[*i]).await;
         }
         let got = e.grouping().await;
-        assert_eq!(got, expected, "order {order:?}");
+        assert_eq!(got, expected, "order {order:?}, one by one");
+        // ...and all of them in one batch, where later decisions see earlier ones only in
+        // memory (merges included).
+        let e = env().await;
+        let p = e.pipeline_at(t0());
+        let items: Vec<BatchItem<'_>> = order
+            .iter()
+            .map(|i| BatchItem::new(&msgs[*i], None, None))
+            .collect();
+        let mut tx = e.store.begin_write().await.unwrap();
+        let outcomes = p.ingest_many(&mut tx, &items).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| !matches!(o, Outcome::Unprocessable { .. })),
+            "{outcomes:?}"
+        );
+        let got = e.grouping().await;
+        assert_eq!(got, expected, "order {order:?}, one batch");
+        let merged_rows = e.scalar("SELECT COUNT(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE t.merged_into IS NOT NULL").await;
+        assert_eq!(merged_rows, 0, "no message is left on a merged-away ticket");
     }
 }
 

@@ -67,6 +67,13 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
+            // Most rows are whole messages (median ~4 KB, long tail): 16 KiB pages keep a
+            // typical message in one page instead of a chain of overflow pages. Only takes
+            // effect when the database is created.
+            .page_size(16384)
+            // 4 MiB of page cache per connection (negative = KiB): fewer re-reads of index
+            // pages during bulk ingest.
+            .pragma("cache_size", "-4096")
             .statement_cache_capacity(256);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
