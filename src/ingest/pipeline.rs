@@ -113,20 +113,7 @@ impl Pipeline {
         conn: &mut SqliteConnection,
         items: &[BatchItem<'_>],
     ) -> Result<Vec<Outcome>> {
-        let attempt = {
-            let mut sp = conn.begin().await.context("Opening a savepoint")?;
-            match self.ingest_batch(&mut sp, items).await {
-                Ok(o) => {
-                    sp.commit().await.context("Releasing the savepoint")?;
-                    Ok(o)
-                }
-                Err(e) => {
-                    sp.rollback().await.context("Rolling back the savepoint")?;
-                    Err(e)
-                }
-            }
-        };
-        match attempt {
+        match self.batch_in_savepoint(conn, items).await? {
             Ok(o) => Ok(o),
             Err(e) => {
                 tracing::warn!(
@@ -149,19 +136,10 @@ impl Pipeline {
         conn: &mut SqliteConnection,
         item: &BatchItem<'_>,
     ) -> Result<Outcome> {
-        let attempt = {
-            let mut sp = conn.begin().await.context("Opening a savepoint")?;
-            match self.ingest_batch(&mut sp, std::slice::from_ref(item)).await {
-                Ok(mut o) => {
-                    sp.commit().await.context("Releasing the savepoint")?;
-                    o.pop().ok_or_else(|| anyhow::anyhow!("no outcome"))
-                }
-                Err(e) => {
-                    sp.rollback().await.context("Rolling back the savepoint")?;
-                    Err(e)
-                }
-            }
-        };
+        let attempt = self
+            .batch_in_savepoint(conn, std::slice::from_ref(item))
+            .await?
+            .and_then(|mut o| o.pop().ok_or_else(|| anyhow::anyhow!("no outcome")));
         match attempt {
             Ok(o) => Ok(o),
             Err(e) => {
@@ -179,6 +157,27 @@ impl Pipeline {
                 );
                 self.store_unprocessable(conn, item.raw, &format!("{e:#}"), item.source)
                     .await
+            }
+        }
+    }
+
+    /// Runs the batch inside a savepoint. The outer error is a database failure that must
+    /// end the transaction; the inner one means the batch was rolled back and may be
+    /// retried another way.
+    async fn batch_in_savepoint(
+        &self,
+        conn: &mut SqliteConnection,
+        items: &[BatchItem<'_>],
+    ) -> Result<Result<Vec<Outcome>>> {
+        let mut sp = conn.begin().await.context("Opening a savepoint")?;
+        match self.ingest_batch(&mut sp, items).await {
+            Ok(o) => {
+                sp.commit().await.context("Releasing the savepoint")?;
+                Ok(Ok(o))
+            }
+            Err(e) => {
+                sp.rollback().await.context("Rolling back the savepoint")?;
+                Ok(Err(e))
             }
         }
     }

@@ -319,28 +319,44 @@ pub struct OutboxRow {
     pub raw: Vec<u8>,
 }
 
+/// One multi-row `INSERT` per chunk of `rows`: `head` is the statement up to `VALUES`,
+/// `cols` the number of values `bind` pushes per row, so chunks stay under the limit.
+async fn insert_rows<T>(
+    conn: &mut SqliteConnection,
+    head: &'static str,
+    cols: usize,
+    rows: &[T],
+    mut bind: impl FnMut(&mut sqlx::query_builder::Separated<'_, Sqlite, &'static str>, &T),
+) -> Result<()> {
+    for chunk in rows.chunks((MAX_PARAMS / cols.max(1)).max(1)) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        qb.push_values(chunk, |mut b, row| bind(&mut b, row));
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn insert_raw_rows(
     conn: &mut SqliteConnection,
     rows: &[RawRow<'_>],
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 6).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO raw_messages (id, sha256, size, truncated, data, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, r| {
+    insert_rows(
+        conn,
+        "INSERT INTO raw_messages (id, sha256, size, truncated, data, created_at) ",
+        6,
+        rows,
+        |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.sha256.clone())
                 .push_bind(r.size)
                 .push_bind(i64::from(r.truncated))
                 .push_bind(r.data.to_vec())
                 .push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn insert_customers(
@@ -349,19 +365,19 @@ pub async fn insert_customers(
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 4).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO customers (id, email, name, created_at) ");
-        qb.push_values(chunk, |mut b, r| {
+    insert_rows(
+        conn,
+        "INSERT INTO customers (id, email, name, created_at) ",
+        4,
+        rows,
+        |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.email.clone())
                 .push_bind(r.name.clone())
                 .push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn set_customer_names(conn: &mut SqliteConnection, rows: &[(i64, String)]) -> Result<()> {
@@ -388,13 +404,13 @@ pub async fn insert_tickets(
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 8).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO tickets (id, subject, subject_key, status, priority, customer_id, token, \
+    insert_rows(
+        conn,
+        "INSERT INTO tickets (id, subject, subject_key, status, priority, customer_id, token, \
              linked_ticket_id, created_at, updated_at) ",
-        );
-        qb.push_values(chunk, |mut b, r| {
+        8,
+        rows,
+        |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.subject.clone())
                 .push_bind(r.subject_key.clone())
@@ -405,10 +421,9 @@ pub async fn insert_tickets(
                 .push_bind(r.linked_ticket_id)
                 .push_bind(now.clone())
                 .push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn insert_messages(
@@ -417,51 +432,44 @@ pub async fn insert_messages(
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 20).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
+    insert_rows(conn, "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
              direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
-             match_reason, problems, attachments, date_header, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(r.ticket_id)
-                .push_bind(r.raw_id)
-                .push_bind(r.message_id.clone())
-                .push_bind(i64::from(r.synthetic_id))
-                .push_bind(r.body_sha256.clone())
-                .push_bind(r.direction)
-                .push_bind(r.kind)
-                .push_bind(r.from_addr.clone())
-                .push_bind(r.from_name.clone())
-                .push_bind(r.to_json.clone())
-                .push_bind(r.cc_json.clone())
-                .push_bind(r.subject.clone())
-                .push_bind(r.body_text.clone())
-                .push_bind("email")
-                .push_bind(r.match_reason)
-                .push_bind(r.problems_json.clone())
-                .push_bind(r.attachments_json.clone())
-                .push_bind(r.date_header)
-                .push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+             match_reason, problems, attachments, date_header, created_at) ", 20, rows, |b, r| {
+        b.push_bind(r.id)
+            .push_bind(r.ticket_id)
+            .push_bind(r.raw_id)
+            .push_bind(r.message_id.clone())
+            .push_bind(i64::from(r.synthetic_id))
+            .push_bind(r.body_sha256.clone())
+            .push_bind(r.direction)
+            .push_bind(r.kind)
+            .push_bind(r.from_addr.clone())
+            .push_bind(r.from_name.clone())
+            .push_bind(r.to_json.clone())
+            .push_bind(r.cc_json.clone())
+            .push_bind(r.subject.clone())
+            .push_bind(r.body_text.clone())
+            .push_bind("email")
+            .push_bind(r.match_reason)
+            .push_bind(r.problems_json.clone())
+            .push_bind(r.attachments_json.clone())
+            .push_bind(r.date_header)
+            .push_bind(now.clone());
+    })
+    .await
 }
 
 pub async fn insert_refs(conn: &mut SqliteConnection, rows: &[(i64, String)]) -> Result<()> {
-    let per = (MAX_PARAMS / 2).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT OR IGNORE INTO message_refs (message_row, ref_id) ");
-        qb.push_values(chunk, |mut b, (row, r)| {
+    insert_rows(
+        conn,
+        "INSERT OR IGNORE INTO message_refs (message_row, ref_id) ",
+        2,
+        rows,
+        |b, (row, r)| {
             b.push_bind(*row).push_bind(r.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn insert_sources(
@@ -470,38 +478,31 @@ pub async fn insert_sources(
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 6).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT OR IGNORE INTO message_sources (mailbox, folder, uidvalidity, uid, message_row, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(r.mailbox.to_string())
-                .push_bind(r.folder.to_string())
-                .push_bind(i64::from(r.uidvalidity))
-                .push_bind(i64::from(r.uid))
-                .push_bind(r.message_row)
-                .push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+    insert_rows(conn, "INSERT OR IGNORE INTO message_sources (mailbox, folder, uidvalidity, uid, message_row, created_at) ", 6, rows, |b, r| {
+        b.push_bind(r.mailbox.to_string())
+            .push_bind(r.folder.to_string())
+            .push_bind(i64::from(r.uidvalidity))
+            .push_bind(i64::from(r.uid))
+            .push_bind(r.message_row)
+            .push_bind(now.clone());
+    })
+    .await
 }
 
 pub async fn insert_participants(
     conn: &mut SqliteConnection,
     rows: &[(TicketId, String, &'static str)],
 ) -> Result<()> {
-    let per = (MAX_PARAMS / 3).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT OR IGNORE INTO participants (ticket_id, email, role) ");
-        qb.push_values(chunk, |mut b, (t, e, role)| {
+    insert_rows(
+        conn,
+        "INSERT OR IGNORE INTO participants (ticket_id, email, role) ",
+        3,
+        rows,
+        |b, (t, e, role)| {
             b.push_bind(*t).push_bind(e.clone()).push_bind(*role);
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn insert_outbox(
@@ -510,13 +511,13 @@ pub async fn insert_outbox(
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 9).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO outbox (message_row, ticket_id, kind, message_id, mail_from, rcpt_to, raw, \
+    insert_rows(
+        conn,
+        "INSERT INTO outbox (message_row, ticket_id, kind, message_id, mail_from, rcpt_to, raw, \
              next_attempt_at, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, r| {
+        9,
+        rows,
+        |b, r| {
             b.push_bind(r.message_row)
                 .push_bind(r.ticket_id)
                 .push_bind(r.kind)
@@ -526,10 +527,9 @@ pub async fn insert_outbox(
                 .push_bind(r.raw.clone())
                 .push_bind(now.clone())
                 .push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn insert_autoreply_log(
@@ -538,16 +538,16 @@ pub async fn insert_autoreply_log(
     now: &str,
 ) -> Result<()> {
     let now = now.to_string();
-    let per = (MAX_PARAMS / 3).max(1);
-    for chunk in rows.chunks(per) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO autoreply_log (recipient, ticket_id, created_at) ");
-        qb.push_values(chunk, |mut b, (r, t)| {
+    insert_rows(
+        conn,
+        "INSERT INTO autoreply_log (recipient, ticket_id, created_at) ",
+        3,
+        rows,
+        |b, (r, t)| {
             b.push_bind(r.clone()).push_bind(*t).push_bind(now.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// Sets status and updated_at of existing tickets in one statement.
