@@ -237,7 +237,7 @@ async fn apply_pending_actions(
     mb: &MailboxConfig,
     folder: &str,
     uidvalidity: u32,
-    can_move: bool,
+    caps: ServerCaps,
 ) -> Result<()> {
     let mut conn = store.pool().acquire().await?;
     let pending = imap_state::list_pending_actions(&mut conn, &mb.name, folder).await?;
@@ -245,81 +245,122 @@ async fn apply_pending_actions(
     if pending.is_empty() {
         return Ok(());
     }
-    let mut flags: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
-    let mut moves: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
-    let mut stale = 0;
+    type Groups = std::collections::BTreeMap<(String, String), (Vec<u32>, Vec<i64>)>;
+    let mut groups: Groups = Default::default();
+    let mut stale = Vec::new();
     for a in &pending {
-        if a.uidvalidity != uidvalidity {
-            stale += 1;
+        if a.uidvalidity != uidvalidity || !matches!(a.action.as_str(), "flag" | "move") {
+            stale.push(a.id);
             continue;
         }
-        match a.action.as_str() {
-            "flag" => flags.entry(a.argument.clone()).or_default().push(a.uid),
-            "move" => moves.entry(a.argument.clone()).or_default().push(a.uid),
-            _ => stale += 1,
-        }
+        let g = groups
+            .entry((a.action.clone(), a.argument.clone()))
+            .or_default();
+        g.0.push(a.uid);
+        g.1.push(a.id);
     }
-    if stale > 0 {
+    if !stale.is_empty() {
         tracing::warn!(
-            "Mailbox {:?} folder {folder:?}: {stale} pending server actions dropped (UIDVALIDITY changed)",
-            mb.name
+            "Mailbox {:?} folder {folder:?}: {} pending server actions dropped (UIDVALIDITY changed)",
+            mb.name,
+            stale.len()
         );
+        forget_actions(store, &stale).await?;
     }
-    for (flag, mut uids) in flags {
+    // A failing action (a missing target folder, a read-only mailbox) is logged and stays
+    // pending for the next round; it never stops the folder from being synced.
+    for ((action, argument), (mut uids, ids)) in groups {
         uids.sort_unstable();
         let set = uid_set(&uids);
-        let stream = timed(
-            "UID STORE",
-            session.uid_store(&set, format!("+FLAGS.SILENT ({flag})")),
-        )
+        let done = if action == "flag" {
+            store_flags(session, &set, &format!("+FLAGS.SILENT ({argument})")).await
+        } else if caps.moves {
+            timed("UID MOVE", session.uid_mv(&set, &argument))
+                .await
+                .and_then(|r| r.context("UID MOVE"))
+        } else {
+            // No MOVE (RFC 6851): COPY, then mark deleted, then expunge just these UIDs
+            // where UIDPLUS (RFC 4315) allows it. The action is forgotten as soon as the
+            // COPY succeeded, so a later failure never copies the messages twice.
+            match timed("UID COPY", session.uid_copy(&set, &argument))
+                .await
+                .and_then(|r| r.context("UID COPY"))
+            {
+                Ok(()) => {
+                    forget_actions(store, &ids).await?;
+                    let mut r = store_flags(session, &set, "+FLAGS.SILENT (\\Deleted)").await;
+                    if r.is_ok() && caps.uidplus {
+                        r = match timed("UID EXPUNGE", session.uid_expunge(&set)).await {
+                            Ok(Ok(stream)) => timed("UID EXPUNGE", stream.try_collect::<Vec<_>>())
+                                .await
+                                .and_then(|r| r.context("UID EXPUNGE"))
+                                .map(|_| ()),
+                            Ok(Err(e)) => Err(anyhow!(e).context("UID EXPUNGE")),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    if let Err(e) = r {
+                        tracing::error!(
+                            "Mailbox {:?} folder {folder:?}: UIDs {set} were copied to {argument:?} but not removed: {e:#}",
+                            mb.name
+                        );
+                    }
+                    continue;
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match done {
+            Ok(()) => {
+                tracing::debug!(
+                    "Mailbox {:?} folder {folder:?}: {action} {argument:?} done for UIDs {set}",
+                    mb.name
+                );
+                forget_actions(store, &ids).await?;
+            }
+            Err(e) => tracing::error!(
+                "Mailbox {:?} folder {folder:?}: {action} {argument:?} failed for UIDs {set}, will retry: {e:#}",
+                mb.name
+            ),
+        }
+    }
+    Ok(())
+}
+
+async fn store_flags(session: &mut ImapSession, set: &str, what: &str) -> Result<()> {
+    let stream = timed("UID STORE", session.uid_store(set, what))
         .await?
         .context("UID STORE")?;
-        timed("UID STORE", stream.try_collect::<Vec<_>>())
-            .await?
-            .context("UID STORE")?;
-        tracing::debug!(
-            "Mailbox {:?} folder {folder:?}: flagged UIDs {set} with {flag}",
-            mb.name
-        );
-    }
-    for (target, mut uids) in moves {
-        uids.sort_unstable();
-        let set = uid_set(&uids);
-        if can_move {
-            timed("UID MOVE", session.uid_mv(&set, &target))
-                .await?
-                .context("UID MOVE")?;
-        } else {
-            // RFC 4315 UIDPLUS: COPY, mark deleted, expunge only these UIDs.
-            timed("UID COPY", session.uid_copy(&set, &target))
-                .await?
-                .context("UID COPY")?;
-            let stream = timed(
-                "UID STORE",
-                session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)"),
-            )
-            .await?
-            .context("UID STORE \\Deleted")?;
-            timed("UID STORE", stream.try_collect::<Vec<_>>())
-                .await?
-                .context("UID STORE")?;
-            let stream = timed("UID EXPUNGE", session.uid_expunge(&set))
-                .await?
-                .context("UID EXPUNGE")?;
-            timed("UID EXPUNGE", stream.try_collect::<Vec<_>>())
-                .await?
-                .context("UID EXPUNGE")?;
-        }
-        tracing::debug!(
-            "Mailbox {:?} folder {folder:?}: moved UIDs {set} to {target:?}",
-            mb.name
-        );
-    }
-    let ids: Vec<i64> = pending.iter().map(|a| a.id).collect();
+    timed("UID STORE", stream.try_collect::<Vec<_>>())
+        .await?
+        .context("UID STORE")?;
+    Ok(())
+}
+
+async fn forget_actions(store: &Store, ids: &[i64]) -> Result<()> {
     let mut tx = store.begin_write().await?;
-    imap_state::delete_pending_actions(&mut tx, &ids).await?;
+    imap_state::delete_pending_actions(&mut tx, ids).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// What the server can do that the sync cares about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerCaps {
+    pub idle: bool,
+    pub moves: bool,
+    pub uidplus: bool,
+}
+
+impl ServerCaps {
+    async fn query(session: &mut ImapSession) -> Result<ServerCaps> {
+        let caps = timed("CAPABILITY", session.capabilities()).await??;
+        Ok(ServerCaps {
+            idle: caps.has_str("IDLE"),
+            moves: caps.has_str("MOVE"),
+            uidplus: caps.has_str("UIDPLUS"),
+        })
+    }
 }
 
 /// Brings the database up to date with one folder. Checks `cancel` between batches: a
@@ -330,7 +371,7 @@ pub async fn sync_folder(
     pipeline: &Pipeline,
     mb: &MailboxConfig,
     folder: &str,
-    can_move: bool,
+    caps: ServerCaps,
     cancel: &CancellationToken,
 ) -> Result<SyncStats> {
     let mut stats = SyncStats::default();
@@ -342,7 +383,7 @@ pub async fn sync_folder(
         .ok_or_else(|| anyhow!("Server sent no UIDVALIDITY for {folder:?}"))?;
 
     // Finish what a previous run committed but could not do on the server.
-    apply_pending_actions(session, store, mb, folder, uidvalidity, can_move).await?;
+    apply_pending_actions(session, store, mb, folder, uidvalidity, caps).await?;
 
     let mut conn = store.pool().acquire().await?;
     let state = imap_state::find_folder_state(&mut conn, &mb.name, folder).await?;
@@ -433,7 +474,7 @@ pub async fn sync_folder(
             std::process::abort();
         }
         ready = fetched?;
-        apply_pending_actions(session, store, mb, folder, uidvalidity, can_move).await?;
+        apply_pending_actions(session, store, mb, folder, uidvalidity, caps).await?;
         index += 1;
     }
     Ok(stats)
@@ -497,7 +538,28 @@ async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Resu
         bodies.push((*uid, head, u64::from(*size)));
     }
     bodies.sort_by_key(|(u, _, _)| *u);
-    // UIDs that vanished between SEARCH and FETCH (expunged by someone) are skipped.
+    // A UID the FETCH did not answer is skipped only when the server confirms it is gone
+    // (expunged by someone between SEARCH and FETCH). Otherwise the batch fails and is
+    // fetched again after a reconnect: the watermark must never pass a message we lack.
+    let missing: Vec<u32> = chunk
+        .iter()
+        .copied()
+        .filter(|u| bodies.binary_search_by_key(u, |(b, _, _)| *b).is_err())
+        .collect();
+    if !missing.is_empty() {
+        let set = uid_set(&missing);
+        let still = timed("UID SEARCH", session.uid_search(format!("UID {set}")))
+            .await?
+            .context("UID SEARCH for unanswered UIDs")?;
+        let still: Vec<u32> = still.into_iter().filter(|u| missing.contains(u)).collect();
+        if !still.is_empty() {
+            bail!(
+                "the server answered no body for UIDs {} that still exist; fetching them again",
+                uid_set(&still)
+            );
+        }
+        tracing::info!("UIDs {set} were expunged before they could be fetched; skipped.");
+    }
 
     // Parse on a blocking thread: CPU work off the async runtime.
     let parsed: Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)> =
@@ -613,11 +675,10 @@ pub async fn sync_mailbox_once(
     cancel: &CancellationToken,
 ) -> Result<SyncStats> {
     let mut session = connect(mb).await?;
-    let caps = timed("CAPABILITY", session.capabilities()).await??;
-    let can_move = caps.has_str("MOVE");
+    let caps = ServerCaps::query(&mut session).await?;
     let mut total = SyncStats::default();
     for folder in &mb.folders {
-        let s = sync_folder(&mut session, store, pipeline, mb, folder, can_move, cancel)
+        let s = sync_folder(&mut session, store, pipeline, mb, folder, caps, cancel)
             .await
             .with_context(|| format!("Mailbox {:?} folder {folder:?}", mb.name))?;
         total.fetched += s.fetched;
@@ -697,19 +758,16 @@ async fn watch(
         s = connect(mb) => s?,
         _ = cancel.cancelled() => return Ok(()),
     };
-    let caps = timed("CAPABILITY", session.capabilities()).await??;
-    let can_idle = caps.has_str("IDLE");
-    let can_move = caps.has_str("MOVE");
+    let caps = ServerCaps::query(&mut session).await?;
     tracing::info!(
         "Mailbox {:?} folder {folder:?}: connected to {}:{} ({}).",
         mb.name,
         mb.host,
         mb.port,
-        if can_idle { "IDLE" } else { "polling" }
+        if caps.idle { "IDLE" } else { "polling" }
     );
     loop {
-        let stats =
-            sync_folder(&mut session, store, pipeline, mb, folder, can_move, cancel).await?;
+        let stats = sync_folder(&mut session, store, pipeline, mb, folder, caps, cancel).await?;
         failures.store(0, std::sync::atomic::Ordering::Relaxed);
         if stats.fetched > 0 {
             wake_outbox.notify_one();
@@ -718,7 +776,20 @@ async fn watch(
             timed("LOGOUT", session.logout()).await.ok();
             return Ok(());
         }
-        if can_idle {
+        // New mail announced while we were syncing (an unsolicited EXISTS) would not be
+        // announced again once IDLE starts: sync once more first.
+        let mut announced = false;
+        while let Ok(r) = session.unsolicited_responses.try_recv() {
+            announced |= matches!(
+                r,
+                async_imap::types::UnsolicitedResponse::Exists(_)
+                    | async_imap::types::UnsolicitedResponse::Recent(_)
+            );
+        }
+        if announced && stats.fetched > 0 {
+            continue;
+        }
+        if caps.idle {
             let mut idle = session.idle();
             tokio::select! {
                 r = timed("IDLE", idle.init()) => r?.context("IDLE")?,

@@ -414,3 +414,132 @@ async fn mutated_mail_never_fails_the_pipeline() {
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+#[tokio::test]
+async fn an_address_lettre_refuses_still_gets_a_ticket_without_an_ack() {
+    let e = env().await;
+    let p = e.pipeline_at(t0());
+    // mail-parser accepts this (older Japanese carriers hand such addresses out); lettre
+    // cannot put it in a To header.
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "a..b@docomo.ne.jp",
+                "Help",
+                Some("dd1@docomo.ne.jp"),
+                "",
+                "x",
+            ),
+        )
+        .await;
+    assert!(
+        matches!(
+            o,
+            Outcome::NewTicket {
+                acknowledged: false,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    assert_eq!(e.scalar("SELECT COUNT(*) FROM outbox").await, 0);
+}
+
+#[tokio::test]
+async fn a_forged_bounce_does_not_mark_a_stranger_as_bouncing() {
+    let e = env().await;
+    let p = e.pipeline_at(t0());
+    let dsn = "Return-Path: <>\r\nFrom: MAILER-DAEMON@evil.example\r\nTo: support@example.com\r\nSubject: Undelivered\r\nMessage-ID: <fake-dsn@evil.example>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; evil.example\r\n\r\nFinal-Recipient: rfc822; victim@customer.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n";
+    let o = e.ingest(&p, dsn.as_bytes()).await;
+    assert!(matches!(o, Outcome::Bounce { ticket: None, .. }), "{o:?}");
+    assert_eq!(
+        e.scalar("SELECT COUNT(*) FROM address_status WHERE bouncing = 1")
+            .await,
+        0
+    );
+    // The victim still gets acknowledgements.
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "victim@customer.org",
+                "Hello",
+                Some("v1@customer.org"),
+                "",
+                "hi",
+            ),
+        )
+        .await;
+    assert!(
+        matches!(
+            o,
+            Outcome::NewTicket {
+                acknowledged: true,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_touched_earlier_in_the_batch_is_inside_the_subject_window() {
+    let e = env().await;
+    let p = e.pipeline_at(t0());
+    e.ingest(
+        &p,
+        &mail("ann@c.org", "Invoice", Some("i1@c.org"), "", "where is it"),
+    )
+    .await;
+    // Ten days later (the window is seven): a reply by References touches the ticket, then
+    // a second mail with only the subject arrives in the same batch.
+    let later = e.pipeline_at(t0() + chrono::Duration::days(10));
+    let m1 = mail(
+        "ann@c.org",
+        "Re: Invoice",
+        Some("i2@c.org"),
+        "In-Reply-To: <i1@c.org>\r\nReferences: <i1@c.org>\r\n",
+        "still waiting",
+    );
+    let m2 = mail(
+        "ann@c.org",
+        "Re: Invoice",
+        Some("i3@c.org"),
+        "",
+        "and another thing",
+    );
+    let mut tx = e.store.begin_write().await.unwrap();
+    let out = later
+        .ingest_many(
+            &mut tx,
+            &[
+                BatchItem::new(&m1, None, None),
+                BatchItem::new(&m2, None, None),
+            ],
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        matches!(
+            out[0],
+            Outcome::Joined {
+                reason: MatchReason::References,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(
+            out[1],
+            Outcome::Joined {
+                reason: MatchReason::SubjectSender,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(e.scalar("SELECT COUNT(*) FROM tickets").await, 1);
+}

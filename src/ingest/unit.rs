@@ -60,7 +60,8 @@ pub struct Unit<'a> {
     raw_ids: HashMap<String, i64>,
     bouncing: HashSet<String>,
     acks_last_hour: HashMap<String, i64>,
-    outbox_tickets: HashMap<String, Option<TicketId>>,
+    /// Our outbound mail by Message-ID: its ticket and recipients (for reports).
+    outbox_tickets: HashMap<String, (Option<TicketId>, Vec<String>)>,
     // Writes, in flush order.
     raw_rows: Vec<bulk::RawRow<'a>>,
     customer_rows: Vec<bulk::CustomerRow>,
@@ -297,6 +298,15 @@ impl<'a> Unit<'a> {
         if let Some(s) = self.tickets.get_mut(&ticket) {
             s.t.updated_at = self.now_s.clone();
             s.dirty = true;
+            // A ticket touched now is inside the subject window even if it was not when
+            // the batch was loaded.
+            let key = (s.t.customer_id, s.t.subject_key.clone());
+            if !key.1.is_empty() {
+                let list = self.by_subject.entry(key).or_default();
+                if !list.contains(&ticket) {
+                    list.push(ticket);
+                }
+            }
         }
     }
 
@@ -803,8 +813,12 @@ impl<'a> Unit<'a> {
             (MessageKind::Report, MatchReason::Report)
         };
         let mut ticket = None;
+        let mut sent_to: Vec<String> = Vec::new();
         if let Some(orig) = report.original_message_id.as_deref() {
-            ticket = self.outbox_tickets.get(orig).copied().flatten();
+            if let Some((t, rcpt)) = self.outbox_tickets.get(orig) {
+                ticket = *t;
+                sent_to = rcpt.clone();
+            }
             if ticket.is_none() {
                 ticket = self.messages.get(orig).and_then(|m| m.ticket);
             }
@@ -818,10 +832,18 @@ impl<'a> Unit<'a> {
                 .find_map(|r| self.messages.get(r).and_then(|m| m.ticket));
         }
         let ticket = ticket.and_then(|t| self.resolve(t));
+        // Only a report about mail we sent to that address marks it as bouncing: a forged
+        // "delivery failure" naming someone else must not silence our mail to them.
         for (addr, status) in &report.failed {
-            tracing::warn!("Address {addr} bounced with status {status}");
-            self.bouncing.insert(addr.clone());
-            self.bounces.push((addr.clone(), status.clone()));
+            if sent_to.contains(addr) {
+                tracing::warn!("Address {addr} bounced with status {status}");
+                self.bouncing.insert(addr.clone());
+                self.bounces.push((addr.clone(), status.clone()));
+            } else {
+                problems.push(format!(
+                    "reports {addr} failed, but we sent it no such mail"
+                ));
+            }
         }
         if ticket.is_none() {
             problems.push(format!("{kind} for a message we do not know"));
@@ -880,7 +902,18 @@ impl<'a> Unit<'a> {
                 in_reply_to: (!p.synthetic_id).then_some(message_id),
                 references: &p.references,
             },
-        )?;
+        );
+        // An address mail-parser accepts but lettre refuses (e.g. `a..b@example.jp`) must
+        // not cost the message its ticket: it just gets no acknowledgement.
+        let composed = match composed {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "Ticket #{ticket}: no acknowledgement, it cannot be composed: {e:#}"
+                );
+                return Ok(false);
+            }
+        };
         self.next.message += 1;
         let row = self.next.message;
         let to_json = serde_json::to_string(&composed.to)?;

@@ -145,54 +145,83 @@ impl Outbox {
                 }
                 self.limiter.until_ready().await;
                 let result = self.send(item).await;
-                let now = self.clock.now();
-                let mut tx = self.store.begin_write().await?;
-                match &result {
-                    SendResult::Sent => {
-                        outbox::mark_sent(&mut tx, item.id, &db_time(now)).await?;
-                        stats.sent += 1;
-                        tracing::info!(
-                            "Outbox: sent <{}> to {}.",
-                            item.message_id,
-                            item.rcpt_to.join(", ")
-                        );
-                    }
-                    SendResult::Permanent(e) => {
-                        outbox::mark_failed(&mut tx, item.id, e).await?;
-                        stats.failed += 1;
-                        tracing::error!("Outbox: <{}> failed permanently: {e}", item.message_id);
-                    }
-                    SendResult::Transient(e) if item.attempts + 1 >= self.max_attempts => {
-                        outbox::mark_failed(
-                            &mut tx,
-                            item.id,
-                            &format!("gave up after {} attempts: {e}", item.attempts + 1),
-                        )
-                        .await?;
-                        stats.failed += 1;
-                        tracing::error!(
-                            "Outbox: <{}> given up after {} attempts: {e}",
-                            item.message_id,
-                            item.attempts + 1
-                        );
-                    }
-                    SendResult::Transient(e) => {
-                        let delay = retry_delay(self.retry_base, item.attempts);
-                        let next = now
-                            + chrono::Duration::from_std(delay)
-                                .unwrap_or_else(|_| chrono::Duration::hours(1));
-                        outbox::mark_retry(&mut tx, item.id, e, &db_time(next)).await?;
-                        stats.retrying += 1;
-                        tracing::warn!(
-                            "Outbox: <{}> will be retried in {}s: {e}",
-                            item.message_id,
-                            delay.as_secs()
-                        );
+                // Recording the result is retried: a mail the relay accepted but we failed to
+                // mark as sent would otherwise go out a second time on the next flush.
+                let mut tries = 0;
+                loop {
+                    match self.record(item, &result).await {
+                        Ok(()) => {
+                            match &result {
+                                SendResult::Sent => stats.sent += 1,
+                                SendResult::Transient(_)
+                                    if item.attempts + 1 < self.max_attempts =>
+                                {
+                                    stats.retrying += 1
+                                }
+                                _ => stats.failed += 1,
+                            }
+                            break;
+                        }
+                        Err(e) if tries < 5 => {
+                            tries += 1;
+                            tracing::warn!(
+                                "Outbox: recording <{}> failed, retrying: {e:#}",
+                                item.message_id
+                            );
+                            tokio::time::sleep(Duration::from_secs(1 << tries)).await;
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
-                tx.commit().await?;
             }
         }
+    }
+
+    /// Writes the outcome of one attempt.
+    async fn record(&self, item: &outbox::OutboxItem, result: &SendResult) -> Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin_write().await?;
+        match result {
+            SendResult::Sent => {
+                outbox::mark_sent(&mut tx, item.id, &db_time(now)).await?;
+                tracing::info!(
+                    "Outbox: sent <{}> to {}.",
+                    item.message_id,
+                    item.rcpt_to.join(", ")
+                );
+            }
+            SendResult::Permanent(e) => {
+                outbox::mark_failed(&mut tx, item.id, e).await?;
+                tracing::error!("Outbox: <{}> failed permanently: {e}", item.message_id);
+            }
+            SendResult::Transient(e) if item.attempts + 1 >= self.max_attempts => {
+                outbox::mark_failed(
+                    &mut tx,
+                    item.id,
+                    &format!("gave up after {} attempts: {e}", item.attempts + 1),
+                )
+                .await?;
+                tracing::error!(
+                    "Outbox: <{}> given up after {} attempts: {e}",
+                    item.message_id,
+                    item.attempts + 1
+                );
+            }
+            SendResult::Transient(e) => {
+                let delay = retry_delay(self.retry_base, item.attempts);
+                let next = now
+                    + chrono::Duration::from_std(delay)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                outbox::mark_retry(&mut tx, item.id, e, &db_time(next)).await?;
+                tracing::warn!(
+                    "Outbox: <{}> will be retried in {}s: {e}",
+                    item.message_id,
+                    delay.as_secs()
+                );
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Runs until cancelled: flush, then sleep until the next due mail, a wake-up from the

@@ -241,18 +241,22 @@ pub async fn autoreply_counts_since(
     Ok(rows.into_iter().collect())
 }
 
-/// Outbox rows by Message-ID: (message_id, ticket).
+/// Outbox rows by Message-ID: their ticket and recipients.
 pub async fn outbox_tickets(
     conn: &mut SqliteConnection,
     ids: &[String],
-) -> Result<HashMap<String, Option<TicketId>>> {
-    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT message_id, ticket_id FROM outbox WHERE message_id IN (SELECT value FROM json_each(?))",
+) -> Result<HashMap<String, (Option<TicketId>, Vec<String>)>> {
+    let rows: Vec<(String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT message_id, ticket_id, rcpt_to FROM outbox \
+         WHERE message_id IN (SELECT value FROM json_each(?))",
     )
     .bind(json_list(ids))
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|(m, t, r)| (m, (t, serde_json::from_str(&r).unwrap_or_default())))
+        .collect())
 }
 
 // ---- inserts -------------------------------------------------------------------------

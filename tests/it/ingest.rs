@@ -789,3 +789,43 @@ fn inspection_commands_give_clear_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_server_action_that_keeps_failing_never_stops_the_folder() {
+    // Regression: a move to a folder that does not exist used to fail every sync before
+    // its UID SEARCH, so nothing new was ever ingested from that folder again.
+    let desk = Desk::with(Opts {
+        after_ingest: "after_ingest = \"move\"\nmove_to = \"DoesNotExist\"",
+        ..Opts::default()
+    });
+    let first = desk.deliver(&mail(
+        "ann@customer.org",
+        "support@example.com",
+        "One",
+        "mf1@customer.org",
+        "",
+        "x",
+    ));
+    let (_, logs) = desk.run_once_logs();
+    assert!(logs.contains("will retry"), "{logs}");
+    desk.deliver(&mail(
+        "bob@customer.org",
+        "support@example.com",
+        "Two",
+        "mf2@customer.org",
+        "",
+        "y",
+    ));
+    let report = desk.run_once();
+    assert_eq!(report["fetched"], 1);
+    assert_eq!(desk.tickets().len(), 2);
+    // Both moves stay owed, and the mail stays where it was.
+    assert_eq!(desk.count("SELECT COUNT(*) FROM pending_actions"), 2);
+    assert!(desk.dovecot.uids("support", "INBOX").contains(&first));
+    // Once the folder exists, the next cycle does the owed moves.
+    desk.dovecot.create_folder("support", "DoesNotExist");
+    desk.run_once();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM pending_actions"), 0);
+    assert!(desk.dovecot.uids("support", "INBOX").is_empty());
+    assert_eq!(desk.dovecot.uids("support", "DoesNotExist").len(), 2);
+}
