@@ -512,14 +512,19 @@ async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Resu
         )
         .await?
         .context("UID FETCH bodies")?;
-        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
-            .await?
-            .context("UID FETCH bodies")?;
-        for f in &fetches {
-            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                bodies.push((uid, body.to_vec(), body.len() as u64));
+        // Copy each body out as it arrives and drop the response buffer at once, so a
+        // batch is held once in memory, not twice.
+        let mut stream = std::pin::pin!(stream);
+        timed("UID FETCH", async {
+            while let Some(f) = stream.try_next().await? {
+                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                    bodies.push((uid, body.to_vec(), body.len() as u64));
+                }
             }
-        }
+            Ok::<_, async_imap::error::Error>(())
+        })
+        .await?
+        .context("UID FETCH bodies")?;
     }
     for (uid, size) in &big {
         let stream = timed(
