@@ -11,6 +11,6 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # The benchmark's 300-message smoke run and the doc examples first, so that the run ends
 # with the summary of the main suites.
-cargo test --benches --locked
+cargo test --bench ingest --locked
 cargo test --doc --locked
 cargo test --lib --bins --tests --locked
