@@ -14,6 +14,10 @@ use super::parse::{self, Parsed};
 use super::pipeline::{BatchItem, Outcome, Pipeline};
 use crate::store::Store;
 
+/// A batch is closed early once it holds this many bytes of mail, so that a run of large
+/// messages does not multiply the memory three batches in flight take.
+const BATCH_BYTES: usize = 2 << 20;
+
 /// Where to read mail from.
 #[derive(Debug, Clone)]
 pub enum ImportSource {
@@ -91,54 +95,60 @@ pub async fn import(
         ProgressBar::hidden()
     };
 
-    // The reader parses at most half a batch ahead: enough to overlap parsing with SQLite,
-    // little enough to keep memory flat.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>((batch_size / 2).max(1));
+    // The reader hands over whole parsed batches through a channel of one: while batch k
+    // commits, batch k+1 is read and parsed (both cores busy), and at most three batches
+    // are in memory (committing, waiting, being filled).
+    let batch_size = batch_size.max(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(1);
     let reader = std::thread::spawn(move || {
-        let send = |item: Item| tx.blocking_send(item).is_ok();
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut bytes = 0usize;
+        let mut push = |item: Item, batch: &mut Vec<Item>| -> bool {
+            if let Item::Message(raw, _) = &item {
+                bytes += raw.len();
+            }
+            batch.push(item);
+            if batch.len() < batch_size && bytes < BATCH_BYTES {
+                return true;
+            }
+            bytes = 0;
+            let full = std::mem::replace(batch, Vec::with_capacity(batch_size));
+            tx.blocking_send(full).is_ok()
+        };
+        let parse = |raw: Vec<u8>| {
+            let p = (raw.len() <= max).then(|| Box::new(parse::parse(&raw)));
+            Item::Message(raw, p)
+        };
         match work {
             Work::Files(files) => {
                 for f in files {
                     let item = match std::fs::read(&f) {
-                        Ok(raw) => {
-                            let p = (raw.len() <= max).then(|| Box::new(parse::parse(&raw)));
-                            Item::Message(raw, p)
-                        }
+                        Ok(raw) => parse(raw),
                         Err(e) => Item::Unreadable(format!("{}: {e}", f.display())),
                     };
-                    if !send(item) {
+                    if !push(item, &mut batch) {
                         return;
                     }
                 }
             }
             Work::Blobs(blobs) => {
                 for raw in blobs {
-                    let p = (raw.len() <= max).then(|| Box::new(parse::parse(&raw)));
-                    if !send(Item::Message(raw, p)) {
+                    if !push(parse(raw), &mut batch) {
                         return;
                     }
                 }
             }
         }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
     });
 
     let mut stats = ImportStats::default();
-    let mut batch = Vec::with_capacity(batch_size);
-    loop {
-        batch.clear();
-        // Fill a whole batch (fewer, larger transactions) unless the reader is done.
-        while batch.len() < batch_size.max(1) {
-            let want = batch_size.max(1) - batch.len();
-            if rx.recv_many(&mut batch, want).await == 0 {
-                break;
-            }
-        }
+    while let Some(batch) = rx.recv().await {
         let n = batch.len();
-        if n == 0 {
-            break;
-        }
         let mut txn = store.begin_write().await?;
-        let mut items = Vec::with_capacity(batch.len());
+        let mut items = Vec::with_capacity(n);
         for item in &batch {
             match item {
                 Item::Message(raw, p) => items.push(BatchItem::new(raw, p.as_deref(), None)),

@@ -335,7 +335,9 @@ async fn insert_rows<T>(
     for chunk in rows.chunks((MAX_PARAMS / cols.max(1)).max(1)) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(head);
         qb.push_values(chunk, |mut b, row| bind(&mut b, row));
-        qb.build().execute(&mut *conn).await?;
+        // Not cached: the SQL differs with the row count, and a cache of big multi-row
+        // statements costs megabytes for little gain.
+        qb.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
