@@ -4,6 +4,7 @@
 //! (Authentication-Results from a trusted server, or local DKIM/DMARC verification).
 //! Wiring into the pipeline (notifications, applying commands, receipts) comes next.
 
+pub mod apply;
 pub mod authres;
 pub mod parse;
 pub mod token;

@@ -6,6 +6,7 @@
 //! `&mut SqliteConnection` so that callers compose one transaction per unit of work;
 //! writers open it with `BEGIN IMMEDIATE` ([`Store::begin_write`]).
 
+pub mod agent;
 pub mod bulk;
 pub mod imap_state;
 pub mod messages;
