@@ -3,15 +3,39 @@
 //!
 //! The raw bytes are produced once, here, and stored in the outbox: every send attempt
 //! sends exactly the same bytes, so the Message-ID never changes between retries.
+//!
+//! Five kinds of mail, all pure functions of their input:
+//!
+//! - to customers: the [`acknowledgement`] of a new ticket and an agent's answer
+//!   ([`customer_reply`]), Reply-To the ticket's customer token address;
+//! - to agents: the [`agent_notification`] of a new ticket or message, the [`receipt`] of
+//!   the commands in an agent's reply and the [`held_notice`] of a message that claimed to
+//!   come from an agent but was not trusted.
+//!
+//! Everything sent to one agent about one ticket forms one thread in their mail client:
+//! each mail has a fresh Message-ID but points at the same, never sent, thread root
+//! ([`thread_root_id`]) in `In-Reply-To`/`References` (RFC 5322 §3.6.4; Thunderbird and
+//! Gmail), and carries the same `Thread-Topic` and `Thread-Index` (Outlook and Exchange
+//! group a conversation by the first 22 bytes of `Thread-Index`, MS-OXOMSG 2.2.1.3).
+//! Gmail also wants the same subject, so the notification subject depends only on the
+//! ticket's number and subject.
+//!
+//! Every value that came from outside (names, subjects, message text, claimed senders) is
+//! cleaned here before it reaches a template or a header: single-line values lose control
+//! and bidirectional-override characters and are cut; message text keeps only `\n` and `\t`.
+//! Values are template *data*, never template source (see `templates`).
 
 use anyhow::{Context, Result};
+use base64::Engine as _;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LettreMailbox, Message};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use super::templates::Templates;
+use crate::commands::parse::CHEAT_SHEET;
 use crate::config::Config;
-use crate::domain::TicketId;
+use crate::domain::{Priority, Status, TicketId};
 use crate::ingest::address::{Mailbox, token_address};
 
 /// A mail ready for the outbox.
@@ -28,6 +52,18 @@ pub struct Composed {
 /// Prefix of every Message-ID we generate; lets us recognise our own mail coming back.
 pub const OWN_ID_PREFIX: &str = "pd.";
 
+/// Longest customer message quoted in a notification, in characters; the rest is counted.
+pub const MAX_NOTIFY_TEXT_CHARS: usize = 20_000;
+
+/// Message-IDs kept in `References`: the root and the newest are what threading needs.
+const MAX_REFERENCES: usize = 20;
+
+/// Longest single-line value (a name, a reason, a claimed sender) shown in a body.
+const MAX_LINE_CHARS: usize = 250;
+
+/// Entries shown per list in a receipt or a held notice; the rest are counted.
+const MAX_LIST_ENTRIES: usize = 100;
+
 /// A new Message-ID of ours for `ticket`: `pd.<ticket>.<random>@<domain>`, normalised.
 pub fn new_message_id(ticket: TicketId, domain: &str) -> String {
     let mut bytes = [0u8; 12];
@@ -37,6 +73,12 @@ pub fn new_message_id(ticket: TicketId, domain: &str) -> String {
         hex::encode(bytes),
         domain.to_lowercase()
     )
+}
+
+/// The Message-ID every mail to agents about `ticket` points at, so that they form one
+/// thread: `pd.<ticket>.thread@<domain>`, normalised. No message carries it as its own id.
+pub fn thread_root_id(ticket: TicketId, domain: &str) -> String {
+    format!("{OWN_ID_PREFIX}{ticket}.thread@{}", domain.to_lowercase())
 }
 
 /// True when `message_id` (normalised) is one we generated.
@@ -58,19 +100,336 @@ fn lettre_mailbox(m: &Mailbox) -> Result<LettreMailbox> {
     ))
 }
 
+/// Characters that reorder the text around them (Unicode bidi embeddings, overrides and
+/// isolates); shown to a person they can make a hostile value read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A value from outside as one line: controls become spaces, bidi controls vanish, at most
+/// `max` characters, trimmed.
+fn one_line(s: &str, max: usize) -> String {
+    let cut: String = s
+        .chars()
+        .filter(|c| !is_bidi_control(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    cut.trim().to_string()
+}
+
 /// Subjects are one line: strip controls and cut very long ones (RFC 5322 §2.1.1 wants
 /// lines under 998 characters; encoded words take care of folding).
 fn clean_subject(s: &str) -> String {
-    let one_line: String = s
+    one_line(s, 250)
+}
+
+/// `subject` with the ticket tag `[#N]` in front, unless it already holds it.
+fn tagged_subject(ticket: TicketId, subject: String) -> String {
+    if subject.contains(&format!("[#{ticket}]")) {
+        subject
+    } else {
+        format!("[#{ticket}] {subject}")
+    }
+}
+
+/// Multi-line text from outside: line breaks become `\n`, `\t` stays, every other control
+/// and bidi control character goes.
+fn clean_text(s: &str) -> String {
+    s.replace("\r\n", "\n")
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .filter(|c| !is_bidi_control(*c))
+        .filter_map(|c| match c {
+            '\r' => Some('\n'),
+            '\n' | '\t' => Some(c),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
+/// The customer's message for a notification: cleaned, cut to `max` characters and indented
+/// by two spaces, so that none of its lines can pass for a line of ours (a context line, a
+/// command). Returns the text and how many characters were left out.
+fn indented_excerpt(text: &str, max: usize) -> (String, usize) {
+    let clean = clean_text(text);
+    let clean = clean.trim_matches('\n');
+    let kept: String = clean.chars().take(max).collect();
+    let omitted = clean.chars().count().saturating_sub(max);
+    let indented = kept
+        .lines()
+        .map(|l| format!("  {l}").trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (indented, omitted)
+}
+
+/// Up to [`MAX_LIST_ENTRIES`] values as single lines, plus a line counting the rest.
+fn bounded_lines(values: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = values
+        .iter()
+        .take(MAX_LIST_ENTRIES)
+        .map(|s| one_line(s, MAX_LINE_CHARS))
         .collect();
-    one_line
-        .chars()
-        .take(250)
-        .collect::<String>()
-        .trim()
-        .to_string()
+    if values.len() > MAX_LIST_ENTRIES {
+        v.push(format!("… and {} more", values.len() - MAX_LIST_ENTRIES));
+    }
+    v
+}
+
+/// `Name <address>` (or the address) as one line, for bodies; headers use lettre.
+fn display_line(m: &Mailbox) -> String {
+    let address = one_line(&m.address, MAX_LINE_CHARS);
+    match m.name.as_deref().map(|n| one_line(n, MAX_LINE_CHARS)) {
+        Some(name) if !name.is_empty() => format!("{name} <{address}>"),
+        _ => address,
+    }
+}
+
+/// A mailbox's display name, cleaned; `None` when it has none worth showing.
+fn clean_name(m: &Mailbox) -> Option<String> {
+    m.name
+        .as_deref()
+        .map(|n| one_line(n, MAX_LINE_CHARS))
+        .filter(|n| !n.is_empty())
+}
+
+fn support_name(cfg: &Config) -> String {
+    cfg.smtp
+        .from
+        .name
+        .clone()
+        .unwrap_or_else(|| cfg.smtp.from.address.clone())
+}
+
+fn support_json(cfg: &Config) -> serde_json::Value {
+    serde_json::json!({ "name": support_name(cfg), "address": cfg.smtp.from.address })
+}
+
+/// A Message-ID we are willing to write into `In-Reply-To` or `References`: printable
+/// ASCII without spaces or angle brackets, of a sane length. Anything else (ids of hostile
+/// mail are copied from its headers) is left out rather than encoded into the header.
+fn is_writable_id(id: &str) -> bool {
+    (1..=250).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+}
+
+/// The threading headers of a mail (RFC 5322 §3.6.4), ids normalised.
+struct Thread {
+    in_reply_to: Option<String>,
+    references: Vec<String>,
+}
+
+impl Thread {
+    /// A reply to `parent`, whose own `References` were `references` (oldest first):
+    /// References is theirs plus the parent, bounded to the first and the newest ids.
+    fn reply_to(parent: Option<&str>, references: &[String]) -> Thread {
+        let parent = parent.filter(|p| is_writable_id(p));
+        let mut refs: Vec<String> = references
+            .iter()
+            .filter(|r| is_writable_id(r))
+            .cloned()
+            .collect();
+        if let Some(p) = parent
+            && !refs.iter().any(|r| r == p)
+        {
+            refs.push(p.to_string());
+        }
+        let len = refs.len();
+        if len > MAX_REFERENCES {
+            let newest = refs.split_off(len - (MAX_REFERENCES - 1));
+            refs.truncate(1);
+            refs.extend(newest);
+        }
+        Thread {
+            in_reply_to: parent.map(str::to_string),
+            references: refs,
+        }
+    }
+
+    /// A mail to an agent about `ticket`: a child of the ticket's thread root, or of
+    /// `parent` (an agent's message, itself in that thread) when given.
+    fn agent_thread(cfg: &Config, ticket: TicketId, parent: Option<&str>) -> Thread {
+        let root = thread_root_id(ticket, &cfg.message_id_domain);
+        match parent.filter(|p| is_writable_id(p)) {
+            Some(p) => Thread::reply_to(Some(p), &[root]),
+            None => Thread::reply_to(Some(&root), &[]),
+        }
+    }
+}
+
+/// RFC 3834 §5: `auto-replied` answers a message, `auto-generated` is sent on our own.
+#[derive(Clone, Copy)]
+enum AutoSubmitted {
+    Replied,
+    Generated,
+}
+
+/// Everything that differs between the mails we send; [`build`] adds the rest.
+struct Envelope<'a> {
+    /// What is built, for the error message ("the receipt").
+    what: &'static str,
+    ticket_id: TicketId,
+    /// The first is To, the others Cc; all of them are the envelope recipients.
+    recipients: &'a [Mailbox],
+    /// Reply-To `support+token@…` under the support display name.
+    reply_token: Option<&'a str>,
+    subject: String,
+    body: String,
+    /// Also sets `X-Auto-Response-Suppress: All`, so that Exchange does not answer
+    /// automatic mail with an out-of-office reply.
+    auto_submitted: Option<AutoSubmitted>,
+    thread: Thread,
+    /// For agents' mail: the ticket's conversation topic, written as `Thread-Topic` with
+    /// the ticket's `Thread-Index`.
+    outlook_topic: Option<String>,
+    /// Further headers, values not yet encoded.
+    extra: Vec<(&'static str, String)>,
+}
+
+impl<'a> Envelope<'a> {
+    /// A plain mail: no Reply-To, not automatic, not threaded, no extra headers.
+    fn new(
+        what: &'static str,
+        ticket_id: TicketId,
+        recipients: &'a [Mailbox],
+        (subject, body): (String, String),
+    ) -> Self {
+        Envelope {
+            what,
+            ticket_id,
+            recipients,
+            reply_token: None,
+            subject,
+            body,
+            auto_submitted: None,
+            thread: Thread {
+                in_reply_to: None,
+                references: Vec::new(),
+            },
+            outlook_topic: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Puts a mail to an agent into the ticket's agent thread (see the module
+    /// documentation), as an answer to `parent` when given.
+    fn in_agent_thread(
+        self,
+        cfg: &Config,
+        templates: &Templates,
+        ticket_subject: &str,
+        parent: Option<&str>,
+    ) -> Result<Self> {
+        Ok(Envelope {
+            thread: Thread::agent_thread(cfg, self.ticket_id, parent),
+            outlook_topic: Some(ticket_topic(
+                cfg,
+                templates,
+                self.ticket_id,
+                ticket_subject,
+            )?),
+            ..self
+        })
+    }
+}
+
+/// Renders `NAME.subject` (one line, with the ticket tag) and `NAME.txt`.
+fn render_mail(
+    templates: &Templates,
+    name: &str,
+    ticket: TicketId,
+    data: &serde_json::Value,
+) -> Result<(String, String)> {
+    let subject = templates.render(&format!("{name}.subject"), data)?;
+    let body = templates.render(&format!("{name}.txt"), data)?;
+    Ok((tagged_subject(ticket, clean_subject(&subject)), body))
+}
+
+fn raw_header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// The `Thread-Index` shared by every agent mail about `ticket`: the 22-byte header block
+/// of MS-OXOMSG 2.2.1.3 (a reserved 0x01, a 5-byte time and a 16-byte GUID), here derived
+/// from the thread root id so it is the same every time without being stored.
+fn thread_index(ticket: TicketId, domain: &str) -> String {
+    let digest = Sha256::digest(thread_root_id(ticket, domain).as_bytes());
+    let block: Vec<u8> = std::iter::once(1u8)
+        .chain(digest.iter().copied().take(21))
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(block)
+}
+
+/// Builds the message: From the support address, our Message-ID, the ticket header, then
+/// what `e` asks for.
+fn build(cfg: &Config, e: Envelope<'_>) -> Result<Composed> {
+    let (first, rest) = e
+        .recipients
+        .split_first()
+        .with_context(|| format!("Building {}: no recipient", e.what))?;
+    let message_id = new_message_id(e.ticket_id, &cfg.message_id_domain);
+    let mut builder = Message::builder()
+        .from(lettre_mailbox(&cfg.smtp.from)?)
+        .to(lettre_mailbox(first)?)
+        .subject(e.subject.clone())
+        .message_id(Some(format!("<{message_id}>")))
+        .raw_header(raw_header("X-Postdesk-Ticket", e.ticket_id.to_string()));
+    for cc in rest {
+        builder = builder.cc(lettre_mailbox(cc)?);
+    }
+    if let Some(token) = e.reply_token {
+        builder = builder.reply_to(lettre_mailbox(&Mailbox {
+            name: cfg.smtp.from.name.clone(),
+            address: token_address(&cfg.primary_address(), token),
+        })?);
+    }
+    if let Some(kind) = e.auto_submitted {
+        let value = match kind {
+            AutoSubmitted::Replied => "auto-replied",
+            AutoSubmitted::Generated => "auto-generated",
+        };
+        builder = builder
+            .raw_header(raw_header("Auto-Submitted", value.to_string()))
+            .raw_header(raw_header("X-Auto-Response-Suppress", "All".to_string()));
+    }
+    if let Some(parent) = &e.thread.in_reply_to {
+        builder = builder.in_reply_to(format!("<{parent}>"));
+    }
+    if !e.thread.references.is_empty() {
+        builder = builder.references(
+            e.thread
+                .references
+                .iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    if let Some(topic) = e.outlook_topic {
+        builder = builder
+            .raw_header(raw_header("Thread-Topic", topic))
+            .raw_header(raw_header(
+                "Thread-Index",
+                thread_index(e.ticket_id, &cfg.message_id_domain),
+            ));
+    }
+    for (name, value) in e.extra {
+        builder = builder.raw_header(raw_header(name, value));
+    }
+    let msg = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(e.body.clone())
+        .with_context(|| format!("Building {}", e.what))?;
+    Ok(Composed {
+        message_id,
+        subject: e.subject,
+        body: e.body,
+        to: e.recipients.iter().map(|m| m.address.clone()).collect(),
+        raw: msg.formatted(),
+    })
 }
 
 /// The parts of a customer message an acknowledgement replies to.
@@ -87,89 +446,483 @@ pub struct AckInput<'a> {
 
 /// Builds the acknowledgement of a new ticket.
 pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) -> Result<Composed> {
-    let support_name = cfg
-        .smtp
-        .from
-        .name
-        .clone()
-        .unwrap_or_else(|| cfg.smtp.from.address.clone());
     let data = serde_json::json!({
         "ticket": { "id": a.ticket_id, "subject": a.ticket_subject, "token": a.token },
         "customer": { "name": a.customer.name, "email": a.customer.address },
-        "support": { "name": support_name, "address": cfg.smtp.from.address },
+        "support": support_json(cfg),
     });
-    let subject = clean_subject(&templates.render("ack.subject", &data)?);
-    let subject = if subject.contains(&format!("[#{}]", a.ticket_id)) {
-        subject
-    } else {
-        format!("[#{}] {subject}", a.ticket_id)
-    };
-    let body = templates.render("ack.txt", &data)?;
+    let mail = render_mail(templates, "ack", a.ticket_id, &data)?;
+    let recipients = std::slice::from_ref(a.customer);
+    build(
+        cfg,
+        Envelope {
+            reply_token: Some(a.token),
+            auto_submitted: Some(AutoSubmitted::Replied),
+            thread: Thread::reply_to(a.in_reply_to, a.references),
+            ..Envelope::new("the acknowledgement", a.ticket_id, recipients, mail)
+        },
+    )
+}
 
-    let message_id = new_message_id(a.ticket_id, &cfg.message_id_domain);
-    let reply_to = Mailbox {
-        name: cfg.smtp.from.name.clone(),
-        address: token_address(&cfg.primary_address(), a.token),
-    };
-    let mut builder = Message::builder()
-        .from(lettre_mailbox(&cfg.smtp.from)?)
-        .reply_to(lettre_mailbox(&reply_to)?)
-        .to(lettre_mailbox(a.customer)?)
-        .subject(subject.clone())
-        .message_id(Some(format!("<{message_id}>")))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-replied".to_string(),
-        ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
-            "All".to_string(),
-        ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Postdesk-Ticket"),
-            a.ticket_id.to_string(),
-        ));
-    let mut refs: Vec<String> = a.references.to_vec();
-    if let Some(parent) = a.in_reply_to {
-        builder = builder.in_reply_to(format!("<{parent}>"));
-        if !refs.iter().any(|r| r == parent) {
-            refs.push(parent.to_string());
+/// The subject of every notification about `ticket`, which is also the conversation topic
+/// of all agent mail about it. Rendered from `notify.subject` with the ticket's number and
+/// subject only, so it cannot change between notifications (Gmail splits a thread when the
+/// subject changes).
+fn ticket_topic(
+    cfg: &Config,
+    templates: &Templates,
+    ticket: TicketId,
+    ticket_subject: &str,
+) -> Result<String> {
+    let data = serde_json::json!({
+        "ticket": { "id": ticket, "subject": clean_subject(ticket_subject) },
+        "support": support_json(cfg),
+    });
+    Ok(tagged_subject(
+        ticket,
+        clean_subject(&templates.render("notify.subject", &data)?),
+    ))
+}
+
+/// Why an agent is notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// A ticket was opened.
+    NewTicket,
+    /// The customer (or a Cc'd customer) wrote on a ticket.
+    CustomerReply,
+    /// An invited collaborator wrote on a ticket.
+    Collaborator,
+}
+
+impl NotifyEvent {
+    /// The name templates see as `event.name`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::NewTicket => "new_ticket",
+            NotifyEvent::CustomerReply => "customer_reply",
+            NotifyEvent::Collaborator => "collaborator",
         }
     }
-    if !refs.is_empty() {
-        // Keep the header bounded: the root and the newest ids are what threading needs.
-        let len = refs.len();
-        let kept: Vec<&String> = if len > 20 {
-            refs.iter()
-                .take(1)
-                .chain(refs.iter().skip(len - 19))
-                .collect()
-        } else {
-            refs.iter().collect()
-        };
-        builder = builder.references(
-            kept.iter()
-                .map(|r| format!("<{r}>"))
-                .collect::<Vec<_>>()
-                .join(" "),
+}
+
+/// What a notification to one agent says.
+pub struct NotifyInput<'a> {
+    pub ticket_id: TicketId,
+    pub ticket_subject: &'a str,
+    pub status: Status,
+    pub priority: Priority,
+    pub tags: &'a [String],
+    /// The assigned agent's name; `None` when nobody is.
+    pub assignee: Option<&'a str>,
+    /// The recipient.
+    pub agent: &'a Mailbox,
+    /// This agent's reply token for this ticket: Reply-To is `support+token@…`.
+    pub reply_token: &'a str,
+    pub customer: &'a Mailbox,
+    pub customer_language: Option<&'a str>,
+    pub customer_tier: &'a str,
+    pub open_tickets: i64,
+    pub past_tickets: i64,
+    /// Why the message joined (or opened) this ticket, in words.
+    pub match_reason: &'a str,
+    /// When the SLA is due, formatted for people; the line is left out when `None`.
+    pub sla_due: Option<&'a str>,
+    pub event: NotifyEvent,
+    /// The message as plain text (HTML already rendered); cleaned, cut and indented here.
+    pub message_text: &'a str,
+    /// The customer's Message-ID (normalised), written as `X-Postdesk-Customer-Message-Id`
+    /// for whoever has to trace a notification back; not a threading header, because the
+    /// agent's thread must not depend on the customer's.
+    pub customer_message_id: Option<&'a str>,
+}
+
+/// Builds the notification of a new ticket or message to one agent. Reply-To is the
+/// agent's token address, so their reply (text and commands) comes back to this ticket.
+///
+/// Template data for `notify.txt`: `ticket` {id, subject, status, priority, tags (list),
+/// tags_text, assignee}, `event` {name, new_ticket, customer_reply, collaborator}, `agent`
+/// {name, email}, `customer` {name, email, display, language, tier, open_tickets,
+/// past_tickets}, `match_reason`, `sla_due` (absent when unknown), `message` {text,
+/// omitted}, `support` {name, address}, `cheat_sheet`.
+pub fn agent_notification(
+    cfg: &Config,
+    templates: &Templates,
+    n: &NotifyInput<'_>,
+) -> Result<Composed> {
+    let subject = ticket_topic(cfg, templates, n.ticket_id, n.ticket_subject)?;
+    let tags: Vec<String> = n
+        .tags
+        .iter()
+        .take(MAX_LIST_ENTRIES)
+        .map(|t| one_line(t, MAX_LINE_CHARS))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let tags_text = if tags.is_empty() {
+        "none".to_string()
+    } else {
+        tags.join(", ")
+    };
+    let (text, omitted) = indented_excerpt(n.message_text, MAX_NOTIFY_TEXT_CHARS);
+    let data = serde_json::json!({
+        "ticket": {
+            "id": n.ticket_id,
+            "subject": clean_subject(n.ticket_subject),
+            "status": n.status.as_str(),
+            "priority": n.priority.as_str(),
+            "tags": tags,
+            "tags_text": tags_text,
+            "assignee": n.assignee
+                .map(|a| one_line(a, MAX_LINE_CHARS))
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| "nobody".to_string()),
+        },
+        "event": {
+            "name": n.event.as_str(),
+            "new_ticket": n.event == NotifyEvent::NewTicket,
+            "customer_reply": n.event == NotifyEvent::CustomerReply,
+            "collaborator": n.event == NotifyEvent::Collaborator,
+        },
+        "agent": { "name": clean_name(n.agent), "email": n.agent.address },
+        "customer": {
+            "name": clean_name(n.customer),
+            "email": n.customer.address,
+            "display": display_line(n.customer),
+            "language": n.customer_language
+                .map(|l| one_line(l, MAX_LINE_CHARS))
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| "unknown".to_string()),
+            "tier": one_line(n.customer_tier, MAX_LINE_CHARS),
+            "open_tickets": n.open_tickets,
+            "past_tickets": n.past_tickets,
+        },
+        "match_reason": one_line(n.match_reason, MAX_LINE_CHARS),
+        "sla_due": n.sla_due.map(|s| one_line(s, MAX_LINE_CHARS)).filter(|s| !s.is_empty()),
+        "message": { "text": text, "omitted": omitted },
+        "support": support_json(cfg),
+        "cheat_sheet": CHEAT_SHEET,
+    });
+    let body = templates.render("notify.txt", &data)?;
+    let mut extra = Vec::new();
+    if let Some(id) = n.customer_message_id.filter(|id| is_writable_id(id)) {
+        extra.push(("X-Postdesk-Customer-Message-Id", format!("<{id}>")));
+    }
+    let recipients = std::slice::from_ref(n.agent);
+    let envelope = Envelope {
+        reply_token: Some(n.reply_token),
+        auto_submitted: Some(AutoSubmitted::Generated),
+        extra,
+        ..Envelope::new(
+            "the agent notification",
+            n.ticket_id,
+            recipients,
+            (subject, body),
+        )
+    };
+    build(
+        cfg,
+        envelope.in_agent_thread(cfg, templates, n.ticket_subject, None)?,
+    )
+}
+
+/// The render context of a customer-facing text (an agent's reply, a macro): `ticket`
+/// {id, subject}, `customer` {name, email}, `agent` {name}, `support` {name, address}.
+/// Every value is cleaned to one line; give it to `Templates::render_macro`.
+pub fn macro_data(
+    cfg: &Config,
+    ticket_id: TicketId,
+    ticket_subject: &str,
+    customer: &Mailbox,
+    agent_name: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ticket": { "id": ticket_id, "subject": clean_subject(ticket_subject) },
+        "customer": { "name": clean_name(customer), "email": customer.address },
+        "agent": { "name": one_line(agent_name, MAX_LINE_CHARS) },
+        "support": support_json(cfg),
+    })
+}
+
+/// An agent's answer to the customer.
+pub struct ReplyInput<'a> {
+    pub ticket_id: TicketId,
+    pub ticket_subject: &'a str,
+    /// The ticket's customer token: Reply-To is `support+token@…`.
+    pub customer_token: &'a str,
+    /// The customer first (To), then Cc'd customers (Cc). Repeated addresses are sent once.
+    pub to: &'a [Mailbox],
+    /// The agent's display name, for the signature.
+    pub agent_name: &'a str,
+    /// The agent's new text, macro text already appended.
+    pub body_text: &'a str,
+    /// The Message-ID (normalised) this answers, usually the customer's latest.
+    pub in_reply_to: Option<&'a str>,
+    /// That message's References (normalised), oldest first.
+    pub references: &'a [String],
+}
+
+/// Builds an agent's answer to the customer, sent from the support address through the
+/// `reply.txt` template (the data of [`macro_data`] for the first recipient, plus `body`).
+/// A person wrote it, so it is not marked `Auto-Submitted`.
+pub fn customer_reply(cfg: &Config, templates: &Templates, r: &ReplyInput<'_>) -> Result<Composed> {
+    let mut recipients: Vec<Mailbox> = Vec::with_capacity(r.to.len());
+    for m in r.to {
+        if !recipients
+            .iter()
+            .any(|seen| seen.address.eq_ignore_ascii_case(&m.address))
+        {
+            recipients.push(m.clone());
+        }
+    }
+    let customer = recipients
+        .first()
+        .context("Building the reply to the customer: no recipient")?;
+    let mut data = macro_data(cfg, r.ticket_id, r.ticket_subject, customer, r.agent_name);
+    if let Some(obj) = data.as_object_mut() {
+        obj.insert(
+            "body".to_string(),
+            serde_json::Value::String(clean_text(r.body_text).trim().to_string()),
         );
     }
-    let msg = builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(body.clone())
-        .context("Building the acknowledgement")?;
-    Ok(Composed {
-        message_id,
-        subject,
-        body,
-        to: vec![a.customer.address.clone()],
-        raw: msg.formatted(),
-    })
+    let tagged = tagged_subject(r.ticket_id, clean_subject(r.ticket_subject));
+    let subject = if tagged
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
+    {
+        tagged
+    } else {
+        format!("Re: {tagged}")
+    };
+    let body = templates.render("reply.txt", &data)?;
+    build(
+        cfg,
+        Envelope {
+            reply_token: Some(r.customer_token),
+            thread: Thread::reply_to(r.in_reply_to, r.references),
+            ..Envelope::new(
+                "the reply to the customer",
+                r.ticket_id,
+                &recipients,
+                (subject, body),
+            )
+        },
+    )
+}
+
+/// What became of the text of an agent's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    SentToCustomer,
+    InternalNote,
+    /// The reply held only commands (or nothing was sendable).
+    NothingSent,
+}
+
+/// What a receipt tells an agent about their reply.
+pub struct ReceiptInput<'a> {
+    pub ticket_id: TicketId,
+    pub ticket_subject: &'a str,
+    pub agent: &'a Mailbox,
+    /// This agent's reply token for this ticket, so that answering the receipt (to correct
+    /// a rejected command) reaches the ticket like answering a notification does.
+    pub reply_token: &'a str,
+    /// One line per applied command, e.g. "#status pending: status is now pending".
+    pub applied: &'a [String],
+    /// (the line as written, why it was rejected).
+    pub rejected: &'a [(String, String)],
+    /// Command-looking lines below the text, which were therefore not executed.
+    pub ignored: &'a [String],
+    pub outcome: ReplyOutcome,
+    /// Include the full command list (`#help`).
+    pub help: bool,
+    /// The agent's Message-ID (normalised).
+    pub in_reply_to: Option<&'a str>,
+}
+
+/// Builds the receipt of an agent's reply: what was applied, what was rejected and why.
+/// It answers the agent's message inside the ticket's agent thread.
+///
+/// Template data for `receipt.subject` and `receipt.txt`: `ticket` {id, subject}, `agent`
+/// {name, email}, `applied` (list), `applied_count`, `rejected` (list of {line, reason}),
+/// `rejected_count`, `ignored` (list), `outcome` {sent, note, nothing}, `help`,
+/// `cheat_sheet`, `support` {name, address}.
+pub fn receipt(cfg: &Config, templates: &Templates, r: &ReceiptInput<'_>) -> Result<Composed> {
+    let rejected: Vec<serde_json::Value> = r
+        .rejected
+        .iter()
+        .take(MAX_LIST_ENTRIES)
+        .map(|(line, reason)| {
+            serde_json::json!({
+                "line": one_line(line, MAX_LINE_CHARS),
+                "reason": one_line(reason, MAX_LINE_CHARS),
+            })
+        })
+        .chain((r.rejected.len() > MAX_LIST_ENTRIES).then(|| {
+            serde_json::json!({
+                "line": format!("… and {} more", r.rejected.len() - MAX_LIST_ENTRIES),
+                "reason": "not shown",
+            })
+        }))
+        .collect();
+    let data = serde_json::json!({
+        "ticket": { "id": r.ticket_id, "subject": clean_subject(r.ticket_subject) },
+        "agent": { "name": clean_name(r.agent), "email": r.agent.address },
+        "applied": bounded_lines(r.applied),
+        "applied_count": r.applied.len(),
+        "rejected": rejected,
+        "rejected_count": r.rejected.len(),
+        "ignored": bounded_lines(r.ignored),
+        "outcome": {
+            "sent": r.outcome == ReplyOutcome::SentToCustomer,
+            "note": r.outcome == ReplyOutcome::InternalNote,
+            "nothing": r.outcome == ReplyOutcome::NothingSent,
+        },
+        "help": r.help,
+        "cheat_sheet": CHEAT_SHEET,
+        "support": support_json(cfg),
+    });
+    let mail = render_mail(templates, "receipt", r.ticket_id, &data)?;
+    let recipients = std::slice::from_ref(r.agent);
+    let envelope = Envelope {
+        reply_token: Some(r.reply_token),
+        auto_submitted: Some(AutoSubmitted::Replied),
+        ..Envelope::new("the receipt", r.ticket_id, recipients, mail)
+    };
+    build(
+        cfg,
+        envelope.in_agent_thread(cfg, templates, r.ticket_subject, r.in_reply_to)?,
+    )
+}
+
+/// A message that claimed to come from an agent but was held.
+pub struct HeldInput<'a> {
+    pub ticket_id: TicketId,
+    pub ticket_subject: &'a str,
+    /// The agent as configured: the notice goes here, never to the claimed sender.
+    pub agent: &'a Mailbox,
+    /// Why it was held, in words.
+    pub reasons: &'a [String],
+    /// The held message's From, as it was written.
+    pub claimed_from: &'a str,
+    /// The held message's Message-ID (normalised), if it had one.
+    pub message_id: Option<&'a str>,
+    /// The held message's subject.
+    pub subject: &'a str,
+}
+
+/// Builds the notice to an agent that a message claiming to come from them was held: its
+/// commands were not executed and its text was not relayed. It names the held message
+/// (sender, subject, Message-ID, each cut to one line) but never quotes its body, which may
+/// be hostile. No Reply-To: the agent is asked to answer the latest notification instead.
+///
+/// Template data for `held.subject` and `held.txt`: `ticket` {id, subject}, `agent` {name,
+/// email}, `reasons` (list), `held` {from, subject, message_id}, `support` {name, address}.
+pub fn held_notice(cfg: &Config, templates: &Templates, h: &HeldInput<'_>) -> Result<Composed> {
+    let data = serde_json::json!({
+        "ticket": { "id": h.ticket_id, "subject": clean_subject(h.ticket_subject) },
+        "agent": { "name": clean_name(h.agent), "email": h.agent.address },
+        "reasons": bounded_lines(h.reasons),
+        "held": {
+            "from": one_line(h.claimed_from, MAX_LINE_CHARS),
+            "subject": clean_subject(h.subject),
+            "message_id": h.message_id
+                .map(|id| format!("<{}>", one_line(id, MAX_LINE_CHARS)))
+                .unwrap_or_else(|| "(none)".to_string()),
+        },
+        "support": support_json(cfg),
+    });
+    let mail = render_mail(templates, "held", h.ticket_id, &data)?;
+    let recipients = std::slice::from_ref(h.agent);
+    let envelope = Envelope {
+        auto_submitted: Some(AutoSubmitted::Generated),
+        ..Envelope::new("the held-message notice", h.ticket_id, recipients, mail)
+    };
+    build(
+        cfg,
+        envelope.in_agent_thread(cfg, templates, h.ticket_subject, None)?,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cfg() -> Config {
+        crate::config::parse(
+            include_str!("../../config/postdesk.example.toml"),
+            std::path::Path::new(""),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(raw).unwrap()
+    }
+
+    fn header<'a>(m: &'a mail_parser::Message<'_>, name: &'a str) -> Option<&'a str> {
+        m.header_raw(name).map(str::trim)
+    }
+
+    /// An unstructured header value with its RFC 2047 encoded words decoded.
+    fn decoded(raw: &str) -> String {
+        let msg = format!("Subject: {raw}\r\n\r\n");
+        parse(msg.as_bytes()).subject().unwrap().to_string()
+    }
+
+    fn text(m: &mail_parser::Message<'_>) -> String {
+        m.body_text(0).unwrap().replace("\r\n", "\n")
+    }
+
+    /// The names of every header, lower-cased, in order.
+    fn header_names(m: &mail_parser::Message<'_>) -> Vec<String> {
+        m.headers()
+            .iter()
+            .map(|h| h.name().to_ascii_lowercase())
+            .collect()
+    }
+
+    fn agent() -> Mailbox {
+        Mailbox {
+            name: Some("Alice".into()),
+            address: "alice@example.com".into(),
+        }
+    }
+
+    fn customer() -> Mailbox {
+        Mailbox {
+            name: Some("李雷".into()),
+            address: "li@example.cn".into(),
+        }
+    }
+
+    fn notify_input<'a>(
+        agent: &'a Mailbox,
+        customer: &'a Mailbox,
+        tags: &'a [String],
+        text: &'a str,
+    ) -> NotifyInput<'a> {
+        NotifyInput {
+            ticket_id: 42,
+            ticket_subject: "打印机坏了",
+            status: Status::Open,
+            priority: Priority::High,
+            tags,
+            assignee: Some("bob"),
+            agent,
+            reply_token: "agenttok",
+            customer,
+            customer_language: Some("zh"),
+            customer_tier: "vip",
+            open_tickets: 2,
+            past_tickets: 7,
+            match_reason: "reply token",
+            sla_due: Some("2025-06-01 12:00 UTC"),
+            event: NotifyEvent::CustomerReply,
+            message_text: text,
+            customer_message_id: Some("cust-1@example.cn"),
+        }
+    }
 
     #[test]
     fn own_message_ids_are_recognised() {
@@ -178,21 +931,16 @@ mod tests {
         assert!(is_own_message_id(&id, "example.com"));
         assert!(!is_own_message_id("pd.1.abc@evil.org", "example.com"));
         assert!(!is_own_message_id("abc@example.com", "example.com"));
+        let root = thread_root_id(42, "Example.COM");
+        assert_eq!(root, "pd.42.thread@example.com");
+        assert!(is_own_message_id(&root, "example.com"));
     }
 
     #[test]
     fn ack_has_loop_and_threading_headers() {
-        let cfg = crate::config::parse(
-            include_str!("../../config/postdesk.example.toml"),
-            std::path::Path::new(""),
-            &|_| None,
-        )
-        .unwrap();
+        let cfg = cfg();
         let t = Templates::load(None).unwrap();
-        let customer = Mailbox {
-            name: Some("李雷".into()),
-            address: "li@example.cn".into(),
-        };
+        let customer = customer();
         let refs = vec!["root@x".to_string()];
         let c = acknowledgement(
             &cfg,
@@ -207,23 +955,459 @@ mod tests {
             },
         )
         .unwrap();
-        let parsed = mail_parser::MessageParser::default().parse(&c.raw).unwrap();
+        let parsed = parse(&c.raw);
         assert_eq!(parsed.subject(), Some("[#5] 打印机坏了"));
         assert_eq!(parsed.message_id(), Some(c.message_id.as_str()));
-        assert_eq!(
-            parsed.header_raw("Auto-Submitted").map(str::trim),
-            Some("auto-replied")
-        );
-        assert_eq!(
-            parsed.header_raw("X-Auto-Response-Suppress").map(str::trim),
-            Some("All")
-        );
+        assert_eq!(header(&parsed, "Auto-Submitted"), Some("auto-replied"));
+        assert_eq!(header(&parsed, "X-Auto-Response-Suppress"), Some("All"));
+        assert_eq!(header(&parsed, "X-Postdesk-Ticket"), Some("5"));
         assert_eq!(
             parsed.reply_to().unwrap().first().unwrap().address(),
             Some("support+tok123@example.com")
         );
         assert_eq!(parsed.in_reply_to().as_text(), Some("cust@x"));
         let r = parsed.references().as_text_list().unwrap();
-        assert_eq!(r.len(), 2);
+        assert_eq!(r, ["root@x", "cust@x"]);
+        assert_eq!(c.to, ["li@example.cn"]);
+        assert!(parsed.header_raw("Thread-Index").is_none());
+    }
+
+    #[test]
+    fn references_keep_the_root_and_the_newest() {
+        let refs: Vec<String> = (0..30).map(|i| format!("m{i}@x")).collect();
+        let t = Thread::reply_to(Some("parent@x"), &refs);
+        assert_eq!(t.references.len(), MAX_REFERENCES);
+        assert_eq!(t.references.first().map(String::as_str), Some("m0@x"));
+        assert_eq!(t.references.last().map(String::as_str), Some("parent@x"));
+        assert_eq!(t.references.get(1).map(String::as_str), Some("m12@x"));
+        // Ids that cannot be written into the header as they are are left out.
+        let t = Thread::reply_to(
+            Some("evil@x>\r\nBcc: a@b"),
+            &["ok@x".to_string(), "with space@x".to_string()],
+        );
+        assert_eq!(t.in_reply_to, None);
+        assert_eq!(t.references, ["ok@x"]);
+    }
+
+    #[test]
+    fn notification_threads_per_ticket_and_carries_context() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let (agent, customer) = (agent(), customer());
+        let tags = vec!["billing".to_string(), "打印".to_string()];
+        let input = notify_input(
+            &agent,
+            &customer,
+            &tags,
+            "Hello,\r\nit is broken.\n#close\n",
+        );
+        let first = agent_notification(&cfg, &t, &input).unwrap();
+        let second = agent_notification(&cfg, &t, &input).unwrap();
+        let (p1, p2) = (parse(&first.raw), parse(&second.raw));
+
+        // One thread: fresh ids, the same root, the same subject and Outlook topic/index.
+        assert_ne!(first.message_id, second.message_id);
+        assert_eq!(p1.message_id(), Some(first.message_id.as_str()));
+        let root = "pd.42.thread@example.com";
+        for p in [&p1, &p2] {
+            assert_eq!(p.in_reply_to().as_text(), Some(root));
+            assert_eq!(p.references().as_text_list().unwrap(), [root]);
+            assert_eq!(p.subject(), Some("[#42] 打印机坏了"));
+            assert_eq!(
+                decoded(header(p, "Thread-Topic").unwrap()),
+                "[#42] 打印机坏了"
+            );
+        }
+        assert_eq!(header(&p1, "Thread-Index"), header(&p2, "Thread-Index"));
+        let index = base64::engine::general_purpose::STANDARD
+            .decode(header(&p1, "Thread-Index").unwrap())
+            .unwrap();
+        assert_eq!(index.len(), 22);
+        assert_eq!(index.first(), Some(&1));
+        assert_ne!(
+            thread_index(42, "example.com"),
+            thread_index(43, "example.com")
+        );
+
+        // Headers: who, where replies go, loop protection.
+        assert_eq!(
+            p1.to().unwrap().first().unwrap().address(),
+            Some("alice@example.com")
+        );
+        assert_eq!(
+            p1.from().unwrap().first().unwrap().address(),
+            Some("support@example.com")
+        );
+        let reply_to = p1.reply_to().unwrap().first().unwrap();
+        assert_eq!(reply_to.address(), Some("support+agenttok@example.com"));
+        assert_eq!(reply_to.name(), Some("Example Support"));
+        assert_eq!(header(&p1, "Auto-Submitted"), Some("auto-generated"));
+        assert_eq!(header(&p1, "X-Auto-Response-Suppress"), Some("All"));
+        assert_eq!(header(&p1, "X-Postdesk-Ticket"), Some("42"));
+        assert_eq!(
+            header(&p1, "X-Postdesk-Customer-Message-Id"),
+            Some("<cust-1@example.cn>")
+        );
+        assert!(p1.header_raw("Precedence").is_none());
+        assert_eq!(first.to, ["alice@example.com"]);
+
+        let body = text(&p1);
+        assert!(body.starts_with("Reply above the quoted part"), "{body}");
+        for line in [
+            "New message from the customer on ticket #42: 打印机坏了",
+            "Customer:      李雷 <li@example.cn>",
+            "Language:      zh",
+            "Tier:          vip",
+            "Open tickets:  2",
+            "Past tickets:  7",
+            "Status:        open",
+            "Priority:      high",
+            "Tags:          billing, 打印",
+            "Assignee:      bob",
+            "SLA due:       2025-06-01 12:00 UTC",
+            "Matched by:    reply token",
+            "  Hello,\n  it is broken.\n  #close\n",
+        ] {
+            assert!(body.contains(line), "{line:?} missing in:\n{body}");
+        }
+        assert!(
+            body.trim_end()
+                .ends_with(CHEAT_SHEET.lines().last().unwrap()),
+            "{body}"
+        );
+        assert!(body.contains(CHEAT_SHEET), "{body}");
+        // The customer's "#close" is never at the start of a line.
+        assert!(!body.lines().any(|l| l.starts_with("#close")), "{body}");
+        assert!(!body.contains("New ticket #42"));
+        assert!(!body.contains("more characters"));
+    }
+
+    #[test]
+    fn notification_leaves_out_unknown_sla_and_shows_defaults() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let (agent, customer) = (
+            agent(),
+            Mailbox {
+                name: None,
+                address: "x@example.org".into(),
+            },
+        );
+        let mut input = notify_input(&agent, &customer, &[], "hi");
+        input.sla_due = None;
+        input.assignee = None;
+        input.customer_language = None;
+        input.event = NotifyEvent::NewTicket;
+        let c = agent_notification(&cfg, &t, &input).unwrap();
+        let body = text(&parse(&c.raw));
+        assert!(!body.contains("SLA due"), "{body}");
+        assert!(body.contains("New ticket #42: 打印机坏了"), "{body}");
+        assert!(body.contains("Customer:      x@example.org\n"), "{body}");
+        assert!(body.contains("Assignee:      nobody"), "{body}");
+        assert!(body.contains("Language:      unknown"), "{body}");
+        assert!(body.contains("Tags:          none"), "{body}");
+        // No blank line is left where the SLA line would be.
+        assert!(
+            body.contains("Assignee:      nobody\nMatched by:"),
+            "{body}"
+        );
+        input.event = NotifyEvent::Collaborator;
+        let c = agent_notification(&cfg, &t, &input).unwrap();
+        let body = text(&parse(&c.raw));
+        assert!(
+            body.contains("\nNew message from a collaborator on ticket #42: 打印机坏了\n"),
+            "{body}"
+        );
+        assert!(!body.contains("New ticket"), "{body}");
+    }
+
+    #[test]
+    fn notification_text_is_cleaned_and_capped() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let (agent, customer) = (agent(), customer());
+        let hostile = format!(
+            "a\u{0}b\u{1b}[31mc\u{202E}d\te\r\nsecond\rthird\n{}",
+            "字".repeat(MAX_NOTIFY_TEXT_CHARS + 500)
+        );
+        let input = notify_input(&agent, &customer, &[], &hostile);
+        let c = agent_notification(&cfg, &t, &input).unwrap();
+        let body = text(&parse(&c.raw));
+        assert!(
+            body.contains("  ab[31mcd\te\n  second\n  third\n"),
+            "{body}"
+        );
+        assert!(!body.contains('\u{1b}') && !body.contains('\u{202E}'));
+        // 20,000 characters kept: the first 24 are "ab[31mcd\te", "second", "third" and
+        // their line breaks; the other 524 are counted.
+        let kept = MAX_NOTIFY_TEXT_CHARS - "ab[31mcd\te\nsecond\nthird\n".chars().count();
+        assert_eq!(body.matches('字').count(), kept);
+        assert!(body.contains("  [… 524 more characters]"), "{body}");
+    }
+
+    #[test]
+    fn hostile_names_and_subjects_make_no_headers_or_lines() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let agent = Mailbox {
+            name: Some("Alice\r\nBcc: victim@example.org".into()),
+            address: "alice@example.com".into(),
+        };
+        let customer = Mailbox {
+            name: Some("Eve\r\nTier: platinum\r\nX-Evil: 1".into()),
+            address: "eve@example.org".into(),
+        };
+        let mut input = notify_input(&agent, &customer, &[], "hi");
+        input.ticket_subject = "Help\r\nBcc: victim@example.org\r\n\r\nbody";
+        input.match_reason = "subject\nStatus: closed";
+        let c = agent_notification(&cfg, &t, &input).unwrap();
+        let p = parse(&c.raw);
+        let names = header_names(&p);
+        assert!(
+            !names.iter().any(|n| n == "bcc" || n == "x-evil"),
+            "{names:?}"
+        );
+        assert_eq!(
+            p.subject(),
+            Some("[#42] Help  Bcc: victim@example.org    body")
+        );
+        assert_eq!(p.to().unwrap().iter().count(), 1);
+        let body = text(&p);
+        assert!(
+            !body.lines().any(|l| l.starts_with("Tier: platinum")),
+            "{body}"
+        );
+        assert!(
+            !body.lines().any(|l| l.starts_with("Status: closed")),
+            "{body}"
+        );
+        assert!(body.contains("Customer:      Eve  Tier: platinum  X-Evil: 1 <eve@example.org>"));
+        assert_eq!(c.to, ["alice@example.com"]);
+    }
+
+    #[test]
+    fn customer_reply_is_human_and_reaches_every_customer() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let to = vec![
+            customer(),
+            Mailbox {
+                name: Some("Han Meimei".into()),
+                address: "han@example.cn".into(),
+            },
+            Mailbox {
+                name: None,
+                address: "LI@example.cn".into(),
+            },
+        ];
+        let refs = vec!["first@example.cn".to_string()];
+        let c = customer_reply(
+            &cfg,
+            &t,
+            &ReplyInput {
+                ticket_id: 42,
+                ticket_subject: "打印机坏了",
+                customer_token: "custtok",
+                to: &to,
+                agent_name: "Alice",
+                body_text: "Please restart it.\r\n\r\nAbout refunds: …\n",
+                in_reply_to: Some("latest@example.cn"),
+                references: &refs,
+            },
+        )
+        .unwrap();
+        let p = parse(&c.raw);
+        assert_eq!(p.subject(), Some("Re: [#42] 打印机坏了"));
+        assert_eq!(c.to, ["li@example.cn", "han@example.cn"]);
+        assert_eq!(p.to().unwrap().iter().count(), 1);
+        assert_eq!(
+            p.to().unwrap().first().unwrap().address(),
+            Some("li@example.cn")
+        );
+        assert_eq!(
+            p.cc().unwrap().first().unwrap().address(),
+            Some("han@example.cn")
+        );
+        assert_eq!(
+            p.reply_to().unwrap().first().unwrap().address(),
+            Some("support+custtok@example.com")
+        );
+        assert!(p.header_raw("Auto-Submitted").is_none());
+        assert!(p.header_raw("X-Auto-Response-Suppress").is_none());
+        assert!(p.header_raw("Thread-Index").is_none());
+        assert_eq!(p.in_reply_to().as_text(), Some("latest@example.cn"));
+        assert_eq!(
+            p.references().as_text_list().unwrap(),
+            ["first@example.cn", "latest@example.cn"]
+        );
+        assert_eq!(
+            text(&p),
+            "Hello 李雷,\n\nPlease restart it.\n\nAbout refunds: …\n\nAlice\nExample Support"
+        );
+    }
+
+    #[test]
+    fn customer_reply_keeps_an_existing_tag_and_needs_a_recipient() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let to = vec![Mailbox {
+            name: None,
+            address: "x@example.org".into(),
+        }];
+        let mut input = ReplyInput {
+            ticket_id: 7,
+            ticket_subject: "RE: [#7] Invoice",
+            customer_token: "tok",
+            to: &to,
+            agent_name: "Bob",
+            body_text: "Done.",
+            in_reply_to: None,
+            references: &[],
+        };
+        let c = customer_reply(&cfg, &t, &input).unwrap();
+        let p = parse(&c.raw);
+        assert_eq!(p.subject(), Some("RE: [#7] Invoice"));
+        assert!(text(&p).starts_with("Hello,\n\nDone."));
+        assert!(p.header_raw("In-Reply-To").is_none());
+        input.to = &[];
+        assert!(customer_reply(&cfg, &t, &input).is_err());
+    }
+
+    #[test]
+    fn receipt_lists_what_happened_inside_the_ticket_thread() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let agent = agent();
+        let applied = vec!["#status pending: status is now pending".to_string()];
+        let rejected = vec![(
+            "#stauts closed".to_string(),
+            "unknown command #stauts; did you mean #status?".to_string(),
+        )];
+        let ignored = vec!["#close".to_string()];
+        let mut input = ReceiptInput {
+            ticket_id: 42,
+            ticket_subject: "打印机坏了",
+            agent: &agent,
+            reply_token: "agenttok",
+            applied: &applied,
+            rejected: &rejected,
+            ignored: &ignored,
+            outcome: ReplyOutcome::InternalNote,
+            help: false,
+            in_reply_to: Some("agent-reply@example.com"),
+        };
+        let c = receipt(&cfg, &t, &input).unwrap();
+        let p = parse(&c.raw);
+        assert_eq!(p.subject(), Some("[#42] Receipt: 1 applied, 1 rejected"));
+        assert_eq!(header(&p, "Auto-Submitted"), Some("auto-replied"));
+        assert_eq!(p.in_reply_to().as_text(), Some("agent-reply@example.com"));
+        assert_eq!(
+            p.references().as_text_list().unwrap(),
+            ["pd.42.thread@example.com", "agent-reply@example.com"]
+        );
+        assert_eq!(
+            header(&p, "Thread-Index").map(str::to_string),
+            Some(thread_index(42, "example.com"))
+        );
+        assert_eq!(
+            p.reply_to().unwrap().first().unwrap().address(),
+            Some("support+agenttok@example.com")
+        );
+        let body = text(&p);
+        for line in [
+            "kept as an internal note",
+            "Applied (1):\n  #status pending: status is now pending\n",
+            "Rejected (1):\n  #stauts closed\n    because: unknown command #stauts; did you mean #status?\n",
+            "Not executed, because they came after your text (commands must be the first lines):\n  #close",
+            "Write #help at the top of a reply",
+        ] {
+            assert!(body.contains(line), "{line:?} missing in:\n{body}");
+        }
+        assert!(!body.contains(CHEAT_SHEET));
+        assert!(!body.contains("sent to the customer"));
+
+        input.help = true;
+        input.rejected = &[];
+        input.ignored = &[];
+        input.outcome = ReplyOutcome::SentToCustomer;
+        input.in_reply_to = None;
+        let c = receipt(&cfg, &t, &input).unwrap();
+        let p = parse(&c.raw);
+        assert_eq!(p.subject(), Some("[#42] Receipt: 1 applied, 0 rejected"));
+        assert_eq!(p.in_reply_to().as_text(), Some("pd.42.thread@example.com"));
+        let body = text(&p);
+        assert!(body.contains(CHEAT_SHEET), "{body}");
+        assert!(
+            body.contains("Your text was sent to the customer."),
+            "{body}"
+        );
+        assert!(body.contains("Rejected (0):\n  nothing\n"), "{body}");
+        assert!(!body.contains("Not executed"), "{body}");
+        assert!(!body.contains("Write #help"), "{body}");
+    }
+
+    #[test]
+    fn held_notice_names_but_never_quotes_the_held_message() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let agent = agent();
+        let reasons = vec![
+            "DKIM failed for example.com".to_string(),
+            "the reply token belongs to bob".to_string(),
+        ];
+        let c = held_notice(
+            &cfg,
+            &t,
+            &HeldInput {
+                ticket_id: 42,
+                ticket_subject: "打印机坏了",
+                agent: &agent,
+                reasons: &reasons,
+                claimed_from: "Alice <alice@example.com>\r\nBcc: x@evil.org",
+                message_id: Some("forged@evil.org"),
+                subject: "Re: [#42] 打印机坏了\r\n#assign mallory",
+            },
+        )
+        .unwrap();
+        let p = parse(&c.raw);
+        assert_eq!(
+            p.subject(),
+            Some("[#42] Held: a message claiming to be from you")
+        );
+        assert_eq!(
+            p.to().unwrap().first().unwrap().address(),
+            Some("alice@example.com")
+        );
+        assert_eq!(c.to, ["alice@example.com"]);
+        assert_eq!(header(&p, "Auto-Submitted"), Some("auto-generated"));
+        assert!(p.reply_to().is_none());
+        assert_eq!(p.in_reply_to().as_text(), Some("pd.42.thread@example.com"));
+        assert!(!header_names(&p).iter().any(|n| n == "bcc"));
+        let body = text(&p);
+        for line in [
+            "A message claiming to come from you about ticket #42 was held.",
+            "  - DKIM failed for example.com\n  - the reply token belongs to bob\n",
+            "  From:       Alice <alice@example.com>  Bcc: x@evil.org\n",
+            "  Subject:    Re: [#42] 打印机坏了  #assign mallory\n",
+            "  Message-ID: <forged@evil.org>\n",
+            "reply to the latest notification about ticket #42",
+        ] {
+            assert!(body.contains(line), "{line:?} missing in:\n{body}");
+        }
+        assert!(!body.lines().any(|l| l.starts_with('#')), "{body}");
+    }
+
+    #[test]
+    fn macro_data_feeds_macros_with_clean_values() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = Mailbox {
+            name: Some("{{agent.name}}\r\n".into()),
+            address: "li@example.cn".into(),
+        };
+        let data = macro_data(&cfg, 9, "x", &customer, "Alice");
+        assert_eq!(data["customer"]["name"], "{{agent.name}}");
+        let text = t.render_macro("password-reset", &data).unwrap().unwrap();
+        assert!(text.contains("enter\nli@example.cn."), "{text}");
     }
 }
