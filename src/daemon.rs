@@ -53,7 +53,8 @@ impl Daemon {
         let templates = Arc::new(Templates::load(cfg.templates_dir.as_deref())?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let cfg = Arc::new(cfg);
-        let pipeline = Arc::new(Pipeline::new(cfg.clone(), templates, clock.clone()));
+        let pipeline =
+            Arc::new(Pipeline::open(cfg.clone(), templates, clock.clone(), &store).await?);
         let outbox = Arc::new(Outbox::new(store.clone(), &cfg.smtp, clock)?);
         Ok(Daemon {
             cfg,

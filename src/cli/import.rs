@@ -27,6 +27,9 @@ pub struct Args {
     /// Queue acknowledgements for new tickets (off by default: imported mail is history).
     #[arg(long)]
     pub acknowledge: bool,
+    /// Queue notifications to agents (off by default: imported mail is history).
+    #[arg(long)]
+    pub notify: bool,
     /// Messages per transaction.
     #[arg(long, default_value_t = 250)]
     pub batch_size: usize,
@@ -37,17 +40,17 @@ pub struct Args {
 
 pub async fn execute(config: &Path, args: &Args) -> Result<bool> {
     let mut cfg = super::load_config(config)?;
+    if !args.notify {
+        cfg.notify_enabled = false;
+    }
     if !args.acknowledge {
         cfg.autoreply.enabled = false;
     }
     let _lock = crate::lock::acquire(&cfg.database_path)?;
     let store = Store::open(&cfg.database_path).await?;
     let templates = Arc::new(Templates::load(cfg.templates_dir.as_deref())?);
-    let pipeline = Arc::new(Pipeline::new(
-        Arc::new(cfg),
-        templates,
-        Arc::new(SystemClock),
-    ));
+    let pipeline =
+        Arc::new(Pipeline::open(Arc::new(cfg), templates, Arc::new(SystemClock), &store).await?);
     let source = match args.format {
         Format::Maildir => ImportSource::Maildir(args.path.clone()),
         Format::Mbox => ImportSource::Mbox(args.path.clone()),

@@ -214,6 +214,17 @@ impl Keyring {
 
 /// Cheap shape check, no key needed: `a` followed by base32, 33 to [`MAX_TOKEN_LEN`]
 /// characters in all, any case. A customer token (32 hex characters) never matches.
+/// The stable 32-bit identity a token names: the first four bytes of SHA-256 over the
+/// lower-cased address of the agent (or invited collaborator). Stable across config
+/// reordering; changing an agent's address retires the tokens minted for the old one.
+pub fn identity_id(email: &str) -> u32 {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let mut first = [0u8; 4];
+    first.copy_from_slice(d.get(..4).unwrap_or(&[0; 4]));
+    u32::from_be_bytes(first)
+}
+
 pub fn looks_like_agent_token(token: &str) -> bool {
     let b = token.as_bytes();
     (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&b.len())

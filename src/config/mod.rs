@@ -113,6 +113,21 @@ pub struct AgentConfig {
     pub email: String,
 }
 
+/// How replies that claim to come from an agent are authenticated (issue 3).
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Agent replies must show DKIM or DMARC pass aligned with the From domain.
+    pub require_authenticated_sender: bool,
+    /// The authserv-id of our receiving server, whose topmost Authentication-Results
+    /// headers are trusted. Without it only local DKIM verification can prove a sender.
+    pub trusted_authserv_id: Option<String>,
+    /// How long an agent's reply token stays valid.
+    pub token_ttl: Duration,
+    /// Verify DKIM signatures ourselves (DNS lookups) when no trusted header proves the
+    /// sender.
+    pub verify_dkim_locally: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct ThreadingConfig {
     /// Window in which the same normalised subject from the same sender joins a ticket.
@@ -140,6 +155,12 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     /// Host part of generated Message-IDs.
     pub message_id_domain: String,
+    pub security: SecurityConfig,
+    /// The address agents write to (with `[#N]` in the subject) to run commands on a
+    /// ticket without replying to a notification.
+    pub commands_address: Option<String>,
+    /// Notification mails to agents about new tickets and customer messages.
+    pub notify_enabled: bool,
 }
 
 impl Config {
@@ -151,9 +172,17 @@ impl Config {
             .flat_map(|m| m.addresses.iter().cloned())
             .collect();
         v.push(self.smtp.from.address.clone());
+        v.extend(self.commands_address.iter().cloned());
         v.sort();
         v.dedup();
         v
+    }
+
+    /// The configured agent with this address, if any (addresses are lower-case).
+    pub fn agent_by_email(&self, email: &str) -> Option<&AgentConfig> {
+        self.agents
+            .iter()
+            .find(|a| a.email.eq_ignore_ascii_case(email))
     }
 
     /// The address replies should go to, before a `+token` is added.
@@ -603,6 +632,44 @@ fn validate(
         .and_then(|s| s.from.address.rsplit_once('@').map(|(_, d)| d.to_string()))
         .unwrap_or_else(|| "postdesk.invalid".to_string());
 
+    let sec = raw.security.as_ref();
+    let trusted_authserv_id = sec
+        .and_then(|s| s.trusted_authserv_id.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    if let Some(id) = &trusted_authserv_id
+        && id.chars().any(|c| c.is_whitespace() || c == ';')
+    {
+        problems.push(format!(
+            "security: trusted_authserv_id {id:?} must be a host name (no spaces or ';')"
+        ));
+    }
+    let token_ttl_days = sec.and_then(|s| s.token_ttl_days).unwrap_or(90);
+    if token_ttl_days == 0 || token_ttl_days > 3650 {
+        problems.push("security: token_ttl_days must be 1-3650".to_string());
+    }
+    let security = SecurityConfig {
+        require_authenticated_sender: sec
+            .and_then(|s| s.require_authenticated_sender)
+            .unwrap_or(true),
+        trusted_authserv_id,
+        token_ttl: Duration::from_secs(token_ttl_days * 86_400),
+        verify_dkim_locally: sec.and_then(|s| s.verify_dkim_locally).unwrap_or(true),
+    };
+    let commands_address = raw
+        .commands
+        .as_ref()
+        .and_then(|c| c.address.as_deref())
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty());
+    if let Some(a) = &commands_address
+        && !valid_email(a)
+    {
+        problems.push(format!("commands: address {a:?} is not an email address"));
+    }
+    let notify_enabled = raw.notify.as_ref().and_then(|n| n.enabled).unwrap_or(true);
+
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -625,6 +692,9 @@ fn validate(
         },
         templates_dir,
         message_id_domain,
+        security,
+        commands_address,
+        notify_enabled,
     })
 }
 

@@ -16,6 +16,9 @@ pub struct RawConfig {
     pub threading: Option<RawThreading>,
     pub ingest: Option<RawIngest>,
     pub templates: Option<RawTemplates>,
+    pub security: Option<RawSecurity>,
+    pub commands: Option<RawCommands>,
+    pub notify: Option<RawNotify>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,4 +98,25 @@ pub struct RawIngest {
 #[serde(deny_unknown_fields)]
 pub struct RawTemplates {
     pub dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurity {
+    pub require_authenticated_sender: Option<bool>,
+    pub trusted_authserv_id: Option<String>,
+    pub token_ttl_days: Option<u64>,
+    pub verify_dkim_locally: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommands {
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub enabled: Option<bool>,
 }

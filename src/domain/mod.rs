@@ -90,7 +90,12 @@ string_enum!(
 );
 
 string_enum!(
-    /// What a message is, as far as the ticket is concerned.
+    /// What a message is, as far as the ticket is concerned. Agents' mail: `notification`
+    /// (to an agent), `receipt` (commands applied/rejected), `held_notice` (to an agent whose
+    /// identity was claimed), `held` (a message that claimed to be an agent's and failed
+    /// authentication: kept, never executed nor relayed), `command` (an agent's reply made
+    /// only of commands), `agent_reply` (an agent's answer; the inbound mail and the copy
+    /// sent to the customer), `note` (internal).
     MessageKind, "message kind", {
         Customer => "customer",
         AutoReply => "auto_reply",
@@ -101,6 +106,11 @@ string_enum!(
         AutoSubmitted => "auto_submitted",
         Unprocessable => "unprocessable",
         Rejected => "rejected",
+        Notification => "notification",
+        Receipt => "receipt",
+        HeldNotice => "held_notice",
+        Held => "held",
+        Command => "command",
     }
 );
 

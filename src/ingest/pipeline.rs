@@ -22,6 +22,8 @@ use sqlx::{Connection, SqliteConnection};
 use super::parse::{self, Parsed};
 use super::unit::{Item, Unit};
 use crate::clock::{Clock, db_time};
+use crate::commands::authres::DkimVerifier;
+use crate::commands::token::Keyring;
 use crate::config::Config;
 use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
 use crate::outbound::templates::Templates;
@@ -77,10 +79,19 @@ pub struct Pipeline {
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
     ack_limiter: DefaultKeyedRateLimiter<String>,
+    /// The secrets of agents' reply tokens (kept in the database, made at first start).
+    keyring: Keyring,
+    /// Local DKIM verification of agents' replies, when configured.
+    dkim: Option<DkimVerifier>,
 }
 
 impl Pipeline {
-    pub fn new(cfg: Arc<Config>, templates: Arc<Templates>, clock: Arc<dyn Clock>) -> Pipeline {
+    pub fn new(
+        cfg: Arc<Config>,
+        templates: Arc<Templates>,
+        clock: Arc<dyn Clock>,
+        keyring: Keyring,
+    ) -> Pipeline {
         let per_hour =
             NonZeroU32::new(cfg.autoreply.max_per_sender_per_hour).unwrap_or(NonZeroU32::MIN);
         Pipeline {
@@ -88,7 +99,56 @@ impl Pipeline {
             templates,
             clock,
             ack_limiter: RateLimiter::keyed(Quota::per_hour(per_hour)),
+            keyring,
+            dkim: None,
         }
+    }
+
+    /// A pipeline for `store`: its token keyring is loaded (or made, at first start), and
+    /// DKIM is verified through the system resolver when `[security]` asks for it.
+    pub async fn open(
+        cfg: Arc<Config>,
+        templates: Arc<Templates>,
+        clock: Arc<dyn Clock>,
+        store: &crate::store::Store,
+    ) -> Result<Pipeline> {
+        let mut tx = store.begin_write().await?;
+        let keyring = crate::store::agent::load_or_create_keyring(&mut tx)
+            .await
+            .context("Loading the agent token keyring")?;
+        tx.commit().await?;
+        let dkim = if cfg.security.verify_dkim_locally {
+            match DkimVerifier::from_system_conf() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(
+                        "Local DKIM verification is off: no DNS resolver ({e}); agent replies need a trusted Authentication-Results header"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Pipeline::new(cfg, templates, clock, keyring).with_dkim(dkim))
+    }
+
+    /// Replaces the DKIM verifier (tests pin keys with an offline one).
+    pub fn with_dkim(mut self, dkim: Option<DkimVerifier>) -> Pipeline {
+        self.dkim = dkim;
+        self
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn dkim(&self) -> Option<&DkimVerifier> {
+        self.dkim.as_ref()
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     pub fn config(&self) -> &Config {

@@ -49,6 +49,7 @@ impl Env {
             self.cfg.clone(),
             self.templates.clone(),
             Arc::new(FixedClock(t)),
+            crate::commands::token::Keyring::generate(),
         )
     }
 
