@@ -79,7 +79,7 @@ pub struct ApplyContext<'a> {
     /// The current time as stored in the database (RFC 3339, UTC).
     pub now: &'a str,
     /// Whether a macro template of this name exists.
-    pub macro_exists: &'a dyn Fn(&str) -> bool,
+    pub macro_exists: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// What happened to each command, for the receipt and for the caller's next steps.

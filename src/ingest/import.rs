@@ -35,6 +35,10 @@ pub struct ImportStats {
     pub bounces: usize,
     pub unprocessable: usize,
     pub rejected: usize,
+    /// Authenticated agents' mail (commands, replies, notes).
+    pub agent_mail: usize,
+    /// Mail that claimed to be an agent's and was held.
+    pub held: usize,
     pub unreadable_files: usize,
 }
 
@@ -48,6 +52,8 @@ impl ImportStats {
             Outcome::Bounce { .. } => self.bounces += 1,
             Outcome::Unprocessable { .. } => self.unprocessable += 1,
             Outcome::Rejected { .. } => self.rejected += 1,
+            Outcome::AgentMail { .. } => self.agent_mail += 1,
+            Outcome::Held { .. } => self.held += 1,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Ingest: everything between a mail source and the database. `imap` speaks IMAP,
 //! `maildir` and `mbox` read local files, `parse` turns bytes into a `Parsed`, `loops`
-//! holds the RFC 3834 rules, and `pipeline` decides and commits.
+//! holds the RFC 3834 rules, `pipeline` decides and commits, and `agent` handles mail from
+//! agents (replies to notifications, the commands address).
 
 pub mod address;
+pub mod agent;
 pub mod imap;
 pub mod import;
 pub mod loops;

@@ -62,6 +62,10 @@ pub enum Outcome {
     Unprocessable { row: i64 },
     /// Over the size cap: headers kept, left on the server.
     Rejected { row: i64 },
+    /// An authenticated agent's mail: commands applied, text relayed or kept as a note.
+    AgentMail { ticket: TicketId, row: i64 },
+    /// Claimed to be an agent's and failed a check: kept, not executed, not relayed.
+    Held { row: i64, ticket: Option<TicketId> },
 }
 
 impl Outcome {
@@ -284,16 +288,22 @@ impl Pipeline {
             })
             .collect();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
-        if !only_items.is_empty() {
-            let mut unit = Unit::load(conn, self, &only_items, now).await?;
-            for ((i, _), it) in regular.iter().zip(&only_items) {
-                let o = unit.decide(self, it)?;
-                if let Some(slot) = outcomes.get_mut(*i) {
-                    *slot = Some(o);
+        // Customer mail is decided in runs by a unit of work; agents' mail (rare) is
+        // handled one message at a time between the runs, so arrival order holds.
+        let mut run: Vec<(usize, Item<'_>)> = Vec::new();
+        for ((i, _), it) in regular.iter().zip(only_items) {
+            if super::agent::is_agent_mail(self, it.parsed) {
+                self.decide_run(conn, &mut run, &mut outcomes, now).await?;
+                if let Some(o) = super::agent::handle(self, conn, &it, now).await? {
+                    if let Some(slot) = outcomes.get_mut(*i) {
+                        *slot = Some(o);
+                    }
+                    continue;
                 }
             }
-            unit.flush(conn).await?;
+            run.push((*i, it));
         }
+        self.decide_run(conn, &mut run, &mut outcomes, now).await?;
         // Oversize messages: headers kept, row numbers after the batch's own.
         let now_s = db_time(now);
         for (i, it) in items.iter().enumerate() {
@@ -317,6 +327,37 @@ impl Pipeline {
             .into_iter()
             .map(|o| o.ok_or_else(|| anyhow::anyhow!("a message of the batch got no outcome")))
             .collect()
+    }
+
+    /// Decides and writes a run of customer mail with one unit of work, then empties it.
+    async fn decide_run<'a>(
+        &self,
+        conn: &mut SqliteConnection,
+        run: &mut Vec<(usize, Item<'a>)>,
+        outcomes: &mut [Option<Outcome>],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<Item<'a>> = run
+            .iter()
+            .map(|(_, it)| Item {
+                raw: it.raw,
+                parsed: it.parsed,
+                source: it.source,
+            })
+            .collect();
+        let mut unit = Unit::load(conn, self, &items, now).await?;
+        for ((i, _), it) in run.iter().zip(&items) {
+            let o = unit.decide(self, it)?;
+            if let Some(slot) = outcomes.get_mut(*i) {
+                *slot = Some(o);
+            }
+        }
+        unit.flush(conn).await?;
+        run.clear();
+        Ok(())
     }
 
     /// Stores a message that could not be processed, with its raw bytes, without a ticket.

@@ -249,6 +249,10 @@ pub struct MessageView {
     pub created_at: String,
     /// Delivery state of outbound mail: pending, sent or failed.
     pub delivery: Option<String>,
+    /// The agent who wrote it (agents' replies, notes, commands) or claimed to (held).
+    pub agent: Option<String>,
+    /// Why a message that claimed to be an agent's was held.
+    pub held_reason: Option<String>,
 }
 
 fn json_list(s: &str) -> Vec<String> {
@@ -262,7 +266,7 @@ pub async fn list_message_views(
     let rows = sqlx::query(
         "SELECT m.id, m.message_id, m.direction, m.kind, m.from_addr, m.from_name, m.to_addrs, \
          m.cc_addrs, m.subject, m.body_text, m.channel, m.match_reason, m.problems, \
-         m.attachments, m.created_at, \
+         m.attachments, m.created_at, m.agent, m.held_reason, \
          (SELECT o.status FROM outbox o WHERE o.message_row = m.id) AS delivery \
          FROM messages m WHERE m.ticket_id = ? ORDER BY m.id",
     )
@@ -292,6 +296,8 @@ pub async fn list_message_views(
                 attachments: serde_json::from_str(&attachments).unwrap_or(serde_json::Value::Null),
                 created_at: r.try_get("created_at")?,
                 delivery: r.try_get("delivery")?,
+                agent: r.try_get("agent")?,
+                held_reason: r.try_get("held_reason")?,
             })
         })
         .collect()

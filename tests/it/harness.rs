@@ -69,6 +69,8 @@ pub struct Opts {
     /// requires STARTTLS or speaks implicit TLS, and `[smtp]` is `host = "localhost"`
     /// with the given security.
     pub smtp_tls: Option<TlsOpts>,
+    /// Agent notifications (off by default: the ingest tests count every mail sent).
+    pub notify: bool,
 }
 
 impl Default for Opts {
@@ -83,6 +85,7 @@ impl Default for Opts {
             dovecot: DovecotOptions::default(),
             imap_tls: None,
             smtp_tls: None,
+            notify: false,
         }
     }
 }
@@ -173,6 +176,9 @@ max_attempts = 3
 [autoreply]
 enabled = {autoreply}
 
+[notify]
+enabled = {notify}
+
 [ingest]
 max_message_mb = {max_mb}
 
@@ -186,6 +192,7 @@ email = "alice@example.com"
             smtp_security = smtp_end.security,
             smtp_ca = smtp_end.ca_line,
             autoreply = opts.autoreply,
+            notify = opts.notify,
             max_mb = opts.max_message_mb,
             extra = opts.extra,
         ));
@@ -310,6 +317,47 @@ email = "alice@example.com"
 
     pub fn messages(&self, id: i64) -> Vec<Value> {
         self.show(id)["messages"].as_array().unwrap().clone()
+    }
+
+    /// A reply token for (ticket, agent address) valid until `expires` (Unix seconds),
+    /// minted with the daemon's own keyring from the database, as a notification has it.
+    pub fn agent_token(&self, ticket: i64, email: &str, expires: i64) -> String {
+        let stored = self.query_string(&format!(
+            "SELECT value FROM settings WHERE key = '{}'",
+            postdesk::store::agent::KEYRING_SETTING
+        ));
+        let ring = postdesk::commands::token::Keyring::from_storage(&stored).unwrap();
+        postdesk::commands::token::mint(
+            &ring,
+            ticket,
+            postdesk::commands::token::identity_id(email),
+            expires,
+        )
+        .unwrap()
+    }
+
+    /// One text value straight from SQLite.
+    pub fn query_string(&self, sql: &str) -> String {
+        let db = self.db_path();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
+                    .await
+                    .unwrap();
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            })
+        })
+        .join()
+        .unwrap()
     }
 
     /// Appends to the support INBOX.

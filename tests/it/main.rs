@@ -9,12 +9,14 @@
     clippy::indexing_slicing
 )]
 
+mod agents;
 mod conformance;
 mod harness;
 mod hostile;
 mod ingest;
 mod mimekit;
 mod resilience;
+mod spoofing;
 mod support;
 mod support_smoke;
 mod tls;

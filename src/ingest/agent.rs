@@ -1,0 +1,890 @@
+//! Mail from agents: replies to notifications (sent to a per-agent, per-ticket token
+//! address) and mail to the commands address. Such a message acts as the agent only when
+//! every check holds; anything else that claims to be an agent is kept on the ticket as a
+//! held message, never executed and never relayed, and the real agent is told.
+//!
+//! The checks, in the words of the issue:
+//! 1. it reaches a valid, unexpired token address for that ticket and agent (or the
+//!    commands address, with `[#N]` in the subject); threading headers that point at
+//!    another ticket than the token's are a conflict, not a hint;
+//! 2. it has exactly one From mailbox, the agent's configured address, and no Sender that
+//!    says otherwise;
+//! 3. with `[security] require_authenticated_sender` (always, for the commands address,
+//!    which has no secret in it) it shows DKIM or DMARC pass aligned with the From domain,
+//!    from the topmost Authentication-Results of `trusted_authserv_id` or verified here;
+//! 4. it is not automatic (Auto-Submitted, X-Autoreply, a report or bounce);
+//! 5. its Message-ID is new: a replay is a duplicate and has no second effect.
+//!
+//! Commands are read from the new text of the plain-text body only: quoted history,
+//! forwarded parts and signatures are cut first (`quote`), attachments are never text,
+//! and a mail with only an HTML body has its commands ignored (the receipt says so).
+//!
+//! Decisions: an agent's mail that carries no token and is not to the commands address is
+//! agent mail only when it points at a ticket (threading headers or `[#N]`); it is then
+//! held ("no reply token"). Without any ticket it is ordinary mail and opens a ticket like
+//! any customer's, which is how agents log a phone call. Invited collaborators reply
+//! through their own tokens; their replies become internal notes and their commands are
+//! rejected. Held automatic mail (an out-of-office) gets no held notice, so two robots
+//! cannot talk to each other.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::address::{Mailbox, reply_token, split_plus};
+use super::parse::Parsed;
+use super::pipeline::{Outcome, Pipeline};
+use super::quote;
+use super::unit::Item;
+use crate::clock::db_time;
+use crate::commands::apply::{self, ApplyContext};
+use crate::commands::authres::{self, AuthFailure};
+use crate::commands::parse::{self, ParsedReply};
+use crate::commands::token;
+use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
+use crate::outbound::compose::{self, Composed, ReplyOutcome};
+use crate::store::{agent as agent_store, imap_state, messages, outbox, tickets};
+use crate::threading::subject;
+
+/// Who a message claims to be.
+#[derive(Debug, Clone)]
+struct Identity {
+    /// The agent's configured name, or the collaborator's address.
+    name: String,
+    email: String,
+    collaborator: bool,
+}
+
+/// What a message claims, before any check.
+#[derive(Debug, Default)]
+struct Claim {
+    ticket: Option<TicketId>,
+    identity: Option<Identity>,
+    via_token: bool,
+    via_commands_address: bool,
+    reasons: Vec<String>,
+}
+
+/// True when `p` must take the agent path: it is addressed to an agent token or the
+/// commands address, or its From is a configured agent.
+pub fn is_agent_mail(pl: &Pipeline, p: &Parsed) -> bool {
+    let cfg = pl.config();
+    let own = cfg.own_addresses();
+    p.all_recipients().any(|r| {
+        reply_token(r, &own).is_some_and(token::looks_like_agent_token)
+            || cfg
+                .commands_address
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(r))
+    }) || p
+        .from
+        .as_ref()
+        .is_some_and(|f| cfg.agent_by_email(&f.address).is_some())
+}
+
+/// Handles one agent message inside the caller's transaction. `None`: it is not agent
+/// mail after all (an agent writing in without reference to a ticket) and goes the
+/// customer path.
+pub async fn handle(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    it: &Item<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>> {
+    let p = it.parsed;
+    let now_s = db_time(now);
+    // 5. A replay (or a second copy) has no second effect.
+    if let Some(existing) = messages::find_by_message_id(conn, &p.message_id).await? {
+        record_source(conn, it, existing.row, &now_s).await?;
+        return Ok(Some(Outcome::Duplicate { row: existing.row }));
+    }
+    let mut claim = claim(pl, conn, p, now).await?;
+    if !claim.via_token && !claim.via_commands_address && claim.ticket.is_none() {
+        return Ok(None);
+    }
+    let automatic = is_automatic(p);
+    check_sender(pl, it.raw, p, &mut claim, automatic).await;
+
+    let ticket = match claim.ticket {
+        Some(t) => tickets::find_ticket(conn, t).await?.map(|t| t.id),
+        None => None,
+    };
+    if ticket.is_none() && claim.reasons.is_empty() {
+        claim
+            .reasons
+            .push("the ticket it names does not exist".to_string());
+    }
+    let (Some(ticket), Some(identity), true) =
+        (ticket, claim.identity.clone(), claim.reasons.is_empty())
+    else {
+        let row = hold(pl, conn, it, &claim, ticket, automatic, &now_s).await?;
+        return Ok(Some(Outcome::Held { row, ticket }));
+    };
+    let row = act(pl, conn, it, ticket, &identity, &claim, now).await?;
+    Ok(Some(Outcome::AgentMail { ticket, row }))
+}
+
+/// Reads the claim: token, commands address, identity and ticket.
+async fn claim(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    p: &Parsed,
+    now: DateTime<Utc>,
+) -> Result<Claim> {
+    let cfg = pl.config();
+    let own = cfg.own_addresses();
+    let mut c = Claim::default();
+    let from_agent = p.from.as_ref().and_then(|f| cfg.agent_by_email(&f.address));
+
+    // The ticket the threading headers or the subject point at.
+    let threaded = threaded_ticket(pl, conn, p).await?;
+
+    let tokens: Vec<&str> = p
+        .all_recipients()
+        .filter_map(|r| reply_token(r, &own))
+        .filter(|t| token::looks_like_agent_token(t))
+        .collect();
+    if let Some(tok) = tokens.first() {
+        c.via_token = true;
+        match token::verify(pl.keyring(), tok, now.timestamp()) {
+            Ok(t) => {
+                c.ticket = Some(t.ticket);
+                c.identity = identity_for(pl, conn, t.ticket, t.agent).await?;
+                if c.identity.is_none() {
+                    c.reasons
+                        .push("the reply token names nobody who is an agent or collaborator of this ticket".to_string());
+                }
+                if let Some(other) = threaded
+                    && tickets::find_ticket(conn, other).await?.map(|r| r.id)
+                        != tickets::find_ticket(conn, t.ticket).await?.map(|r| r.id)
+                {
+                    c.reasons.push(format!(
+                        "the reply token is for ticket #{} but the message replies to ticket #{other}",
+                        t.ticket
+                    ));
+                }
+            }
+            Err(e) => {
+                c.ticket = threaded;
+                c.identity = from_agent.map(agent_identity);
+                c.reasons.push(format!("reply token refused: {e}"));
+            }
+        }
+        if tokens.len() > 1 {
+            c.reasons
+                .push("the message is addressed to more than one reply token".to_string());
+        }
+        return Ok(c);
+    }
+    let to_commands = cfg.commands_address.as_deref().is_some_and(|addr| {
+        p.all_recipients()
+            .any(|r| r.eq_ignore_ascii_case(addr) || split_plus(r).is_some_and(|(b, _)| b == addr))
+    });
+    c.identity = from_agent.map(agent_identity);
+    if to_commands {
+        c.via_commands_address = true;
+        let tags = subject::ticket_tags(&p.subject);
+        match tags.as_slice() {
+            [one] => c.ticket = Some(*one),
+            [] => c
+                .reasons
+                .push("mail to the commands address needs [#N] in the subject".to_string()),
+            _ => c.reasons.push(
+                "the subject names more than one ticket; write one [#N] per mail".to_string(),
+            ),
+        }
+        if c.identity.is_none() {
+            c.reasons
+                .push("the From address is not a configured agent".to_string());
+        }
+        return Ok(c);
+    }
+    // An agent's From without a token: agent mail only when it points at a ticket.
+    c.ticket = threaded;
+    if c.ticket.is_some() {
+        c.reasons.push(
+            "no reply token: reply to the latest notification, or write to the commands address"
+                .to_string(),
+        );
+    }
+    Ok(c)
+}
+
+fn agent_identity(a: &crate::config::AgentConfig) -> Identity {
+    Identity {
+        name: a.name.clone(),
+        email: a.email.clone(),
+        collaborator: false,
+    }
+}
+
+/// The agent or collaborator of `ticket` whose identity id is `id`.
+async fn identity_for(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    id: u32,
+) -> Result<Option<Identity>> {
+    if let Some(a) = pl
+        .config()
+        .agents
+        .iter()
+        .find(|a| token::identity_id(&a.email) == id)
+    {
+        return Ok(Some(agent_identity(a)));
+    }
+    let live = tickets::find_ticket(conn, ticket)
+        .await?
+        .map(|t| t.id)
+        .unwrap_or(ticket);
+    for t in [ticket, live] {
+        for email in agent_store::list_collaborators(conn, t).await? {
+            if token::identity_id(&email) == id {
+                return Ok(Some(Identity {
+                    name: email.clone(),
+                    email,
+                    collaborator: true,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The ticket `p`'s In-Reply-To/References (ours, or any stored message) or its single
+/// `[#N]` point at.
+async fn threaded_ticket(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    p: &Parsed,
+) -> Result<Option<TicketId>> {
+    let domain = &pl.config().message_id_domain;
+    for id in p.in_reply_to.iter().chain(p.references.iter().rev()) {
+        if let Some(t) = own_id_ticket(id, domain) {
+            return Ok(Some(t));
+        }
+        if let Some(m) = messages::find_by_message_id(conn, id).await?
+            && let Some(t) = m.ticket_id
+        {
+            return Ok(Some(t));
+        }
+    }
+    Ok(match subject::ticket_tags(&p.subject).as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+}
+
+/// The ticket number inside one of our own Message-IDs (`pd.<N>.<...>@<domain>`).
+fn own_id_ticket(id: &str, domain: &str) -> Option<TicketId> {
+    if !compose::is_own_message_id(id, domain) {
+        return None;
+    }
+    id.strip_prefix(compose::OWN_ID_PREFIX)?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Auto-Submitted other than `no`, X-Autoreply and friends, or a report.
+fn is_automatic(p: &Parsed) -> bool {
+    p.auto
+        .auto_submitted
+        .as_deref()
+        .is_some_and(|v| !v.starts_with("no"))
+        || p.auto.x_autoreply
+        || p.auto.feedback_report
+        || p.report.is_some()
+        || super::loops::looks_like_legacy_bounce(p)
+}
+
+/// Checks 2, 3 and 4; adds a reason per failure.
+async fn check_sender(pl: &Pipeline, raw: &[u8], p: &Parsed, c: &mut Claim, automatic: bool) {
+    let cfg = pl.config();
+    if automatic {
+        c.reasons.push(
+            "it is an automatic message (Auto-Submitted, an out-of-office or a bounce)".to_string(),
+        );
+    }
+    let Some(identity) = &c.identity else {
+        if c.reasons.is_empty() {
+            c.reasons
+                .push("the sender is not a configured agent".to_string());
+        }
+        return;
+    };
+    if p.from_count != 1 {
+        c.reasons.push(format!(
+            "it has {} From addresses; exactly one is required",
+            p.from_count
+        ));
+    }
+    let from = p.from.as_ref();
+    if !from.is_some_and(|f| f.address.eq_ignore_ascii_case(&identity.email)) {
+        c.reasons.push(format!(
+            "From is {} but the token belongs to {}",
+            from.map(|f| f.address.as_str()).unwrap_or("missing"),
+            identity.email
+        ));
+        return;
+    }
+    if let Some(sender) = &p.sender
+        && !sender.address.eq_ignore_ascii_case(&identity.email)
+    {
+        c.reasons.push(format!(
+            "its Sender header ({}) is not the agent's address",
+            sender.address
+        ));
+    }
+    if cfg.security.require_authenticated_sender || c.via_commands_address {
+        let domain = identity
+            .email
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("");
+        if let Err(why) = authenticate(pl, raw, domain).await {
+            c.reasons
+                .push(format!("the sender is not authenticated: {why}"));
+        }
+    }
+}
+
+/// DKIM/DMARC evidence: the trusted Authentication-Results first, then local DKIM.
+async fn authenticate(pl: &Pipeline, raw: &[u8], from_domain: &str) -> Result<(), String> {
+    let cfg = pl.config();
+    let mut why: Vec<String> = Vec::new();
+    match cfg.security.trusted_authserv_id.as_deref() {
+        Some(id) => match authres::check_auth_results(raw, id, from_domain) {
+            Ok(_) => return Ok(()),
+            Err(e) => why.push(e.to_string()),
+        },
+        None => why.push(AuthFailure::NoTrustedHeader.to_string() + " (none is configured)"),
+    }
+    if let Some(v) = pl.dkim() {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            v.verify(raw, from_domain),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => why.push(format!("local DKIM: {e}")),
+            Err(_) => why.push("local DKIM: DNS timed out".to_string()),
+        }
+    }
+    Err(why.join("; "))
+}
+
+async fn record_source(
+    conn: &mut SqliteConnection,
+    it: &Item<'_>,
+    row: i64,
+    now: &str,
+) -> Result<()> {
+    if let Some(s) = it.source {
+        imap_state::insert_source(conn, s.mailbox, s.folder, s.uidvalidity, s.uid, row, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores the inbound message with its raw bytes.
+#[allow(clippy::too_many_arguments)]
+async fn store_inbound(
+    conn: &mut SqliteConnection,
+    it: &Item<'_>,
+    ticket: Option<TicketId>,
+    kind: MessageKind,
+    reason: MatchReason,
+    body_text: &str,
+    now: &str,
+) -> Result<i64> {
+    let p = it.parsed;
+    let raw_id = messages::insert_raw(conn, &p.raw_sha256, it.raw, it.raw.len(), now).await?;
+    let to: Vec<&str> = p.to.iter().map(|m| m.address.as_str()).collect();
+    let cc: Vec<&str> = p.cc.iter().map(|m| m.address.as_str()).collect();
+    let row = messages::insert_message(
+        conn,
+        &messages::NewMessage {
+            ticket_id: ticket,
+            raw_id: Some(raw_id),
+            message_id: &p.message_id,
+            synthetic_id: p.synthetic_id,
+            body_sha256: &p.body_sha256,
+            direction: Direction::Inbound,
+            kind,
+            from_addr: p.from.as_ref().map(|f| f.address.as_str()),
+            from_name: p.from.as_ref().and_then(|f| f.name.as_deref()),
+            to_json: &serde_json::to_string(&to)?,
+            cc_json: &serde_json::to_string(&cc)?,
+            subject: &p.subject,
+            body_text,
+            channel: "email",
+            match_reason: reason,
+            problems_json: &serde_json::to_string(&p.problems)?,
+            attachments_json: &serde_json::to_string(&p.attachments)?,
+            date_header: p.date,
+            now,
+        },
+    )
+    .await?;
+    let mut refs = p.in_reply_to.clone();
+    refs.extend(p.references.iter().cloned());
+    refs.sort();
+    refs.dedup();
+    messages::insert_refs(conn, row, &refs).await?;
+    record_source(conn, it, row, now).await?;
+    Ok(row)
+}
+
+/// Queues `c` (to an agent or the customer) as an outbound message and an outbox row.
+async fn queue(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    kind: MessageKind,
+    c: &Composed,
+    refs: &[String],
+    now: &str,
+) -> Result<i64> {
+    let cfg = pl.config();
+    let row = messages::insert_message(
+        conn,
+        &messages::NewMessage {
+            ticket_id: Some(ticket),
+            raw_id: None,
+            message_id: &c.message_id,
+            synthetic_id: false,
+            body_sha256: "",
+            direction: Direction::Outbound,
+            kind,
+            from_addr: Some(&cfg.smtp.from.address),
+            from_name: cfg.smtp.from.name.as_deref(),
+            to_json: &serde_json::to_string(&c.to)?,
+            cc_json: "[]",
+            subject: &c.subject,
+            body_text: &c.body,
+            channel: "email",
+            match_reason: MatchReason::Outbound,
+            problems_json: "[]",
+            attachments_json: "[]",
+            date_header: None,
+            now,
+        },
+    )
+    .await?;
+    messages::insert_refs(conn, row, refs).await?;
+    outbox::insert_outbox(
+        conn,
+        &outbox::NewOutbox {
+            message_row: Some(row),
+            ticket_id: Some(ticket),
+            kind: kind.as_str(),
+            message_id: &c.message_id,
+            mail_from: &cfg.smtp.from.address,
+            rcpt_to: &c.to,
+            raw: &c.raw,
+            now,
+        },
+    )
+    .await?;
+    Ok(row)
+}
+
+async fn set_agent_columns(
+    conn: &mut SqliteConnection,
+    row: i64,
+    agent: Option<&str>,
+    held_reason: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE messages SET agent = ?, held_reason = ? WHERE id = ?")
+        .bind(agent)
+        .bind(held_reason)
+        .bind(row)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Keeps a message that failed the checks and tells the real agent.
+async fn hold(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    it: &Item<'_>,
+    claim: &Claim,
+    ticket: Option<TicketId>,
+    automatic: bool,
+    now: &str,
+) -> Result<i64> {
+    let p = it.parsed;
+    let reasons = if claim.reasons.is_empty() {
+        vec!["the message could not be attributed to an agent".to_string()]
+    } else {
+        claim.reasons.clone()
+    };
+    let reason_text = reasons.join("; ");
+    tracing::warn!(
+        "Held message <{}> claiming to be from {} on ticket {}: {reason_text}",
+        p.message_id,
+        claim
+            .identity
+            .as_ref()
+            .map(|i| i.email.as_str())
+            .unwrap_or("an agent"),
+        ticket
+            .map(|t| format!("#{t}"))
+            .unwrap_or_else(|| "(none)".into()),
+    );
+    let row = store_inbound(
+        conn,
+        it,
+        ticket,
+        MessageKind::Held,
+        if claim.via_token {
+            MatchReason::ReplyToken
+        } else {
+            MatchReason::References
+        },
+        &p.body_text,
+        now,
+    )
+    .await?;
+    set_agent_columns(
+        conn,
+        row,
+        claim.identity.as_ref().map(|i| i.name.as_str()),
+        Some(&reason_text),
+    )
+    .await?;
+    let (Some(ticket), Some(identity)) = (ticket, &claim.identity) else {
+        return Ok(row);
+    };
+    if automatic || identity.collaborator {
+        return Ok(row);
+    }
+    let Some(t) = tickets::find_ticket(conn, ticket).await? else {
+        return Ok(row);
+    };
+    let claimed_from = p
+        .from
+        .as_ref()
+        .map(Mailbox::display)
+        .unwrap_or_else(|| "(no From)".into());
+    let notice = compose::held_notice(
+        pl.config(),
+        pl.templates(),
+        &compose::HeldInput {
+            ticket_id: t.id,
+            ticket_subject: &t.subject,
+            agent: &Mailbox {
+                name: Some(identity.name.clone()),
+                address: identity.email.clone(),
+            },
+            reasons: &reasons,
+            claimed_from: &claimed_from,
+            message_id: (!p.synthetic_id).then_some(p.message_id.as_str()),
+            subject: &p.subject,
+        },
+    );
+    match notice {
+        Ok(c) => {
+            let root = compose::thread_root_id(t.id, &pl.config().message_id_domain);
+            queue(pl, conn, t.id, MessageKind::HeldNotice, &c, &[root], now).await?;
+        }
+        Err(e) => tracing::warn!(
+            "Ticket #{}: no held notice, it cannot be composed: {e:#}",
+            t.id
+        ),
+    }
+    Ok(row)
+}
+
+/// The customer's side of a ticket: address, name, Cc'd addresses, the Message-ID to
+/// answer and the References to carry.
+struct CustomerSide {
+    to: Vec<Mailbox>,
+    in_reply_to: Option<String>,
+    references: Vec<String>,
+}
+
+async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<CustomerSide> {
+    let row = sqlx::query(
+        "SELECT c.email, c.name FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
+    )
+    .bind(ticket)
+    .fetch_one(&mut *conn)
+    .await
+    .context("Reading the ticket's customer")?;
+    let mut to = vec![Mailbox {
+        address: row.try_get("email")?,
+        name: row.try_get("name")?,
+    }];
+    for cc in agent_store::list_cc(conn, ticket).await? {
+        to.push(Mailbox {
+            name: None,
+            address: cc,
+        });
+    }
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM messages WHERE ticket_id = ? AND synthetic_id = 0 \
+         AND kind IN ('customer', 'agent_reply', 'auto_reply') ORDER BY id",
+    )
+    .bind(ticket)
+    .fetch_all(&mut *conn)
+    .await?;
+    let last_customer: Option<String> = sqlx::query_scalar(
+        "SELECT message_id FROM messages WHERE ticket_id = ? AND synthetic_id = 0 \
+         AND kind = 'customer' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(CustomerSide {
+        to,
+        in_reply_to: last_customer,
+        references: ids,
+    })
+}
+
+/// The checks passed: run the commands, relay the text, send the receipt.
+async fn act(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    it: &Item<'_>,
+    ticket: TicketId,
+    identity: &Identity,
+    claim: &Claim,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let cfg = pl.config();
+    let p = it.parsed;
+    let now_s = db_time(now);
+    let new_text = quote::new_text(&p.body_text);
+    let mut reply: ParsedReply = parse::parse_reply(new_text);
+    let mut extra_rejected: Vec<(String, String)> = Vec::new();
+    if p.html_only && !reply.commands.is_empty() {
+        for (_, line, _) in reply.commands.drain(..) {
+            extra_rejected.push((
+                line,
+                "commands are read only from a plain-text part; this mail has HTML only"
+                    .to_string(),
+            ));
+        }
+    }
+    if identity.collaborator {
+        for (_, line, c) in std::mem::take(&mut reply.commands) {
+            if c == crate::commands::parse::Command::Note {
+                continue;
+            }
+            extra_rejected.push((line, "collaborators can add notes only".to_string()));
+        }
+    }
+    let agents: Vec<(String, String)> = cfg
+        .agents
+        .iter()
+        .map(|a| (a.name.clone(), a.email.clone()))
+        .collect();
+    let templates = pl.templates();
+    let macro_exists = |name: &str| templates.macro_names().iter().any(|m| m == name);
+    let report = apply::apply(
+        conn,
+        &ApplyContext {
+            ticket_id: ticket,
+            agent: &identity.name,
+            agents: &agents,
+            message_row: None,
+            now: &now_s,
+            macro_exists: &macro_exists,
+        },
+        &reply.commands,
+    )
+    .await?;
+    let note = report.note || identity.collaborator;
+    let t = tickets::find_ticket(conn, ticket)
+        .await?
+        .context("The ticket vanished")?;
+
+    // The text for the customer: the body, then any macros.
+    let side = customer_side(conn, t.id).await?;
+    let customer = side.to.first().cloned().unwrap_or(Mailbox {
+        name: None,
+        address: String::new(),
+    });
+    let mut text = reply.body.trim().to_string();
+    for name in &report.macros {
+        let data = compose::macro_data(cfg, t.id, &t.subject, &customer, &identity.name);
+        match templates.render_macro(name, &data) {
+            Ok(Some(m)) => {
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(m.trim());
+            }
+            Ok(None) => extra_rejected.push((format!("#macro {name}"), "no such macro".into())),
+            Err(e) => extra_rejected.push((format!("#macro {name}"), format!("{e:#}"))),
+        }
+    }
+    let relay = !text.is_empty() && !note && report.merged_into.is_none();
+    let kind = if note {
+        MessageKind::Note
+    } else if relay {
+        MessageKind::AgentReply
+    } else {
+        MessageKind::Command
+    };
+    let row = store_inbound(
+        conn,
+        it,
+        Some(t.id),
+        kind,
+        if claim.via_token {
+            MatchReason::ReplyToken
+        } else {
+            MatchReason::SubjectTag
+        },
+        if text.is_empty() { new_text } else { &text },
+        &now_s,
+    )
+    .await?;
+    set_agent_columns(conn, row, Some(&identity.name), None).await?;
+    if let Some(log) = report.command_log_id {
+        sqlx::query("UPDATE command_log SET message_row = ? WHERE id = ?")
+            .bind(row)
+            .bind(log)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE tickets SET updated_at = ? WHERE id = ?")
+        .bind(&now_s)
+        .bind(t.id)
+        .execute(&mut *conn)
+        .await?;
+
+    let mut outcome = if note {
+        ReplyOutcome::InternalNote
+    } else {
+        ReplyOutcome::NothingSent
+    };
+    if relay {
+        let composed = compose::customer_reply(
+            cfg,
+            templates,
+            &compose::ReplyInput {
+                ticket_id: t.id,
+                ticket_subject: &t.subject,
+                customer_token: &t.token,
+                to: &side.to,
+                agent_name: &identity.name,
+                body_text: &text,
+                in_reply_to: side.in_reply_to.as_deref(),
+                references: &side.references,
+            },
+        );
+        match composed {
+            Ok(c) => {
+                queue(
+                    pl,
+                    conn,
+                    t.id,
+                    MessageKind::AgentReply,
+                    &c,
+                    &side.references,
+                    &now_s,
+                )
+                .await?;
+                outcome = ReplyOutcome::SentToCustomer;
+            }
+            Err(e) => extra_rejected.push((
+                "(your text)".into(),
+                format!("it could not be sent to the customer: {e:#}"),
+            )),
+        }
+    }
+
+    // The receipt: unless #quiet and all went well, whenever there were commands.
+    let mut rejected = report.rejected.clone();
+    rejected.extend(
+        reply
+            .rejected
+            .iter()
+            .map(|(_, line, why)| (line.clone(), why.clone())),
+    );
+    rejected.extend(extra_rejected);
+    let ignored: Vec<String> = reply.ignored.iter().map(|(_, l)| l.clone()).collect();
+    let anything = !report.applied.is_empty()
+        || !rejected.is_empty()
+        || !ignored.is_empty()
+        || report.help
+        || !reply.commands.is_empty();
+    let quiet_ok = report.quiet && rejected.is_empty() && ignored.is_empty() && !report.help;
+    if anything && !quiet_ok {
+        let expires = now.timestamp()
+            + i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let tok = token::mint(
+            pl.keyring(),
+            t.id,
+            token::identity_id(&identity.email),
+            expires,
+        )
+        .context("Minting a reply token")?;
+        let receipt = compose::receipt(
+            cfg,
+            templates,
+            &compose::ReceiptInput {
+                ticket_id: t.id,
+                ticket_subject: &t.subject,
+                agent: &Mailbox {
+                    name: Some(identity.name.clone()),
+                    address: identity.email.clone(),
+                },
+                reply_token: &tok,
+                applied: &report.applied,
+                rejected: &rejected,
+                ignored: &ignored,
+                outcome,
+                help: report.help,
+                in_reply_to: (!p.synthetic_id).then_some(p.message_id.as_str()),
+            },
+        );
+        match receipt {
+            Ok(c) => {
+                let root = compose::thread_root_id(t.id, &cfg.message_id_domain);
+                queue(pl, conn, t.id, MessageKind::Receipt, &c, &[root], &now_s).await?;
+            }
+            Err(e) => tracing::warn!("Ticket #{}: no receipt, it cannot be composed: {e:#}", t.id),
+        }
+    }
+    tracing::info!(
+        "Ticket #{}: {} from {} ({} applied, {} rejected)",
+        t.id,
+        kind.as_str(),
+        identity.email,
+        report.applied.len(),
+        rejected.len()
+    );
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_ids_name_their_ticket() {
+        assert_eq!(
+            own_id_ticket("pd.42.abcdef@example.com", "example.com"),
+            Some(42)
+        );
+        assert_eq!(
+            own_id_ticket("pd.7.thread@example.com", "example.com"),
+            Some(7)
+        );
+        assert_eq!(own_id_ticket("pd.42.abcdef@evil.org", "example.com"), None);
+        assert_eq!(
+            own_id_ticket("pd.x.abcdef@example.com", "example.com"),
+            None
+        );
+        assert_eq!(own_id_ticket("42@example.com", "example.com"), None);
+    }
+}
