@@ -544,3 +544,674 @@ async fn a_ticket_touched_earlier_in_the_batch_is_inside_the_subject_window() {
     );
     assert_eq!(e.scalar("SELECT COUNT(*) FROM tickets").await, 1);
 }
+
+// ---- agent notifications (issue 3) ----------------------------------------------------
+
+const ONE_AGENT: &str = "[[agent]]\nname = \"alice\"\nemail = \"alice@example.com\"\n";
+const TWO_AGENTS: &str = "[[agent]]\nname = \"alice\"\nemail = \"alice@example.com\"\n\
+                          [[agent]]\nname = \"bob\"\nemail = \"bob@example.com\"\n";
+
+/// An Env whose configuration is [`CONFIG`] followed by `extra`.
+async fn env_with(extra: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+    let text = format!("{CONFIG}{extra}");
+    let cfg = Arc::new(crate::config::parse(&text, std::path::Path::new(""), &|_| None).unwrap());
+    Env {
+        _dir: dir,
+        store,
+        cfg,
+        templates: Arc::new(crate::outbound::templates::Templates::load(None).unwrap()),
+    }
+}
+
+/// One queued notification: its message row and outbox row, and the outbox bytes parsed
+/// back.
+struct Sent {
+    ticket: i64,
+    to: String,
+    body: String,
+    mail: crate::ingest::parse::Parsed,
+}
+
+impl Sent {
+    /// The agent token in the Reply-To `support+<token>@example.com`.
+    fn token(&self) -> String {
+        assert_eq!(self.mail.reply_to.len(), 1, "{:?}", self.mail.reply_to);
+        let (base, tok) =
+            crate::ingest::address::split_plus(&self.mail.reply_to[0].address).unwrap();
+        assert_eq!(base, "support@example.com");
+        assert!(tok.starts_with('a'), "{tok}");
+        tok.to_string()
+    }
+}
+
+/// message ticket, to_addrs, body_text, match_reason, outbox ticket, raw, rcpt_to.
+type NotificationRow = (i64, String, String, String, i64, Vec<u8>, String);
+
+impl Env {
+    /// Every notification, oldest first. Each has exactly one message row and one outbox
+    /// row, on the same ticket, to the same single agent.
+    async fn notifications(&self) -> Vec<Sent> {
+        let rows: Vec<NotificationRow> = sqlx::query_as(
+            "SELECT m.ticket_id, m.to_addrs, m.body_text, m.match_reason, o.ticket_id, o.raw, o.rcpt_to \
+             FROM messages m JOIN outbox o ON o.message_row = m.id \
+             WHERE m.kind = 'notification' AND o.kind = 'notification' \
+               AND m.direction = 'outbound' ORDER BY m.id",
+        )
+        .fetch_all(self.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            self.scalar("SELECT COUNT(*) FROM messages WHERE kind = 'notification'")
+                .await,
+            rows.len() as i64
+        );
+        assert_eq!(
+            self.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'notification'")
+                .await,
+            rows.len() as i64
+        );
+        rows.into_iter()
+            .map(|(ticket, to, body, reason, out_ticket, raw, rcpt)| {
+                assert_eq!(ticket, out_ticket);
+                assert_eq!(reason, "outbound");
+                let to: Vec<String> = serde_json::from_str(&to).unwrap();
+                let rcpt: Vec<String> = serde_json::from_str(&rcpt).unwrap();
+                assert_eq!(to.len(), 1, "{to:?}");
+                assert_eq!(to, rcpt);
+                Sent {
+                    ticket,
+                    to: to[0].clone(),
+                    body,
+                    mail: crate::ingest::parse::parse(&raw),
+                }
+            })
+            .collect()
+    }
+
+    async fn exec(&self, sql: &'static str) {
+        sqlx::query(sql).execute(self.store.pool()).await.unwrap();
+    }
+}
+
+fn ticket_of(o: &Outcome) -> i64 {
+    match o {
+        Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. } => *ticket,
+        other => panic!("no ticket: {other:?}"),
+    }
+}
+
+fn reply_to(id: &str) -> String {
+    format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n")
+}
+
+#[tokio::test]
+async fn a_new_ticket_notifies_the_agent_with_a_verifiable_token_and_the_context() {
+    use crate::commands::token;
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "Ann Lee <ann@c.org>",
+                "Printer on fire",
+                Some("n1@c.org"),
+                "",
+                "The printer in room 4 is on fire, please send help quickly.",
+            ),
+        )
+        .await;
+    assert!(
+        matches!(
+            o,
+            Outcome::NewTicket {
+                acknowledged: true,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    let ticket = ticket_of(&o);
+    let sent = e.notifications().await;
+    assert_eq!(sent.len(), 1);
+    let n = &sent[0];
+    assert_eq!((n.ticket, n.to.as_str()), (ticket, "alice@example.com"));
+    let tok = token::verify(p.keyring(), &n.token(), t0().timestamp()).unwrap();
+    assert_eq!(tok.ticket, ticket);
+    assert_eq!(tok.agent, token::identity_id("alice@example.com"));
+    assert_eq!(
+        tok.expires,
+        t0().timestamp() + e.cfg.security.token_ttl.as_secs() as i64
+    );
+    for line in [
+        format!("New ticket #{ticket}: Printer on fire"),
+        "Customer:      Ann Lee <ann@c.org>".to_string(),
+        "Tier:          standard".to_string(),
+        "Open tickets:  1".to_string(),
+        "Past tickets:  0".to_string(),
+        "Status:        open".to_string(),
+        "Priority:      normal".to_string(),
+        "Assignee:      nobody".to_string(),
+        "Matched by:    new_ticket".to_string(),
+        "room 4 is on fire".to_string(),
+        crate::commands::parse::CHEAT_SHEET
+            .lines()
+            .next()
+            .unwrap()
+            .to_string(),
+    ] {
+        assert!(n.body.contains(&line), "{line:?} missing from:\n{}", n.body);
+    }
+    // In the ticket's agent thread, and stored so that the thread root finds the ticket.
+    let root = crate::outbound::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
+    assert_eq!(n.mail.in_reply_to, vec![root.clone()]);
+    assert_eq!(n.mail.references, vec![root.clone()]);
+    let refs: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM message_refs r JOIN messages m ON m.id = r.message_row \
+         WHERE m.kind = 'notification' AND r.ref_id = ?",
+    )
+    .bind(&root)
+    .fetch_one(e.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(refs, 1);
+    // The agent is not a participant: their mail must never pass for the customer's.
+    assert_eq!(
+        e.scalar("SELECT COUNT(*) FROM participants WHERE email = 'alice@example.com'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_customer_reply_notifies_again_in_the_same_agent_thread() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let ticket = ticket_of(
+        &e.ingest(
+            &p,
+            &mail("ann@c.org", "Invoice", Some("r1@c.org"), "", "where is it"),
+        )
+        .await,
+    );
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "ann@c.org",
+                "Re: Invoice",
+                Some("r2@c.org"),
+                &reply_to("r1@c.org"),
+                "still waiting",
+            ),
+        )
+        .await;
+    assert_eq!(ticket_of(&o), ticket);
+    let sent = e.notifications().await;
+    assert_eq!(sent.len(), 2);
+    let root = crate::outbound::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
+    for n in &sent {
+        assert_eq!(n.ticket, ticket);
+        assert_eq!(n.mail.references, vec![root.clone()]);
+    }
+    assert_ne!(sent[0].mail.message_id, sent[1].mail.message_id);
+    assert_eq!(sent[0].mail.subject, sent[1].mail.subject);
+    assert!(
+        sent[1].body.contains(&format!(
+            "New message from the customer on ticket #{ticket}"
+        )),
+        "{}",
+        sent[1].body
+    );
+    assert!(sent[1].body.contains("Matched by:    references"));
+    assert!(sent[1].body.contains("still waiting"));
+
+    // Someone answering the notification itself lands on the ticket (References rule)...
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "carol@c.org",
+                "Something else",
+                Some("r3@c.org"),
+                &reply_to(&sent[0].mail.message_id),
+                "about that notification",
+            ),
+        )
+        .await;
+    assert_eq!(
+        o,
+        Outcome::Joined {
+            ticket,
+            row: e
+                .scalar("SELECT id FROM messages WHERE message_id = 'r3@c.org'")
+                .await,
+            reason: MatchReason::References,
+        }
+    );
+    // ...and the customer naming only the thread root joins by the shared reference, while
+    // a stranger cannot: the root's id is guessable, unlike a notification's.
+    let root_only = format!("References: <{root}>\r\n");
+    let o = e
+        .ingest(
+            &p,
+            &mail("ann@c.org", "Unrelated", Some("r4@c.org"), &root_only, "x"),
+        )
+        .await;
+    assert!(
+        matches!(o, Outcome::Joined { ticket: t, reason: MatchReason::SharedReference, .. } if t == ticket),
+        "{o:?}"
+    );
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "mallory@evil.example",
+                "Unrelated",
+                Some("r5@evil.example"),
+                &root_only,
+                "x",
+            ),
+        )
+        .await;
+    assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
+}
+
+#[tokio::test]
+async fn automatic_mail_bounces_copies_and_our_own_mail_notify_nobody() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let first = mail("ann@c.org", "Help", Some("q1@c.org"), "", "please");
+    let ticket = ticket_of(&e.ingest(&p, &first).await);
+    assert_eq!(e.notifications().await.len(), 1);
+
+    let auto = mail(
+        "ann@c.org",
+        "Out of office: Re: Help",
+        Some("q2@c.org"),
+        &format!("Auto-Submitted: auto-replied\r\n{}", reply_to("q1@c.org")),
+        "I am away",
+    );
+    let o = e.ingest(&p, &auto).await;
+    assert_eq!(ticket_of(&o), ticket, "the auto-reply is on the ticket");
+    let bounce = format!(
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@c.org\r\nTo: support@example.com\r\nSubject: Undelivered\r\nMessage-ID: <q3@c.org>\r\n{}Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; c.org\r\n\r\nFinal-Recipient: rfc822; ann@c.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n",
+        reply_to("q1@c.org")
+    );
+    let o = e.ingest(&p, bounce.as_bytes()).await;
+    assert!(
+        matches!(o, Outcome::Bounce { ticket: Some(t), .. } if t == ticket),
+        "{o:?}"
+    );
+    let copy = e.ingest(&p, &first).await;
+    assert!(matches!(copy, Outcome::Duplicate { .. }), "{copy:?}");
+    let own = mail(
+        "support@example.com",
+        "Re: Help",
+        Some("q4@c.org"),
+        &reply_to("q1@c.org"),
+        "looped",
+    );
+    assert_eq!(ticket_of(&e.ingest(&p, &own).await), ticket);
+    assert_eq!(e.notifications().await.len(), 1);
+}
+
+#[tokio::test]
+async fn notifications_off_sends_none() {
+    let e = env_with(&format!("{ONE_AGENT}[notify]\nenabled = false\n")).await;
+    assert!(!e.cfg.notify_enabled);
+    let p = e.pipeline_at(t0());
+    let o = e
+        .ingest(&p, &mail("ann@c.org", "Help", Some("o1@c.org"), "", "x"))
+        .await;
+    assert!(
+        matches!(
+            o,
+            Outcome::NewTicket {
+                acknowledged: true,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    assert!(e.notifications().await.is_empty());
+    assert_eq!(e.scalar("SELECT COUNT(*) FROM outbox").await, 1);
+}
+
+#[tokio::test]
+async fn with_two_agents_only_a_known_assignee_is_notified() {
+    let e = env_with(TWO_AGENTS).await;
+    let p = e.pipeline_at(t0());
+    let ticket = ticket_of(
+        &e.ingest(&p, &mail("ann@c.org", "Help", Some("s1@c.org"), "", "x"))
+            .await,
+    );
+    let to = |sent: &[Sent]| -> Vec<String> { sent.iter().map(|n| n.to.clone()).collect() };
+    assert_eq!(
+        to(&e.notifications().await),
+        ["alice@example.com", "bob@example.com"],
+        "unassigned: every agent"
+    );
+    e.exec("UPDATE tickets SET assignee = 'bob'").await;
+    e.ingest(
+        &p,
+        &mail(
+            "ann@c.org",
+            "Re: Help",
+            Some("s2@c.org"),
+            &reply_to("s1@c.org"),
+            "y",
+        ),
+    )
+    .await;
+    let sent = e.notifications().await;
+    assert_eq!(to(&sent[2..]), ["bob@example.com"]);
+    assert!(
+        sent[2].body.contains("Assignee:      bob"),
+        "{}",
+        sent[2].body
+    );
+    let tok =
+        crate::commands::token::verify(p.keyring(), &sent[2].token(), t0().timestamp()).unwrap();
+    assert_eq!(
+        (tok.ticket, tok.agent),
+        (
+            ticket,
+            crate::commands::token::identity_id("bob@example.com")
+        )
+    );
+    // An assignee who is not (or no longer) configured: everybody, rather than nobody.
+    e.exec("UPDATE tickets SET assignee = 'carol'").await;
+    e.ingest(
+        &p,
+        &mail(
+            "ann@c.org",
+            "Re: Help",
+            Some("s3@c.org"),
+            &reply_to("s2@c.org"),
+            "z",
+        ),
+    )
+    .await;
+    assert_eq!(
+        to(&e.notifications().await[3..]),
+        ["alice@example.com", "bob@example.com"]
+    );
+}
+
+#[tokio::test]
+async fn collaborators_are_notified_once_and_never_of_their_own_mail() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let ticket = ticket_of(
+        &e.ingest(
+            &p,
+            &mail("ann@c.org", "Contract", Some("c1@c.org"), "", "x"),
+        )
+        .await,
+    );
+    // Mixed case as typed, and the agent invited as well: each address is told once.
+    sqlx::query(
+        "INSERT INTO ticket_collaborators (ticket_id, email, added_by, created_at) \
+         VALUES (?1, 'Legal@Partner.org', 'alice', 'x'), (?1, 'alice@example.com', 'alice', 'x')",
+    )
+    .bind(ticket)
+    .execute(e.store.pool())
+    .await
+    .unwrap();
+    e.ingest(
+        &p,
+        &mail(
+            "ann@c.org",
+            "Re: Contract",
+            Some("c2@c.org"),
+            &reply_to("c1@c.org"),
+            "y",
+        ),
+    )
+    .await;
+    let sent = e.notifications().await;
+    let to: Vec<&str> = sent.iter().map(|n| n.to.as_str()).collect();
+    assert_eq!(
+        to,
+        [
+            "alice@example.com",
+            "alice@example.com",
+            "legal@partner.org"
+        ]
+    );
+    let tok =
+        crate::commands::token::verify(p.keyring(), &sent[2].token(), t0().timestamp()).unwrap();
+    assert_eq!(
+        (tok.ticket, tok.agent),
+        (
+            ticket,
+            crate::commands::token::identity_id("legal@partner.org")
+        )
+    );
+    assert!(
+        sent[2].body.contains("New message from the customer"),
+        "{}",
+        sent[2].body
+    );
+    // The collaborator writes: the agent hears of it as such, the collaborator does not.
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "legal@partner.org",
+                "Re: Contract",
+                Some("c3@c.org"),
+                &reply_to("c1@c.org"),
+                "signed",
+            ),
+        )
+        .await;
+    assert_eq!(ticket_of(&o), ticket);
+    let sent = e.notifications().await;
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent[3].to, "alice@example.com");
+    assert!(
+        sent[3].body.contains(&format!(
+            "New message from a collaborator on ticket #{ticket}"
+        )),
+        "{}",
+        sent[3].body
+    );
+}
+
+#[tokio::test]
+async fn the_customer_language_is_stored_or_detected() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let utf8 = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n";
+    e.ingest(
+        &p,
+        &mail(
+            "wang@c.cn",
+            "Order",
+            Some("l1@c.cn"),
+            utf8,
+            "您好，我的订单到现在还没有收到，已经过了两个星期了。请帮我查一下物流信息，谢谢。",
+        ),
+    )
+    .await;
+    e.ingest(
+        &p,
+        &mail(
+            "ann@c.org",
+            "Order",
+            Some("l2@c.org"),
+            "",
+            "Hello, my order has still not arrived after two weeks. Could you please check the tracking information for me? Thank you.",
+        ),
+    )
+    .await;
+    // What the customer record says wins over detection.
+    e.exec("UPDATE customers SET language = 'de', tier = 'gold' WHERE email = 'ann@c.org'")
+        .await;
+    e.ingest(
+        &p,
+        &mail(
+            "ann@c.org",
+            "Re: Order",
+            Some("l3@c.org"),
+            &reply_to("l2@c.org"),
+            "Any news?",
+        ),
+    )
+    .await;
+    let sent = e.notifications().await;
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent[0].body.contains("Language:      zh"),
+        "{}",
+        sent[0].body
+    );
+    assert!(
+        sent[0].body.contains("请帮我查一下物流信息"),
+        "{}",
+        sent[0].body
+    );
+    assert!(
+        sent[1].body.contains("Language:      en"),
+        "{}",
+        sent[1].body
+    );
+    assert!(
+        sent[1].body.contains("Tier:          standard"),
+        "{}",
+        sent[1].body
+    );
+    assert!(
+        sent[2].body.contains("Language:      de"),
+        "{}",
+        sent[2].body
+    );
+    assert!(
+        sent[2].body.contains("Tier:          gold"),
+        "{}",
+        sent[2].body
+    );
+}
+
+#[tokio::test]
+async fn ticket_counts_include_this_batch_and_reopening() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    e.ingest(&p, &mail("ann@c.org", "First", Some("k1@c.org"), "", "a"))
+        .await;
+    e.exec("UPDATE tickets SET status = 'resolved'").await;
+    // Someone else's tickets never count.
+    e.ingest(&p, &mail("bob@c.org", "Mine", Some("k0@c.org"), "", "b"))
+        .await;
+    let m2 = mail("ann@c.org", "Second", Some("k2@c.org"), "", "b");
+    let m3 = mail("ann@c.org", "Third", Some("k3@c.org"), "", "c");
+    let mut tx = e.store.begin_write().await.unwrap();
+    let out = p
+        .ingest_many(
+            &mut tx,
+            &[
+                BatchItem::new(&m2, None, None),
+                BatchItem::new(&m3, None, None),
+            ],
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::NewTicket { .. })),
+        "{out:?}"
+    );
+    // The first ticket reopens on a (non-courtesy) reply: open again, no longer past.
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "ann@c.org",
+                "Re: First",
+                Some("k4@c.org"),
+                &reply_to("k1@c.org"),
+                "It is broken again.",
+            ),
+        )
+        .await;
+    assert!(matches!(o, Outcome::Joined { .. }), "{o:?}");
+    let counts: Vec<(String, String, String)> = e
+        .notifications()
+        .await
+        .iter()
+        .map(|n| {
+            let line = |key: &str| {
+                n.body
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            };
+            (
+                line("Open tickets:"),
+                line("Past tickets:"),
+                line("Status:"),
+            )
+        })
+        .collect();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        counts,
+        [
+            s("1", "0", "open"),
+            s("1", "0", "open"),
+            s("1", "1", "open"),
+            s("2", "1", "open"),
+            s("3", "0", "open"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn notifications_are_neither_capped_nor_suppressed_like_acknowledgements() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let cap = i64::from(e.cfg.autoreply.max_per_sender_per_hour);
+    for i in 0..cap + 2 {
+        let id = format!("cap{i}@c.org");
+        e.ingest(
+            &p,
+            &mail("ann@c.org", &format!("Question {i}"), Some(&id), "", "x"),
+        )
+        .await;
+    }
+    // Bulk mail (RFC 3834 says do not answer it) still reaches the agents.
+    let o = e
+        .ingest(
+            &p,
+            &mail(
+                "news@c.org",
+                "Newsletter",
+                Some("nl@c.org"),
+                "Precedence: bulk\r\n",
+                "x",
+            ),
+        )
+        .await;
+    assert!(
+        matches!(
+            o,
+            Outcome::NewTicket {
+                acknowledged: false,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    assert_eq!(
+        e.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'auto_reply'")
+            .await,
+        cap
+    );
+    assert_eq!(e.notifications().await.len() as i64, cap + 3);
+}

@@ -8,6 +8,12 @@
 //! the window, else a new ticket; closed tickets spawn a linked ticket, resolved ones
 //! reopen unless the reply is a courtesy. Nothing here touches the database between
 //! [`Unit::load`] and [`Unit::flush`].
+//!
+//! Besides the customer's acknowledgement, a customer message queues a notification to
+//! each agent concerned (issue 3): the assignee (every agent when nobody, or nobody we
+//! know, is assigned) and the ticket's invited collaborators. What a notification says
+//! about the ticket and the customer is loaded with the rest, and only when notifications
+//! are on and agents are configured.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -16,15 +22,17 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::RngCore;
 use sqlx::SqliteConnection;
 
-use super::address::{Mailbox, reply_token, split_plus};
+use super::address::{Mailbox, reply_token, split_plus, token_address};
 use super::loops::{autoreply_suppression, looks_like_legacy_bounce};
 use super::parse::{MAX_TEXT_BYTES, Parsed, clean_text};
 use super::pipeline::{Outcome, Pipeline, Source};
 use crate::clock::db_time;
+use crate::commands::token;
+use crate::config::Config;
 use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
-use crate::outbound::compose::{self, AckInput};
-use crate::store::bulk::{self, KnownMessage, KnownTicket};
-use crate::store::tickets;
+use crate::outbound::compose::{self, AckInput, NotifyEvent, NotifyInput};
+use crate::store::bulk::{self, CustomerProfile, KnownMessage, KnownTicket, TicketDetails};
+use crate::store::{agent, tickets};
 use crate::threading::{courtesy, subject};
 
 /// One message of a batch, already parsed.
@@ -40,6 +48,25 @@ struct TicketState {
     dirty: bool,
     new: bool,
 }
+
+/// What agent notifications need beyond threading; loaded only when they are on.
+struct NotifyContext {
+    /// Priority, assignee, tags, collaborators of every ticket in memory (new ones have
+    /// none, so they are absent).
+    details: HashMap<TicketId, TicketDetails>,
+    /// Language, tier and ticket counts of the batch's known customers; the counts leave
+    /// out the tickets in memory, which [`Unit::ticket_counts`] counts as they stand.
+    profiles: HashMap<i64, CustomerProfile>,
+    /// The tickets in memory, by customer.
+    by_customer: HashMap<i64, Vec<TicketId>>,
+}
+
+/// Longest stretch of a message given to language detection: enough for whatlang's
+/// trigrams to settle, and bounded work on a huge message.
+const LANGUAGE_SAMPLE_BYTES: usize = 2048;
+
+/// RFC 5321 §4.5.3.1.1: the most octets a local part may have.
+const MAX_LOCAL_PART: usize = 64;
 
 pub struct Unit<'a> {
     /// Our own addresses (loop protection, reply tokens).
@@ -62,6 +89,8 @@ pub struct Unit<'a> {
     acks_last_hour: HashMap<String, i64>,
     /// Our outbound mail by Message-ID: its ticket and recipients (for reports).
     outbox_tickets: HashMap<String, (Option<TicketId>, Vec<String>)>,
+    /// `None` when notifications are off or no agent is configured.
+    notify: Option<NotifyContext>,
     // Writes, in flush order.
     raw_rows: Vec<bulk::RawRow<'a>>,
     customer_rows: Vec<bulk::CustomerRow>,
@@ -210,6 +239,19 @@ impl<'a> Unit<'a> {
             bulk::autoreply_counts_since(conn, &emails, &db_time(now - ChronoDuration::hours(1)))
                 .await?;
         let outbox_tickets = bulk::outbox_tickets(conn, &originals).await?;
+        let notify = if cfg.notify_enabled && !cfg.agents.is_empty() {
+            let mut by_customer: HashMap<i64, Vec<TicketId>> = HashMap::new();
+            for s in tickets.values() {
+                by_customer.entry(s.t.customer_id).or_default().push(s.t.id);
+            }
+            Some(NotifyContext {
+                details: bulk::ticket_details(conn, &ticket_ids).await?,
+                profiles: bulk::customer_profiles(conn, &customer_ids, &ticket_ids).await?,
+                by_customer,
+            })
+        } else {
+            None
+        };
 
         Ok(Unit {
             own,
@@ -228,6 +270,7 @@ impl<'a> Unit<'a> {
             bouncing,
             acks_last_hour,
             outbox_tickets,
+            notify,
             raw_rows: Vec::new(),
             customer_rows: Vec::new(),
             customer_names: Vec::new(),
@@ -265,6 +308,10 @@ impl<'a> Unit<'a> {
         bulk::update_tickets(conn, &updates, now).await?;
         for (into, from) in &self.merges {
             tickets::merge_ticket(conn, *into, *from, now).await?;
+            // merge_ticket predates collaborators and copied addresses; without this a
+            // merge would drop them (and the notifications decided above would disagree
+            // with the database).
+            agent::move_people(conn, *into, *from).await?;
         }
         for (addr, status) in &self.bounces {
             tickets::mark_bouncing(conn, addr, status, now).await?;
@@ -387,6 +434,20 @@ impl<'a> Unit<'a> {
         if let Some(s) = self.tickets.get_mut(&from) {
             s.t.merged_into = Some(into);
             s.t.status = Status::Closed;
+        }
+        // Tags and collaborators follow the merge (merge_ticket and move_people at flush).
+        if let Some(ctx) = self.notify.as_mut()
+            && let Some(gone) = ctx.details.remove(&from)
+        {
+            let kept = ctx.details.entry(into).or_default();
+            for (list, more) in [
+                (&mut kept.tags, gone.tags),
+                (&mut kept.collaborators, gone.collaborators),
+            ] {
+                list.extend(more);
+                list.sort();
+                list.dedup();
+            }
         }
         self.touch(into);
         self.merges.push((into, from));
@@ -562,7 +623,28 @@ impl<'a> Unit<'a> {
                 self.add_participant(ticket, &m.address, "cc");
             }
         }
+        let sender_is_ours = own.contains(&from.address)
+            || split_plus(&from.address).is_some_and(|(base, _)| own.contains(&base));
         self.own = own;
+        if kind == MessageKind::Customer && self.notify.is_some() {
+            if sender_is_ours {
+                tracing::info!(
+                    "Ticket #{ticket}: no agent notification because the sender {} is our own address",
+                    from.address
+                );
+            } else {
+                self.notify_agents(
+                    pl,
+                    p,
+                    &message_id,
+                    &from,
+                    ticket,
+                    reason,
+                    is_new,
+                    customer_id,
+                )?;
+            }
+        }
         if !is_new {
             return Ok(Outcome::Joined {
                 ticket,
@@ -768,6 +850,9 @@ impl<'a> Unit<'a> {
                 new: true,
             },
         );
+        if let Some(ctx) = self.notify.as_mut() {
+            ctx.by_customer.entry(customer_id).or_default().push(id);
+        }
         id
     }
 
@@ -969,5 +1054,349 @@ impl<'a> Unit<'a> {
         self.autoreply_rows.push((from.address.clone(), ticket));
         *self.acks_last_hour.entry(from.address.clone()).or_insert(0) += 1;
         Ok(true)
+    }
+
+    /// The customer's open (`open`, `pending`) and past (`resolved`, `closed`) tickets as
+    /// they stand now, this batch's changes included: the database counts of the tickets
+    /// not in memory plus the ones in memory, merged-away tickets left out.
+    fn ticket_counts(&self, customer: i64) -> (i64, i64) {
+        let Some(ctx) = &self.notify else {
+            return (0, 0);
+        };
+        let (mut open, mut past) = ctx
+            .profiles
+            .get(&customer)
+            .map(|p| (p.open_tickets, p.past_tickets))
+            .unwrap_or((0, 0));
+        for id in ctx.by_customer.get(&customer).into_iter().flatten() {
+            match self.tickets.get(id) {
+                Some(s) if s.t.merged_into.is_none() => match s.t.status {
+                    Status::Open | Status::Pending => open += 1,
+                    Status::Resolved | Status::Closed => past += 1,
+                },
+                _ => {}
+            }
+        }
+        (open, past)
+    }
+
+    /// Queues a notification of a customer message on `ticket` to each agent concerned
+    /// (see [`notify_recipients`]). Unlike the acknowledgement it is neither capped nor
+    /// suppressed by RFC 3834 signals: it goes to our agents, not back to the sender. A
+    /// recipient whose token or mail cannot be made is skipped with a warning; that never
+    /// costs the message its ticket.
+    #[allow(clippy::too_many_arguments)]
+    fn notify_agents(
+        &mut self,
+        pl: &Pipeline,
+        p: &Parsed,
+        message_id: &str,
+        from: &Mailbox,
+        ticket: TicketId,
+        reason: MatchReason,
+        is_new: bool,
+        customer_id: i64,
+    ) -> Result<()> {
+        let cfg = pl.config();
+        let Some(ctx) = &self.notify else {
+            return Ok(());
+        };
+        let Some(state) = self.tickets.get(&ticket) else {
+            return Ok(());
+        };
+        let details = ctx.details.get(&ticket).cloned().unwrap_or_default();
+        let profile = ctx.profiles.get(&customer_id).cloned();
+        let (subject, status) = (state.t.subject.clone(), state.t.status);
+        let sender = from.address.to_lowercase();
+        let recipients = notify_recipients(cfg, &details, &sender, ticket);
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        // The event says what happened, whoever is told: an invited collaborator writing
+        // is the one case where it is not the customer.
+        let event = if details.collaborators.contains(&sender) {
+            NotifyEvent::Collaborator
+        } else if is_new {
+            NotifyEvent::NewTicket
+        } else {
+            NotifyEvent::CustomerReply
+        };
+        let (open_tickets, past_tickets) = self.ticket_counts(customer_id);
+        let (stored_language, tier) = match profile {
+            Some(p) => (p.language, p.tier),
+            None => (None, "standard".to_string()),
+        };
+        let language =
+            stored_language.or_else(|| detect_language(&p.body_text).map(str::to_string));
+        let ttl = i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX);
+        let expires = self.now.timestamp().saturating_add(ttl);
+        let root = compose::thread_root_id(ticket, &cfg.message_id_domain);
+        for agent in &recipients {
+            let tok = match token::mint(
+                pl.keyring(),
+                ticket,
+                token::identity_id(&agent.address),
+                expires,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(
+                        "Ticket #{ticket}: no notification to {}, its reply token cannot be minted: {e}",
+                        agent.address
+                    );
+                    continue;
+                }
+            };
+            // The token module keeps `support+token` within RFC 5321's 64 octets; a longer
+            // base local part is ours to check.
+            let reply_to = token_address(&cfg.primary_address(), &tok);
+            let local = reply_to
+                .rsplit_once('@')
+                .map_or(reply_to.as_str(), |(l, _)| l);
+            if local.len() > MAX_LOCAL_PART {
+                tracing::warn!(
+                    "Ticket #{ticket}: no notification to {}, its Reply-To {reply_to} has a local part over {MAX_LOCAL_PART} octets",
+                    agent.address
+                );
+                continue;
+            }
+            let composed = compose::agent_notification(
+                cfg,
+                pl.templates(),
+                &NotifyInput {
+                    ticket_id: ticket,
+                    ticket_subject: &subject,
+                    status,
+                    priority: details.priority,
+                    tags: &details.tags,
+                    assignee: details.assignee.as_deref(),
+                    agent,
+                    reply_token: &tok,
+                    customer: from,
+                    customer_language: language.as_deref(),
+                    customer_tier: &tier,
+                    open_tickets,
+                    past_tickets,
+                    match_reason: reason.as_str(),
+                    sla_due: None,
+                    event,
+                    message_text: &p.body_text,
+                    customer_message_id: (!p.synthetic_id).then_some(message_id),
+                },
+            );
+            let composed = match composed {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        "Ticket #{ticket}: no notification to {}, it cannot be composed: {e:#}",
+                        agent.address
+                    );
+                    continue;
+                }
+            };
+            self.push_notification(cfg, ticket, composed, &root)?;
+        }
+        Ok(())
+    }
+
+    /// Records a composed notification: its message row (threaded under the ticket's
+    /// agent thread root, so a reply naming the root or the notification finds the
+    /// ticket) and its outbox row. The agent does not become a participant: their mail
+    /// must never be taken for the customer's.
+    fn push_notification(
+        &mut self,
+        cfg: &Config,
+        ticket: TicketId,
+        composed: compose::Composed,
+        root: &str,
+    ) -> Result<()> {
+        self.next.message += 1;
+        let row = self.next.message;
+        let to_json = serde_json::to_string(&composed.to)?;
+        self.message_rows.push(bulk::MessageRow {
+            id: row,
+            ticket_id: Some(ticket),
+            raw_id: None,
+            message_id: composed.message_id.clone(),
+            synthetic_id: false,
+            body_sha256: String::new(),
+            direction: Direction::Outbound.as_str(),
+            kind: MessageKind::Notification.as_str(),
+            from_addr: Some(cfg.smtp.from.address.clone()),
+            from_name: cfg.smtp.from.name.clone(),
+            to_json: to_json.clone(),
+            cc_json: "[]".into(),
+            subject: composed.subject.clone(),
+            body_text: clean_text(&composed.body, MAX_TEXT_BYTES),
+            match_reason: MatchReason::Outbound.as_str(),
+            problems_json: "[]".into(),
+            attachments_json: "[]".into(),
+            date_header: Some(self.now.timestamp()),
+        });
+        self.messages.insert(
+            composed.message_id.clone(),
+            KnownMessage {
+                row,
+                ticket: Some(ticket),
+                body_sha256: String::new(),
+                direction: Direction::Outbound,
+            },
+        );
+        self.referencing
+            .entry(root.to_string())
+            .or_default()
+            .insert(ticket);
+        self.ref_rows.push((row, root.to_string()));
+        self.outbox_rows.push(bulk::OutboxRow {
+            message_row: row,
+            ticket_id: ticket,
+            kind: MessageKind::Notification.as_str(),
+            message_id: composed.message_id,
+            mail_from: cfg.smtp.from.address.clone(),
+            rcpt_json: to_json,
+            raw: composed.raw,
+        });
+        Ok(())
+    }
+}
+
+/// Who is told about a customer message on a ticket: the assigned agent, or every agent
+/// when nobody (or nobody configured) is assigned, then the invited collaborators; each
+/// address once, and never `sender` (lower-cased), who wrote the message.
+fn notify_recipients(
+    cfg: &Config,
+    details: &TicketDetails,
+    sender: &str,
+    ticket: TicketId,
+) -> Vec<Mailbox> {
+    let assigned = details.assignee.as_deref().and_then(|name| {
+        let name = name.trim().to_lowercase();
+        cfg.agents.iter().find(|a| a.name.to_lowercase() == name)
+    });
+    if let (Some(name), None) = (&details.assignee, assigned) {
+        tracing::info!(
+            "Ticket #{ticket}: assignee {name:?} is not a configured agent; notifying every agent"
+        );
+    }
+    let agents: Vec<&crate::config::AgentConfig> = match assigned {
+        Some(a) => vec![a],
+        None => cfg.agents.iter().collect(),
+    };
+    let mut seen: HashSet<String> = HashSet::from([sender.to_string()]);
+    let mut out = Vec::new();
+    for a in agents {
+        if seen.insert(a.email.to_lowercase()) {
+            out.push(Mailbox {
+                name: Some(a.name.clone()),
+                address: a.email.clone(),
+            });
+        }
+    }
+    for c in &details.collaborators {
+        if seen.insert(c.to_lowercase()) {
+            out.push(Mailbox {
+                name: cfg.agent_by_email(c).map(|a| a.name.clone()),
+                address: c.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The first `max` bytes of `s`, cut at a character boundary.
+fn head(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// The language of a message's own text (quoted history left out), as an ISO 639-1 code
+/// where there is one; `None` when whatlang is not confident.
+fn detect_language(body: &str) -> Option<&'static str> {
+    let new = super::quote::new_text(head(body, 8 * LANGUAGE_SAMPLE_BYTES));
+    let sample = head(
+        if new.is_empty() { body } else { new },
+        LANGUAGE_SAMPLE_BYTES,
+    );
+    let info = whatlang::detect(sample)?;
+    info.is_reliable().then(|| iso639_1(info.lang().code()))
+}
+
+/// whatlang names languages by ISO 639-3; agents (and `customers.language`) use the
+/// two-letter ISO 639-1 code where one exists. Unknown codes pass through unchanged.
+fn iso639_1(code: &'static str) -> &'static str {
+    match code {
+        "afr" => "af",
+        "aka" => "ak",
+        "amh" => "am",
+        "ara" => "ar",
+        "aze" => "az",
+        "bel" => "be",
+        "ben" => "bn",
+        "bul" => "bg",
+        "cat" => "ca",
+        "ces" => "cs",
+        "cmn" => "zh",
+        "dan" => "da",
+        "deu" => "de",
+        "ell" => "el",
+        "eng" => "en",
+        "epo" => "eo",
+        "est" => "et",
+        "fin" => "fi",
+        "fra" => "fr",
+        "guj" => "gu",
+        "heb" => "he",
+        "hin" => "hi",
+        "hrv" => "hr",
+        "hun" => "hu",
+        "hye" => "hy",
+        "ind" => "id",
+        "ita" => "it",
+        "jav" => "jv",
+        "jpn" => "ja",
+        "kan" => "kn",
+        "kat" => "ka",
+        "khm" => "km",
+        "kor" => "ko",
+        "lat" => "la",
+        "lav" => "lv",
+        "lit" => "lt",
+        "mal" => "ml",
+        "mar" => "mr",
+        "mkd" => "mk",
+        "mya" => "my",
+        "nep" => "ne",
+        "nld" => "nl",
+        "nob" => "nb",
+        "ori" => "or",
+        "pan" => "pa",
+        "pes" => "fa",
+        "pol" => "pl",
+        "por" => "pt",
+        "ron" => "ro",
+        "rus" => "ru",
+        "sin" => "si",
+        "slk" => "sk",
+        "slv" => "sl",
+        "sna" => "sn",
+        "spa" => "es",
+        "srp" => "sr",
+        "swe" => "sv",
+        "tam" => "ta",
+        "tel" => "te",
+        "tgl" => "tl",
+        "tha" => "th",
+        "tuk" => "tk",
+        "tur" => "tr",
+        "ukr" => "uk",
+        "urd" => "ur",
+        "uzb" => "uz",
+        "vie" => "vi",
+        "yid" => "yi",
+        "zul" => "zu",
+        other => other,
     }
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::Result;
-use crate::domain::{Direction, Status, TicketId};
+use crate::domain::{Direction, Priority, Status, TicketId};
 
 /// Keeps every multi-row statement below SQLite's default limit of 32766 parameters.
 const MAX_PARAMS: usize = 30_000;
@@ -167,6 +167,113 @@ pub async fn tickets_by_ids_or_tokens(
         .fetch_all(conn)
         .await?;
     rows.iter().map(known_ticket).collect()
+}
+
+/// What an agent notification says about a ticket besides its subject and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketDetails {
+    pub priority: Priority,
+    /// The assigned agent's configured name, as `#assign` stored it.
+    pub assignee: Option<String>,
+    /// Sorted.
+    pub tags: Vec<String>,
+    /// Invited collaborators' addresses, lower-cased and sorted.
+    pub collaborators: Vec<String>,
+}
+
+impl Default for TicketDetails {
+    /// A ticket as `insert_tickets` writes it.
+    fn default() -> Self {
+        TicketDetails {
+            priority: Priority::Normal,
+            assignee: None,
+            tags: Vec::new(),
+            collaborators: Vec::new(),
+        }
+    }
+}
+
+/// Priority, assignee, tags and collaborators of these tickets, in one statement.
+pub async fn ticket_details(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<HashMap<TicketId, TicketDetails>> {
+    let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT t.id, t.priority, t.assignee, \
+             (SELECT json_group_array(tag) FROM ticket_tags WHERE ticket_id = t.id), \
+             (SELECT json_group_array(lower(email)) FROM ticket_collaborators \
+              WHERE ticket_id = t.id) \
+         FROM tickets t WHERE t.id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_ids(ids.iter().copied()))
+    .fetch_all(conn)
+    .await?;
+    let list = |json: &str| -> Vec<String> {
+        let mut v: Vec<String> = serde_json::from_str(json).unwrap_or_default();
+        v.sort();
+        v.dedup();
+        v
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, priority, assignee, tags, collaborators)| {
+            let details = TicketDetails {
+                priority: priority.parse().unwrap_or(Priority::Normal),
+                assignee: assignee.filter(|a| !a.trim().is_empty()),
+                tags: list(&tags),
+                collaborators: list(&collaborators),
+            };
+            (id, details)
+        })
+        .collect())
+}
+
+/// What an agent notification says about a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerProfile {
+    pub language: Option<String>,
+    pub tier: String,
+    /// Tickets in `open` or `pending`, not counting the ones the caller excluded.
+    pub open_tickets: i64,
+    /// Tickets in `resolved` or `closed` (merged-away ones are not tickets of their own),
+    /// not counting the ones the caller excluded.
+    pub past_tickets: i64,
+}
+
+/// Language, tier and ticket counts of these customers, in one statement. Tickets in
+/// `except` are left out of the counts: the caller holds them in memory and counts them
+/// as they stand after its own changes.
+pub async fn customer_profiles(
+    conn: &mut SqliteConnection,
+    customers: &[i64],
+    except: &[i64],
+) -> Result<HashMap<i64, CustomerProfile>> {
+    let rows: Vec<(i64, Option<String>, String, i64, i64)> = sqlx::query_as(
+        "SELECT c.id, c.language, c.tier, \
+             COALESCE(SUM(t.status IN ('open', 'pending')), 0), \
+             COALESCE(SUM(t.status IN ('resolved', 'closed')), 0) \
+         FROM customers c \
+         LEFT JOIN tickets t ON t.customer_id = c.id AND t.merged_into IS NULL \
+             AND t.id NOT IN (SELECT value FROM json_each(?2)) \
+         WHERE c.id IN (SELECT value FROM json_each(?1)) \
+         GROUP BY c.id",
+    )
+    .bind(json_ids(customers.iter().copied()))
+    .bind(json_ids(except.iter().copied()))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, language, tier, open_tickets, past_tickets)| {
+            let profile = CustomerProfile {
+                language: language.filter(|l| !l.trim().is_empty()),
+                tier,
+                open_tickets,
+                past_tickets,
+            };
+            (id, profile)
+        })
+        .collect())
 }
 
 /// Open tickets of these customers with these subject keys, updated since `since`.

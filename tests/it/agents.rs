@@ -431,8 +431,7 @@ fn cc_invite_merge_macro_and_help() {
         .smtp
         .messages()
         .into_iter()
-        .filter(|m| m.subject().contains("Receipt"))
-        .last()
+        .rfind(|m| m.subject().contains("Receipt"))
         .unwrap();
     assert!(
         receipt.body_text().contains("#macro"),
