@@ -287,16 +287,47 @@ fn own_id_ticket(id: &str, domain: &str) -> Option<TicketId> {
         .ok()
 }
 
-/// Auto-Submitted other than `no`, X-Autoreply and friends, or a report.
+/// Automatic mail by any RFC 3834 sign: Auto-Submitted other than `no`, X-Autoreply and
+/// friends, `Precedence: bulk/junk/list`, a null Return-Path (vacation(1) sends those),
+/// or a report or bounce.
 fn is_automatic(p: &Parsed) -> bool {
-    p.auto
-        .auto_submitted
-        .as_deref()
-        .is_some_and(|v| !v.starts_with("no"))
-        || p.auto.x_autoreply
+    p.auto.auto_submitted.as_deref().is_some_and(|v| {
+        !v.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("no")
+    }) || p.auto.x_autoreply
         || p.auto.feedback_report
+        || p.auto.return_path_null
+        || p.auto
+            .precedence
+            .as_deref()
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"))
         || p.report.is_some()
         || super::loops::looks_like_legacy_bounce(p)
+}
+
+/// The number of `From` header fields in the header block of `raw`, parsable or not
+/// (RFC 5322 allows exactly one).
+fn from_fields(raw: &[u8]) -> usize {
+    let mut n = 0;
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        let name = line
+            .iter()
+            .position(|b| *b == b':')
+            .and_then(|i| line.get(..i));
+        if !continuation && name.is_some_and(|n| n.trim_ascii().eq_ignore_ascii_case(b"from")) {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Checks 2, 3 and 4; adds a reason per failure.
@@ -314,9 +345,10 @@ async fn check_sender(pl: &Pipeline, raw: &[u8], p: &Parsed, c: &mut Claim, auto
         }
         return;
     };
-    if p.from_count != 1 {
+    let fields = from_fields(raw);
+    if p.from_count != 1 || fields != 1 {
         c.reasons.push(format!(
-            "it has {} From addresses; exactly one is required",
+            "it has {} From addresses in {fields} From headers; exactly one is required",
             p.from_count
         ));
     }
@@ -869,6 +901,20 @@ async fn act(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_fields_counts_header_fields_not_mailboxes() {
+        assert_eq!(
+            from_fields(b"From: a@x\r\nTo: b@y\r\n\r\nFrom: body line\r\n"),
+            1
+        );
+        assert_eq!(from_fields(b"From: a@x\r\nfrom: undisclosed:;\r\n\r\n"), 2);
+        assert_eq!(
+            from_fields(b"FROM : a@x\nSubject: hi\n from: folded\n\n"),
+            1
+        );
+        assert_eq!(from_fields(b"Subject: no from\r\n\r\n"), 0);
+    }
 
     #[test]
     fn own_ids_name_their_ticket() {

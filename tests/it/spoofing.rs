@@ -134,7 +134,12 @@ fn from_alice_without_a_token_is_held() {
         SPOOF_BODY,
     ));
     run_and_check(&desk, id, &before, 1, 1, 3);
-    assert_eq!(held_with_reason(&desk, "no reply token"), 1, "{}", held_reasons(&desk));
+    assert_eq!(
+        held_with_reason(&desk, "no reply token"),
+        1,
+        "{}",
+        held_reasons(&desk)
+    );
 }
 
 #[test]
@@ -190,7 +195,10 @@ fn a_token_for_another_ticket_is_held_and_neither_ticket_moves() {
     assert_eq!(state(&desk, a), before_a, "ticket A moved");
     assert_eq!(state(&desk, b), before_b, "ticket B moved");
     for customer in [ANN, "bob@customer.org"] {
-        assert!(mails_to(&all, customer).is_empty(), "mail to {customer}: {all:?}");
+        assert!(
+            mails_to(&all, customer).is_empty(),
+            "mail to {customer}: {all:?}"
+        );
     }
     assert_eq!(held_count(&desk), 2, "{}", held_reasons(&desk));
     assert_eq!(
@@ -218,7 +226,12 @@ fn an_expired_token_is_held() {
         SPOOF_BODY,
     ));
     run_and_check(&desk, id, &before, 1, 1, 3);
-    assert_eq!(held_with_reason(&desk, "expir"), 1, "{}", held_reasons(&desk));
+    assert_eq!(
+        held_with_reason(&desk, "expir"),
+        1,
+        "{}",
+        held_reasons(&desk)
+    );
 }
 
 /// `token` with the lowest bit of the base32 character at `pos` flipped.
@@ -261,7 +274,11 @@ fn a_token_with_one_bit_flipped_is_held() {
         held_reasons(&desk)
     );
     // The flip inside the MAC'd fields or tag is a bad signature, not a lucky parse.
-    assert!(held_with_reason(&desk, "signature does not match") >= 1, "{}", held_reasons(&desk));
+    assert!(
+        held_with_reason(&desk, "signature does not match") >= 1,
+        "{}",
+        held_reasons(&desk)
+    );
 }
 
 #[test]
@@ -288,7 +305,11 @@ fn a_valid_token_with_another_from_is_held_and_alice_is_told() {
     );
     assert!(mails_to(&all, "mallory@evil.example").is_empty(), "{all:?}");
     let notice = &held_notices(&all)[0];
-    assert!(notice.body_text().contains("mallory@evil.example"), "{}", notice.body_text());
+    assert!(
+        notice.body_text().contains("mallory@evil.example"),
+        "{}",
+        notice.body_text()
+    );
 }
 
 #[test]
@@ -307,8 +328,41 @@ fn two_from_headers_are_held() {
         SPOOF_BODY,
     ));
     let all = run_and_check(&desk, id, &before, 1, 1, 3);
-    assert_eq!(held_with_reason(&desk, "2 From addresses"), 1, "{}", held_reasons(&desk));
+    assert_eq!(
+        held_with_reason(&desk, "2 From addresses"),
+        1,
+        "{}",
+        held_reasons(&desk)
+    );
     assert!(mails_to(&all, "mallory@evil.example").is_empty(), "{all:?}");
+}
+
+/// Case 6 again, with a second From header that holds no parsable mailbox: still two From
+/// headers, which RFC 5322 forbids and the issue says to hold.
+#[test]
+fn two_from_headers_one_without_a_parsable_mailbox_are_held() {
+    let desk = agent_desk();
+    let (id, n) = open_ticket(&desk);
+    let before = state(&desk, id);
+    let token = token_of(&n);
+    for (i, second) in ["undisclosed-recipients:;", "mallory"].iter().enumerate() {
+        desk.deliver(&agent_mail(
+            AUTH_PASS,
+            ALICE,
+            &format!("support+{token}@example.com"),
+            &format!("Re: [#{id}] Invoice is wrong"),
+            &format!("spoof-twofrom-odd-{i}@example.com"),
+            &format!("From: {second}\r\n{}", answering(&n)),
+            SPOOF_BODY,
+        ));
+    }
+    run_and_check(&desk, id, &before, 2, 2, 4);
+    assert_eq!(
+        held_with_reason(&desk, "From"),
+        2,
+        "{}",
+        held_reasons(&desk)
+    );
 }
 
 #[test]
@@ -377,7 +431,12 @@ fn an_authentication_results_header_below_the_trusted_one_is_held() {
         "{}",
         held_reasons(&desk)
     );
-    assert_eq!(held_with_reason(&desk, "dmarc=fail"), 1, "{}", held_reasons(&desk));
+    assert_eq!(
+        held_with_reason(&desk, "dmarc=fail"),
+        1,
+        "{}",
+        held_reasons(&desk)
+    );
 }
 
 #[test]
@@ -396,7 +455,11 @@ fn a_replayed_message_id_has_no_second_effect() {
     desk.run_once();
     let t = desk.show(id);
     assert_eq!(t["priority"], "high");
-    assert!(t["tags"].as_array().unwrap().contains(&json!("first")), "{}", t["tags"]);
+    assert!(
+        t["tags"].as_array().unwrap().contains(&json!("first")),
+        "{}",
+        t["tags"]
+    );
     desk.deliver(&alice_reply(
         &token,
         id,
@@ -420,9 +483,41 @@ fn a_replayed_message_id_has_no_second_effect() {
     let all = desk.smtp.messages();
     assert_eq!(state(&desk, id), before, "the replay had an effect");
     assert_eq!(mails_to(&all, ANN).len(), to_ann_before, "{all:?}");
-    assert_eq!(all.len(), mails_before.len(), "the replay sent mail: {all:?}");
+    assert_eq!(
+        all.len(),
+        mails_before.len(),
+        "the replay sent mail: {all:?}"
+    );
     assert_eq!(
         desk.count("SELECT COUNT(*) FROM messages WHERE message_id = 'alice-replay-1@example.com'"),
+        1
+    );
+
+    // The same Message-ID (in other case) over new commands and text: still a replay.
+    desk.deliver(&alice_reply(
+        &token,
+        id,
+        &n,
+        "ALICE-REPLAY-1@example.com",
+        "#priority urgent
+#status closed
+#assign bob
+
+Hello Ann, please ignore the previous mail.",
+    ));
+    let r = desk.run_once();
+    assert_eq!(r["failed"], 0, "{r}");
+    let all = desk.smtp.messages();
+    assert_eq!(state(&desk, id), before, "the altered replay had an effect");
+    assert_eq!(
+        all.len(),
+        mails_before.len(),
+        "the altered replay sent mail: {all:?}"
+    );
+    assert_eq!(
+        desk.count(
+            "SELECT COUNT(*) FROM messages WHERE lower(message_id) = 'alice-replay-1@example.com'"
+        ),
         1
     );
     assert_eq!(held_count(&desk), 0, "{}", held_reasons(&desk));
@@ -445,13 +540,48 @@ fn an_out_of_office_is_held_without_a_notice() {
         "#status closed\nI am out of office until Monday.",
     ));
     let all = run_and_check(&desk, id, &before, 1, 0, 0);
-    assert_eq!(held_with_reason(&desk, "automatic"), 1, "{}", held_reasons(&desk));
+    assert_eq!(
+        held_with_reason(&desk, "automatic"),
+        1,
+        "{}",
+        held_reasons(&desk)
+    );
     // Nothing at all went to alice (or anyone) after it: no robot ping-pong.
     assert_eq!(
         mails_to(&all, "alice@example.com").len(),
         mails_to(&mails_before, "alice@example.com").len(),
         "{all:?}"
     );
+    assert_eq!(all.len(), mails_before.len(), "{all:?}");
+}
+
+/// Case 10 again, from an auto-responder of the classic kind (vacation(1)): no
+/// Auto-Submitted, but `Precedence: junk` and a null Return-Path, both of which
+/// `ingest::loops` treats as automatic (RFC 3834).
+#[test]
+fn an_out_of_office_marked_by_precedence_and_null_return_path_is_held_without_a_notice() {
+    let desk = agent_desk();
+    let (id, n) = open_ticket(&desk);
+    let before = state(&desk, id);
+    let token = token_of(&n);
+    let mails_before = desk.smtp.messages();
+    let raw = agent_mail(
+        AUTH_PASS,
+        ALICE,
+        &format!("support+{token}@example.com"),
+        &format!("Out of office: Re: [#{id}] Invoice is wrong"),
+        "ooo-2@example.com",
+        &format!("Precedence: junk\r\n{}", answering(&n)),
+        "#status closed\nI am out of office until Monday.",
+    );
+    let raw = String::from_utf8(raw).unwrap().replacen(
+        "Return-Path: <alice@example.com>",
+        "Return-Path: <>",
+        1,
+    );
+    assert!(raw.contains("Return-Path: <>\r\n"), "{raw}");
+    desk.deliver(raw.as_bytes());
+    let all = run_and_check(&desk, id, &before, 1, 0, 0);
     assert_eq!(all.len(), mails_before.len(), "{all:?}");
 }
 
@@ -489,7 +619,13 @@ fn a_command_inside_quoted_history_is_not_executed() {
     for reply in &to_ann {
         let text = reply.body_text();
         assert!(text.contains("Thanks, looking into it."), "{text}");
-        for quoted in ["#status", "#priority", "charges me twice", "Original Message", "wrote:"] {
+        for quoted in [
+            "#status",
+            "#priority",
+            "charges me twice",
+            "Original Message",
+            "wrote:",
+        ] {
             assert!(!text.contains(quoted), "{quoted:?} relayed:\n{text}");
         }
     }
