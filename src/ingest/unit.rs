@@ -938,6 +938,67 @@ impl<'a> Unit<'a> {
         Outcome::Bounce { row, ticket }
     }
 
+    /// Queues a composed mail of ours on `ticket`: its message row (known at once to the
+    /// rest of the batch, so a reply to it threads), its references and its outbox row.
+    fn queue_outbound(
+        &mut self,
+        cfg: &Config,
+        ticket: TicketId,
+        kind: MessageKind,
+        composed: compose::Composed,
+        refs: Vec<String>,
+    ) -> Result<()> {
+        self.next.message += 1;
+        let row = self.next.message;
+        let to_json = serde_json::to_string(&composed.to)?;
+        self.message_rows.push(bulk::MessageRow {
+            id: row,
+            ticket_id: Some(ticket),
+            raw_id: None,
+            message_id: composed.message_id.clone(),
+            synthetic_id: false,
+            body_sha256: String::new(),
+            direction: Direction::Outbound.as_str(),
+            kind: kind.as_str(),
+            from_addr: Some(cfg.smtp.from.address.clone()),
+            from_name: cfg.smtp.from.name.clone(),
+            to_json: to_json.clone(),
+            cc_json: "[]".into(),
+            subject: composed.subject.clone(),
+            body_text: clean_text(&composed.body, MAX_TEXT_BYTES),
+            match_reason: MatchReason::Outbound.as_str(),
+            problems_json: "[]".into(),
+            attachments_json: "[]".into(),
+            date_header: Some(self.now.timestamp()),
+        });
+        self.messages.insert(
+            composed.message_id.clone(),
+            KnownMessage {
+                row,
+                ticket: Some(ticket),
+                body_sha256: String::new(),
+                direction: Direction::Outbound,
+            },
+        );
+        for r in refs {
+            self.referencing
+                .entry(r.clone())
+                .or_default()
+                .insert(ticket);
+            self.ref_rows.push((row, r));
+        }
+        self.outbox_rows.push(bulk::OutboxRow {
+            message_row: row,
+            ticket_id: ticket,
+            kind: kind.as_str(),
+            message_id: composed.message_id,
+            mail_from: cfg.smtp.from.address.clone(),
+            rcpt_json: to_json,
+            raw: composed.raw,
+        });
+        Ok(())
+    }
+
     fn maybe_acknowledge(
         &mut self,
         pl: &Pipeline,
@@ -999,58 +1060,11 @@ impl<'a> Unit<'a> {
                 return Ok(false);
             }
         };
-        self.next.message += 1;
-        let row = self.next.message;
-        let to_json = serde_json::to_string(&composed.to)?;
-        self.message_rows.push(bulk::MessageRow {
-            id: row,
-            ticket_id: Some(ticket),
-            raw_id: None,
-            message_id: composed.message_id.clone(),
-            synthetic_id: false,
-            body_sha256: String::new(),
-            direction: Direction::Outbound.as_str(),
-            kind: MessageKind::AutoReply.as_str(),
-            from_addr: Some(cfg.smtp.from.address.clone()),
-            from_name: cfg.smtp.from.name.clone(),
-            to_json: to_json.clone(),
-            cc_json: "[]".into(),
-            subject: composed.subject.clone(),
-            body_text: clean_text(&composed.body, MAX_TEXT_BYTES),
-            match_reason: MatchReason::Outbound.as_str(),
-            problems_json: "[]".into(),
-            attachments_json: "[]".into(),
-            date_header: Some(self.now.timestamp()),
-        });
-        self.messages.insert(
-            composed.message_id.clone(),
-            KnownMessage {
-                row,
-                ticket: Some(ticket),
-                body_sha256: String::new(),
-                direction: Direction::Outbound,
-            },
-        );
         let mut refs = p.references.clone();
         if !p.synthetic_id {
             refs.push(message_id.to_string());
         }
-        for r in refs {
-            self.referencing
-                .entry(r.clone())
-                .or_default()
-                .insert(ticket);
-            self.ref_rows.push((row, r));
-        }
-        self.outbox_rows.push(bulk::OutboxRow {
-            message_row: row,
-            ticket_id: ticket,
-            kind: MessageKind::AutoReply.as_str(),
-            message_id: composed.message_id,
-            mail_from: cfg.smtp.from.address.clone(),
-            rcpt_json: to_json,
-            raw: composed.raw,
-        });
+        self.queue_outbound(cfg, ticket, MessageKind::AutoReply, composed, refs)?;
         self.autoreply_rows.push((from.address.clone(), ticket));
         *self.acks_last_hour.entry(from.address.clone()).or_insert(0) += 1;
         Ok(true)
@@ -1210,53 +1224,13 @@ impl<'a> Unit<'a> {
         composed: compose::Composed,
         root: &str,
     ) -> Result<()> {
-        self.next.message += 1;
-        let row = self.next.message;
-        let to_json = serde_json::to_string(&composed.to)?;
-        self.message_rows.push(bulk::MessageRow {
-            id: row,
-            ticket_id: Some(ticket),
-            raw_id: None,
-            message_id: composed.message_id.clone(),
-            synthetic_id: false,
-            body_sha256: String::new(),
-            direction: Direction::Outbound.as_str(),
-            kind: MessageKind::Notification.as_str(),
-            from_addr: Some(cfg.smtp.from.address.clone()),
-            from_name: cfg.smtp.from.name.clone(),
-            to_json: to_json.clone(),
-            cc_json: "[]".into(),
-            subject: composed.subject.clone(),
-            body_text: clean_text(&composed.body, MAX_TEXT_BYTES),
-            match_reason: MatchReason::Outbound.as_str(),
-            problems_json: "[]".into(),
-            attachments_json: "[]".into(),
-            date_header: Some(self.now.timestamp()),
-        });
-        self.messages.insert(
-            composed.message_id.clone(),
-            KnownMessage {
-                row,
-                ticket: Some(ticket),
-                body_sha256: String::new(),
-                direction: Direction::Outbound,
-            },
-        );
-        self.referencing
-            .entry(root.to_string())
-            .or_default()
-            .insert(ticket);
-        self.ref_rows.push((row, root.to_string()));
-        self.outbox_rows.push(bulk::OutboxRow {
-            message_row: row,
-            ticket_id: ticket,
-            kind: MessageKind::Notification.as_str(),
-            message_id: composed.message_id,
-            mail_from: cfg.smtp.from.address.clone(),
-            rcpt_json: to_json,
-            raw: composed.raw,
-        });
-        Ok(())
+        self.queue_outbound(
+            cfg,
+            ticket,
+            MessageKind::Notification,
+            composed,
+            vec![root.to_string()],
+        )
     }
 }
 

@@ -338,26 +338,7 @@ email = "alice@example.com"
 
     /// One text value straight from SQLite.
     pub fn query_string(&self, sql: &str) -> String {
-        let db = self.db_path();
-        let sql = sql.to_string();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
-                    .await
-                    .unwrap();
-                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-                    .fetch_one(&mut c)
-                    .await
-                    .unwrap()
-            })
-        })
-        .join()
-        .unwrap()
+        self.scalar::<String>(sql)
     }
 
     /// Appends to the support INBOX.
@@ -371,6 +352,18 @@ email = "alice@example.com"
 
     /// Row counts straight from SQLite, for invariants the CLI does not show.
     pub fn count(&self, sql: &str) -> i64 {
+        self.scalar::<i64>(sql)
+    }
+
+    /// The one value `sql` selects, read on a thread of its own (tests are synchronous).
+    fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: Send
+            + Unpin
+            + 'static
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>,
+    {
         let db = self.db_path();
         let sql = sql.to_string();
         std::thread::spawn(move || {
@@ -383,7 +376,7 @@ email = "alice@example.com"
                 let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
                     .await
                     .unwrap();
-                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                sqlx::query_scalar::<_, T>(sqlx::AssertSqlSafe(sql))
                     .fetch_one(&mut c)
                     .await
                     .unwrap()
