@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(a) => cli::run::execute(&cli.config, a).await,
             Command::Import(a) => cli::import::execute(&cli.config, a).await,
             Command::Ticket(c) => cli::ticket::execute(&cli.config, c).await,
+            Command::Keys(c) => cli::keys::execute(&cli.config, c).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod import;
+pub mod keys;
 pub mod run;
 pub mod ticket;
 
@@ -40,6 +41,9 @@ pub enum Command {
     /// Inspect tickets.
     #[command(subcommand)]
     Ticket(ticket::TicketCommand),
+    /// Rotate or retire the secrets of agents' reply tokens.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -474,3 +474,51 @@ fn commands_address_with_ticket_tag_works_for_an_authenticated_agent() {
         "{new:?}"
     );
 }
+
+#[test]
+fn rotated_keys_keep_old_tokens_until_retired() {
+    let desk = agent_desk();
+    let (id, n) = open_ticket(&desk);
+    let token = token_of(&n);
+    let out = desk.cmd(&["keys", "rotate", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["current"], 2);
+    // The version-1 token from the notification still works after rotation.
+    desk.deliver(&alice_reply(
+        &token,
+        id,
+        &n,
+        "alice-r1@example.com",
+        "#priority high",
+    ));
+    desk.run_once();
+    assert_eq!(ticket(&desk, id)["priority"], "high");
+    // Retired, it no longer does: the reply is held.
+    let out = desk.cmd(&["keys", "retire", "1", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    desk.deliver(&alice_reply(
+        &token,
+        id,
+        &n,
+        "alice-r2@example.com",
+        "#priority low",
+    ));
+    desk.run_once();
+    assert_eq!(ticket(&desk, id)["priority"], "high");
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM messages WHERE kind = 'held'"),
+        1
+    );
+    // Retiring the current key is refused with a clear error.
+    let out = desk.cmd(&["keys", "retire", "2"]);
+    assert!(!out.status.success());
+}
