@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             Command::Import(a) => cli::import::execute(&cli.config, a).await,
             Command::Ticket(c) => cli::ticket::execute(&cli.config, c).await,
             Command::Keys(c) => cli::keys::execute(&cli.config, c).await,
+            Command::Message(c) => cli::message::execute(&cli.config, c).await,
         }
     });
     match result {

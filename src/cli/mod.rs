@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod import;
 pub mod keys;
+pub mod message;
 pub mod run;
 pub mod ticket;
 
@@ -44,6 +45,8 @@ pub enum Command {
     /// Rotate or retire the secrets of agents' reply tokens.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    #[command(subcommand)]
+    Message(message::MessageCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -425,6 +425,7 @@ async fn record_source(
 #[allow(clippy::too_many_arguments)]
 async fn store_inbound(
     conn: &mut SqliteConnection,
+    pl: &Pipeline,
     it: &Item<'_>,
     ticket: Option<TicketId>,
     kind: MessageKind,
@@ -433,7 +434,8 @@ async fn store_inbound(
     now: &str,
 ) -> Result<i64> {
     let p = it.parsed;
-    let raw_id = messages::insert_raw(conn, &p.raw_sha256, it.raw, it.raw.len(), now).await?;
+    let raw_id =
+        messages::insert_raw(conn, pl.raw(), &p.raw_sha256, it.raw, it.raw.len(), now).await?;
     let to: Vec<&str> = p.to.iter().map(|m| m.address.as_str()).collect();
     let cc: Vec<&str> = p.cc.iter().map(|m| m.address.as_str()).collect();
     let row = messages::insert_message(
@@ -570,6 +572,7 @@ async fn hold(
     );
     let row = store_inbound(
         conn,
+        pl,
         it,
         ticket,
         MessageKind::Held,
@@ -767,6 +770,7 @@ async fn act(
     };
     let row = store_inbound(
         conn,
+        pl,
         it,
         Some(t.id),
         kind,

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
+use sqlx::SqliteConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -440,6 +441,8 @@ pub async fn sync_folder(
         Some(c) if !cancel.is_cancelled() => Some(fetch_chunk(session, c, max).await?),
         _ => None,
     };
+    // One connection for every batch of the folder: its page cache stays warm.
+    let mut writer = store.writer().await?;
     let mut index = 0;
     while let Some(parsed) = ready.take() {
         let chunk = chunks.get(index).copied().unwrap_or(&[]);
@@ -449,7 +452,7 @@ pub async fn sync_folder(
             .filter(|_| !cancel.is_cancelled());
         let (committed, fetched) = tokio::join!(
             commit_chunk(
-                store,
+                &mut writer,
                 pipeline,
                 mb,
                 folder,
@@ -587,7 +590,7 @@ async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Resu
 /// in one transaction.
 #[allow(clippy::too_many_arguments)]
 async fn commit_chunk(
-    store: &Store,
+    writer: &mut SqliteConnection,
     pipeline: &Pipeline,
     mb: &MailboxConfig,
     folder: &str,
@@ -597,7 +600,7 @@ async fn commit_chunk(
     last_uid: &mut u32,
     stats: &mut SyncStats,
 ) -> Result<()> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = crate::store::begin_write_on(writer).await?;
     let now = db_time(chrono::Utc::now());
     let items: Vec<BatchItem<'_>> = parsed
         .iter()

@@ -151,9 +151,10 @@ pub async fn import(
     });
 
     let mut stats = ImportStats::default();
+    let mut conn = store.writer().await?;
     while let Some(batch) = rx.recv().await {
         let n = batch.len();
-        let mut txn = store.begin_write().await?;
+        let mut txn = crate::store::begin_write_on(&mut conn).await?;
         let mut items = Vec::with_capacity(n);
         for item in &batch {
             match item {

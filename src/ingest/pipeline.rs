@@ -27,6 +27,7 @@ use crate::commands::token::Keyring;
 use crate::config::Config;
 use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
 use crate::outbound::templates::Templates;
+use crate::store::rawstore::RawStore;
 use crate::store::{imap_state, messages};
 
 /// Where a message was found, for the `message_sources` record.
@@ -87,6 +88,8 @@ pub struct Pipeline {
     keyring: Keyring,
     /// Local DKIM verification of agents' replies, when configured.
     dkim: Option<DkimVerifier>,
+    /// Where raw message bytes go (the store's segment files).
+    raw: Arc<RawStore>,
 }
 
 impl Pipeline {
@@ -95,6 +98,7 @@ impl Pipeline {
         templates: Arc<Templates>,
         clock: Arc<dyn Clock>,
         keyring: Keyring,
+        raw: Arc<RawStore>,
     ) -> Pipeline {
         let per_hour =
             NonZeroU32::new(cfg.autoreply.max_per_sender_per_hour).unwrap_or(NonZeroU32::MIN);
@@ -105,6 +109,7 @@ impl Pipeline {
             ack_limiter: RateLimiter::keyed(Quota::per_hour(per_hour)),
             keyring,
             dkim: None,
+            raw,
         }
     }
 
@@ -134,7 +139,7 @@ impl Pipeline {
         } else {
             None
         };
-        Ok(Pipeline::new(cfg, templates, clock, keyring).with_dkim(dkim))
+        Ok(Pipeline::new(cfg, templates, clock, keyring, Arc::clone(store.raw())).with_dkim(dkim))
     }
 
     /// Replaces the DKIM verifier (tests pin keys with an offline one).
@@ -153,6 +158,11 @@ impl Pipeline {
 
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// Where raw message bytes go.
+    pub fn raw(&self) -> &RawStore {
+        &self.raw
     }
 
     pub fn config(&self) -> &Config {
@@ -355,7 +365,7 @@ impl Pipeline {
                 *slot = Some(o);
             }
         }
-        unit.flush(conn).await?;
+        unit.flush(conn, &self.raw).await?;
         run.clear();
         Ok(())
     }
@@ -377,7 +387,7 @@ impl Pipeline {
         if let Some(existing) = messages::find_by_message_id(conn, &message_id).await? {
             return Ok(Outcome::Duplicate { row: existing.row });
         }
-        let raw_id = messages::insert_raw(conn, &sha, raw, raw.len(), &now).await?;
+        let raw_id = messages::insert_raw(conn, &self.raw, &sha, raw, raw.len(), &now).await?;
         let problems = serde_json::to_string(&[error]).unwrap_or_default();
         let row = messages::insert_message(
             conn,
@@ -446,7 +456,7 @@ impl Pipeline {
             head.len()
         );
         tracing::warn!("Rejected message <{}>: {reason}", p.message_id);
-        let raw_id = messages::insert_raw(conn, &sha, head, size, now).await?;
+        let raw_id = messages::insert_raw(conn, &self.raw, &sha, head, size, now).await?;
         let to: Vec<&str> = p.to.iter().map(|m| m.address.as_str()).collect();
         let row = messages::insert_message(
             conn,

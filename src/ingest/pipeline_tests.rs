@@ -50,6 +50,7 @@ impl Env {
             self.templates.clone(),
             Arc::new(FixedClock(t)),
             crate::commands::token::Keyring::generate(),
+            Arc::clone(self.store.raw()),
         )
     }
 
@@ -146,13 +147,12 @@ async fn a_message_that_fails_processing_is_kept_as_unprocessable_and_the_batch_
         2
     );
     assert_eq!(e.scalar("SELECT COUNT(*) FROM tickets").await, 0);
-    let stored: Vec<u8> = sqlx::query_scalar(
-        "SELECT r.data FROM raw_messages r JOIN messages m ON m.raw_id = r.id ORDER BY m.id LIMIT 1",
-    )
-    .fetch_one(e.store.pool())
-    .await
-    .unwrap();
-    assert_eq!(stored, raw);
+    let first = e.scalar("SELECT MIN(id) FROM messages").await;
+    let mut conn = e.store.pool().acquire().await.unwrap();
+    let stored = crate::store::messages::message_raw(&mut conn, e.store.raw(), first)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(raw.as_slice()));
     let problem: String = sqlx::query_scalar("SELECT problems FROM messages ORDER BY id LIMIT 1")
         .fetch_one(e.store.pool())
         .await

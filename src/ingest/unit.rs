@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::RngCore;
 use sqlx::SqliteConnection;
@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
 use crate::outbound::compose::{self, AckInput, NotifyEvent, NotifyInput};
 use crate::store::bulk::{self, CustomerProfile, KnownMessage, KnownTicket, TicketDetails};
+use crate::store::rawstore::RawStore;
 use crate::store::{agent, tickets};
 use crate::threading::{courtesy, subject};
 
@@ -137,7 +138,8 @@ impl<'a> Unit<'a> {
         let mut tokens: Vec<String> = Vec::new();
         let mut tags: Vec<i64> = Vec::new();
         let mut emails: Vec<String> = Vec::new();
-        let mut keys: Vec<String> = Vec::new();
+        // (sender, subject key) of each message, for the subject rule.
+        let mut sender_keys: Vec<(String, String)> = Vec::new();
         let mut shas: Vec<String> = Vec::new();
         let mut originals: Vec<String> = Vec::new();
         let own = cfg.own_addresses();
@@ -161,8 +163,8 @@ impl<'a> Unit<'a> {
             tags.extend(subject::ticket_tags(&pm.subject));
             if let Some(f) = &pm.from {
                 emails.push(f.address.clone());
+                sender_keys.push((f.address.clone(), subject::normalize_subject(&pm.subject)));
             }
-            keys.push(subject::normalize_subject(&pm.subject));
             shas.push(pm.raw_sha256.clone());
         }
         ids.sort();
@@ -212,7 +214,13 @@ impl<'a> Unit<'a> {
         let customer_ids: Vec<i64> = customers.values().map(|(id, _)| *id).collect();
         let mut by_subject: HashMap<(i64, String), Vec<TicketId>> = HashMap::new();
         if !cfg.threading.subject_window.is_zero() {
-            for t in bulk::subject_candidates(conn, &customer_ids, &keys, &since_subject).await? {
+            let mut pairs: Vec<(i64, String)> = sender_keys
+                .into_iter()
+                .filter_map(|(email, key)| customers.get(&email).map(|(id, _)| (*id, key)))
+                .collect();
+            pairs.sort();
+            pairs.dedup();
+            for t in bulk::subject_candidates(conn, &pairs, &since_subject).await? {
                 by_subject
                     .entry((t.customer_id, t.subject_key.clone()))
                     .or_default()
@@ -286,10 +294,19 @@ impl<'a> Unit<'a> {
         })
     }
 
-    /// Writes everything decided, in foreign-key order.
-    pub async fn flush(self, conn: &mut SqliteConnection) -> Result<()> {
+    /// Writes everything decided, in foreign-key order. The new raw bytes go to the
+    /// segment files on a blocking thread while the SQL runs, and are on disk (synced)
+    /// before this returns, so before the caller's COMMIT.
+    pub async fn flush(self, conn: &mut SqliteConnection, raw: &RawStore) -> Result<()> {
         let now = &self.now_s;
-        bulk::insert_raw_rows(conn, &self.raw_rows, now).await?;
+        let pending: Vec<(&[u8], &str)> = self
+            .raw_rows
+            .iter()
+            .map(|r| (r.data, r.sha256.as_str()))
+            .collect();
+        let (locs, staged) = raw.stage(&pending)?;
+        let write = staged.spawn();
+        bulk::insert_raw_rows(conn, &self.raw_rows, &locs, now).await?;
         bulk::insert_customers(conn, &self.customer_rows, now).await?;
         bulk::set_customer_names(conn, &self.customer_names).await?;
         bulk::insert_tickets(conn, &self.ticket_rows, now).await?;
@@ -316,6 +333,10 @@ impl<'a> Unit<'a> {
         for (addr, status) in &self.bounces {
             tickets::mark_bouncing(conn, addr, status, now).await?;
         }
+        write
+            .finish()
+            .await
+            .context("Writing raw messages to their segment")?;
         Ok(())
     }
 

@@ -3,38 +3,116 @@
 use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
+use super::rawstore::{RawLoc, RawStore};
 use super::{Result, StoreError};
 use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
 
-/// Stores raw bytes once per content hash; returns the row id (existing or new).
+/// Stores raw bytes once per content hash; returns the row id (existing or new). New bytes
+/// go to the segment files and are on disk before this returns, hence before COMMIT.
 pub async fn insert_raw(
     conn: &mut SqliteConnection,
+    raw: &RawStore,
     sha256: &str,
     data: &[u8],
     original_size: usize,
     now: &str,
 ) -> Result<i64> {
-    // One statement in the common case (new bytes); a lookup only for a repeat.
-    let inserted = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO raw_messages (sha256, size, truncated, data, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING RETURNING id",
+    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM raw_messages WHERE sha256 = ?")
+        .bind(sha256)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(id);
+    }
+    let loc = raw
+        .append(&[(data, sha256)])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Conflict("the raw store wrote nothing".into()))?;
+    Ok(sqlx::query_scalar::<_, i64>(
+        "INSERT INTO raw_messages (sha256, size, truncated, data, seg, seg_offset, seg_len, created_at) \
+         VALUES (?, ?, ?, X'', ?, ?, ?, ?) RETURNING id",
     )
     .bind(sha256)
     .bind(original_size as i64)
     .bind(i64::from(data.len() < original_size))
-    .bind(data)
+    .bind(loc.seg)
+    .bind(loc.offset)
+    .bind(loc.len)
     .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match inserted {
-        Some(id) => Ok(id),
-        None => Ok(
-            sqlx::query_scalar::<_, i64>("SELECT id FROM raw_messages WHERE sha256 = ?")
-                .bind(sha256)
-                .fetch_one(conn)
-                .await?,
-        ),
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The stored bytes of raw row `id` (a truncated message's kept head), from its segment or,
+/// for rows older than the segment files, from the database.
+pub async fn raw_bytes(conn: &mut SqliteConnection, raw: &RawStore, id: i64) -> Result<Vec<u8>> {
+    let (data, seg, offset, len): (Vec<u8>, Option<i64>, Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT data, seg, seg_offset, seg_len FROM raw_messages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("raw message {id}")))?;
+    match (seg, offset, len) {
+        (Some(seg), Some(offset), Some(len)) => Ok(raw.read(RawLoc { seg, offset, len })?),
+        _ => Ok(data),
     }
+}
+
+/// The stored bytes of the message in row `message_row`, if it has any.
+pub async fn message_raw(
+    conn: &mut SqliteConnection,
+    raw: &RawStore,
+    message_row: i64,
+) -> Result<Option<Vec<u8>>> {
+    let raw_id: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT raw_id FROM messages WHERE id = ?")
+            .bind(message_row)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match raw_id {
+        None => Err(StoreError::NotFound(format!("message {message_row}"))),
+        Some(None) => Ok(None),
+        Some(Some(id)) => Ok(Some(raw_bytes(conn, raw, id).await?)),
+    }
+}
+
+/// The bytes of a message named by its row number or its Message-ID (angle brackets and
+/// case do not matter): what arrived for inbound mail, what was queued for our own.
+pub async fn raw_of(conn: &mut SqliteConnection, raw: &RawStore, which: &str) -> Result<Vec<u8>> {
+    let which = which.trim();
+    let row: Option<i64> = match which.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            let id = which
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_lowercase();
+            sqlx::query_scalar("SELECT id FROM messages WHERE message_id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    let Some(row) = row else {
+        return Err(StoreError::NotFound(format!("no message {which}")));
+    };
+    match message_raw(conn, raw, row).await {
+        Ok(Some(bytes)) => return Ok(bytes),
+        Ok(None) => {}
+        Err(StoreError::NotFound(_)) => {
+            return Err(StoreError::NotFound(format!("no message {which}")));
+        }
+        Err(e) => return Err(e),
+    }
+    sqlx::query_scalar::<_, Vec<u8>>(
+        "SELECT raw FROM outbox WHERE message_row = ? ORDER BY id LIMIT 1",
+    )
+    .bind(row)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("message {which} has no stored bytes")))
 }
 
 /// A stored message, as far as dedup and threading need it.

@@ -5,22 +5,30 @@
 //! returns, the message must survive a power cut. Store functions take a
 //! `&mut SqliteConnection` so that callers compose one transaction per unit of work;
 //! writers open it with `BEGIN IMMEDIATE` ([`Store::begin_write`]).
+//!
+//! Raw message bytes live beside the database in append-only segment files
+//! ([`rawstore`]), written and synced before the transaction that refers to them commits.
 
 pub mod agent;
 pub mod bulk;
 pub mod imap_state;
 pub mod messages;
 pub mod outbox;
+pub mod rawstore;
 pub mod tickets;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
+
+use rawstore::RawStore;
 
 /// Errors a caller can act on, in words a user understands.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +41,8 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("raw message store: {0}")]
+    Raw(#[from] std::io::Error),
 }
 
 impl StoreError {
@@ -56,10 +66,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    raw: Arc<RawStore>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the database at `path`, and its raw
+    /// message segments in `<path>-raw`.
     pub async fn open(path: &Path) -> Result<Store> {
         let opts = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
@@ -71,10 +83,13 @@ impl Store {
             // Most rows are whole messages (median ~4 KB, long tail): 16 KiB pages keep a
             // typical message in one page instead of a chain of overflow pages. Only takes
             // effect when the database is created.
-            .page_size(16384)
+            .page_size(4096)
             // 4 MiB of page cache per connection (negative = KiB): fewer re-reads of index
             // pages during bulk ingest.
             .pragma("cache_size", "-4096")
+            // Statement journals (multi-row INSERTs need one) in memory, not in a temporary
+            // file created and deleted per statement.
+            .pragma("temp_store", "MEMORY")
             // Checkpoint every 8192 pages (128 MiB of WAL) rather than every 1000: bulk
             // ingest copies each page to the database file less often. The WAL file is
             // truncated back to 64 MiB after a checkpoint.
@@ -87,7 +102,8 @@ impl Store {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        let raw = Arc::new(RawStore::open(&rawstore::dir_for(path))?);
+        Ok(Store { pool, raw })
     }
 
     /// Opens an existing database for reading; refuses to create one.
@@ -105,16 +121,33 @@ impl Store {
         &self.pool
     }
 
+    /// Where raw message bytes are kept.
+    pub fn raw(&self) -> &Arc<RawStore> {
+        &self.raw
+    }
+
     /// Starts a write transaction with `BEGIN IMMEDIATE`, so that it holds the write lock
     /// from its first statement and never fails half-way with SQLITE_BUSY on upgrade.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// A connection kept for a run of write transactions (a bulk import, a mailbox sync),
+    /// so that its page cache stays warm from one batch to the next; open each transaction
+    /// with [`begin_write_on`].
+    pub async fn writer(&self) -> Result<PoolConnection<Sqlite>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// `BEGIN IMMEDIATE` on a connection from [`Store::writer`].
+pub async fn begin_write_on(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
+    Ok(sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?)
 }
 
 /// Reads a setting.
