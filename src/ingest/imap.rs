@@ -22,8 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::parse;
 use super::pipeline::{BatchItem, Outcome, Pipeline, Source};
+use super::{BATCH_BYTES, parse};
 use crate::clock::db_time;
 use crate::config::{AfterIngest, MailboxConfig, Security};
 use crate::store::{Store, imap_state};
@@ -434,22 +434,23 @@ pub async fn sync_folder(
 
     // Batch k commits while batch k+1 is fetched and parsed: the IMAP round trips and the
     // parser overlap with SQLite. The server is still only touched (flag/move) for a batch
-    // after its own COMMIT.
-    let chunks: Vec<&[u32]> = uids.chunks(mb.batch_size).collect();
+    // after its own COMMIT. A batch holds at most `batch_size` messages and closes early at
+    // BATCH_BYTES, so memory stays bounded whatever the sizes.
     let max = pipeline.config().ingest.max_message_bytes as u64;
-    let mut ready = match chunks.first() {
-        Some(c) if !cancel.is_cancelled() => Some(fetch_chunk(session, c, max).await?),
-        _ => None,
+    let batch = mb.batch_size.max(1);
+    let mut pos = 0usize;
+    let mut ready = if cancel.is_cancelled() {
+        None
+    } else {
+        Some(fetch_chunk(session, &uids, batch, max).await?)
     };
     // One connection for every batch of the folder: its page cache stays warm.
     let mut writer = store.writer().await?;
-    let mut index = 0;
-    while let Some(parsed) = ready.take() {
-        let chunk = chunks.get(index).copied().unwrap_or(&[]);
-        let next = chunks
-            .get(index + 1)
-            .copied()
-            .filter(|_| !cancel.is_cancelled());
+    while let Some((parsed, taken)) = ready.take() {
+        let chunk = uids.get(pos..pos + taken).unwrap_or(&[]);
+        let rest = uids
+            .get(pos + taken..)
+            .filter(|r| !r.is_empty() && !cancel.is_cancelled());
         let (committed, fetched) = tokio::join!(
             commit_chunk(
                 &mut writer,
@@ -463,12 +464,13 @@ pub async fn sync_folder(
                 &mut stats
             ),
             async {
-                match next {
-                    Some(c) => fetch_chunk(session, c, max).await.map(Some),
+                match rest {
+                    Some(r) => fetch_chunk(session, r, batch, max).await.map(Some),
                     None => Ok(None),
                 }
             }
         );
+        pos += taken;
         committed?;
         if crash_after_commit() {
             tracing::error!(
@@ -478,22 +480,30 @@ pub async fn sync_folder(
         }
         ready = fetched?;
         apply_pending_actions(session, store, mb, folder, uidvalidity, caps).await?;
-        index += 1;
     }
     Ok(stats)
 }
 
 type FetchedChunk = Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)>;
 
-/// Fetches one batch (sizes first, so an oversize message is never downloaded whole; only
-/// its header) and parses it on a blocking thread.
-async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Result<FetchedChunk> {
-    let set = uid_set(chunk);
-    // Sizes first, so an oversize message is never downloaded whole.
+/// Fetches the next batch from the front of `uids`: the sizes of up to `batch` messages
+/// first, then as many of them as fit in BATCH_BYTES (at least one), so an oversize message
+/// is never downloaded whole (only its header). Parses them on a blocking thread. Returns
+/// the batch and how many UIDs of `uids` it covers.
+async fn fetch_chunk(
+    session: &mut ImapSession,
+    uids: &[u32],
+    batch: usize,
+    max: u64,
+) -> Result<(FetchedChunk, usize)> {
+    let window = uids.get(..batch.min(uids.len())).unwrap_or(uids);
     let sizes: Vec<(u32, u32)> = {
-        let stream = timed("UID FETCH", session.uid_fetch(&set, "(UID RFC822.SIZE)"))
-            .await?
-            .context("UID FETCH sizes")?;
+        let stream = timed(
+            "UID FETCH",
+            session.uid_fetch(uid_set(window), "(UID RFC822.SIZE)"),
+        )
+        .await?
+        .context("UID FETCH sizes")?;
         let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
             .await?
             .context("UID FETCH sizes")?;
@@ -502,6 +512,25 @@ async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Resu
             .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
             .collect()
     };
+    let by_uid: std::collections::HashMap<u32, u64> =
+        sizes.iter().map(|(u, s)| (*u, u64::from(*s))).collect();
+    let size_of = |uid: u32| by_uid.get(&uid).copied().unwrap_or(0);
+    let mut taken = 0usize;
+    let mut bytes = 0u64;
+    for uid in window {
+        let s = size_of(*uid);
+        // An oversize message costs only its header.
+        bytes += if s > max { 0 } else { s };
+        taken += 1;
+        if bytes >= BATCH_BYTES as u64 {
+            break;
+        }
+    }
+    let chunk = window.get(..taken).unwrap_or(window);
+    let sizes: Vec<(u32, u32)> = sizes
+        .into_iter()
+        .filter(|(u, _)| chunk.binary_search(u).is_ok())
+        .collect();
     type UidSizes = Vec<(u32, u32)>;
     let (big, small): (UidSizes, UidSizes) =
         sizes.into_iter().partition(|(_, s)| u64::from(*s) > max);
@@ -583,7 +612,7 @@ async fn fetch_chunk(session: &mut ImapSession, chunk: &[u32], max: u64) -> Resu
         .await
         .context("Parser thread")?;
 
-    Ok(parsed)
+    Ok((parsed, taken))
 }
 
 /// Commits one fetched batch: messages, outcomes, server actions owed and the watermark,

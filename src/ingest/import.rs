@@ -14,9 +14,7 @@ use super::parse::{self, Parsed};
 use super::pipeline::{BatchItem, Outcome, Pipeline};
 use crate::store::Store;
 
-/// A batch is closed early once it holds this many bytes of mail, so that a run of large
-/// messages does not multiply the memory three batches in flight take.
-const BATCH_BYTES: usize = 2 << 20;
+use super::BATCH_BYTES;
 
 /// Where to read mail from.
 #[derive(Debug, Clone)]

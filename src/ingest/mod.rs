@@ -14,3 +14,8 @@ pub mod parse;
 pub mod pipeline;
 pub mod quote;
 pub mod unit;
+
+/// A batch is closed early once it holds this many bytes of mail (IMAP and imports alike),
+/// so that a run of large messages does not multiply the memory the batches in flight take
+/// (one committing, one fetched or read ahead).
+pub const BATCH_BYTES: usize = 2 << 20;
