@@ -168,6 +168,10 @@ pub async fn import(
         }
         txn.commit().await.context("COMMIT of an import batch")?;
         bar.inc(n as u64);
+        // Freeing a batch (megabytes of raw bytes, thousands of strings) is left to a
+        // blocking thread, off the path that feeds SQLite.
+        drop(items);
+        tokio::task::spawn_blocking(move || drop(batch));
     }
     bar.finish_and_clear();
     reader
