@@ -377,14 +377,15 @@ fn crash_between_commit_and_flag_loses_and_duplicates_nothing() {
         after_ingest: "after_ingest = \"flag\"\ningest_flag = \"$Postdesk\"",
         ..Opts::default()
     });
-    let uid = desk.deliver(&mail(
+    let first = mail(
         "ann@customer.org",
         "support@example.com",
         "Crash test",
         "crash1@customer.org",
         "",
         "body",
-    ));
+    );
+    let uid = desk.deliver(&first);
     let out = desk.cmd_env(
         &["run", "--once"],
         &[("POSTDESK_FAULT", "crash-after-commit")],
@@ -393,6 +394,14 @@ fn crash_between_commit_and_flag_loses_and_duplicates_nothing() {
         !out.status.success(),
         "the fault hook must abort the process"
     );
+    // The raw bytes were on disk before the COMMIT that refers to them.
+    let raw = desk.cmd(&["message", "raw", "<crash1@customer.org>"]);
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(raw.stdout, first);
     // Committed, but the server was not touched and nothing was sent yet.
     assert_eq!(
         desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"),
@@ -431,6 +440,22 @@ fn crash_between_commit_and_flag_loses_and_duplicates_nothing() {
     );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(desk.smtp.messages().len(), 1);
+
+    // Mail after the restart is appended behind what the crashed run wrote; both read back.
+    let second = mail(
+        "ann@customer.org",
+        "support@example.com",
+        "After the crash",
+        "crash2@customer.org",
+        "",
+        "second body",
+    );
+    desk.deliver(&second);
+    desk.run_once();
+    let raw2 = desk.cmd(&["message", "raw", "<crash2@customer.org>"]);
+    assert_eq!(raw2.stdout, second);
+    let raw1 = desk.cmd(&["message", "raw", "<crash1@customer.org>"]);
+    assert_eq!(raw1.stdout, first);
 }
 
 #[test]
