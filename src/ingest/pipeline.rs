@@ -289,14 +289,7 @@ impl Pipeline {
                 },
             ));
         }
-        let only_items: Vec<Item<'_>> = regular
-            .iter()
-            .map(|(_, it)| Item {
-                raw: it.raw,
-                parsed: it.parsed,
-                source: it.source,
-            })
-            .collect();
+        let only_items: Vec<Item<'_>> = regular.iter().map(|(_, it)| *it).collect();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
         // Customer mail is decided in runs by a unit of work; agents' mail (rare) is
         // handled one message at a time between the runs, so arrival order holds.
@@ -350,14 +343,7 @@ impl Pipeline {
         if run.is_empty() {
             return Ok(());
         }
-        let items: Vec<Item<'a>> = run
-            .iter()
-            .map(|(_, it)| Item {
-                raw: it.raw,
-                parsed: it.parsed,
-                source: it.source,
-            })
-            .collect();
+        let items: Vec<Item<'a>> = run.iter().map(|(_, it)| *it).collect();
         let mut unit = Unit::load(conn, self, &items, now).await?;
         for ((i, _), it) in run.iter().zip(&items) {
             let o = unit.decide(self, it)?;

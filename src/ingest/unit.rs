@@ -37,6 +37,7 @@ use crate::store::{agent, tickets};
 use crate::threading::{courtesy, subject};
 
 /// One message of a batch, already parsed.
+#[derive(Clone, Copy)]
 pub struct Item<'a> {
     pub raw: &'a [u8],
     pub parsed: &'a Parsed,
