@@ -64,6 +64,15 @@ impl Env {
         o
     }
 
+    async fn ingest_batch(&self, p: &Pipeline, raws: &[&[u8]]) -> Vec<Outcome> {
+        let items: Vec<BatchItem<'_>> =
+            raws.iter().map(|r| BatchItem::new(r, None, None)).collect();
+        let mut tx = self.store.begin_write().await.unwrap();
+        let outcomes = p.ingest_many(&mut tx, &items).await.unwrap();
+        tx.commit().await.unwrap();
+        outcomes
+    }
+
     async fn scalar(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar::<_, i64>(sql)
             .fetch_one(self.store.pool())
@@ -216,6 +225,32 @@ async fn a_reused_message_id_with_other_content_keeps_both_messages() {
         e.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'")
             .await,
         2
+    );
+}
+
+#[tokio::test]
+async fn a_reused_message_id_is_told_apart_within_a_batch_and_across_batches() {
+    // The id a reused Message-ID is stored under is only looked up when the plain id is
+    // taken, in the database or earlier in the same batch: both paths must see it.
+    let e = env().await;
+    let p = e.pipeline_at(t0());
+    let one = mail("a@c.org", "First", Some("same@c.org"), "", "one");
+    let two = mail("a@c.org", "Second", Some("same@c.org"), "", "two");
+    let three = mail("a@c.org", "Third", Some("same@c.org"), "", "three");
+    let dups = |outcomes: Vec<Outcome>| -> Vec<bool> {
+        outcomes
+            .iter()
+            .map(|o| matches!(o, Outcome::Duplicate { .. }))
+            .collect()
+    };
+    let first = e.ingest_batch(&p, &[&one, &two, &two, &one]).await;
+    assert_eq!(dups(first), [false, false, true, true]);
+    let second = e.ingest_batch(&p, &[&two, &three, &one, &three]).await;
+    assert_eq!(dups(second), [true, false, true, true]);
+    assert_eq!(
+        e.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'")
+            .await,
+        3
     );
 }
 

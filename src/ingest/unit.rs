@@ -147,8 +147,6 @@ impl<'a> Unit<'a> {
         for it in items {
             let pm = it.parsed;
             ids.push(pm.message_id.clone());
-            // The id a reused Message-ID with other content is stored under (see decide).
-            ids.push(reused_id(&pm.message_id, &pm.body_sha256));
             ids.extend(pm.references.iter().cloned());
             if let Some(r) = &pm.report
                 && let Some(o) = &r.original_message_id
@@ -174,7 +172,21 @@ impl<'a> Unit<'a> {
         emails.dedup();
 
         let next = bulk::max_ids(conn).await?;
-        let messages = bulk::messages_by_ids(conn, &ids).await?;
+        let mut messages = bulk::messages_by_ids(conn, &ids).await?;
+        // A Message-ID reused with other content is stored under another id (see decide).
+        // Only a message whose id is taken, here or earlier in the batch, can need it.
+        let mut seen = HashSet::new();
+        let reused: Vec<String> = items
+            .iter()
+            .filter(|it| {
+                let id = &it.parsed.message_id;
+                !seen.insert(id.as_str()) || messages.contains_key(id)
+            })
+            .map(|it| reused_id(&it.parsed.message_id, &it.parsed.body_sha256))
+            .collect();
+        if !reused.is_empty() {
+            messages.extend(bulk::messages_by_ids(conn, &reused).await?);
+        }
         let mut referencing: HashMap<String, BTreeSet<TicketId>> = HashMap::new();
         for (r, t) in bulk::tickets_referencing(conn, &ids).await? {
             referencing.entry(r).or_default().insert(t);
