@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::Result;
 use super::rawstore::RawLoc;
@@ -26,6 +26,20 @@ fn json_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
 fn json_ids(items: impl IntoIterator<Item = i64>) -> String {
     let v: Vec<i64> = items.into_iter().collect();
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// Runs a lookup whose single result is `json_group_array(json_array(...))` and decodes
+/// its rows.
+///
+/// sqlx hands every result row from its worker thread to ours through a channel, and the
+/// two threads wake each other for nearly every row. A batch's lookups return hundreds of
+/// rows, so those wake-ups cost more than the lookups; one JSON text is one hand-over.
+async fn json_rows<T: serde::de::DeserializeOwned>(
+    conn: &mut SqliteConnection,
+    query: sqlx::query::QueryScalar<'_, Sqlite, String, sqlx::sqlite::SqliteArguments>,
+) -> Result<Vec<T>> {
+    let json = query.fetch_one(conn).await?;
+    serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
 }
 
 /// The highest row id of each table the batch writes, so the batch can number its own rows
@@ -68,22 +82,23 @@ pub async fn messages_by_ids(
     conn: &mut SqliteConnection,
     ids: &[String],
 ) -> Result<HashMap<String, KnownMessage>> {
-    let rows = sqlx::query(
-        "SELECT id, message_id, ticket_id, body_sha256, direction FROM messages \
-         WHERE message_id IN (SELECT value FROM json_each(?))",
+    let rows: Vec<(i64, String, Option<i64>, String, String)> = json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, message_id, ticket_id, body_sha256, direction)) \
+             FROM messages WHERE message_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_list(ids)),
     )
-    .bind(json_list(ids))
-    .fetch_all(conn)
     .await?;
     let mut out = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let dir: String = r.try_get("direction")?;
+    for (row, message_id, ticket, body_sha256, dir) in rows {
         out.insert(
-            r.try_get("message_id")?,
+            message_id,
             KnownMessage {
-                row: r.try_get("id")?,
-                ticket: r.try_get("ticket_id")?,
-                body_sha256: r.try_get("body_sha256")?,
+                row,
+                ticket,
+                body_sha256,
                 direction: dir.parse().unwrap_or(Direction::Inbound),
             },
         );
@@ -96,26 +111,32 @@ pub async fn tickets_referencing(
     conn: &mut SqliteConnection,
     ids: &[String],
 ) -> Result<Vec<(String, TicketId)>> {
-    Ok(sqlx::query_as(
-        "SELECT DISTINCT r.ref_id, m.ticket_id FROM message_refs r \
-         JOIN messages m ON m.id = r.message_row \
-         WHERE r.ref_id IN (SELECT value FROM json_each(?)) AND m.ticket_id IS NOT NULL \
-         ORDER BY m.ticket_id",
+    json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(ref_id, ticket_id)) FROM \
+             (SELECT DISTINCT r.ref_id, m.ticket_id FROM json_each(?) j \
+              CROSS JOIN message_refs r ON r.ref_id = j.value \
+              CROSS JOIN messages m ON m.id = r.message_row \
+              WHERE m.ticket_id IS NOT NULL)",
+        )
+        .bind(json_list(ids)),
     )
-    .bind(json_list(ids))
-    .fetch_all(conn)
-    .await?)
+    .await
 }
 
 pub async fn customers_by_email(
     conn: &mut SqliteConnection,
     emails: &[String],
 ) -> Result<HashMap<String, (i64, bool)>> {
-    let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
-        "SELECT email, id, name FROM customers WHERE email IN (SELECT value FROM json_each(?))",
+    let rows: Vec<(String, i64, Option<String>)> = json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(email, id, name)) FROM customers \
+             WHERE email IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_list(emails)),
     )
-    .bind(json_list(emails))
-    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -136,21 +157,36 @@ pub struct KnownTicket {
     pub merged_into: Option<TicketId>,
 }
 
-fn known_ticket(r: &sqlx::sqlite::SqliteRow) -> Result<KnownTicket> {
-    let status: String = r.try_get("status")?;
-    Ok(KnownTicket {
-        id: r.try_get("id")?,
+/// A ticket row as [`TICKET_JSON`] encodes it.
+type TicketTuple = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+);
+
+fn known_ticket(
+    (id, status, customer_id, token, subject, subject_key, updated_at, merged_into): TicketTuple,
+) -> KnownTicket {
+    KnownTicket {
+        id,
         status: status.parse().unwrap_or(Status::Open),
-        customer_id: r.try_get("customer_id")?,
-        token: r.try_get("token")?,
-        subject: r.try_get("subject")?,
-        subject_key: r.try_get("subject_key")?,
-        updated_at: r.try_get("updated_at")?,
-        merged_into: r.try_get("merged_into")?,
-    })
+        customer_id,
+        token,
+        subject,
+        subject_key,
+        updated_at,
+        merged_into,
+    }
 }
 
-const TICKET_COLUMNS: &str = "SELECT id, status, customer_id, token, subject, subject_key, updated_at, merged_into FROM tickets";
+/// The columns of a [`TicketTuple`], for `json_group_array`.
+const TICKET_JSON: &str = "json_array(t.id, t.status, t.customer_id, t.token, t.subject, \
+     t.subject_key, t.updated_at, t.merged_into)";
 
 /// Tickets by id or by customer reply token.
 pub async fn tickets_by_ids_or_tokens(
@@ -159,15 +195,18 @@ pub async fn tickets_by_ids_or_tokens(
     tokens: &[String],
 ) -> Result<Vec<KnownTicket>> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "{TICKET_COLUMNS} WHERE id IN (SELECT value FROM json_each(?1)) \
-         OR token IN (SELECT value FROM json_each(?2))"
+        "SELECT json_group_array({TICKET_JSON}) FROM tickets t \
+         WHERE t.id IN (SELECT value FROM json_each(?1)) \
+         OR t.token IN (SELECT value FROM json_each(?2))"
     ));
-    let rows = sqlx::query(sql)
-        .bind(json_ids(ids.iter().copied()))
-        .bind(json_list(tokens))
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(known_ticket).collect()
+    let rows: Vec<TicketTuple> = json_rows(
+        conn,
+        sqlx::query_scalar(sql)
+            .bind(json_ids(ids.iter().copied()))
+            .bind(json_list(tokens)),
+    )
+    .await?;
+    Ok(rows.into_iter().map(known_ticket).collect())
 }
 
 /// What an agent notification says about a ticket besides its subject and status.
@@ -290,30 +329,30 @@ pub async fn subject_candidates(
         return Ok(Vec::new());
     }
     let json = serde_json::to_string(pairs).unwrap_or_else(|_| "[]".to_string());
-    let rows = sqlx::query(
-        "SELECT DISTINCT t.id, t.status, t.customer_id, t.token, t.subject, t.subject_key, \
-                t.updated_at, t.merged_into \
-         FROM json_each(?1) j CROSS JOIN tickets t \
-         WHERE t.customer_id = j.value ->> 0 AND t.subject_key = j.value ->> 1 \
-           AND t.updated_at >= ?2 AND t.status != 'closed' AND t.merged_into IS NULL",
-    )
-    .bind(json)
-    .bind(since)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(known_ticket).collect()
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT json_group_array({TICKET_JSON}) FROM tickets t WHERE t.id IN \
+         (SELECT t.id FROM json_each(?1) j CROSS JOIN tickets t \
+          WHERE t.customer_id = j.value ->> 0 AND t.subject_key = j.value ->> 1 \
+            AND t.updated_at >= ?2 AND t.status != 'closed' AND t.merged_into IS NULL)"
+    ));
+    let rows: Vec<TicketTuple> =
+        json_rows(conn, sqlx::query_scalar(sql).bind(json).bind(since)).await?;
+    Ok(rows.into_iter().map(known_ticket).collect())
 }
 
 pub async fn participants_of(
     conn: &mut SqliteConnection,
     tickets: &[i64],
 ) -> Result<Vec<(TicketId, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT ticket_id, email FROM participants WHERE ticket_id IN (SELECT value FROM json_each(?))",
+    json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(ticket_id, email)) FROM participants \
+             WHERE ticket_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_ids(tickets.iter().copied())),
     )
-    .bind(json_ids(tickets.iter().copied()))
-    .fetch_all(conn)
-    .await?)
+    .await
 }
 
 pub async fn raw_ids_by_sha(
