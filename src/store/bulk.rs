@@ -233,23 +233,28 @@ impl Default for TicketDetails {
     }
 }
 
+/// Id, priority, assignee, tags and collaborators, as [`ticket_details`] encodes them.
+type DetailsTuple = (i64, String, Option<String>, Vec<String>, Vec<String>);
+
 /// Priority, assignee, tags and collaborators of these tickets, in one statement.
 pub async fn ticket_details(
     conn: &mut SqliteConnection,
     ids: &[i64],
 ) -> Result<HashMap<TicketId, TicketDetails>> {
-    let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
-        "SELECT t.id, t.priority, t.assignee, \
-             (SELECT json_group_array(tag) FROM ticket_tags WHERE ticket_id = t.id), \
-             (SELECT json_group_array(lower(email)) FROM ticket_collaborators \
-              WHERE ticket_id = t.id) \
-         FROM tickets t WHERE t.id IN (SELECT value FROM json_each(?))",
+    // json() marks the inner arrays as JSON, so json_array nests them instead of quoting.
+    let rows: Vec<DetailsTuple> = json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(t.id, t.priority, t.assignee, \
+                 json((SELECT json_group_array(tag) FROM ticket_tags WHERE ticket_id = t.id)), \
+                 json((SELECT json_group_array(lower(email)) FROM ticket_collaborators \
+                       WHERE ticket_id = t.id)))) \
+             FROM tickets t WHERE t.id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_ids(ids.iter().copied())),
     )
-    .bind(json_ids(ids.iter().copied()))
-    .fetch_all(conn)
     .await?;
-    let list = |json: &str| -> Vec<String> {
-        let mut v: Vec<String> = serde_json::from_str(json).unwrap_or_default();
+    let list = |mut v: Vec<String>| -> Vec<String> {
         v.sort();
         v.dedup();
         v
@@ -260,8 +265,8 @@ pub async fn ticket_details(
             let details = TicketDetails {
                 priority: priority.parse().unwrap_or(Priority::Normal),
                 assignee: assignee.filter(|a| !a.trim().is_empty()),
-                tags: list(&tags),
-                collaborators: list(&collaborators),
+                tags: list(tags),
+                collaborators: list(collaborators),
             };
             (id, details)
         })
@@ -288,19 +293,22 @@ pub async fn customer_profiles(
     customers: &[i64],
     except: &[i64],
 ) -> Result<HashMap<i64, CustomerProfile>> {
-    let rows: Vec<(i64, Option<String>, String, i64, i64)> = sqlx::query_as(
-        "SELECT c.id, c.language, c.tier, \
-             COALESCE(SUM(t.status IN ('open', 'pending')), 0), \
-             COALESCE(SUM(t.status IN ('resolved', 'closed')), 0) \
-         FROM customers c \
-         LEFT JOIN tickets t ON t.customer_id = c.id AND t.merged_into IS NULL \
-             AND t.id NOT IN (SELECT value FROM json_each(?2)) \
-         WHERE c.id IN (SELECT value FROM json_each(?1)) \
-         GROUP BY c.id",
+    let rows: Vec<(i64, Option<String>, String, i64, i64)> = json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, language, tier, open, past)) FROM \
+             (SELECT c.id, c.language, c.tier, \
+                 COALESCE(SUM(t.status IN ('open', 'pending')), 0) AS open, \
+                 COALESCE(SUM(t.status IN ('resolved', 'closed')), 0) AS past \
+              FROM customers c \
+              LEFT JOIN tickets t ON t.customer_id = c.id AND t.merged_into IS NULL \
+                  AND t.id NOT IN (SELECT value FROM json_each(?2)) \
+              WHERE c.id IN (SELECT value FROM json_each(?1)) \
+              GROUP BY c.id)",
+        )
+        .bind(json_ids(customers.iter().copied()))
+        .bind(json_ids(except.iter().copied())),
     )
-    .bind(json_ids(customers.iter().copied()))
-    .bind(json_ids(except.iter().copied()))
-    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
