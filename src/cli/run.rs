@@ -18,28 +18,36 @@ pub struct Args {
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.
+///
+/// The handlers are installed before this returns, not inside the spawned task: a task
+/// may not have run yet when the daemon reports READY=1, and a SIGTERM in that gap would
+/// kill the process with the default action instead of stopping it cleanly.
 fn spawn_signal_handler(token: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("Cannot listen for SIGTERM: {e}");
-                    return;
-                }
-            };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!("Cannot listen for SIGTERM and SIGINT: {e}");
+                return;
+            }
+        };
+        tokio::spawn(async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received: finishing the work in flight."),
-                _ = tokio::signal::ctrl_c() => tracing::info!("Interrupt received: finishing the work in flight."),
+                _ = int.recv() => tracing::info!("Interrupt received: finishing the work in flight."),
             }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+            token.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
         token.cancel();
     });
 }
