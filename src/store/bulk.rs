@@ -746,3 +746,47 @@ pub async fn update_tickets(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn json_rows_carry_hostile_text_and_extreme_numbers_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        // NUL, quotes, backslashes, control characters, line separators, CJK and emoji.
+        let text = "a\0b\"c\\d\u{1}\r\n\u{2028}回复：谢谢 😀 ]],[\"";
+        let rows: Vec<(i64, String, Option<String>, i64)> = json_rows(
+            &mut conn,
+            sqlx::query_scalar(
+                "SELECT json_group_array(json_array(?1, ?2, NULL, ?3)) \
+                 FROM (SELECT 1 UNION ALL SELECT 2)",
+            )
+            .bind(i64::MAX)
+            .bind(text)
+            .bind(i64::MIN),
+        )
+        .await
+        .unwrap();
+        let want = (i64::MAX, text.to_string(), None, i64::MIN);
+        assert_eq!(rows, vec![want.clone(), want]);
+        // No rows is an empty list, not an error.
+        let none: Vec<(i64,)> = json_rows(
+            &mut conn,
+            sqlx::query_scalar("SELECT json_group_array(json_array(1)) WHERE 0"),
+        )
+        .await
+        .unwrap();
+        assert!(none.is_empty());
+        // A shape that does not match is a decode error, not a panic or a wrong value.
+        let bad: Result<Vec<(i64, i64)>> = json_rows(
+            &mut conn,
+            sqlx::query_scalar("SELECT json_group_array(json_array('x', 1))"),
+        )
+        .await;
+        assert!(bad.is_err());
+    }
+}
