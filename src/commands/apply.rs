@@ -340,6 +340,16 @@ async fn assign(
     Ok(Outcome::Changed(what))
 }
 
+/// Records that `t` changed one way for `#undo`, unless an earlier line of the same reply
+/// changed it the other way: then the two cancel out.
+fn record_change(this_way: &mut Vec<String>, other_way: &mut Vec<String>, t: &str) {
+    if let Some(i) = other_way.iter().position(|x| x == t) {
+        other_way.remove(i);
+    } else {
+        this_way.push(t.to_string());
+    }
+}
+
 async fn tag(
     conn: &mut SqliteConnection,
     ticket: TicketId,
@@ -351,12 +361,7 @@ async fn tag(
     let mut any = false;
     for t in add {
         if agent::add_tag(conn, ticket, t).await? {
-            // Re-adding a tag an earlier line of this reply removed cancels out.
-            if let Some(i) = undo.tags_removed.iter().position(|x| x == t) {
-                undo.tags_removed.remove(i);
-            } else {
-                undo.tags_added.push(t.clone());
-            }
+            record_change(&mut undo.tags_added, &mut undo.tags_removed, t);
             any = true;
             parts.push(format!("added {t}"));
         } else {
@@ -365,11 +370,7 @@ async fn tag(
     }
     for t in remove {
         if agent::remove_tag(conn, ticket, t).await? {
-            if let Some(i) = undo.tags_added.iter().position(|x| x == t) {
-                undo.tags_added.remove(i);
-            } else {
-                undo.tags_removed.push(t.clone());
-            }
+            record_change(&mut undo.tags_removed, &mut undo.tags_added, t);
             any = true;
             parts.push(format!("removed {t}"));
         } else {
