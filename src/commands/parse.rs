@@ -636,17 +636,10 @@ fn ticket(value: &str) -> Result<TicketId, CommandError> {
 }
 
 fn macro_name(value: &str) -> Result<String, CommandError> {
+    // One rule for what `#macro` accepts and what a template file may be called, so every
+    // parsed name can be found and none is a path.
     let name = value.to_ascii_lowercase();
-    let valid = !name.is_empty()
-        && name.len() <= MAX_MACRO_CHARS
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if valid {
+    if crate::outbound::templates::is_macro_name(&name) {
         Ok(name)
     } else {
         Err(CommandError::InvalidMacro { value: echo(value) })

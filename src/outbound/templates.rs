@@ -71,8 +71,8 @@ const MACRO_SUFFIX: &str = ".txt.hbs";
 const MACRO_PREFIX: &str = "macro:";
 
 /// True for a name `#macro` accepts and a file may carry: 1-64 of `a-z 0-9 _ -`, starting
-/// with a letter or digit (the rule of `commands::parse`, so every parsed `#macro` name can
-/// be found). No `.`, `/` or `\`, so a name is never a path.
+/// with a letter or digit. `commands::parse` applies this same rule to `#macro` lines, so
+/// every parsed name can be found. No `.`, `/` or `\`, so a name is never a path.
 pub fn is_macro_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_MACRO_NAME
