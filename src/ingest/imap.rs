@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::inflight::{self, InFlight};
 use super::pipeline::{BatchItem, Outcome, Pipeline, Source};
 use super::{BATCH_BYTES, parse};
 use crate::clock::db_time;
@@ -366,6 +367,11 @@ impl ServerCaps {
 
 /// Brings the database up to date with one folder. Checks `cancel` between batches: a
 /// batch in flight always finishes (commit and server actions) before returning.
+///
+/// Poison mail: which message is being parsed and decided is kept in the folder's
+/// in-flight record (`inflight`). When a previous run died with messages in flight, they
+/// are synced again one at a time first (careful mode); a message that was in flight in
+/// careful mode when the process died again is quarantined and skipped from then on.
 pub async fn sync_folder(
     session: &mut ImapSession,
     store: &Store,
@@ -375,7 +381,6 @@ pub async fn sync_folder(
     caps: ServerCaps,
     cancel: &CancellationToken,
 ) -> Result<SyncStats> {
-    let mut stats = SyncStats::default();
     let selected = timed("SELECT", session.select(folder))
         .await?
         .with_context(|| format!("SELECT {folder:?}"))?;
@@ -386,8 +391,46 @@ pub async fn sync_folder(
     // Finish what a previous run committed but could not do on the server.
     apply_pending_actions(session, store, mb, folder, uidvalidity, caps).await?;
 
+    let (inflight, left) = InFlight::open(&store.inflight_dir(), &mb.name, folder)
+        .with_context(|| format!("Opening the in-flight record of {folder:?}"))?;
+    let inflight = Arc::new(inflight);
+    let result = sync_folder_inner(
+        session,
+        store,
+        pipeline,
+        mb,
+        folder,
+        caps,
+        cancel,
+        uidvalidity,
+        &inflight,
+        left,
+    )
+    .await;
+    // Returning, with success or an error, is an ordinary end: nothing is in flight. Only
+    // a process that dies (or a task that panics) leaves the record behind.
+    inflight.clear();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_folder_inner(
+    session: &mut ImapSession,
+    store: &Store,
+    pipeline: &Pipeline,
+    mb: &MailboxConfig,
+    folder: &str,
+    caps: ServerCaps,
+    cancel: &CancellationToken,
+    uidvalidity: u32,
+    inflight: &Arc<InFlight>,
+    left: Option<inflight::Record>,
+) -> Result<SyncStats> {
+    let mut stats = SyncStats::default();
     let mut conn = store.pool().acquire().await?;
     let state = imap_state::find_folder_state(&mut conn, &mb.name, folder).await?;
+    let mut quarantined =
+        imap_state::list_quarantined(&mut conn, &mb.name, folder, uidvalidity).await?;
     drop(conn);
     let mut last_uid = match state {
         Some(s) if s.uidvalidity == uidvalidity => s.last_uid,
@@ -403,6 +446,32 @@ pub async fn sync_folder(
         None => 0,
     };
 
+    // What a previous run left in flight when it died.
+    let mut careful_until = 0u32;
+    if let Some(r) = left.filter(|r| r.uidvalidity == uidvalidity) {
+        let suspects: Vec<u32> = r
+            .suspects()
+            .into_iter()
+            .filter(|u| *u > last_uid && !quarantined.contains(u))
+            .collect();
+        if r.careful {
+            for uid in suspects {
+                quarantine(session, store, pipeline, mb, folder, uidvalidity, uid).await?;
+                quarantined.push(uid);
+                stats.other += 1;
+            }
+        } else if let Some(max) = suspects.iter().max() {
+            tracing::warn!(
+                "Mailbox {:?} folder {folder:?}: the last run stopped while processing UID {}; \
+                 syncing up to UID {max} one message at a time",
+                mb.name,
+                uid_set(&suspects)
+            );
+            careful_until = *max;
+        }
+    }
+    inflight.begin(uidvalidity, false);
+
     let found = timed(
         "UID SEARCH",
         session.uid_search(format!("UID {}:*", last_uid.saturating_add(1))),
@@ -410,7 +479,10 @@ pub async fn sync_folder(
     .await?
     .context("UID SEARCH")?;
     // `n:*` always matches the highest UID even when it is below n (RFC 9051 §6.4.8).
-    let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > last_uid).collect();
+    let mut uids: Vec<u32> = found
+        .into_iter()
+        .filter(|u| *u > last_uid && !quarantined.contains(u))
+        .collect();
     uids.sort_unstable();
     if uids.is_empty() {
         if state.is_none() || state.is_some_and(|s| s.uidvalidity != uidvalidity) {
@@ -432,20 +504,54 @@ pub async fn sync_folder(
         return Ok(stats);
     }
 
+    let max = pipeline.config().ingest.max_message_bytes as u64;
+    let mut writer = store.writer().await?;
+
+    // Careful mode: the suspects of a crash and everything before them, one message per
+    // transaction, nothing fetched ahead, so that the record names exactly one message.
+    let careful = uids.partition_point(|u| *u <= careful_until);
+    if careful > 0 {
+        inflight.begin(uidvalidity, true);
+        for uid in uids.get(..careful).unwrap_or(&[]).to_vec() {
+            if cancel.is_cancelled() {
+                return Ok(stats);
+            }
+            let (parsed, _) = fetch_chunk(session, &[uid], 1, max, inflight).await?;
+            commit_chunk(
+                &mut writer,
+                pipeline,
+                mb,
+                folder,
+                uidvalidity,
+                &[uid],
+                &parsed,
+                &mut last_uid,
+                &mut stats,
+                inflight,
+            )
+            .await?;
+            inflight.clear();
+            apply_pending_actions(session, store, mb, folder, uidvalidity, caps).await?;
+        }
+        tracing::info!(
+            "Mailbox {:?} folder {folder:?}: careful sync up to UID {careful_until} done; back to batches",
+            mb.name
+        );
+        inflight.begin(uidvalidity, false);
+    }
+    let uids = uids.get(careful..).unwrap_or(&[]);
+
     // Batch k commits while batch k+1 is fetched and parsed: the IMAP round trips and the
     // parser overlap with SQLite. The server is still only touched (flag/move) for a batch
     // after its own COMMIT. A batch holds at most `batch_size` messages and closes early at
     // BATCH_BYTES, so memory stays bounded whatever the sizes.
-    let max = pipeline.config().ingest.max_message_bytes as u64;
     let batch = mb.batch_size.max(1);
     let mut pos = 0usize;
-    let mut ready = if cancel.is_cancelled() {
+    let mut ready = if cancel.is_cancelled() || uids.is_empty() {
         None
     } else {
-        Some(fetch_chunk(session, &uids, batch, max).await?)
+        Some(fetch_chunk(session, uids, batch, max, inflight).await?)
     };
-    // One connection for every batch of the folder: its page cache stays warm.
-    let mut writer = store.writer().await?;
     while let Some((parsed, taken)) = ready.take() {
         let chunk = uids.get(pos..pos + taken).unwrap_or(&[]);
         let rest = uids
@@ -461,11 +567,14 @@ pub async fn sync_folder(
                 chunk,
                 &parsed,
                 &mut last_uid,
-                &mut stats
+                &mut stats,
+                inflight,
             ),
             async {
                 match rest {
-                    Some(r) => fetch_chunk(session, r, batch, max).await.map(Some),
+                    Some(r) => fetch_chunk(session, r, batch, max, inflight)
+                        .await
+                        .map(Some),
                     None => Ok(None),
                 }
             }
@@ -484,6 +593,104 @@ pub async fn sync_folder(
     Ok(stats)
 }
 
+/// Stores message `uid` as quarantined: its raw bytes (only its header when it is over the
+/// size cap) as an unprocessable message, never parsed, and the UID in `quarantine` so
+/// that no later sync touches it. It stays on the server, unflagged.
+#[allow(clippy::too_many_arguments)]
+async fn quarantine(
+    session: &mut ImapSession,
+    store: &Store,
+    pipeline: &Pipeline,
+    mb: &MailboxConfig,
+    folder: &str,
+    uidvalidity: u32,
+    uid: u32,
+) -> Result<()> {
+    let reason = format!(
+        "quarantined: postdesk stopped twice while processing this message (mailbox {:?} folder {folder:?} UID {uid}), \
+         the second time with nothing else in flight; it is kept as it arrived, never parsed again, and left on the server",
+        mb.name
+    );
+    tracing::error!(
+        "Mailbox {:?} folder {folder:?}: UID {uid} quarantined: the process died twice while processing it",
+        mb.name
+    );
+    let max = u64::try_from(pipeline.config().ingest.max_message_bytes).unwrap_or(u64::MAX);
+    let size = {
+        let stream = timed(
+            "UID FETCH",
+            session.uid_fetch(uid.to_string(), "(UID RFC822.SIZE)"),
+        )
+        .await?
+        .context("UID FETCH size")?;
+        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
+            .await?
+            .context("UID FETCH size")?;
+        fetches
+            .iter()
+            .find(|f| f.uid == Some(uid))
+            .and_then(|f| f.size)
+    };
+    let raw = match size {
+        None => None,
+        Some(size) => {
+            let what = if u64::from(size) > max {
+                "(UID BODY.PEEK[HEADER])"
+            } else {
+                "(UID BODY.PEEK[])"
+            };
+            let stream = timed("UID FETCH", session.uid_fetch(uid.to_string(), what))
+                .await?
+                .context("UID FETCH quarantined")?;
+            let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>())
+                .await?
+                .context("UID FETCH quarantined")?;
+            fetches
+                .iter()
+                .find(|f| f.uid == Some(uid))
+                .and_then(|f| f.body().or_else(|| f.header()).map(<[u8]>::to_vec))
+        }
+    };
+    let now = db_time(chrono::Utc::now());
+    let mut tx = store.begin_write().await?;
+    let row = match &raw {
+        Some(raw) => {
+            let source = Source {
+                mailbox: &mb.name,
+                folder,
+                uidvalidity,
+                uid,
+            };
+            match pipeline
+                .store_unprocessable(&mut tx, raw, &reason, Some(source))
+                .await?
+            {
+                Outcome::Unprocessable { row } | Outcome::Duplicate { row } => Some(row),
+                _ => None,
+            }
+        }
+        None => {
+            tracing::info!("UID {uid} is gone from the server; nothing to keep.");
+            None
+        }
+    };
+    imap_state::insert_quarantine(
+        &mut tx,
+        &mb.name,
+        folder,
+        uidvalidity,
+        uid,
+        row,
+        &reason,
+        &now,
+    )
+    .await?;
+    tx.commit()
+        .await
+        .context("COMMIT of a quarantined message")?;
+    Ok(())
+}
+
 type FetchedChunk = Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)>;
 
 /// Fetches the next batch from the front of `uids`: the sizes of up to `batch` messages
@@ -495,6 +702,7 @@ async fn fetch_chunk(
     uids: &[u32],
     batch: usize,
     max: u64,
+    inflight: &Arc<InFlight>,
 ) -> Result<(FetchedChunk, usize)> {
     let window = uids.get(..batch.min(uids.len())).unwrap_or(uids);
     let sizes: Vec<(u32, u32)> = {
@@ -598,16 +806,24 @@ async fn fetch_chunk(
         tracing::info!("UIDs {set} were expunged before they could be fetched; skipped.");
     }
 
-    // Parse on a blocking thread: CPU work off the async runtime.
+    // Parse on a blocking thread: CPU work off the async runtime. Each message is recorded
+    // as in flight while it is parsed (the poison-mail quarantine).
+    let watch = Arc::clone(inflight);
     let parsed: Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)> =
         tokio::task::spawn_blocking(move || {
-            bodies
+            let out = bodies
                 .into_iter()
                 .map(|(uid, raw, size)| {
-                    let p = (raw.len() as u64 == size).then(|| parse::parse(&raw));
+                    let whole = raw.len() as u64 == size;
+                    if whole {
+                        watch.parsing(uid);
+                    }
+                    let p = whole.then(|| parse::parse(&raw));
                     (uid, raw, size, p)
                 })
-                .collect()
+                .collect();
+            watch.parsing(0);
+            out
         })
         .await
         .context("Parser thread")?;
@@ -628,6 +844,7 @@ async fn commit_chunk(
     parsed: &FetchedChunk,
     last_uid: &mut u32,
     stats: &mut SyncStats,
+    inflight: &InFlight,
 ) -> Result<()> {
     let mut tx = crate::store::begin_write_on(writer).await?;
     let now = db_time(chrono::Utc::now());
@@ -645,7 +862,9 @@ async fn commit_chunk(
             }),
         })
         .collect();
-    let outcomes = pipeline.ingest_many(&mut tx, &items).await?;
+    let outcomes = pipeline
+        .ingest_many_watched(&mut tx, &items, Some(inflight))
+        .await?;
     let mut actionable = Vec::with_capacity(outcomes.len());
     for ((uid, _, _, _), outcome) in parsed.iter().zip(&outcomes) {
         match outcome {

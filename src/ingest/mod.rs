@@ -5,8 +5,10 @@
 
 pub mod address;
 pub mod agent;
+pub mod html;
 pub mod imap;
 pub mod import;
+pub mod inflight;
 pub mod loops;
 pub mod maildir;
 pub mod mbox;

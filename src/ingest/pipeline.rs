@@ -13,12 +13,16 @@
 //! bad message never stops a batch.
 
 use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use anyhow::{Context, Result};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::{Connection, SqliteConnection};
 
+use super::inflight::InFlight;
 use super::parse::{self, Parsed};
 use super::unit::{Item, Unit};
 use crate::clock::{Clock, db_time};
@@ -187,7 +191,18 @@ impl Pipeline {
         conn: &mut SqliteConnection,
         items: &[BatchItem<'_>],
     ) -> Result<Vec<Outcome>> {
-        match self.batch_in_savepoint(conn, items).await? {
+        self.ingest_many_watched(conn, items, None).await
+    }
+
+    /// [`Pipeline::ingest_many`], recording in `watch` which message is being decided, so
+    /// that a message that kills the process can be quarantined (`inflight`).
+    pub async fn ingest_many_watched(
+        &self,
+        conn: &mut SqliteConnection,
+        items: &[BatchItem<'_>],
+        watch: Option<&InFlight>,
+    ) -> Result<Vec<Outcome>> {
+        let result = match self.batch_in_savepoint(conn, items, watch).await? {
             Ok(o) => Ok(o),
             Err(e) => {
                 tracing::warn!(
@@ -196,11 +211,15 @@ impl Pipeline {
                 );
                 let mut out = Vec::with_capacity(items.len());
                 for it in items {
-                    out.push(self.ingest_isolated(conn, it).await?);
+                    out.push(self.ingest_isolated_watched(conn, it, watch).await?);
                 }
                 Ok(out)
             }
+        };
+        if let Some(w) = watch {
+            w.deciding(0);
         }
+        result
     }
 
     /// Ingests one message inside a savepoint of `conn`'s transaction. On any error the
@@ -210,8 +229,17 @@ impl Pipeline {
         conn: &mut SqliteConnection,
         item: &BatchItem<'_>,
     ) -> Result<Outcome> {
+        self.ingest_isolated_watched(conn, item, None).await
+    }
+
+    async fn ingest_isolated_watched(
+        &self,
+        conn: &mut SqliteConnection,
+        item: &BatchItem<'_>,
+        watch: Option<&InFlight>,
+    ) -> Result<Outcome> {
         let attempt = self
-            .batch_in_savepoint(conn, std::slice::from_ref(item))
+            .batch_in_savepoint(conn, std::slice::from_ref(item), watch)
             .await?
             .and_then(|mut o| o.pop().ok_or_else(|| anyhow::anyhow!("no outcome")));
         match attempt {
@@ -242,9 +270,10 @@ impl Pipeline {
         &self,
         conn: &mut SqliteConnection,
         items: &[BatchItem<'_>],
+        watch: Option<&InFlight>,
     ) -> Result<Result<Vec<Outcome>>> {
         let mut sp = conn.begin().await.context("Opening a savepoint")?;
-        match self.ingest_batch(&mut sp, items).await {
+        match self.ingest_batch(&mut sp, items, watch).await {
             Ok(o) => {
                 sp.commit().await.context("Releasing the savepoint")?;
                 Ok(Ok(o))
@@ -261,6 +290,7 @@ impl Pipeline {
         &self,
         conn: &mut SqliteConnection,
         items: &[BatchItem<'_>],
+        watch: Option<&InFlight>,
     ) -> Result<Vec<Outcome>> {
         let now = self.clock.now();
         let max = self.cfg.ingest.max_message_bytes;
@@ -296,8 +326,19 @@ impl Pipeline {
         let mut run: Vec<(usize, Item<'_>)> = Vec::new();
         for ((i, _), it) in regular.iter().zip(only_items) {
             if super::agent::is_agent_mail(self, it.parsed) {
-                self.decide_run(conn, &mut run, &mut outcomes, now).await?;
-                if let Some(o) = super::agent::handle(self, conn, &it, now).await? {
+                self.decide_run(conn, &mut run, &mut outcomes, now, watch)
+                    .await?;
+                mark(watch, &it);
+                // A panic (a bug) on one message must cost only that message: it becomes
+                // an error, the batch is replayed message by message, and this one is
+                // stored as unprocessable.
+                let handled = AssertUnwindSafe(super::agent::handle(self, conn, &it, now))
+                    .catch_unwind()
+                    .await
+                    .map_err(|p| {
+                        anyhow::anyhow!("agent mail handling panicked: {}", panic_text(&p))
+                    })??;
+                if let Some(o) = handled {
                     if let Some(slot) = outcomes.get_mut(*i) {
                         *slot = Some(o);
                     }
@@ -306,7 +347,8 @@ impl Pipeline {
             }
             run.push((*i, it));
         }
-        self.decide_run(conn, &mut run, &mut outcomes, now).await?;
+        self.decide_run(conn, &mut run, &mut outcomes, now, watch)
+            .await?;
         // Oversize messages: headers kept, row numbers after the batch's own.
         let now_s = db_time(now);
         for (i, it) in items.iter().enumerate() {
@@ -339,6 +381,7 @@ impl Pipeline {
         run: &mut Vec<(usize, Item<'a>)>,
         outcomes: &mut [Option<Outcome>],
         now: chrono::DateTime<chrono::Utc>,
+        watch: Option<&InFlight>,
     ) -> Result<()> {
         if run.is_empty() {
             return Ok(());
@@ -346,7 +389,10 @@ impl Pipeline {
         let items: Vec<Item<'a>> = run.iter().map(|(_, it)| *it).collect();
         let mut unit = Unit::load(conn, self, &items, now).await?;
         for ((i, _), it) in run.iter().zip(&items) {
-            let o = unit.decide(self, it)?;
+            mark(watch, it);
+            let o = std::panic::catch_unwind(AssertUnwindSafe(|| unit.decide(self, it))).map_err(
+                |p| anyhow::anyhow!("deciding the message panicked: {}", panic_text(&p)),
+            )??;
             if let Some(slot) = outcomes.get_mut(*i) {
                 *slot = Some(o);
             }
@@ -472,6 +518,21 @@ impl Pipeline {
         self.record_source(conn, source, row, now).await?;
         Ok(Outcome::Rejected { row })
     }
+}
+
+/// Records in `watch` that `it` is about to be decided.
+fn mark(watch: Option<&InFlight>, it: &Item<'_>) {
+    if let (Some(w), Some(s)) = (watch, it.source) {
+        w.deciding(s.uid);
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 /// One message handed to the pipeline: its bytes (the first bytes or the header block of

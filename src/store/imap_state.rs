@@ -181,3 +181,53 @@ pub async fn delete_pending_actions(conn: &mut SqliteConnection, ids: &[i64]) ->
     }
     Ok(())
 }
+
+/// The quarantined UIDs of a folder under `uidvalidity` (see `ingest::inflight`).
+pub async fn list_quarantined(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    folder: &str,
+    uidvalidity: u32,
+) -> Result<Vec<u32>> {
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "SELECT uid FROM quarantine WHERE mailbox = ? AND folder = ? AND uidvalidity = ? ORDER BY uid",
+    )
+    .bind(mailbox)
+    .bind(folder)
+    .bind(i64::from(uidvalidity))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|u| u32::try_from(u).ok())
+        .collect())
+}
+
+/// Records that `uid` is quarantined, stored as `message_row` (none when the server no
+/// longer had it).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_quarantine(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    folder: &str,
+    uidvalidity: u32,
+    uid: u32,
+    message_row: Option<i64>,
+    reason: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO quarantine (mailbox, folder, uidvalidity, uid, message_row, reason, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(mailbox)
+    .bind(folder)
+    .bind(i64::from(uidvalidity))
+    .bind(i64::from(uid))
+    .bind(message_row)
+    .bind(reason)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

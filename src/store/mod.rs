@@ -67,6 +67,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 pub struct Store {
     pool: SqlitePool,
     raw: Arc<RawStore>,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -103,7 +104,11 @@ impl Store {
             .await?;
         MIGRATOR.run(&pool).await?;
         let raw = Arc::new(RawStore::open(&rawstore::dir_for(path))?);
-        Ok(Store { pool, raw })
+        Ok(Store {
+            pool,
+            raw,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing database for reading; refuses to create one.
@@ -124,6 +129,12 @@ impl Store {
     /// Where raw message bytes are kept.
     pub fn raw(&self) -> &Arc<RawStore> {
         &self.raw
+    }
+
+    /// Where the in-flight records of the poison-mail quarantine live
+    /// (`<database>-inflight/`, see `ingest::inflight`).
+    pub fn inflight_dir(&self) -> std::path::PathBuf {
+        crate::ingest::inflight::dir_for(&self.path)
     }
 
     /// Starts a write transaction with `BEGIN IMMEDIATE`, so that it holds the write lock

@@ -15,6 +15,7 @@ mod harness;
 mod hostile;
 mod ingest;
 mod mimekit;
+mod poison;
 mod resilience;
 mod spoofing;
 mod support;
