@@ -71,9 +71,11 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                 Err(e) => return Err(e.into()),
             };
             let msgs = messages::list_message_views(&mut conn, *id).await?;
+            let links = tickets::list_links(&mut conn, *id).await?;
             if *json {
                 let mut v = serde_json::to_value(&ticket)?;
                 if let Some(o) = v.as_object_mut() {
+                    o.insert("links".into(), serde_json::to_value(&links)?);
                     o.insert("messages".into(), serde_json::to_value(&msgs)?);
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -92,6 +94,9 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                 );
                 if !ticket.tags.is_empty() {
                     println!("Tags: {}", ticket.tags.join(", "));
+                }
+                for l in &links {
+                    println!("Linked to #{}: {}", l.ticket, l.reason);
                 }
                 println!(
                     "Created {}, updated {}",

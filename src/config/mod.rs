@@ -178,6 +178,21 @@ impl Config {
         v
     }
 
+    /// The domains our own Message-IDs may carry: the one we write (`message_id_domain`)
+    /// and the domains of our own addresses, lower-cased, each once. Mail from outside
+    /// that claims a `pd.*` id in one of them is forged.
+    pub fn own_message_id_domains(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .own_addresses()
+            .iter()
+            .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_lowercase()))
+            .collect();
+        v.push(self.message_id_domain.to_lowercase());
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// The configured agent with this address, if any (addresses are lower-case).
     pub fn agent_by_email(&self, email: &str) -> Option<&AgentConfig> {
         self.agents

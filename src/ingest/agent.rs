@@ -264,6 +264,7 @@ async fn threaded_ticket(
             return Ok(Some(t));
         }
         if let Some(m) = messages::find_by_message_id(conn, id).await?
+            && m.threads
             && let Some(t) = m.ticket_id
         {
             return Ok(Some(t));
@@ -463,11 +464,15 @@ async fn store_inbound(
         },
     )
     .await?;
-    let mut refs = p.in_reply_to.clone();
-    refs.extend(p.references.iter().cloned());
-    refs.sort();
-    refs.dedup();
-    messages::insert_refs(conn, row, &refs).await?;
+    // A held message's threading headers came from someone we could not trust: they are
+    // kept in the raw bytes, never where threading looks.
+    if kind != MessageKind::Held {
+        let mut refs = p.in_reply_to.clone();
+        refs.extend(p.references.iter().cloned());
+        refs.sort();
+        refs.dedup();
+        messages::insert_refs(conn, row, &refs).await?;
+    }
     record_source(conn, it, row, now).await?;
     Ok(row)
 }

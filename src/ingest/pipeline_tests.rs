@@ -257,10 +257,12 @@ async fn a_reused_message_id_is_told_apart_within_a_batch_and_across_batches() {
 #[tokio::test]
 async fn arrival_order_does_not_change_the_tickets() {
     // Two conversations: a root with a reply chain and a sibling reply, and an unrelated one.
+    // One customer's (ann's second address would be a stranger: see
+    // `a_reply_from_outside_the_thread_never_joins_it_in_any_order`).
     let msgs: Vec<Vec<u8>> = vec![
         mail("ann@c.org", "Printer", Some("a1@c.org"), "", "root"),
         mail(
-            "bob@c.org",
+            "ann@c.org",
             "Re: Printer",
             Some("a2@c.org"),
             "In-Reply-To: <a1@c.org>\r\nReferences: <a1@c.org>\r\n",
@@ -803,7 +805,8 @@ async fn a_customer_reply_notifies_again_in_the_same_agent_thread() {
     assert!(sent[1].body.contains("Matched by:    references"));
     assert!(sent[1].body.contains("still waiting"));
 
-    // Someone answering the notification itself lands on the ticket (References rule)...
+    // Someone outside the ticket answering the notification itself (forwarded to them) is
+    // held there: threading headers alone admit nobody...
     let o = e
         .ingest(
             &p,
@@ -818,40 +821,130 @@ async fn a_customer_reply_notifies_again_in_the_same_agent_thread() {
         .await;
     assert_eq!(
         o,
-        Outcome::Joined {
-            ticket,
+        Outcome::Held {
             row: e
                 .scalar("SELECT id FROM messages WHERE message_id = 'r3@c.org'")
                 .await,
-            reason: MatchReason::References,
+            ticket: Some(ticket),
         }
     );
-    // ...and the customer naming only the thread root joins by the shared reference, while
-    // a stranger cannot: the root's id is guessable, unlike a notification's.
+    // ...and naming only the agents' thread root leads nowhere, for the customer as for a
+    // stranger: the root's id is guessable, and only customers' own mail is looked up in
+    // reverse.
     let root_only = format!("References: <{root}>\r\n");
-    let o = e
-        .ingest(
-            &p,
-            &mail("ann@c.org", "Unrelated", Some("r4@c.org"), &root_only, "x"),
+    for (from, id) in [
+        ("ann@c.org", "r4@c.org"),
+        ("mallory@evil.example", "r5@evil.example"),
+    ] {
+        let o = e
+            .ingest(&p, &mail(from, "Unrelated", Some(id), &root_only, "x"))
+            .await;
+        assert!(matches!(o, Outcome::NewTicket { .. }), "{from}: {o:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_reply_from_outside_the_thread_never_joins_it_in_any_order() {
+    // Ann's conversation, and bob (never copied on it) answering its first mail.
+    let msgs: Vec<Vec<u8>> = vec![
+        mail("ann@c.org", "Printer", Some("a1@c.org"), "", "root"),
+        mail(
+            "ann@c.org",
+            "Re: Printer",
+            Some("a2@c.org"),
+            &reply_to("a1@c.org"),
+            "more",
+        ),
+        mail(
+            "bob@c.org",
+            "Re: Printer",
+            Some("b1@c.org"),
+            &reply_to("a1@c.org"),
+            "me too",
+        ),
+    ];
+    for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0]] {
+        let e = env().await;
+        let p = e.pipeline_at(t0());
+        for i in order {
+            e.ingest(&p, &msgs[i]).await;
+        }
+        // Ann's messages share one ticket, which is hers.
+        let anns: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT DISTINCT m.ticket_id, c.email FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             JOIN customers c ON c.id = t.customer_id WHERE m.message_id IN ('a1@c.org', 'a2@c.org')",
         )
-        .await;
-    assert!(
-        matches!(o, Outcome::Joined { ticket: t, reason: MatchReason::SharedReference, .. } if t == ticket),
-        "{o:?}"
+        .fetch_all(e.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(anns.len(), 1, "order {order:?}: {anns:?}");
+        assert_eq!(anns[0].1, "ann@c.org", "order {order:?}");
+        // Bob's is held on it, or is a ticket of his own; never part of her conversation.
+        let (kind, ticket): (String, Option<i64>) =
+            sqlx::query_as("SELECT kind, ticket_id FROM messages WHERE message_id = 'b1@c.org'")
+                .fetch_one(e.store.pool())
+                .await
+                .unwrap();
+        let on_anns = ticket == Some(anns[0].0);
+        assert!(
+            (on_anns && kind == "held") || (!on_anns && kind == "customer"),
+            "order {order:?}: {kind} on {ticket:?}"
+        );
+        assert_eq!(
+            e.scalar(
+                "SELECT COUNT(*) FROM participants WHERE email = 'bob@c.org' \
+                 AND ticket_id = (SELECT ticket_id FROM messages WHERE message_id = 'a1@c.org')"
+            )
+            .await,
+            0,
+            "order {order:?}: bob became a participant of ann's ticket"
+        );
+    }
+}
+
+#[tokio::test]
+async fn threads_of_two_customers_are_linked_in_one_batch_never_merged() {
+    // Ann's and bob's replies to carol's mail (each copies carol, not each other), then
+    // carol's mail itself, all in one batch: two tickets, linked.
+    let cc = "Cc: carol@c.org\r\n";
+    let msgs: Vec<Vec<u8>> = vec![
+        mail(
+            "ann@c.org",
+            "Re: Outage",
+            Some("x1@c.org"),
+            &format!("{cc}{}", reply_to("p@c.org")),
+            "a",
+        ),
+        mail(
+            "bob@c.org",
+            "Re: Outage",
+            Some("x2@c.org"),
+            &format!("{cc}{}", reply_to("p@c.org")),
+            "b",
+        ),
+        mail("carol@c.org", "Outage", Some("p@c.org"), "", "root"),
+    ];
+    let e = env().await;
+    let p = e.pipeline_at(t0());
+    let items: Vec<BatchItem<'_>> = msgs.iter().map(|m| BatchItem::new(m, None, None)).collect();
+    let mut tx = e.store.begin_write().await.unwrap();
+    p.ingest_many(&mut tx, &items).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        e.scalar("SELECT COUNT(*) FROM tickets WHERE merged_into IS NULL")
+            .await,
+        2
     );
-    let o = e
-        .ingest(
-            &p,
-            &mail(
-                "mallory@evil.example",
-                "Unrelated",
-                Some("r5@evil.example"),
-                &root_only,
-                "x",
-            ),
+    assert_eq!(e.scalar("SELECT COUNT(*) FROM ticket_links").await, 1);
+    assert_eq!(
+        e.scalar(
+            "SELECT COUNT(*) FROM ticket_links l JOIN messages m ON m.id = l.message_row \
+             WHERE m.message_id = 'p@c.org'"
         )
-        .await;
-    assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
+        .await,
+        1,
+        "the link names the message that made it"
+    );
 }
 
 #[tokio::test]
@@ -889,7 +982,12 @@ async fn automatic_mail_bounces_copies_and_our_own_mail_notify_nobody() {
         &reply_to("q1@c.org"),
         "looped",
     );
-    assert_eq!(ticket_of(&e.ingest(&p, &own).await), ticket);
+    // Our own address takes no part in the ticket: a loop or a forgery, held there.
+    let o = e.ingest(&p, &own).await;
+    assert!(
+        matches!(o, Outcome::Held { ticket: Some(t), .. } if t == ticket),
+        "{o:?}"
+    );
     assert_eq!(e.notifications().await.len(), 1);
 }
 

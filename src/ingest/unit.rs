@@ -73,6 +73,8 @@ const MAX_LOCAL_PART: usize = 64;
 pub struct Unit<'a> {
     /// Our own addresses (loop protection, reply tokens).
     own: Vec<String>,
+    /// The domains our Message-IDs may carry (`pd.*@domain`): no outside mail may claim one.
+    own_domains: Vec<String>,
     now: DateTime<Utc>,
     now_s: String,
     since_subject: String,
@@ -105,7 +107,32 @@ pub struct Unit<'a> {
     outbox_rows: Vec<bulk::OutboxRow>,
     autoreply_rows: Vec<(String, TicketId)>,
     merges: Vec<(TicketId, TicketId)>,
+    links: Vec<bulk::LinkRow>,
     bounces: Vec<(String, String)>,
+}
+
+/// Where the threading rules put a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Found {
+    Ticket(TicketId, MatchReason),
+    /// Only threading headers lead to `ticket`, and the sender takes no part in it: the
+    /// message is kept there for an agent, held, and changes nothing.
+    Held {
+        ticket: TicketId,
+        reason: MatchReason,
+        why: String,
+    },
+    /// No rule applies: a new conversation.
+    Nothing,
+}
+
+/// Where a message goes whose own Message-ID claims to be one of ours: it must not occupy
+/// (or be found under) that id.
+fn claimed_id(message_id: &str, body_sha256: &str) -> String {
+    format!(
+        "{message_id}#claimed-{}",
+        body_sha256.get(..16).unwrap_or(body_sha256)
+    )
 }
 
 /// Where a message goes whose Message-ID is already taken by different content.
@@ -144,9 +171,13 @@ impl<'a> Unit<'a> {
         let mut shas: Vec<String> = Vec::new();
         let mut originals: Vec<String> = Vec::new();
         let own = cfg.own_addresses();
+        let own_domains = cfg.own_message_id_domains();
         for it in items {
             let pm = it.parsed;
             ids.push(pm.message_id.clone());
+            if compose::is_own_message_id_of(&pm.message_id, &own_domains) {
+                ids.push(claimed_id(&pm.message_id, &pm.body_sha256));
+            }
             ids.extend(pm.references.iter().cloned());
             if let Some(r) = &pm.report
                 && let Some(o) = &r.original_message_id
@@ -265,9 +296,14 @@ impl<'a> Unit<'a> {
             for s in tickets.values() {
                 by_customer.entry(s.t.customer_id).or_default().push(s.t.id);
             }
+            // Senders, and the customers of the tickets they may write on.
+            let mut profile_ids = customer_ids.clone();
+            profile_ids.extend(by_customer.keys().copied());
+            profile_ids.sort_unstable();
+            profile_ids.dedup();
             Some(NotifyContext {
                 details: bulk::ticket_details(conn, &ticket_ids).await?,
-                profiles: bulk::customer_profiles(conn, &customer_ids, &ticket_ids).await?,
+                profiles: bulk::customer_profiles(conn, &profile_ids, &ticket_ids).await?,
                 by_customer,
             })
         } else {
@@ -276,6 +312,7 @@ impl<'a> Unit<'a> {
 
         Ok(Unit {
             own,
+            own_domains,
             now,
             now_s: db_time(now),
             since_subject,
@@ -303,6 +340,7 @@ impl<'a> Unit<'a> {
             outbox_rows: Vec::new(),
             autoreply_rows: Vec::new(),
             merges: Vec::new(),
+            links: Vec::new(),
             bounces: Vec::new(),
         })
     }
@@ -343,6 +381,7 @@ impl<'a> Unit<'a> {
             // with the database).
             agent::move_people(conn, *into, *from).await?;
         }
+        bulk::insert_links(conn, &self.links, now).await?;
         for (addr, status) in &self.bounces {
             tickets::mark_bouncing(conn, addr, status, now).await?;
         }
@@ -487,6 +526,9 @@ impl<'a> Unit<'a> {
         self.merges.push((into, from));
     }
 
+    /// Records an inbound message. The References of held and unprocessable messages are
+    /// not stored for threading, and only customers' mail can be found by a later message
+    /// it references (the reverse lookup).
     #[allow(clippy::too_many_arguments)]
     fn push_message(
         &mut self,
@@ -497,7 +539,10 @@ impl<'a> Unit<'a> {
         kind: MessageKind,
         reason: MatchReason,
         problems: &[String],
+        held_reason: Option<String>,
     ) -> i64 {
+        let threads = !bulk::NON_THREADING_KINDS.contains(&kind.as_str());
+        let customer_mail = matches!(kind, MessageKind::Customer | MessageKind::AutoSubmitted);
         self.next.message += 1;
         let row = self.next.message;
         self.message_rows.push(bulk::MessageRow {
@@ -519,6 +564,7 @@ impl<'a> Unit<'a> {
             problems_json: serde_json::to_string(problems).unwrap_or_else(|_| "[]".into()),
             attachments_json: serde_json::to_string(&p.attachments).unwrap_or_else(|_| "[]".into()),
             date_header: p.date,
+            held_reason,
         });
         self.messages.insert(
             message_id.to_string(),
@@ -527,12 +573,15 @@ impl<'a> Unit<'a> {
                 ticket,
                 body_sha256: p.body_sha256.clone(),
                 direction: Direction::Inbound,
+                threads,
             },
         );
-        for r in &p.references {
-            self.ref_rows.push((row, r.clone()));
-            if let Some(t) = ticket {
-                self.referencing.entry(r.clone()).or_default().insert(t);
+        if threads {
+            for r in &p.references {
+                self.ref_rows.push((row, r.clone()));
+                if let (Some(t), true) = (ticket, customer_mail) {
+                    self.referencing.entry(r.clone()).or_default().insert(t);
+                }
             }
         }
         row
@@ -570,6 +619,39 @@ impl<'a> Unit<'a> {
             return Ok(self.decide_report(it, &message_id, raw_id, problems));
         }
 
+        // 3. Only we write `pd.*@<our domain>` Message-IDs, and our own mail coming back
+        // was taken as a copy above. Anything else claiming one is forged (our thread
+        // roots name tickets): kept, flagged, and matched by nothing.
+        if compose::is_own_message_id_of(&p.message_id, &self.own_domains) {
+            let stored = claimed_id(&p.message_id, &p.body_sha256);
+            if let Some(existing) = self.messages.get(&stored) {
+                let row = existing.row;
+                self.record_source(it.source, row);
+                return Ok(Outcome::Duplicate { row });
+            }
+            problems.push(format!(
+                "claims one of our Message-IDs (<{}>); stored under another id and matched by nothing",
+                p.message_id
+            ));
+            tracing::warn!(
+                "Message <{}> from {} claims one of our Message-IDs; held, on no ticket",
+                p.message_id,
+                p.from.as_ref().map_or("(no From)", |f| f.address.as_str())
+            );
+            let row = self.push_message(
+                p,
+                &stored,
+                Some(raw_id),
+                None,
+                MessageKind::Held,
+                MatchReason::None,
+                &problems,
+                Some("its Message-ID claims to be one of ours; mail from outside never may".into()),
+            );
+            self.record_source(it.source, row);
+            return Ok(Outcome::Held { row, ticket: None });
+        }
+
         let Some(from) = p.from.clone() else {
             problems.push("no From address".to_string());
             let row = self.push_message(
@@ -580,6 +662,7 @@ impl<'a> Unit<'a> {
                 MessageKind::Unprocessable,
                 MatchReason::None,
                 &problems,
+                None,
             );
             self.record_source(it.source, row);
             return Ok(Outcome::Unprocessable { row });
@@ -605,11 +688,55 @@ impl<'a> Unit<'a> {
             MessageKind::Customer
         };
 
+        let known_customer = self.customers.get(&from.address).map(|(id, _)| *id);
+        let found = self.find_ticket(p, &message_id, &from, known_customer, &own);
+        if let Found::Held {
+            ticket,
+            reason,
+            why,
+        } = found
+        {
+            let from_us = own.contains(&from.address)
+                || split_plus(&from.address).is_some_and(|(base, _)| own.contains(&base));
+            self.own = own;
+            tracing::warn!(
+                "Ticket #{ticket}: message <{message_id}> from {} held: {why}",
+                from.address
+            );
+            let row = self.push_message(
+                p,
+                &message_id,
+                Some(raw_id),
+                Some(ticket),
+                MessageKind::Held,
+                reason,
+                &problems,
+                Some(why.clone()),
+            );
+            self.record_source(it.source, row);
+            // Mail from our own address is a loop or a forgery: nobody is told.
+            if self.notify.is_some() && !from_us {
+                self.notify_agents(
+                    pl,
+                    p,
+                    &message_id,
+                    &from,
+                    ticket,
+                    reason,
+                    NotifyEvent::HeldStranger,
+                    Some(&why),
+                    known_customer.unwrap_or(-1),
+                )?;
+            }
+            return Ok(Outcome::Held {
+                row,
+                ticket: Some(ticket),
+            });
+        }
         let customer_id = self.customer(&from);
-        let found = self.find_ticket(p, &message_id, &from, customer_id, &own);
 
         let (ticket, reason, is_new) = match found {
-            Some((t, reason))
+            Found::Ticket(t, reason)
                 if self
                     .tickets
                     .get(&t)
@@ -621,14 +748,14 @@ impl<'a> Unit<'a> {
                 );
                 (id, MatchReason::NewTicketAfterClosed, true)
             }
-            Some((t, reason)) => {
+            Found::Ticket(t, reason) => {
                 if kind == MessageKind::Customer {
                     self.reopen_if_needed(t, p);
                 }
                 self.touch(t);
                 (t, reason, false)
             }
-            None => (
+            Found::Held { .. } | Found::Nothing => (
                 self.open_ticket(p, customer_id, None),
                 MatchReason::NewTicket,
                 true,
@@ -643,7 +770,11 @@ impl<'a> Unit<'a> {
             kind,
             reason,
             &problems,
+            None,
         );
+        for l in self.links.iter_mut().filter(|l| l.message_row == 0) {
+            l.message_row = row;
+        }
         self.record_source(it.source, row);
         self.add_participant(
             ticket,
@@ -667,6 +798,11 @@ impl<'a> Unit<'a> {
                     from.address
                 );
             } else {
+                let event = if is_new {
+                    NotifyEvent::NewTicket
+                } else {
+                    NotifyEvent::CustomerReply
+                };
                 self.notify_agents(
                     pl,
                     p,
@@ -674,7 +810,8 @@ impl<'a> Unit<'a> {
                     &from,
                     ticket,
                     reason,
-                    is_new,
+                    event,
+                    None,
                     customer_id,
                 )?;
             }
@@ -715,29 +852,39 @@ impl<'a> Unit<'a> {
         id
     }
 
+    /// The documented threading rules, in order. `customer` is the sender's customer
+    /// record, when there is one.
+    ///
+    /// Rule 2 (In-Reply-To/References, either direction) trusts nobody's headers: a
+    /// ticket it reaches counts only when the sender takes part in it (the customer, an
+    /// address copied on the conversation, or one an agent admitted with `#cc`). A
+    /// message that reaches tickets only through headers is held on the first of them.
+    /// Tickets of one customer that a message joins are merged (a late parent); tickets of
+    /// different customers are linked for an agent to decide, never merged.
     fn find_ticket(
         &mut self,
         p: &Parsed,
         message_id: &str,
         from: &Mailbox,
-        customer_id: i64,
+        customer: Option<i64>,
         own: &[String],
-    ) -> Option<(TicketId, MatchReason)> {
+    ) -> Found {
         // 1. A reply token in a recipient address.
         for rcpt in p.all_recipients() {
             if let Some(token) = reply_token(rcpt, own)
                 && let Some(t) = self.tokens.get(token).and_then(|t| self.resolve(*t))
             {
-                return Some((t, MatchReason::ReplyToken));
+                return Found::Ticket(t, MatchReason::ReplyToken);
             }
         }
         // 2. References / In-Reply-To matching any stored message (newest first), or stored
-        // replies referencing this message; several tickets of one thread are merged.
+        // customer replies referencing this message.
         let mut thread: Vec<(TicketId, bool)> = Vec::new();
         for r in p.references.iter().rev() {
             if let Some(t) = self
                 .messages
                 .get(r)
+                .filter(|m| m.threads)
                 .and_then(|m| m.ticket)
                 .and_then(|t| self.resolve(t))
                 && !thread.iter().any(|(x, _)| *x == t)
@@ -758,35 +905,86 @@ impl<'a> Unit<'a> {
             }
         }
         if !thread.is_empty() {
-            let open: Vec<(TicketId, bool)> = thread
+            let reason_of = |via_refs: bool| {
+                if via_refs {
+                    MatchReason::References
+                } else {
+                    MatchReason::ReferencedBy
+                }
+            };
+            type Side = Vec<(TicketId, bool)>;
+            let (mine, foreign): (Side, Side) = thread
                 .iter()
                 .copied()
-                .filter(|(t, _)| {
-                    self.tickets
-                        .get(t)
-                        .is_some_and(|s| s.t.status != Status::Closed)
-                })
+                .partition(|(t, _)| self.is_participant(*t, &from.address));
+            // The sender's own headers claim a ticket they take no part in: held there. A
+            // ticket that merely references this message (the reverse lookup) is no claim
+            // of the sender's, and is ignored.
+            let claimed: Vec<(TicketId, bool)> = foreign
+                .iter()
+                .copied()
+                .filter(|(_, via_refs)| *via_refs)
+                .collect();
+            if mine.is_empty()
+                && let Some((t, via_refs)) = claimed
+                    .iter()
+                    .copied()
+                    .find(|(t, _)| self.is_open_or_resolved(*t))
+                    .or_else(|| claimed.first().copied())
+            {
+                return Found::Held {
+                    ticket: t,
+                    reason: reason_of(via_refs),
+                    why: format!(
+                        "{} is not a participant of ticket #{t}; the message reached it only through its threading headers. \
+                         If you know the sender, reply with #cc {} to admit them",
+                        from.address, from.address
+                    ),
+                };
+            }
+            for (t, _) in &foreign {
+                tracing::info!(
+                    "Message <{message_id}> also points at ticket #{t}, where {} takes no part; ignored there",
+                    from.address
+                );
+            }
+            let open: Vec<(TicketId, bool)> = mine
+                .iter()
+                .copied()
+                .filter(|(t, _)| self.is_open_or_resolved(*t))
                 .collect();
             let chosen = open
                 .iter()
                 .min_by_key(|(t, _)| *t)
                 .copied()
-                .or_else(|| thread.first().copied());
+                .or_else(|| mine.first().copied());
             if let Some((survivor, via_refs)) = chosen {
+                let owner = self.tickets.get(&survivor).map(|s| s.t.customer_id);
                 for (t, _) in &open {
-                    if *t != survivor {
+                    if *t == survivor {
+                        continue;
+                    }
+                    if self.tickets.get(t).map(|s| s.t.customer_id) == owner {
                         tracing::info!(
                             "Ticket #{t} merged into #{survivor}: message <{message_id}> joins their threads"
                         );
                         self.merge(survivor, *t);
+                    } else {
+                        tracing::info!(
+                            "Ticket #{t} linked to #{survivor}: message <{message_id}> joins the threads of two customers"
+                        );
+                        self.links.push(bulk::LinkRow {
+                            a: survivor,
+                            b: *t,
+                            reason: format!(
+                                "message <{message_id}> from {} belongs to both threads",
+                                from.address
+                            ),
+                            message_row: 0,
+                        });
                     }
                 }
-                let reason = if via_refs {
-                    MatchReason::References
-                } else {
-                    MatchReason::ReferencedBy
-                };
-                return Some((survivor, reason));
+                return Found::Ticket(survivor, reason_of(via_refs));
             }
         }
         // ...or a sibling sharing a parent we never saw, from a participant of that ticket.
@@ -800,7 +998,7 @@ impl<'a> Unit<'a> {
                 if let Some(t) = self.resolve(t)
                     && self.is_participant(t, &from.address)
                 {
-                    return Some((t, MatchReason::SharedReference));
+                    return Found::Ticket(t, MatchReason::SharedReference);
                 }
             }
         }
@@ -808,7 +1006,7 @@ impl<'a> Unit<'a> {
         for n in subject::ticket_tags(&p.subject) {
             if let Some(t) = self.resolve(n) {
                 if self.is_participant(t, &from.address) {
-                    return Some((t, MatchReason::SubjectTag));
+                    return Found::Ticket(t, MatchReason::SubjectTag);
                 }
                 tracing::info!(
                     "Subject tag [#{n}] from {} ignored: not a participant of ticket #{n}",
@@ -818,10 +1016,12 @@ impl<'a> Unit<'a> {
         }
         // 4. Same normalised subject from the same sender within the window.
         let key = subject::normalize_subject(&p.subject);
-        if !key.is_empty() {
+        if let Some(customer) = customer
+            && !key.is_empty()
+        {
             let best = self
                 .by_subject
-                .get(&(customer_id, key))
+                .get(&(customer, key))
                 .into_iter()
                 .flatten()
                 .filter(|t| {
@@ -834,10 +1034,16 @@ impl<'a> Unit<'a> {
                 .max()
                 .copied();
             if let Some(t) = best {
-                return Some((t, MatchReason::SubjectSender));
+                return Found::Ticket(t, MatchReason::SubjectSender);
             }
         }
-        None
+        Found::Nothing
+    }
+
+    fn is_open_or_resolved(&self, t: TicketId) -> bool {
+        self.tickets
+            .get(&t)
+            .is_some_and(|s| s.t.status != Status::Closed)
     }
 
     fn open_ticket(&mut self, p: &Parsed, customer_id: i64, linked: Option<TicketId>) -> TicketId {
@@ -967,7 +1173,16 @@ impl<'a> Unit<'a> {
         if ticket.is_none() {
             problems.push(format!("{kind} for a message we do not know"));
         }
-        let row = self.push_message(p, message_id, Some(raw_id), ticket, kind, reason, &problems);
+        let row = self.push_message(
+            p,
+            message_id,
+            Some(raw_id),
+            ticket,
+            kind,
+            reason,
+            &problems,
+            None,
+        );
         self.record_source(it.source, row);
         Outcome::Bounce { row, ticket }
     }
@@ -1004,6 +1219,7 @@ impl<'a> Unit<'a> {
             problems_json: "[]".into(),
             attachments_json: "[]".into(),
             date_header: Some(self.now.timestamp()),
+            held_reason: None,
         });
         self.messages.insert(
             composed.message_id.clone(),
@@ -1012,13 +1228,11 @@ impl<'a> Unit<'a> {
                 ticket: Some(ticket),
                 body_sha256: String::new(),
                 direction: Direction::Outbound,
+                threads: true,
             },
         );
+        // Stored, but never a reverse-lookup candidate (see `bulk::tickets_referencing`).
         for r in refs {
-            self.referencing
-                .entry(r.clone())
-                .or_default()
-                .insert(ticket);
             self.ref_rows.push((row, r));
         }
         self.outbox_rows.push(bulk::OutboxRow {
@@ -1133,6 +1347,9 @@ impl<'a> Unit<'a> {
     /// suppressed by RFC 3834 signals: it goes to our agents, not back to the sender. A
     /// recipient whose token or mail cannot be made is skipped with a warning; that never
     /// costs the message its ticket.
+    /// `event` says what happened; `held` is why the message was held, for
+    /// [`NotifyEvent::HeldStranger`]. The context block describes the ticket's customer,
+    /// who also receives the agent's reply, whoever wrote the message (`from`).
     #[allow(clippy::too_many_arguments)]
     fn notify_agents(
         &mut self,
@@ -1142,8 +1359,9 @@ impl<'a> Unit<'a> {
         from: &Mailbox,
         ticket: TicketId,
         reason: MatchReason,
-        is_new: bool,
-        customer_id: i64,
+        event: NotifyEvent,
+        held: Option<&str>,
+        sender_customer: i64,
     ) -> Result<()> {
         let cfg = pl.config();
         let Some(ctx) = &self.notify else {
@@ -1153,7 +1371,15 @@ impl<'a> Unit<'a> {
             return Ok(());
         };
         let details = ctx.details.get(&ticket).cloned().unwrap_or_default();
+        let customer_id = state.t.customer_id;
         let profile = ctx.profiles.get(&customer_id).cloned();
+        let customer = match &profile {
+            Some(pr) if customer_id != sender_customer => Mailbox {
+                name: pr.name.clone(),
+                address: pr.email.clone(),
+            },
+            _ => from.clone(),
+        };
         let (subject, status) = (state.t.subject.clone(), state.t.status);
         let sender = from.address.to_lowercase();
         let recipients = notify_recipients(cfg, &details, &sender, ticket);
@@ -1162,12 +1388,11 @@ impl<'a> Unit<'a> {
         }
         // The event says what happened, whoever is told: an invited collaborator writing
         // is the one case where it is not the customer.
-        let event = if details.collaborators.contains(&sender) {
+        let event = if event != NotifyEvent::HeldStranger && details.collaborators.contains(&sender)
+        {
             NotifyEvent::Collaborator
-        } else if is_new {
-            NotifyEvent::NewTicket
         } else {
-            NotifyEvent::CustomerReply
+            event
         };
         let (open_tickets, past_tickets) = self.ticket_counts(customer_id);
         let (stored_language, tier) = match profile {
@@ -1220,7 +1445,9 @@ impl<'a> Unit<'a> {
                     assignee: details.assignee.as_deref(),
                     agent,
                     reply_token: &tok,
-                    customer: from,
+                    customer: &customer,
+                    sender: from,
+                    held_reason: held,
                     customer_language: language.as_deref(),
                     customer_tier: &tier,
                     open_tickets,

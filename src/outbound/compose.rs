@@ -83,10 +83,18 @@ pub fn thread_root_id(ticket: TicketId, domain: &str) -> String {
 
 /// True when `message_id` (normalised) is one we generated.
 pub fn is_own_message_id(message_id: &str, domain: &str) -> bool {
+    is_own_message_id_of(message_id, std::slice::from_ref(&domain))
+}
+
+/// True when `message_id` (normalised) has the form of ours (`pd.…@domain`) in one of
+/// `domains`.
+pub fn is_own_message_id_of<D: AsRef<str>>(message_id: &str, domains: &[D]) -> bool {
     message_id.starts_with(OWN_ID_PREFIX)
-        && message_id
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+        && message_id.rsplit_once('@').is_some_and(|(_, d)| {
+            domains
+                .iter()
+                .any(|own| d.eq_ignore_ascii_case(own.as_ref()))
+        })
 }
 
 fn lettre_mailbox(m: &Mailbox) -> Result<LettreMailbox> {
@@ -493,6 +501,9 @@ pub enum NotifyEvent {
     CustomerReply,
     /// An invited collaborator wrote on a ticket.
     Collaborator,
+    /// Someone who takes no part in the ticket reached it through threading headers; the
+    /// message was held, and the agent decides whether to admit the sender.
+    HeldStranger,
 }
 
 impl NotifyEvent {
@@ -502,6 +513,7 @@ impl NotifyEvent {
             NotifyEvent::NewTicket => "new_ticket",
             NotifyEvent::CustomerReply => "customer_reply",
             NotifyEvent::Collaborator => "collaborator",
+            NotifyEvent::HeldStranger => "held_stranger",
         }
     }
 }
@@ -519,7 +531,12 @@ pub struct NotifyInput<'a> {
     pub agent: &'a Mailbox,
     /// This agent's reply token for this ticket: Reply-To is `support+token@…`.
     pub reply_token: &'a str,
+    /// The ticket's customer: who the agent's reply goes to.
     pub customer: &'a Mailbox,
+    /// Who wrote the message (the customer, someone copied, a stranger).
+    pub sender: &'a Mailbox,
+    /// Why the message was held ([`NotifyEvent::HeldStranger`]).
+    pub held_reason: Option<&'a str>,
     pub customer_language: Option<&'a str>,
     pub customer_tier: &'a str,
     pub open_tickets: i64,
@@ -541,10 +558,12 @@ pub struct NotifyInput<'a> {
 /// agent's token address, so their reply (text and commands) comes back to this ticket.
 ///
 /// Template data for `notify.txt`: `ticket` {id, subject, status, priority, tags (list),
-/// tags_text, assignee}, `event` {name, new_ticket, customer_reply, collaborator}, `agent`
-/// {name, email}, `customer` {name, email, display, language, tier, open_tickets,
-/// past_tickets}, `match_reason`, `sla_due` (absent when unknown), `message` {text,
-/// omitted}, `support` {name, address}, `cheat_sheet`.
+/// tags_text, assignee}, `event` {name, new_ticket, customer_reply, collaborator,
+/// held_stranger}, `agent` {name, email}, `customer` (the ticket's, who gets the reply)
+/// {name, email, display, language, tier, open_tickets, past_tickets}, `sender` (who
+/// wrote) {name, email, display, is_customer}, `held_reason`, `match_reason`, `sla_due`
+/// (absent when unknown), `message` {text, omitted}, `support` {name, address},
+/// `cheat_sheet`.
 pub fn agent_notification(
     cfg: &Config,
     templates: &Templates,
@@ -582,7 +601,15 @@ pub fn agent_notification(
             "new_ticket": n.event == NotifyEvent::NewTicket,
             "customer_reply": n.event == NotifyEvent::CustomerReply,
             "collaborator": n.event == NotifyEvent::Collaborator,
+            "held_stranger": n.event == NotifyEvent::HeldStranger,
         },
+        "sender": {
+            "name": clean_name(n.sender),
+            "email": one_line(&n.sender.address, MAX_LINE_CHARS),
+            "display": display_line(n.sender),
+            "is_customer": n.sender.address.eq_ignore_ascii_case(&n.customer.address),
+        },
+        "held_reason": n.held_reason.map(|r| one_line(r, 2 * MAX_LINE_CHARS)),
         "agent": { "name": clean_name(n.agent), "email": n.agent.address },
         "customer": {
             "name": clean_name(n.customer),
@@ -912,6 +939,8 @@ mod tests {
             agent,
             reply_token: "agenttok",
             customer,
+            sender: customer,
+            held_reason: None,
             customer_language: Some("zh"),
             customer_tier: "vip",
             open_tickets: 2,
@@ -931,6 +960,10 @@ mod tests {
         assert!(is_own_message_id(&id, "example.com"));
         assert!(!is_own_message_id("pd.1.abc@evil.org", "example.com"));
         assert!(!is_own_message_id("abc@example.com", "example.com"));
+        let ours = ["example.com", "example.org"];
+        assert!(is_own_message_id_of("pd.7.thread@EXAMPLE.org", &ours));
+        assert!(!is_own_message_id_of("pd.7.thread@example.net", &ours));
+        assert!(!is_own_message_id_of("xpd.7.thread@example.com", &ours));
         let root = thread_root_id(42, "Example.COM");
         assert_eq!(root, "pd.42.thread@example.com");
         assert!(is_own_message_id(&root, "example.com"));

@@ -76,23 +76,30 @@ pub struct KnownMessage {
     pub ticket: Option<TicketId>,
     pub body_sha256: String,
     pub direction: Direction,
+    /// The message may lead a reply to its ticket. Held, unprocessable and rejected
+    /// messages never do: their Message-ID and References came from someone we do not
+    /// trust (a forged agent mail, a stranger) or from nothing we could read.
+    pub threads: bool,
 }
+
+/// Message kinds whose Message-ID and References never take part in threading.
+pub const NON_THREADING_KINDS: &[&str] = &["held", "unprocessable", "rejected"];
 
 pub async fn messages_by_ids(
     conn: &mut SqliteConnection,
     ids: &[String],
 ) -> Result<HashMap<String, KnownMessage>> {
-    let rows: Vec<(i64, String, Option<i64>, String, String)> = json_rows(
+    let rows: Vec<(i64, String, Option<i64>, String, String, String)> = json_rows(
         conn,
         sqlx::query_scalar(
-            "SELECT json_group_array(json_array(id, message_id, ticket_id, body_sha256, direction)) \
+            "SELECT json_group_array(json_array(id, message_id, ticket_id, body_sha256, direction, kind)) \
              FROM messages WHERE message_id IN (SELECT value FROM json_each(?))",
         )
         .bind(json_list(ids)),
     )
     .await?;
     let mut out = HashMap::with_capacity(rows.len());
-    for (row, message_id, ticket, body_sha256, dir) in rows {
+    for (row, message_id, ticket, body_sha256, dir, kind) in rows {
         out.insert(
             message_id,
             KnownMessage {
@@ -100,13 +107,19 @@ pub async fn messages_by_ids(
                 ticket,
                 body_sha256,
                 direction: dir.parse().unwrap_or(Direction::Inbound),
+                threads: !NON_THREADING_KINDS.contains(&kind.as_str()),
             },
         );
     }
     Ok(out)
 }
 
-/// For each of `ids`: the tickets holding a message whose References name it.
+/// For each of `ids`: the tickets holding a customer's message whose References name it.
+///
+/// Only customers' mail counts (RFC 5322's reverse lookup: a reply that arrived before its
+/// parent). Our own mail, agents' mail and held mail reference our thread roots and
+/// whatever a forger wrote; a new message claiming one of those ids must not be pulled
+/// into their tickets.
 pub async fn tickets_referencing(
     conn: &mut SqliteConnection,
     ids: &[String],
@@ -118,7 +131,8 @@ pub async fn tickets_referencing(
              (SELECT DISTINCT r.ref_id, m.ticket_id FROM json_each(?) j \
               CROSS JOIN message_refs r ON r.ref_id = j.value \
               CROSS JOIN messages m ON m.id = r.message_row \
-              WHERE m.ticket_id IS NOT NULL)",
+              WHERE m.ticket_id IS NOT NULL AND m.direction = 'inbound' \
+              AND m.kind IN ('customer', 'auto_submitted'))",
         )
         .bind(json_list(ids)),
     )
@@ -276,6 +290,8 @@ pub async fn ticket_details(
 /// What an agent notification says about a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerProfile {
+    pub email: String,
+    pub name: Option<String>,
     pub language: Option<String>,
     pub tier: String,
     /// Tickets in `open` or `pending`, not counting the ones the caller excluded.
@@ -293,11 +309,20 @@ pub async fn customer_profiles(
     customers: &[i64],
     except: &[i64],
 ) -> Result<HashMap<i64, CustomerProfile>> {
-    let rows: Vec<(i64, Option<String>, String, i64, i64)> = json_rows(
+    type Row = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> = json_rows(
         conn,
         sqlx::query_scalar(
-            "SELECT json_group_array(json_array(id, language, tier, open, past)) FROM \
-             (SELECT c.id, c.language, c.tier, \
+            "SELECT json_group_array(json_array(id, email, name, language, tier, open, past)) FROM \
+             (SELECT c.id, c.email, c.name, c.language, c.tier, \
                  COALESCE(SUM(t.status IN ('open', 'pending')), 0) AS open, \
                  COALESCE(SUM(t.status IN ('resolved', 'closed')), 0) AS past \
               FROM customers c \
@@ -312,15 +337,19 @@ pub async fn customer_profiles(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, language, tier, open_tickets, past_tickets)| {
-            let profile = CustomerProfile {
-                language: language.filter(|l| !l.trim().is_empty()),
-                tier,
-                open_tickets,
-                past_tickets,
-            };
-            (id, profile)
-        })
+        .map(
+            |(id, email, name, language, tier, open_tickets, past_tickets)| {
+                let profile = CustomerProfile {
+                    email,
+                    name,
+                    language: language.filter(|l| !l.trim().is_empty()),
+                    tier,
+                    open_tickets,
+                    past_tickets,
+                };
+                (id, profile)
+            },
+        )
         .collect())
 }
 
@@ -348,6 +377,9 @@ pub async fn subject_candidates(
     Ok(rows.into_iter().map(known_ticket).collect())
 }
 
+/// Who takes part in each of these tickets: their participants (the customer, addresses
+/// copied on the conversation or admitted with `#cc`) and invited collaborators,
+/// lower-cased.
 pub async fn participants_of(
     conn: &mut SqliteConnection,
     tickets: &[i64],
@@ -355,8 +387,11 @@ pub async fn participants_of(
     json_rows(
         conn,
         sqlx::query_scalar(
-            "SELECT json_group_array(json_array(ticket_id, email)) FROM participants \
-             WHERE ticket_id IN (SELECT value FROM json_each(?))",
+            "SELECT json_group_array(json_array(ticket_id, email)) FROM \
+             (SELECT ticket_id, email FROM participants \
+                  WHERE ticket_id IN (SELECT value FROM json_each(?1)) \
+              UNION SELECT ticket_id, lower(email) FROM ticket_collaborators \
+                  WHERE ticket_id IN (SELECT value FROM json_each(?1)))",
         )
         .bind(json_ids(tickets.iter().copied())),
     )
@@ -464,6 +499,8 @@ pub struct MessageRow {
     pub problems_json: String,
     pub attachments_json: String,
     pub date_header: Option<i64>,
+    /// Why the message was held (kind `held`).
+    pub held_reason: Option<String>,
 }
 
 pub struct SourceRow<'a> {
@@ -607,7 +644,7 @@ pub async fn insert_messages(
     let now = now.to_string();
     insert_rows(conn, "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
              direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
-             match_reason, problems, attachments, date_header, created_at) ", 20, rows, |b, r| {
+             match_reason, problems, attachments, date_header, created_at, held_reason) ", 21, rows, |b, r| {
         b.push_bind(r.id)
             .push_bind(r.ticket_id)
             .push_bind(r.raw_id)
@@ -627,7 +664,8 @@ pub async fn insert_messages(
             .push_bind(r.problems_json.clone())
             .push_bind(r.attachments_json.clone())
             .push_bind(r.date_header)
-            .push_bind(now.clone());
+            .push_bind(now.clone())
+            .push_bind(r.held_reason.clone());
     })
     .await
 }
@@ -744,6 +782,36 @@ pub async fn update_tickets(
     .bind(now)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// A link between two tickets of different customers that one message connects.
+pub struct LinkRow {
+    pub a: TicketId,
+    pub b: TicketId,
+    pub reason: String,
+    pub message_row: i64,
+}
+
+/// Records links (each pair once, lower id first; a pair already linked stays as it was).
+pub async fn insert_links(conn: &mut SqliteConnection, rows: &[LinkRow], now: &str) -> Result<()> {
+    for r in rows {
+        let (lo, hi) = (r.a.min(r.b), r.a.max(r.b));
+        if lo == hi {
+            continue;
+        }
+        sqlx::query(
+            "INSERT OR IGNORE INTO ticket_links (ticket_id, linked_id, reason, message_row, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(lo)
+        .bind(hi)
+        .bind(&r.reason)
+        .bind(r.message_row)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -122,6 +122,8 @@ pub struct MessageRef {
     pub ticket_id: Option<TicketId>,
     pub body_sha256: String,
     pub direction: Direction,
+    /// May lead a reply to its ticket (see `bulk::NON_THREADING_KINDS`).
+    pub threads: bool,
 }
 
 fn message_ref(r: &sqlx::sqlite::SqliteRow) -> Result<MessageRef> {
@@ -131,6 +133,8 @@ fn message_ref(r: &sqlx::sqlite::SqliteRow) -> Result<MessageRef> {
         ticket_id: r.try_get("ticket_id")?,
         body_sha256: r.try_get("body_sha256")?,
         direction: dir.parse().unwrap_or(Direction::Inbound),
+        threads: !super::bulk::NON_THREADING_KINDS
+            .contains(&r.try_get::<String, _>("kind")?.as_str()),
     })
 }
 
@@ -139,91 +143,12 @@ pub async fn find_by_message_id(
     message_id: &str,
 ) -> Result<Option<MessageRef>> {
     let row = sqlx::query(
-        "SELECT id, ticket_id, body_sha256, direction FROM messages WHERE message_id = ?",
+        "SELECT id, ticket_id, body_sha256, direction, kind FROM messages WHERE message_id = ?",
     )
     .bind(message_id)
     .fetch_optional(conn)
     .await?;
     row.as_ref().map(message_ref).transpose()
-}
-
-/// The ticket of the stored message with this Message-ID, if it has one.
-pub async fn find_ticket_of_message(
-    conn: &mut SqliteConnection,
-    message_id: &str,
-) -> Result<Option<TicketId>> {
-    Ok(sqlx::query_scalar::<_, Option<i64>>(
-        "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL",
-    )
-    .bind(message_id)
-    .fetch_optional(conn)
-    .await?
-    .flatten())
-}
-
-/// The ticket of the newest stored message among `ids` (our own outbound ones included).
-pub async fn find_ticket_by_message_ids(
-    conn: &mut SqliteConnection,
-    ids: &[String],
-) -> Result<Option<TicketId>> {
-    // Newest reference first: the closest ancestor decides.
-    for id in ids.iter().rev() {
-        if let Some(t) = find_ticket_of_message(conn, id).await? {
-            return Ok(Some(t));
-        }
-    }
-    Ok(None)
-}
-
-/// Every ticket holding a stored message whose Message-ID is one of `ids`, or that
-/// references `message_id`: all the tickets this message's thread already touches.
-pub async fn list_thread_tickets(
-    conn: &mut SqliteConnection,
-    message_id: &str,
-    ids: &[String],
-) -> Result<Vec<(TicketId, bool)>> {
-    let mut out: Vec<(TicketId, bool)> = Vec::new();
-    for id in ids.iter().rev() {
-        if let Some(t) = find_ticket_of_message(conn, id).await?
-            && !out.iter().any(|(x, _)| *x == t)
-        {
-            out.push((t, true));
-        }
-    }
-    let referencing: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT m.ticket_id FROM message_refs r JOIN messages m ON m.id = r.message_row \
-         WHERE r.ref_id = ? AND m.ticket_id IS NOT NULL ORDER BY m.ticket_id",
-    )
-    .bind(message_id)
-    .fetch_all(conn)
-    .await?;
-    for t in referencing {
-        if !out.iter().any(|(x, _)| *x == t) {
-            out.push((t, false));
-        }
-    }
-    Ok(out)
-}
-
-/// The ticket of a stored message that shares one of `ids` as a reference (a sibling reply
-/// to a parent we never saw).
-pub async fn find_ticket_sharing_reference(
-    conn: &mut SqliteConnection,
-    ids: &[String],
-) -> Result<Option<TicketId>> {
-    for id in ids {
-        let t = sqlx::query_scalar::<_, i64>(
-            "SELECT m.ticket_id FROM message_refs r JOIN messages m ON m.id = r.message_row \
-             WHERE r.ref_id = ? AND m.ticket_id IS NOT NULL ORDER BY m.id LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if t.is_some() {
-            return Ok(t);
-        }
-    }
-    Ok(None)
 }
 
 /// Fields of a new message row.

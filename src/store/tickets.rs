@@ -350,3 +350,31 @@ pub async fn count_tickets(conn: &mut SqliteConnection) -> Result<i64> {
         .fetch_one(conn)
         .await?)
 }
+
+/// A ticket linked to another (see `ticket_links`), as `ticket show` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkView {
+    /// The other ticket.
+    pub ticket: TicketId,
+    pub reason: String,
+    pub created_at: String,
+}
+
+/// The tickets linked to `id`, oldest link first.
+pub async fn list_links(conn: &mut SqliteConnection, id: TicketId) -> Result<Vec<LinkView>> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT CASE WHEN ticket_id = ?1 THEN linked_id ELSE ticket_id END, reason, created_at \
+         FROM ticket_links WHERE ticket_id = ?1 OR linked_id = ?1 ORDER BY created_at, 1",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ticket, reason, created_at)| LinkView {
+            ticket,
+            reason,
+            created_at,
+        })
+        .collect())
+}

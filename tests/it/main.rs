@@ -12,6 +12,7 @@
 mod agents;
 mod conformance;
 mod harness;
+mod hijack;
 mod hostile;
 mod ingest;
 mod mimekit;
