@@ -180,6 +180,19 @@ impl ParsedReply {
         self.has(|c| *c == Command::Note)
     }
 
+    /// A `#note` line that was not honoured (below the body's first line, or in a part
+    /// commands are not read from): the agent meant something to stay internal, and the
+    /// text cannot safely be relayed.
+    pub fn has_unread_note(&self) -> bool {
+        self.ignored
+            .iter()
+            .any(|(_, line)| command_line(line.trim()).is_some_and(|c| c.word == "note"))
+            || self
+                .rejected
+                .iter()
+                .any(|(_, line, _)| command_line(line.trim()).is_some_and(|c| c.word == "note"))
+    }
+
     /// The agent asked for no receipt (`#quiet`); it still gets one when anything failed.
     pub fn is_quiet(&self) -> bool {
         self.has(|c| *c == Command::Quiet)
@@ -267,7 +280,10 @@ pub fn parse_reply(new_text: &str) -> ParsedReply {
 
     for (index, raw) in lines.iter().enumerate() {
         let number = index + 1;
-        let t = raw.trim();
+        // Invisible format characters (a right-to-left mark, a zero-width space) must not
+        // turn a `#note` line into text that reaches the customer.
+        let cleaned = crate::domain::strip_format_chars(raw);
+        let t = cleaned.trim();
         if t.is_empty() {
             continue;
         }
@@ -325,7 +341,8 @@ pub fn parse_reply(new_text: &str) -> ParsedReply {
         if out.ignored.len() >= MAX_COMMANDS {
             break;
         }
-        let t = raw.trim();
+        let cleaned = crate::domain::strip_format_chars(raw);
+        let t = cleaned.trim();
         if command_line(t).is_some_and(|c| NAMES.contains(&c.word.as_str())) {
             out.ignored.push((body_start + offset + 1, echo(t)));
         }
@@ -1298,5 +1315,18 @@ mod tests {
         assert_eq!(parse_reply(&huge).ignored.len(), MAX_COMMANDS);
         let _ = parse_reply(&"#".repeat(1_000_000));
         let _ = parse_reply(&format!("#{}", "a".repeat(1_000_000)));
+    }
+
+    #[test]
+    fn an_invisible_character_before_a_command_does_not_make_it_text() {
+        for mark in ['\u{200F}', '\u{200B}', '\u{FEFF}', '\u{2066}', '\u{00AD}'] {
+            let r = parse_reply(&format!("{mark}#note\nsecret"));
+            assert!(r.is_note(), "{mark:?}: {r:?}");
+            assert_eq!(r.body, "secret");
+        }
+        // Below the text it is not a command, and it is noticed.
+        let r = parse_reply("Hello\n\u{200F}#note\nsecret");
+        assert!(!r.is_note());
+        assert!(r.has_unread_note(), "{r:?}");
     }
 }

@@ -133,6 +133,61 @@ string_enum!(
     }
 );
 
+/// The first line of every mail we send to agents (notifications, receipts, held notices),
+/// written by the code, not by an overridable template: a reply is cut here whatever the
+/// agent's client does to quoted text (language, quote prefix, attribution line).
+pub const REPLY_ABOVE_MARKER: &str = "##- Please type your reply above this line -##";
+
+/// The last line of every mail we send to agents. Text still holding it (or the first
+/// marker) after quotes are cut is our internal mail, and is never relayed to a customer.
+pub const INTERNAL_MARKER: &str =
+    "##- Internal to the support team: never send this to a customer -##";
+
+/// True when `text` holds one of the marker lines of our mail to agents.
+pub fn has_agent_mail_marker(text: &str) -> bool {
+    text.contains(REPLY_ABOVE_MARKER) || text.contains(INTERNAL_MARKER)
+}
+
+/// Unicode format characters (general category Cf): invisible, yet they change how text
+/// reads. Right-to-left clients insert U+200F before a line, and a zero-width space or a
+/// BOM can hide in front of a `#note`; such characters must not make a command line into
+/// text, nor survive into a single-line value we print.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// `s` without format characters (see [`is_format_char`]).
+pub fn strip_format_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(is_format_char) {
+        std::borrow::Cow::Owned(s.chars().filter(|c| !is_format_char(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,9 +15,13 @@
 //! 4. it is not automatic (Auto-Submitted, X-Autoreply, a report or bounce);
 //! 5. its Message-ID is new: a replay is a duplicate and has no second effect.
 //!
-//! Commands are read from the new text of the plain-text body only: quoted history,
-//! forwarded parts and signatures are cut first (`quote`), attachments are never text,
-//! and a mail with only an HTML body has its commands ignored (the receipt says so).
+//! Commands are read from the new text of the first text part only (an HTML part is
+//! rendered to text first): quoted history, forwarded parts and signatures are cut first
+//! (`quote`, which always cuts at our own mail's marker line), attachments are never
+//! text, and command lines in further text parts are never executed (the receipt lists
+//! them). A reply whose `#note` cannot be read safely (a `#note` line below the text or
+//! in another part), or whose text for the customer still holds our notification's
+//! marker lines, is held and the agent told: when in doubt, nothing reaches the customer.
 //!
 //! Decisions: an agent's mail that carries no token and is not to the commands address is
 //! agent mail only when it points at a ticket (threading headers or `[#N]`); it is then
@@ -120,8 +124,83 @@ pub async fn handle(
         let row = hold(pl, conn, it, &claim, ticket, automatic, &now_s).await?;
         return Ok(Some(Outcome::Held { row, ticket }));
     };
-    let row = act(pl, conn, it, ticket, &identity, &claim, now).await?;
+    // The sender is who they claim; now what they wrote must be readable safely.
+    let read = match read_reply(p, identity.collaborator) {
+        Ok(r) => r,
+        Err(why) => {
+            claim.reasons.push(why);
+            let row = hold(pl, conn, it, &claim, Some(ticket), automatic, &now_s).await?;
+            return Ok(Some(Outcome::Held {
+                row,
+                ticket: Some(ticket),
+            }));
+        }
+    };
+    let row = act(pl, conn, it, ticket, &identity, &claim, read, now).await?;
     Ok(Some(Outcome::AgentMail { ticket, row }))
+}
+
+/// An agent's reply as read for acting: commands and text from the new text of the first
+/// text part (HTML rendered to text when that part is HTML), and what other text parts
+/// hold that looks like commands (never executed).
+struct ReadReply<'a> {
+    new_text: &'a str,
+    reply: ParsedReply,
+    /// (line, why) for command lines outside the first text part.
+    elsewhere: Vec<(String, String)>,
+}
+
+/// Reads `p` for [`act`], or says why it must be held instead: when its intent to keep
+/// something internal (`#note`) cannot be read safely, or when the text for the customer
+/// still holds our own notification. When in doubt, hold: a held reply costs the agent a
+/// second try, a relayed note can cost the customer's trust.
+fn read_reply(p: &Parsed, collaborator: bool) -> Result<ReadReply<'_>, String> {
+    let new_text = quote::new_text(p.first_text());
+    let reply = parse::parse_reply(new_text);
+    let rest = p
+        .body_text
+        .get(p.first_text_len.min(p.body_text.len())..)
+        .unwrap_or_default();
+    let others = parse::parse_reply(quote::new_text(rest));
+    let mut elsewhere: Vec<(String, String)> = Vec::new();
+    let why = "in a second text part: commands are read from the first text part only";
+    for (_, line, _) in &others.commands {
+        elsewhere.push((line.clone(), why.to_string()));
+    }
+    for (_, line, _) in &others.rejected {
+        elsewhere.push((line.clone(), why.to_string()));
+    }
+    for (_, line) in &others.ignored {
+        elsewhere.push((line.clone(), why.to_string()));
+    }
+    if collaborator {
+        // A collaborator's reply is always an internal note.
+        return Ok(ReadReply {
+            new_text,
+            reply,
+            elsewhere,
+        });
+    }
+    let note_elsewhere = others.is_note() || others.has_unread_note();
+    if (reply.has_unread_note() || note_elsewhere) && !reply.is_note() {
+        return Err(
+            "it has a #note line where commands are not read (below your text, or in another part of the mail); \
+             nothing was sent to the customer. To write an internal note, put #note on the first line of your reply"
+                .to_string(),
+        );
+    }
+    if crate::domain::has_agent_mail_marker(&reply.body) {
+        return Err(
+            "the text for the customer still holds lines of our notification (quoted history that could not be cut); \
+             nothing was sent to the customer. Reply again with your answer above the quoted part"
+                .to_string(),
+        );
+    }
+    Ok(ReadReply {
+        new_text,
+        reply,
+        elsewhere,
+    })
 }
 
 /// Reads the claim: token, commands address, identity and ticket.
@@ -688,6 +767,7 @@ async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<
 }
 
 /// The checks passed: run the commands, relay the text, send the receipt.
+#[allow(clippy::too_many_arguments)]
 async fn act(
     pl: &Pipeline,
     conn: &mut SqliteConnection,
@@ -695,23 +775,18 @@ async fn act(
     ticket: TicketId,
     identity: &Identity,
     claim: &Claim,
+    read: ReadReply<'_>,
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let cfg = pl.config();
     let p = it.parsed;
     let now_s = db_time(now);
-    let new_text = quote::new_text(&p.body_text);
-    let mut reply: ParsedReply = parse::parse_reply(new_text);
-    let mut extra_rejected: Vec<(String, String)> = Vec::new();
-    if p.html_only && !reply.commands.is_empty() {
-        for (_, line, _) in reply.commands.drain(..) {
-            extra_rejected.push((
-                line,
-                "commands are read only from a plain-text part; this mail has HTML only"
-                    .to_string(),
-            ));
-        }
-    }
+    let ReadReply {
+        new_text,
+        mut reply,
+        elsewhere,
+    } = read;
+    let mut extra_rejected: Vec<(String, String)> = elsewhere;
     if identity.collaborator {
         for (_, line, c) in std::mem::take(&mut reply.commands) {
             if c == crate::commands::parse::Command::Note {

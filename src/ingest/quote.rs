@@ -50,6 +50,9 @@
 /// Which kind of line cut the body: the start of the history or signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Marker {
+    /// The first line of our own mail to agents (`domain::REPLY_ABOVE_MARKER`), with any
+    /// quote prefix: we know it exactly, whatever the client's language or quoting.
+    OurMail,
     /// A `>` quoted line.
     Quote,
     /// "On … wrote:" and its translations.
@@ -71,6 +74,7 @@ impl Marker {
     /// A stable lower-case name, for logs and tests.
     pub fn as_str(self) -> &'static str {
         match self {
+            Marker::OurMail => "our_mail",
             Marker::Quote => "quote",
             Marker::Attribution => "attribution",
             Marker::OriginalMessage => "original_message",
@@ -120,8 +124,28 @@ const HEADER_BLOCK_LOOKAHEAD: usize = 8;
 /// signature or a phone footer (see the module documentation for the exact rules).
 pub fn strip(body: &str) -> Stripped<'_> {
     let lines = split_lines(body);
-    for (index, line) in lines.iter().enumerate() {
-        if let Some(marker) = marker_at(&lines, index) {
+    // Our own mail is found wherever it is: a client's quoting may hide it from every
+    // other rule, and nothing of it may stay in the new text.
+    // (The last marker line is no cut: text that still holds it after this is our mail
+    // that nothing recognised, and the caller refuses to relay it.)
+    let ours = lines
+        .iter()
+        .position(|l| l.text.contains(crate::domain::REPLY_ABOVE_MARKER));
+    for (index, _) in lines.iter().enumerate() {
+        let marker = if ours == Some(index) {
+            Some(Marker::OurMail)
+        } else {
+            marker_at(&lines, index)
+        };
+        if let Some(marker) = marker {
+            let index = match marker {
+                Marker::OurMail => our_mail_starts(&lines, index),
+                Marker::Quote => attribution_above(&lines, index).unwrap_or(index),
+                _ => index,
+            };
+            let Some(line) = lines.get(index) else {
+                continue;
+            };
             let history = body.get(line.start..).unwrap_or_default();
             let inline_replies = matches!(marker, Marker::Quote | Marker::Attribution)
                 && has_inline_replies(&lines, index);
@@ -147,6 +171,54 @@ pub fn strip(body: &str) -> Stripped<'_> {
 /// `strip(body).new_text`.
 pub fn new_text(body: &str) -> &str {
     strip(body).new_text
+}
+
+/// Where our quoted mail really starts, given its marker line at `index`: the client's
+/// attribution line and header block above it (any language: short `Key: value` lines,
+/// an underscore or dash rule, a line ending in a colon) go with it, as do blank and
+/// prefix-only lines. At most twelve lines are taken back.
+fn our_mail_starts(lines: &[Line<'_>], index: usize) -> usize {
+    let mut start = index;
+    let mut i = index;
+    while i > 0 && index - i < 12 {
+        i -= 1;
+        let Some(t) = line_text(lines, i) else { break };
+        let bare = t.trim().trim_start_matches(['>', '|', ' ', '\t']).trim();
+        let folded = fold(bare);
+        let header_like = bare.len() <= MAX_MARKER_LINE
+            && folded.split_once([':', '：']).is_some_and(|(k, _)| {
+                let k = k.trim_matches(['*', ' ']);
+                !k.is_empty()
+                    && k.chars().count() <= MAX_KEY_CHARS
+                    && k.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-')
+            });
+        let rule = bare.len() >= 5 && bare.chars().all(|c| matches!(c, '_' | '-' | '='));
+        let attribution = bare.len() <= MAX_MARKER_LINE && bare.ends_with([':', '：']);
+        if bare.is_empty() {
+            continue;
+        }
+        if header_like || rule || attribution {
+            start = i;
+        } else {
+            break;
+        }
+    }
+    start
+}
+
+/// The attribution line directly above a quote at `index` (blank lines between allowed)
+/// when it is one in any client's format: a line ending in a colon that names an address,
+/// a date or a time (`* Bob <bob@x> [2026-11-24 10:00]:`, NeoMutt's custom attribution).
+/// A sentence ending in a colon without any of those stays text.
+fn attribution_above(lines: &[Line<'_>], index: usize) -> Option<usize> {
+    let prev = (index.saturating_sub(3)..index)
+        .rev()
+        .find(|&i| line_text(lines, i).is_some_and(|t| !t.trim().is_empty()))?;
+    let t = line_text(lines, prev)?.trim();
+    let looks = t.len() <= MAX_MARKER_LINE
+        && t.ends_with([':', '：'])
+        && (t.contains('@') || has_date_or_time(&fold(t)));
+    looks.then_some(prev)
 }
 
 /// True when a line is `>` quoted (leading white space allowed).
@@ -419,6 +491,18 @@ const HEADER_KEYS: &[(&str, HeaderKind)] = &[
     ("寄件人", HeaderKind::From),
     ("差出人", HeaderKind::From),
     ("보낸 사람", HeaderKind::From),
+    // Outlook's quoted header blocks in more languages.
+    ("od", HeaderKind::From),
+    ("kimden", HeaderKind::From),
+    ("feladó", HeaderKind::From),
+    ("lähettäjä", HeaderKind::From),
+    ("de la", HeaderKind::From),
+    ("από", HeaderKind::From),
+    ("від", HeaderKind::From),
+    ("từ", HeaderKind::From),
+    ("dari", HeaderKind::From),
+    ("מאת", HeaderKind::From),
+    ("من", HeaderKind::From),
     ("sent", HeaderKind::Sent),
     ("date", HeaderKind::Sent),
     ("gesendet", HeaderKind::Sent),
@@ -438,6 +522,24 @@ const HEADER_KEYS: &[(&str, HeaderKind)] = &[
     ("寄件日期", HeaderKind::Sent),
     ("送信日時", HeaderKind::Sent),
     ("보낸 날짜", HeaderKind::Sent),
+    ("wysłane", HeaderKind::Sent),
+    ("wysłano", HeaderKind::Sent),
+    ("gönderildi", HeaderKind::Sent),
+    ("gönderilme", HeaderKind::Sent),
+    ("tarih", HeaderKind::Sent),
+    ("odesláno", HeaderKind::Sent),
+    ("elküldve", HeaderKind::Sent),
+    ("dátum", HeaderKind::Sent),
+    ("lähetetty", HeaderKind::Sent),
+    ("päivämäärä", HeaderKind::Sent),
+    ("trimis", HeaderKind::Sent),
+    ("στάλθηκε", HeaderKind::Sent),
+    ("надіслано", HeaderKind::Sent),
+    ("đã gửi", HeaderKind::Sent),
+    ("dikirim", HeaderKind::Sent),
+    ("tanggal", HeaderKind::Sent),
+    ("נשלח", HeaderKind::Sent),
+    ("تاريخ الإرسال", HeaderKind::Sent),
     ("to", HeaderKind::To),
     ("an", HeaderKind::To),
     ("à", HeaderKind::To),
@@ -451,6 +553,17 @@ const HEADER_KEYS: &[(&str, HeaderKind)] = &[
     ("收件者", HeaderKind::To),
     ("宛先", HeaderKind::To),
     ("받는 사람", HeaderKind::To),
+    ("do", HeaderKind::To),
+    ("kime", HeaderKind::To),
+    ("komu", HeaderKind::To),
+    ("címzett", HeaderKind::To),
+    ("vastaanottaja", HeaderKind::To),
+    ("către", HeaderKind::To),
+    ("προς", HeaderKind::To),
+    ("đến", HeaderKind::To),
+    ("kepada", HeaderKind::To),
+    ("אל", HeaderKind::To),
+    ("إلى", HeaderKind::To),
     ("cc", HeaderKind::Cc),
     ("kopie", HeaderKind::Cc),
     ("copie à", HeaderKind::Cc),
@@ -458,6 +571,14 @@ const HEADER_KEYS: &[(&str, HeaderKind)] = &[
     ("抄送", HeaderKind::Cc),
     ("副本", HeaderKind::Cc),
     ("参照", HeaderKind::Cc),
+    ("dw", HeaderKind::Cc),
+    ("bilgi", HeaderKind::Cc),
+    ("másolat", HeaderKind::Cc),
+    ("kopio", HeaderKind::Cc),
+    ("κοιν", HeaderKind::Cc),
+    ("tembusan", HeaderKind::Cc),
+    ("עותק", HeaderKind::Cc),
+    ("نسخة", HeaderKind::Cc),
     ("subject", HeaderKind::Subject),
     ("betreff", HeaderKind::Subject),
     ("objet", HeaderKind::Subject),
@@ -473,10 +594,22 @@ const HEADER_KEYS: &[(&str, HeaderKind)] = &[
     ("主旨", HeaderKind::Subject),
     ("件名", HeaderKind::Subject),
     ("제목", HeaderKind::Subject),
+    ("temat", HeaderKind::Subject),
+    ("konu", HeaderKind::Subject),
+    ("předmět", HeaderKind::Subject),
+    ("tárgy", HeaderKind::Subject),
+    ("aihe", HeaderKind::Subject),
+    ("subiect", HeaderKind::Subject),
+    ("θέμα", HeaderKind::Subject),
+    ("chủ đề", HeaderKind::Subject),
+    ("perihal", HeaderKind::Subject),
+    ("subjek", HeaderKind::Subject),
+    ("נושא", HeaderKind::Subject),
+    ("الموضوع", HeaderKind::Subject),
 ];
 
 /// Longest header name we look for before the colon, in characters.
-const MAX_KEY_CHARS: usize = 12;
+const MAX_KEY_CHARS: usize = 16;
 
 /// The header kind a folded line starts with ("from: …", "**sent:** …", "发件人: …"),
 /// and the rest of the line after the colon.
@@ -1179,5 +1312,59 @@ mod tests {
             );
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn our_marker_cuts_whatever_the_prefix_and_takes_the_attribution_with_it() {
+        let marker = crate::domain::REPLY_ABOVE_MARKER;
+        for (prefix, attribution) in [
+            (
+                "| ",
+                "* Example Support <support@example.com> [2026-11-24 10:00]:",
+            ),
+            (
+                "> ",
+                "* Example Support <support@example.com> [2026-11-24 10:00]:",
+            ),
+            ("", "Le mar. 24 nov. 2026, Support a écrit :"),
+            ("    ", "Whatever the client wrote here:"),
+        ] {
+            let body = format!(
+                "Done, refunded.\n\n{attribution}\n{prefix}{marker}\n{prefix}\n{prefix}Tier: vip\n"
+            );
+            let s = strip(&body);
+            assert_eq!(s.new_text, "Done, refunded.", "prefix {prefix:?}");
+        }
+        // An Outlook header block in any language above our marker goes with it.
+        let body = format!(
+            "Sent.\n\n________________________________\nFrån: Support <support@example.com>\nSkickat: den 24 november 2026 10:00\nTill: Alice\nÄmne: [#1] x\n\n{marker}\n\nTier: vip\n"
+        );
+        assert_eq!(new_text(&body), "Sent.");
+        // The marker in the middle of a line (an HTML rendering) still cuts.
+        let body = format!("Ok.\n\nOn behalf of: {marker} Tier: vip\n");
+        assert_eq!(strip(&body).cut_reason, Some(Marker::OurMail));
+    }
+
+    #[test]
+    fn a_custom_attribution_directly_above_a_quote_is_history() {
+        let (text, why) =
+            cut("Fixed.\n\n* Bob <bob@example.com> [2026-11-24 10:00 +0000]:\n> old text\n");
+        assert_eq!((text, why), ("Fixed.", Some("quote")));
+        // A sentence ending in a colon, without address, date or time, stays text.
+        let (text, _) = cut("Here is what you asked:\n> old text\n");
+        assert_eq!(text, "Here is what you asked:");
+    }
+
+    #[test]
+    fn outlook_header_blocks_in_polish_turkish_and_czech_are_history() {
+        for block in [
+            "Od: Support <support@example.com>\nWysłane: wtorek, 24 listopada 2026 10:00\nDo: Alice\nTemat: Faktura",
+            "Kimden: Support <support@example.com>\nGönderildi: 24 Kasım 2026 Salı 10:00\nKime: Alice\nKonu: Fatura",
+            "Od: Support <support@example.com>\nOdesláno: úterý 24. listopadu 2026 10:00\nKomu: Alice\nPředmět: Faktura",
+        ] {
+            let body = format!("Thanks!\n\n{block}\n\nold text\n");
+            let (text, why) = cut(&body);
+            assert_eq!((text, why), ("Thanks!", Some("header_block")), "{block}");
+        }
     }
 }

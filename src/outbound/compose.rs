@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use super::templates::Templates;
 use crate::commands::parse::CHEAT_SHEET;
 use crate::config::Config;
-use crate::domain::{Priority, Status, TicketId};
+use crate::domain::{INTERNAL_MARKER, Priority, REPLY_ABOVE_MARKER, Status, TicketId};
 use crate::ingest::address::{Mailbox, token_address};
 
 /// A mail ready for the outbox.
@@ -331,7 +331,14 @@ impl<'a> Envelope<'a> {
         ticket_subject: &str,
         parent: Option<&str>,
     ) -> Result<Self> {
+        // Between our two marker lines: a reply is cut at the first whatever the client
+        // does, and text still holding either is never relayed to a customer.
+        let body = format!(
+            "{REPLY_ABOVE_MARKER}\n\n{}\n\n{INTERNAL_MARKER}\n",
+            self.body.trim_end()
+        );
         Ok(Envelope {
+            body,
             thread: Thread::agent_thread(cfg, self.ticket_id, parent),
             outlook_topic: Some(ticket_topic(
                 cfg,
@@ -1085,7 +1092,10 @@ mod tests {
         assert_eq!(first.to, ["alice@example.com"]);
 
         let body = text(&p1);
-        assert!(body.starts_with("Reply above the quoted part"), "{body}");
+        // Between our marker lines, which no template can drop.
+        assert!(body.starts_with(REPLY_ABOVE_MARKER), "{body}");
+        assert!(body.trim_end().ends_with(INTERNAL_MARKER), "{body}");
+        assert!(body.contains("\nReply above the quoted part"), "{body}");
         for line in [
             "New message from the customer on ticket #42: 打印机坏了",
             "Customer:      李雷 <li@example.cn>",
@@ -1105,6 +1115,8 @@ mod tests {
         }
         assert!(
             body.trim_end()
+                .trim_end_matches(INTERNAL_MARKER)
+                .trim_end()
                 .ends_with(CHEAT_SHEET.lines().last().unwrap()),
             "{body}"
         );
@@ -1427,7 +1439,13 @@ mod tests {
         ] {
             assert!(body.contains(line), "{line:?} missing in:\n{body}");
         }
-        assert!(!body.lines().any(|l| l.starts_with('#')), "{body}");
+        // Our marker lines start with "##-", which no command does.
+        assert!(
+            !body
+                .lines()
+                .any(|l| l.starts_with('#') && !l.starts_with("##-")),
+            "{body}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod harness;
 mod hijack;
 mod hostile;
 mod ingest;
+mod leaks;
 mod mimekit;
 mod poison;
 mod resilience;
