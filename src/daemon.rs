@@ -27,6 +27,22 @@ pub struct Daemon {
     _lock: InstanceLock,
 }
 
+/// How often the daemon looks for held-message notices the hourly cap held back.
+const HELD_DIGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Queues the held-message notices the hourly cap held back (see
+/// `ingest::agent::send_held_digests`), in one transaction.
+async fn held_digests(store: &Store, pipeline: &Pipeline) -> Result<usize> {
+    let mut tx = store.begin_write().await?;
+    let n =
+        crate::ingest::agent::send_held_digests(pipeline, &mut tx, pipeline.clock().now()).await?;
+    tx.commit().await?;
+    if n > 0 {
+        tracing::info!("Queued {n} held-message digest(s).");
+    }
+    Ok(n)
+}
+
 /// What `run --once` did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct OnceReport {
@@ -91,6 +107,9 @@ impl Daemon {
                 }
             }
         }
+        if let Err(e) = self.held_digests().await {
+            tracing::error!("Held-message digests: {e:#}");
+        }
         let FlushStats {
             sent,
             retrying,
@@ -101,6 +120,10 @@ impl Daemon {
         report.failed = failed;
         report.peak_rss_kib = crate::peak_rss_kib();
         Ok(report)
+    }
+
+    async fn held_digests(&self) -> Result<usize> {
+        held_digests(&self.store, &self.pipeline).await
     }
 
     /// Runs until `cancel` fires. `ready` is called once every loop has been started.
@@ -131,6 +154,27 @@ impl Daemon {
             tasks.spawn(async move {
                 outbox.run_loop(wake, cancel).await;
                 "outbox worker".to_string()
+            });
+        }
+        {
+            // Held-message digests: the notices the hourly cap held back, every few
+            // minutes. Each pass is one short transaction; an error is logged and retried.
+            let (store, pipeline) = (self.store.clone(), self.pipeline.clone());
+            let cancel = cancel.clone();
+            let wake = wake.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(HELD_DIGEST_EVERY) => {}
+                    }
+                    match held_digests(&store, &pipeline).await {
+                        Ok(n) if n > 0 => wake.notify_one(),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!("Held-message digests: {e:#}"),
+                    }
+                }
+                "held-message digests".to_string()
             });
         }
         tracing::info!(

@@ -161,6 +161,8 @@ pub async fn apply(
                 report.help = true;
                 Outcome::Unchanged("the command list is on its way".into())
             }
+            // Done by the caller, which owns the held message.
+            Command::Release(_) => continue,
             Command::Macro(name) => {
                 if (ctx.macro_exists)(name) {
                     report.macros.push(name.clone());
@@ -291,7 +293,8 @@ fn command_text(command: &Command) -> String {
         Command::Cc(email) => format!("#cc {email}"),
         Command::Merge(n) => format!("#merge {n}"),
         Command::Macro(name) => format!("#macro {name}"),
-        Command::Note | Command::Undo | Command::Help | Command::Quiet => {
+        Command::Release(Some(n)) => format!("#release {n}"),
+        Command::Note | Command::Undo | Command::Help | Command::Quiet | Command::Release(None) => {
             format!("#{}", command.name())
         }
     }

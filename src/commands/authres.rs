@@ -34,9 +34,12 @@
 //! - `dmarc=pass` with `header.from` equal to the From domain; or
 //! - `dkim=pass` with `header.d` (else the domain of `header.i`) aligned with it.
 //!
-//! If the `dmarc` result read for the From domain (or one without `header.from`) is anything
-//! but `pass`, the message is rejected even when a DKIM result passes: the receiving server saw something we cannot.
-//! A dkim failure does not veto, since messages routinely carry several signatures.
+//! If the `dmarc` result read for the From domain (or one without `header.from`) is `fail`,
+//! the message is rejected even when a DKIM result passes: the receiving server saw
+//! something we cannot. Any other DMARC result leaves an aligned DKIM pass standing:
+//! `none` is what a domain without a DMARC record gets, and `bestguesspass` is what
+//! Exchange Online writes for one. A dkim failure does not veto, since messages routinely
+//! carry several signatures.
 //!
 //! Alignment is "relaxed" in a simplified form ([`aligned`]): the domains are equal or one
 //! is a subdomain of the other, and the shorter has at least two labels. Real DMARC relaxed
@@ -53,7 +56,9 @@ use mail_auth::common::crypto::Algorithm;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::{DomainKey, VerifySignature};
 use mail_auth::hickory_resolver::TokioResolver;
-use mail_auth::hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
+use mail_auth::hickory_resolver::config::{
+    NameServerConfig, NameServerConfigGroup, ProtocolConfig, ResolverConfig,
+};
 use mail_auth::hickory_resolver::name_server::TokioConnectionProvider;
 use mail_auth::hickory_resolver::proto::op::ResponseCode;
 use mail_auth::{
@@ -140,13 +145,17 @@ pub fn check_auth_results(
             }
             continue;
         }
-        if r.result != "pass" {
-            return Err(AuthFailure::DmarcFailed {
-                result: r.result.clone(),
-                from_domain,
-            });
+        match r.result.as_str() {
+            "pass" => dmarc_pass = domain.or(dmarc_pass),
+            "fail" => {
+                return Err(AuthFailure::DmarcFailed {
+                    result: r.result.clone(),
+                    from_domain,
+                });
+            }
+            // none, bestguesspass, temperror, permerror: no DMARC verdict either way.
+            _ => {}
         }
-        dmarc_pass = domain.or(dmarc_pass);
     }
     if let Some(domain) = dmarc_pass {
         return Ok(Evidence::AuthResults {
@@ -481,6 +490,35 @@ impl ResolverCache<String, Txt> for TxtCache {
 pub struct DkimVerifier {
     authenticator: MessageAuthenticator,
     txt: Arc<TxtCache>,
+    budget: Arc<Mutex<DnsBudget>>,
+}
+
+/// How long one local verification may wait for DNS.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(4);
+/// The DNS waiting all local verifications together may spend per [`DNS_WINDOW`]. Local
+/// verification runs inside the ingest transaction, and the names it looks up are chosen
+/// by whoever sent the mail: a flood of forged, signed mail must not stall ingest for
+/// everyone. Past the budget a message is simply not verified locally (and so held, unless
+/// a trusted Authentication-Results header proves its sender).
+pub const DNS_BUDGET: Duration = Duration::from_secs(8);
+pub const DNS_WINDOW: Duration = Duration::from_secs(60);
+
+/// DNS time spent in the current window.
+#[derive(Debug)]
+struct DnsBudget {
+    window_start: Instant,
+    spent: Duration,
+}
+
+impl DnsBudget {
+    /// What is left of the window's budget, starting a new window when the old one ended.
+    fn left(&mut self, now: Instant) -> Duration {
+        if now.duration_since(self.window_start) >= DNS_WINDOW {
+            self.window_start = now;
+            self.spent = Duration::ZERO;
+        }
+        DNS_BUDGET.saturating_sub(self.spent)
+    }
 }
 
 impl std::fmt::Debug for DkimVerifier {
@@ -496,6 +534,21 @@ impl DkimVerifier {
     pub fn from_system_conf() -> Result<DkimVerifier, String> {
         let authenticator = MessageAuthenticator::new_system_conf().map_err(|e| format!("{e}"))?;
         Ok(Self::with(authenticator, false))
+    }
+
+    /// Resolves through these DNS servers (UDP, then TCP for truncated answers).
+    pub fn with_servers(servers: &[std::net::SocketAddr]) -> DkimVerifier {
+        let mut group = NameServerConfigGroup::with_capacity(servers.len() * 2);
+        for addr in servers {
+            group.push(NameServerConfig::new(*addr, ProtocolConfig::Udp));
+            group.push(NameServerConfig::new(*addr, ProtocolConfig::Tcp));
+        }
+        let resolver = TokioResolver::builder_with_config(
+            ResolverConfig::from_parts(None, Vec::new(), group),
+            TokioConnectionProvider::default(),
+        )
+        .build();
+        Self::with(MessageAuthenticator(resolver), false)
     }
 
     /// Never touches the network: only records added with [`DkimVerifier::add_txt`]
@@ -519,6 +572,10 @@ impl DkimVerifier {
                 entries: Mutex::new(HashMap::new()),
                 offline,
             }),
+            budget: Arc::new(Mutex::new(DnsBudget {
+                window_start: Instant::now(),
+                spent: Duration::ZERO,
+            })),
         }
     }
 
@@ -542,6 +599,45 @@ impl DkimVerifier {
     /// See [`verify_dkim_locally`].
     pub async fn verify(&self, raw: &[u8], from_domain: &str) -> Result<Evidence, AuthFailure> {
         verify_dkim_locally(raw, from_domain, self).await
+    }
+
+    /// [`DkimVerifier::verify`] within the shared DNS budget: at most [`DNS_TIMEOUT`],
+    /// and never more than what is left of [`DNS_BUDGET`] in this minute. Offline
+    /// verifiers (pinned keys) never wait and spend nothing.
+    pub async fn verify_budgeted(&self, raw: &[u8], from_domain: &str) -> Result<Evidence, String> {
+        if self.txt.offline {
+            return self
+                .verify(raw, from_domain)
+                .await
+                .map_err(|e| e.to_string());
+        }
+        let left = {
+            let mut b = self
+                .budget
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.left(Instant::now())
+        };
+        if left.is_zero() {
+            return Err(
+                "skipped: the DNS time budget for local DKIM checks is spent for this minute"
+                    .to_string(),
+            );
+        }
+        let started = Instant::now();
+        let out = tokio::time::timeout(left.min(DNS_TIMEOUT), self.verify(raw, from_domain)).await;
+        let spent = started.elapsed();
+        {
+            let mut b = self
+                .budget
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.spent = b.spent.saturating_add(spent);
+        }
+        match out {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("DNS did not answer in time".to_string()),
+        }
     }
 }
 
@@ -786,6 +882,25 @@ mod tests {
     }
 
     #[test]
+    fn an_aligned_dkim_pass_stands_unless_dmarc_fails() {
+        for dmarc in ["none", "bestguesspass", "temperror", "permerror"] {
+            let top = format!(
+                "Authentication-Results: mx.example.com; dkim=pass header.d=good.example; dmarc={dmarc} header.from=good.example\r\n"
+            );
+            assert!(
+                matches!(
+                    check(&top),
+                    Ok(Evidence::AuthResults { method: "dkim", .. })
+                ),
+                "dmarc={dmarc}"
+            );
+        }
+        // Without an aligned DKIM pass, no DMARC result but pass is enough.
+        let top = "Authentication-Results: mx.example.com; dmarc=bestguesspass header.from=good.example\r\n";
+        assert!(matches!(check(top), Err(AuthFailure::NoPass { .. })));
+    }
+
+    #[test]
     fn dmarc_fail_vetoes_a_dkim_pass() {
         let top = "Authentication-Results: mx.example.com; dkim=pass header.d=good.example;\r\n \
                    dmarc=fail header.from=good.example\r\n";
@@ -855,8 +970,11 @@ mod tests {
         let top = "Authentication-Results: mx.example.com; dmarc=none header.from=good.example\r\n\
                    ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.com; s=arc; b=xyz\r\n\
                    Authentication-Results: mx.example.com; dkim=pass header.d=good.example\r\n";
-        // dmarc=none for our domain vetoes: the server saw no DMARC pass.
-        assert!(matches!(check(top), Err(AuthFailure::DmarcFailed { .. })));
+        // dmarc=none (no DMARC record) leaves the aligned DKIM pass standing.
+        assert!(matches!(
+            check(top),
+            Ok(Evidence::AuthResults { method: "dkim", .. })
+        ));
         let top = "Authentication-Results: mx.example.com; spf=pass smtp.mailfrom=good.example\r\n\
                    ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.com; s=arc; b=xyz\r\n\
                    Authentication-Results: mx.example.com; dkim=pass header.d=good.example\r\n";

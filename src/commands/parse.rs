@@ -90,6 +90,7 @@ Commands go on the first lines of your reply, one per line, above any other text
   #merge 123                     #macro refund-policy
   #undo   (revert your last commands on this ticket)
   #quiet  (no receipt when everything worked)   #help
+  #release (in reply to a held notice: act on the held message)
 A reply made only of commands sends nothing to the customer.";
 
 /// Who `#assign` gives the ticket to.
@@ -127,6 +128,9 @@ pub enum Command {
     Undo,
     Help,
     Quiet,
+    /// Act on a held message as if it had been accepted: the one a held notice is about
+    /// (`None`, when replying to the notice), or the message with this number.
+    Release(Option<i64>),
 }
 
 impl Command {
@@ -145,6 +149,7 @@ impl Command {
             Command::Undo => "undo",
             Command::Help => "help",
             Command::Quiet => "quiet",
+            Command::Release(_) => "release",
         }
     }
 
@@ -261,7 +266,7 @@ fn did_you_mean(suggestion: Option<&'static str>) -> String {
 /// Every command name, for suggestions.
 const NAMES: &[&str] = &[
     "assign", "status", "close", "resolve", "reopen", "priority", "tag", "note", "invite", "cc",
-    "merge", "macro", "undo", "help", "quiet",
+    "merge", "macro", "undo", "help", "quiet", "release",
 ];
 
 /// Splits the new text of an agent's reply into commands, rejected command lines and the
@@ -473,6 +478,14 @@ fn parse_command(c: &Candidate) -> Result<Vec<Command>, CommandError> {
         "undo" => no_args("undo", &c.rest, Command::Undo)?,
         "help" => no_args("help", &c.rest, Command::Help)?,
         "quiet" => no_args("quiet", &c.rest, Command::Quiet)?,
+        "release" => match args.as_slice() {
+            [] => Command::Release(None),
+            more => Command::Release(Some(ticket(one_arg(
+                "release",
+                "a message number, or nothing in reply to a held notice",
+                more,
+            )?)?)),
+        },
         _ => {
             return Err(CommandError::Unknown {
                 word: c.word.chars().take(MAX_ECHO_CHARS).collect(),

@@ -126,6 +126,9 @@ pub struct SecurityConfig {
     /// Verify DKIM signatures ourselves (DNS lookups) when no trusted header proves the
     /// sender.
     pub verify_dkim_locally: bool,
+    /// DNS servers for local DKIM verification (`ip:port`); empty: the system's
+    /// (`/etc/resolv.conf`).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -664,6 +667,22 @@ fn validate(
     if token_ttl_days == 0 || token_ttl_days > 3650 {
         problems.push("security: token_ttl_days must be 1-3650".to_string());
     }
+    let mut dns_servers = Vec::new();
+    for s in sec
+        .and_then(|s| s.dns_servers.as_deref())
+        .unwrap_or_default()
+    {
+        let t = s.trim();
+        match t
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+        {
+            Ok(a) => dns_servers.push(a),
+            Err(_) => problems.push(format!(
+                "security: dns_servers entry {t:?} is not an IP address or ip:port"
+            )),
+        }
+    }
     let security = SecurityConfig {
         require_authenticated_sender: sec
             .and_then(|s| s.require_authenticated_sender)
@@ -671,6 +690,7 @@ fn validate(
         trusted_authserv_id,
         token_ttl: Duration::from_secs(token_ttl_days * 86_400),
         verify_dkim_locally: sec.and_then(|s| s.verify_dkim_locally).unwrap_or(true),
+        dns_servers,
     };
     let commands_address = raw
         .commands

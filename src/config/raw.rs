@@ -107,6 +107,7 @@ pub struct RawSecurity {
     pub trusted_authserv_id: Option<String>,
     pub token_ttl_days: Option<u64>,
     pub verify_dkim_locally: Option<bool>,
+    pub dns_servers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

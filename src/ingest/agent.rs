@@ -47,7 +47,9 @@ use crate::commands::parse::{self, ParsedReply};
 use crate::commands::token;
 use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
 use crate::outbound::compose::{self, Composed, ReplyOutcome};
-use crate::store::{agent as agent_store, imap_state, messages, outbox, tickets};
+use crate::store::{
+    agent as agent_store, held as held_store, imap_state, messages, outbox, tickets,
+};
 use crate::threading::subject;
 
 /// Who a message claims to be.
@@ -104,6 +106,17 @@ pub async fn handle(
     }
     let mut claim = claim(pl, conn, p, now).await?;
     if !claim.via_token && !claim.via_commands_address && claim.ticket.is_none() {
+        // An agent writing in about nothing in particular (logging a phone call) opens a
+        // ticket like anyone, but only as the agent: mail from an agent's address that
+        // fails authentication is held wherever it arrives.
+        if claim.identity.is_some() && pl.config().security.require_authenticated_sender {
+            let automatic = is_automatic(p);
+            check_sender(pl, it.raw, p, &mut claim, automatic).await;
+            if !claim.reasons.is_empty() {
+                let row = hold(pl, conn, it, &claim, None, automatic, now).await?;
+                return Ok(Some(Outcome::Held { row, ticket: None }));
+            }
+        }
         return Ok(None);
     }
     let automatic = is_automatic(p);
@@ -121,7 +134,7 @@ pub async fn handle(
     let (Some(ticket), Some(identity), true) =
         (ticket, claim.identity.clone(), claim.reasons.is_empty())
     else {
-        let row = hold(pl, conn, it, &claim, ticket, automatic, &now_s).await?;
+        let row = hold(pl, conn, it, &claim, ticket, automatic, now).await?;
         return Ok(Some(Outcome::Held { row, ticket }));
     };
     // The sender is who they claim; now what they wrote must be readable safely.
@@ -129,15 +142,136 @@ pub async fn handle(
         Ok(r) => r,
         Err(why) => {
             claim.reasons.push(why);
-            let row = hold(pl, conn, it, &claim, Some(ticket), automatic, &now_s).await?;
+            let row = hold(pl, conn, it, &claim, Some(ticket), automatic, now).await?;
             return Ok(Some(Outcome::Held {
                 row,
                 ticket: Some(ticket),
             }));
         }
     };
-    let row = act(pl, conn, it, ticket, &identity, &claim, read, now).await?;
+    let mut read = read;
+    if let Some((line, which)) = take_release(&mut read.reply)
+        && let Err(why) = release(pl, conn, it, ticket, &identity, &claim, which, now).await?
+    {
+        read.elsewhere.push((line, why));
+    }
+    let row = act(pl, conn, it, ticket, &identity, &claim, read, None, now).await?;
     Ok(Some(Outcome::AgentMail { ticket, row }))
+}
+
+/// Removes `#release` from the reply's commands: (the line, the message number if given).
+fn take_release(reply: &mut ParsedReply) -> Option<(String, Option<i64>)> {
+    let pos = reply
+        .commands
+        .iter()
+        .position(|(_, _, c)| matches!(c, parse::Command::Release(_)))?;
+    let (_, line, c) = reply.commands.remove(pos);
+    match c {
+        parse::Command::Release(n) => Some((line, n)),
+        _ => None,
+    }
+}
+
+/// `#release [N]` from an authenticated agent: acts on a message held as theirs, as if it
+/// had been accepted (its commands applied, its text relayed, its receipt sent), unless
+/// the customer was among its recipients, who then already has the text: only its
+/// commands apply. Without N, the held notice the reply answers names the message.
+/// `Ok(Err(why))` when it cannot be released; the receipt says why.
+#[allow(clippy::too_many_arguments)]
+async fn release(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    it: &Item<'_>,
+    ticket: TicketId,
+    identity: &Identity,
+    claim: &Claim,
+    which: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Result<(), String>> {
+    let p = it.parsed;
+    let domain = &pl.config().message_id_domain;
+    let row = which.or_else(|| {
+        p.in_reply_to
+            .iter()
+            .chain(p.references.iter().rev())
+            .find_map(|id| compose::held_row_of_notice(id, domain))
+    });
+    let Some(row) = row else {
+        return Ok(Err(
+            "reply to the held notice, or name the held message: #release N".to_string(),
+        ));
+    };
+    let Some(h) = held_store::find_message(conn, row).await? else {
+        return Ok(Err(format!("there is no message #{row}")));
+    };
+    if h.kind != "held" {
+        return Ok(Err(format!("message #{row} is not held (any more)")));
+    }
+    if identity.collaborator || h.agent.as_deref() != Some(identity.name.as_str()) {
+        return Ok(Err(format!(
+            "message #{row} did not claim to come from you; only the agent it names can release it"
+        )));
+    }
+    let here = tickets::find_ticket(conn, ticket).await?.map(|t| t.id);
+    let Some(there) = h.ticket else {
+        return Ok(Err(format!("message #{row} is on no ticket")));
+    };
+    if tickets::find_ticket(conn, there).await?.map(|t| t.id) != here {
+        return Ok(Err(format!(
+            "message #{row} is held on ticket #{there}; release it from a reply about that ticket"
+        )));
+    }
+    let Some(raw) = messages::message_raw(conn, pl.raw(), row).await? else {
+        return Ok(Err(format!("the bytes of message #{row} are not stored")));
+    };
+    let parsed = crate::ingest::parse::parse(&raw);
+    let mut read = match read_reply(&parsed, false) {
+        Ok(r) => r,
+        Err(why) => {
+            return Ok(Err(format!(
+                "message #{row} still cannot be acted on: {why}"
+            )));
+        }
+    };
+    let side = customer_side(conn, there).await?;
+    let customer_had_it = side
+        .to
+        .first()
+        .is_some_and(|c| h.recipients.contains(&c.address.to_lowercase()));
+    if customer_had_it {
+        // The customer has the text from the agent's own mail; send nothing twice.
+        read.reply.body.clear();
+        read.reply
+            .commands
+            .retain(|(_, _, c)| !matches!(c, parse::Command::Macro(_)));
+        read.elsewhere.push((
+            "(your text)".to_string(),
+            "not sent again: the customer was among the recipients of your mail and already has it"
+                .to_string(),
+        ));
+    }
+    let held_item = Item {
+        raw: &raw,
+        parsed: &parsed,
+        source: None,
+    };
+    tracing::info!(
+        "Ticket #{there}: held message #{row} released by {}",
+        identity.email
+    );
+    act(
+        pl,
+        conn,
+        &held_item,
+        ticket,
+        identity,
+        claim,
+        read,
+        Some(row),
+        now,
+    )
+    .await?;
+    Ok(Ok(()))
 }
 
 /// An agent's reply as read for acting: commands and text from the new text of the first
@@ -337,7 +471,18 @@ async fn threaded_ticket(
     conn: &mut SqliteConnection,
     p: &Parsed,
 ) -> Result<Option<TicketId>> {
-    let domain = &pl.config().message_id_domain;
+    let cfg = pl.config();
+    let domain = &cfg.message_id_domain;
+    // A customer's reply address (`support+<ticket token>@`, the acknowledgement's
+    // Reply-To) names its ticket as surely as an agent token does.
+    let own = cfg.own_addresses();
+    for r in p.all_recipients() {
+        if let Some(tok) = reply_token(r, &own).filter(|t| !token::looks_like_agent_token(t))
+            && let Some(t) = tickets::find_ticket_by_token(conn, tok).await?
+        {
+            return Ok(Some(t.id));
+        }
+    }
     for id in p.in_reply_to.iter().chain(p.references.iter().rev()) {
         if let Some(t) = own_id_ticket(id, domain) {
             return Ok(Some(t));
@@ -474,15 +619,9 @@ async fn authenticate(pl: &Pipeline, raw: &[u8], from_domain: &str) -> Result<()
         None => why.push(AuthFailure::NoTrustedHeader.to_string() + " (none is configured)"),
     }
     if let Some(v) = pl.dkim() {
-        match tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            v.verify(raw, from_domain),
-        )
-        .await
-        {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => why.push(format!("local DKIM: {e}")),
-            Err(_) => why.push("local DKIM: DNS timed out".to_string()),
+        match v.verify_budgeted(raw, from_domain).await {
+            Ok(_) => return Ok(()),
+            Err(e) => why.push(format!("local DKIM: {e}")),
         }
     }
     Err(why.join("; "))
@@ -633,9 +772,11 @@ async fn hold(
     claim: &Claim,
     ticket: Option<TicketId>,
     automatic: bool,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Result<i64> {
     let p = it.parsed;
+    let now_s = db_time(now);
+    let now_s = now_s.as_str();
     let reasons = if claim.reasons.is_empty() {
         vec!["the message could not be attributed to an agent".to_string()]
     } else {
@@ -666,7 +807,7 @@ async fn hold(
             MatchReason::References
         },
         &p.body_text,
-        now,
+        now_s,
     )
     .await?;
     set_agent_columns(
@@ -676,47 +817,139 @@ async fn hold(
         Some(&reason_text),
     )
     .await?;
-    let (Some(ticket), Some(identity)) = (ticket, &claim.identity) else {
+    let Some(identity) = &claim.identity else {
         return Ok(row);
     };
-    if automatic || identity.collaborator {
+    if automatic || identity.collaborator || ticket.is_none() {
+        // Never announced, not even in a digest: robots must not talk to each other, and
+        // a notice needs a ticket to thread on (the log has it).
+        held_store::mark_announced(conn, &[row]).await?;
         return Ok(row);
     }
-    let Some(t) = tickets::find_ticket(conn, ticket).await? else {
-        return Ok(row);
+    if !notify_held(pl, conn, identity, row, now).await? {
+        tracing::info!(
+            "No held notice to {} for message #{row}: one went out within the hour; the next one lists it",
+            identity.email
+        );
+    }
+    Ok(row)
+}
+
+/// At most one held notice per agent and hour: a forger's flood must not become a mail
+/// bomb (or a phishing relay) from our own address.
+const HELD_NOTICE_INTERVAL_SECS: i64 = 3600;
+
+/// Tells `agent` that message `row` was held as theirs, with every other message held as
+/// theirs since their last notice listed below it. Returns false (and sends nothing) when
+/// a notice went to them within [`HELD_NOTICE_INTERVAL_SECS`], or the message is no
+/// longer held.
+async fn notify_held(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    agent: &Identity,
+    row: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let cfg = pl.config();
+    let now_s = db_time(now);
+    let Some(h) = held_store::find_message(conn, row).await? else {
+        return Ok(false);
     };
-    let claimed_from = p
-        .from
-        .as_ref()
-        .map(Mailbox::display)
-        .unwrap_or_else(|| "(no From)".into());
+    let Some(t) = (match h.ticket {
+        Some(id) if h.kind == "held" => tickets::find_ticket(conn, id).await?,
+        _ => None,
+    }) else {
+        return Ok(false);
+    };
+    let last = held_store::last_notice_at(conn, &agent.email).await?;
+    let cap_start = db_time(now - chrono::Duration::seconds(HELD_NOTICE_INTERVAL_SECS));
+    if last.as_deref().is_some_and(|l| l > cap_start.as_str()) {
+        return Ok(false);
+    }
+    let week_ago = db_time(now - chrono::Duration::days(7));
+    let earlier = held_store::list_unannounced(conn, &agent.name, &week_ago, row).await?;
+    let side = customer_side(conn, t.id).await?;
+    let customer_had_it = side
+        .to
+        .first()
+        .is_some_and(|c| h.recipients.contains(&c.address.to_lowercase()));
+    let reasons: Vec<String> = h
+        .held_reason
+        .split("; ")
+        .filter(|r| !r.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let expires =
+        now.timestamp() + i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let tok = token::mint(
+        pl.keyring(),
+        t.id,
+        token::identity_id(&agent.email),
+        expires,
+    )
+    .context("Minting a reply token")?;
     let notice = compose::held_notice(
-        pl.config(),
+        cfg,
         pl.templates(),
         &compose::HeldInput {
             ticket_id: t.id,
             ticket_subject: &t.subject,
             agent: &Mailbox {
-                name: Some(identity.name.clone()),
-                address: identity.email.clone(),
+                name: Some(agent.name.clone()),
+                address: agent.email.clone(),
             },
+            reply_token: &tok,
             reasons: &reasons,
-            claimed_from: &claimed_from,
-            message_id: (!p.synthetic_id).then_some(p.message_id.as_str()),
-            subject: &p.subject,
+            held_row: h.row,
+            from_is_agent: h
+                .from_addr
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case(&agent.email)),
+            subject: &h.subject,
+            customer_had_it,
+            earlier: &earlier,
         },
     );
     match notice {
         Ok(c) => {
-            let root = compose::thread_root_id(t.id, &pl.config().message_id_domain);
-            queue(pl, conn, t.id, MessageKind::HeldNotice, &c, &[root], now).await?;
+            let root = compose::thread_root_id(t.id, &cfg.message_id_domain);
+            queue(pl, conn, t.id, MessageKind::HeldNotice, &c, &[root], &now_s).await?;
+            let mut told: Vec<i64> = earlier.iter().map(|(r, ..)| *r).collect();
+            told.push(h.row);
+            held_store::mark_announced(conn, &told).await?;
+            Ok(true)
         }
-        Err(e) => tracing::warn!(
-            "Ticket #{}: no held notice, it cannot be composed: {e:#}",
-            t.id
-        ),
+        Err(e) => {
+            tracing::warn!(
+                "Ticket #{}: no held notice, it cannot be composed: {e:#}",
+                t.id
+            );
+            Ok(false)
+        }
     }
-    Ok(row)
+}
+
+/// Sends each agent the held notice they are owed: messages held as theirs that no
+/// notice announced yet (the hourly cap held them back), once the hour since their last
+/// notice has passed. The daemon calls it every few minutes; `run --once` at its end.
+/// Returns how many notices were queued.
+pub async fn send_held_digests(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let mut sent = 0;
+    let week_ago = db_time(now - chrono::Duration::days(7));
+    for a in &pl.config().agents {
+        let pending = held_store::list_unannounced(conn, &a.name, &week_ago, -1).await?;
+        let Some((newest, ..)) = pending.last() else {
+            continue;
+        };
+        if notify_held(pl, conn, &agent_identity(a), *newest, now).await? {
+            sent += 1;
+        }
+    }
+    Ok(sent)
 }
 
 /// The customer's side of a ticket: address, name, Cc'd addresses, the Message-ID to
@@ -776,6 +1009,7 @@ async fn act(
     identity: &Identity,
     claim: &Claim,
     read: ReadReply<'_>,
+    released: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let cfg = pl.config();
@@ -848,21 +1082,39 @@ async fn act(
     } else {
         MessageKind::Command
     };
-    let row = store_inbound(
-        conn,
-        pl,
-        it,
-        Some(t.id),
-        kind,
-        if claim.via_token {
-            MatchReason::ReplyToken
-        } else {
-            MatchReason::SubjectTag
-        },
-        if text.is_empty() { new_text } else { &text },
-        &now_s,
-    )
-    .await?;
+    let stored_text = if text.is_empty() { new_text } else { &text };
+    let row = match released {
+        // `#release`: the held message itself becomes what it now is.
+        Some(row) => {
+            held_store::mark_released(
+                conn,
+                row,
+                kind.as_str(),
+                stored_text,
+                &identity.name,
+                &format!("held, then released by {} at {now_s}", identity.name),
+            )
+            .await?;
+            row
+        }
+        None => {
+            store_inbound(
+                conn,
+                pl,
+                it,
+                Some(t.id),
+                kind,
+                if claim.via_token {
+                    MatchReason::ReplyToken
+                } else {
+                    MatchReason::SubjectTag
+                },
+                stored_text,
+                &now_s,
+            )
+            .await?
+        }
+    };
     set_agent_columns(conn, row, Some(&identity.name), None).await?;
     if let Some(log) = report.command_log_id {
         sqlx::query("UPDATE command_log SET message_row = ? WHERE id = ?")

@@ -130,7 +130,9 @@ impl Pipeline {
             .await
             .context("Loading the agent token keyring")?;
         tx.commit().await?;
-        let dkim = if cfg.security.verify_dkim_locally {
+        let dkim = if cfg.security.verify_dkim_locally && !cfg.security.dns_servers.is_empty() {
+            Some(DkimVerifier::with_servers(&cfg.security.dns_servers))
+        } else if cfg.security.verify_dkim_locally {
             match DkimVerifier::from_system_conf() {
                 Ok(v) => Some(v),
                 Err(e) => {

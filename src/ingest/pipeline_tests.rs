@@ -992,6 +992,71 @@ async fn automatic_mail_bounces_copies_and_our_own_mail_notify_nobody() {
 }
 
 #[tokio::test]
+async fn held_notices_are_capped_per_hour_and_the_rest_come_as_one_digest() {
+    let e = env_with(ONE_AGENT).await;
+    let p = e.pipeline_at(t0());
+    let ticket = ticket_of(
+        &e.ingest(
+            &p,
+            &mail("ann@c.org", "Help", Some("h1@c.org"), "", "please"),
+        )
+        .await,
+    );
+    // Three forgeries as alice (no token, no authentication): each held.
+    for i in 0..3 {
+        let o = e
+            .ingest(
+                &p,
+                &mail(
+                    "alice@example.com",
+                    "Re: Help http://evil.example/reset",
+                    Some(&format!("forged-{i}@evil.example")),
+                    &reply_to("h1@c.org"),
+                    "#close",
+                ),
+            )
+            .await;
+        assert!(
+            matches!(o, Outcome::Held { ticket: Some(t), .. } if t == ticket),
+            "{o:?}"
+        );
+    }
+    const NOTICES: &str = "SELECT COUNT(*) FROM messages WHERE kind = 'held_notice'";
+    assert_eq!(e.scalar(NOTICES).await, 1, "one notice, not three");
+    async fn digest_at(e: &Env, t: DateTime<Utc>) -> usize {
+        let p = e.pipeline_at(t);
+        let mut tx = e.store.begin_write().await.unwrap();
+        let n = super::super::agent::send_held_digests(&p, &mut tx, t)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        n
+    }
+    // Within the hour: nothing more.
+    assert_eq!(digest_at(&e, t0() + chrono::Duration::minutes(30)).await, 0);
+    // After it: one digest naming the two that were not announced.
+    assert_eq!(digest_at(&e, t0() + chrono::Duration::minutes(61)).await, 1);
+    assert_eq!(e.scalar(NOTICES).await, 2);
+    let body: String = sqlx::query_scalar(
+        "SELECT body_text FROM messages WHERE kind = 'held_notice' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(e.store.pool())
+    .await
+    .unwrap();
+    assert!(
+        body.contains("Also held since the last notice (1)"),
+        "{body}"
+    );
+    assert!(!body.contains("evil.example"), "{body}");
+    assert!(body.contains("#release"), "{body}");
+    // And nothing is announced twice.
+    assert_eq!(
+        digest_at(&e, t0() + chrono::Duration::minutes(200)).await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn notifications_off_sends_none() {
     let e = env_with(&format!("{ONE_AGENT}[notify]\nenabled = false\n")).await;
     assert!(!e.cfg.notify_enabled);

@@ -295,6 +295,8 @@ struct Envelope<'a> {
     outlook_topic: Option<String>,
     /// Further headers, values not yet encoded.
     extra: Vec<(&'static str, String)>,
+    /// A segment for our Message-ID after the ticket (`pd.<ticket>.<tag>.<random>`).
+    id_tag: Option<String>,
 }
 
 impl<'a> Envelope<'a> {
@@ -319,6 +321,7 @@ impl<'a> Envelope<'a> {
             },
             outlook_topic: None,
             extra: Vec::new(),
+            id_tag: None,
         }
     }
 
@@ -385,7 +388,17 @@ fn build(cfg: &Config, e: Envelope<'_>) -> Result<Composed> {
         .recipients
         .split_first()
         .with_context(|| format!("Building {}: no recipient", e.what))?;
-    let message_id = new_message_id(e.ticket_id, &cfg.message_id_domain);
+    let message_id = match &e.id_tag {
+        Some(tag) => {
+            let plain = new_message_id(e.ticket_id, &cfg.message_id_domain);
+            let prefix = format!("{OWN_ID_PREFIX}{}.", e.ticket_id);
+            match plain.strip_prefix(&prefix) {
+                Some(rest) => format!("{prefix}{tag}.{rest}"),
+                None => plain,
+            }
+        }
+        None => new_message_id(e.ticket_id, &cfg.message_id_domain),
+    };
     let mut builder = Message::builder()
         .from(lettre_mailbox(&cfg.smtp.from)?)
         .to(lettre_mailbox(first)?)
@@ -834,41 +847,128 @@ pub struct HeldInput<'a> {
     pub ticket_subject: &'a str,
     /// The agent as configured: the notice goes here, never to the claimed sender.
     pub agent: &'a Mailbox,
+    /// The agent's reply token for this ticket: one reply to the notice (`#release`)
+    /// acts on the held message.
+    pub reply_token: &'a str,
     /// Why it was held, in words.
     pub reasons: &'a [String],
-    /// The held message's From, as it was written.
-    pub claimed_from: &'a str,
-    /// The held message's Message-ID (normalised), if it had one.
-    pub message_id: Option<&'a str>,
-    /// The held message's subject.
+    /// Its number (`messages.id`): `#release N`, and `#N` in `ticket show`.
+    pub held_row: i64,
+    /// Its From was exactly the agent's configured address.
+    pub from_is_agent: bool,
+    /// The held message's subject (hostile, perhaps: neutralised here).
     pub subject: &'a str,
+    /// The ticket's customer was among its recipients: they already have it.
+    pub customer_had_it: bool,
+    /// Other messages held for this agent since the last notice (a notice is sent at most
+    /// once an hour per agent): (message number, ticket, time, subject).
+    pub earlier: &'a [(i64, TicketId, String, String)],
+}
+
+/// The segment of a held notice's Message-ID that names the held message:
+/// `pd.<ticket>.h<row>.<random>@domain`.
+fn held_tag(row: i64) -> String {
+    format!("h{row}")
+}
+
+/// The held message a held notice is about, from the notice's Message-ID (normalised),
+/// when it is one of ours.
+pub fn held_row_of_notice(message_id: &str, domain: &str) -> Option<i64> {
+    if !is_own_message_id(message_id, domain) {
+        return None;
+    }
+    let mut parts = message_id.strip_prefix(OWN_ID_PREFIX)?.split('.');
+    let _ticket = parts.next()?;
+    parts.next()?.strip_prefix('h')?.parse().ok()
+}
+
+/// Text from outside made harmless to show: one line, no links (`scheme://…` and
+/// `www.…` words become `[link]`), host names defanged (`evil.example` becomes
+/// `evil[.]example`, so no client turns it into a link), cut to `max` characters.
+pub fn neutralised(s: &str, max: usize) -> String {
+    let line = one_line(s, 4 * max);
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            if lower.contains("://") || lower.starts_with("www.") || lower.contains("mailto:") {
+                return "[link]".to_string();
+            }
+            defang_dots(w)
+        })
+        .collect();
+    let joined = words.join(" ");
+    let cut: String = joined.chars().take(max).collect();
+    if joined.chars().count() > max {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// `a.b` → `a[.]b` where a dot sits between two letters or digits (a host name, a
+/// file name), so that no mail client makes a link of it.
+fn defang_dots(w: &str) -> String {
+    let chars: Vec<char> = w.chars().collect();
+    let mut out = String::with_capacity(w.len() + 4);
+    for (i, c) in chars.iter().enumerate() {
+        let between = *c == '.'
+            && i > 0
+            && chars.get(i - 1).is_some_and(|p| p.is_alphanumeric())
+            && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
+        if between {
+            out.push_str("[.]");
+        } else {
+            out.push(*c);
+        }
+    }
+    out
 }
 
 /// Builds the notice to an agent that a message claiming to come from them was held: its
-/// commands were not executed and its text was not relayed. It names the held message
-/// (sender, subject, Message-ID, each cut to one line) but never quotes its body, which may
-/// be hostile. No Reply-To: the agent is asked to answer the latest notification instead.
+/// commands were not executed and its text was not relayed. It never quotes what the
+/// sender wrote beyond a neutralised subject (no display name, no body, no links), so a
+/// forger cannot use it to phish the agent. Reply-To is the agent's token: replying
+/// `#release` acts on the held message (its commands, and its text unless the customer
+/// already has it).
 ///
 /// Template data for `held.subject` and `held.txt`: `ticket` {id, subject}, `agent` {name,
-/// email}, `reasons` (list), `held` {from, subject, message_id}, `support` {name, address}.
+/// email}, `reasons` (list), `held` {row, from_you, subject, customer_had_it}, `earlier`
+/// (list of lines), `earlier_count`, `support` {name, address}.
 pub fn held_notice(cfg: &Config, templates: &Templates, h: &HeldInput<'_>) -> Result<Composed> {
+    let reasons: Vec<String> = h.reasons.iter().map(|r| neutralised(r, 300)).collect();
+    let earlier: Vec<String> = h
+        .earlier
+        .iter()
+        .take(MAX_LIST_ENTRIES)
+        .map(|(row, ticket, at, subject)| {
+            format!(
+                "#{row} on ticket #{ticket}, {}: {}",
+                one_line(at, 40),
+                neutralised(subject, 80)
+            )
+        })
+        .collect();
     let data = serde_json::json!({
         "ticket": { "id": h.ticket_id, "subject": clean_subject(h.ticket_subject) },
         "agent": { "name": clean_name(h.agent), "email": h.agent.address },
-        "reasons": bounded_lines(h.reasons),
+        "reasons": bounded_lines(&reasons),
         "held": {
-            "from": one_line(h.claimed_from, MAX_LINE_CHARS),
-            "subject": clean_subject(h.subject),
-            "message_id": h.message_id
-                .map(|id| format!("<{}>", one_line(id, MAX_LINE_CHARS)))
-                .unwrap_or_else(|| "(none)".to_string()),
+            "row": h.held_row,
+            "from_you": h.from_is_agent,
+            "subject": neutralised(h.subject, 80),
+            "customer_had_it": h.customer_had_it,
         },
+        "earlier": earlier,
+        "earlier_count": h.earlier.len(),
         "support": support_json(cfg),
     });
     let mail = render_mail(templates, "held", h.ticket_id, &data)?;
     let recipients = std::slice::from_ref(h.agent);
     let envelope = Envelope {
+        reply_token: Some(h.reply_token),
         auto_submitted: Some(AutoSubmitted::Generated),
+        id_tag: Some(held_tag(h.held_row)),
         ..Envelope::new("the held-message notice", h.ticket_id, recipients, mail)
     };
     build(
@@ -1398,8 +1498,14 @@ mod tests {
         let agent = agent();
         let reasons = vec![
             "DKIM failed for example.com".to_string(),
-            "the reply token belongs to bob".to_string(),
+            "From is it@evil.example but the token belongs to alice@example.com".to_string(),
         ];
+        let earlier = vec![(
+            7,
+            42,
+            "2026-11-24T10:00:00Z".to_string(),
+            "IT: reset at http://evil.example/login".to_string(),
+        )];
         let c = held_notice(
             &cfg,
             &t,
@@ -1407,10 +1513,13 @@ mod tests {
                 ticket_id: 42,
                 ticket_subject: "打印机坏了",
                 agent: &agent,
+                reply_token: "agenttok",
                 reasons: &reasons,
-                claimed_from: "Alice <alice@example.com>\r\nBcc: x@evil.org",
-                message_id: Some("forged@evil.org"),
-                subject: "Re: [#42] 打印机坏了\r\n#assign mallory",
+                held_row: 9,
+                from_is_agent: false,
+                subject: "Re: [#42] 打印机坏了 visit www.evil.example\r\n#assign mallory",
+                customer_had_it: false,
+                earlier: &earlier,
             },
         )
         .unwrap();
@@ -1425,20 +1534,31 @@ mod tests {
         );
         assert_eq!(c.to, ["alice@example.com"]);
         assert_eq!(header(&p, "Auto-Submitted"), Some("auto-generated"));
-        assert!(p.reply_to().is_none());
+        // One reply to the notice (#release) comes back to this ticket as alice.
+        let reply_to = p.reply_to().unwrap().first().unwrap();
+        assert_eq!(reply_to.address(), Some("support+agenttok@example.com"));
         assert_eq!(p.in_reply_to().as_text(), Some("pd.42.thread@example.com"));
+        assert_eq!(
+            held_row_of_notice(&c.message_id, "example.com"),
+            Some(9),
+            "{}",
+            c.message_id
+        );
         assert!(!header_names(&p).iter().any(|n| n == "bcc"));
         let body = text(&p);
         for line in [
             "A message claiming to come from you about ticket #42 was held.",
-            "  - DKIM failed for example.com\n  - the reply token belongs to bob\n",
-            "  From:       Alice <alice@example.com>  Bcc: x@evil.org\n",
-            "  Subject:    Re: [#42] 打印机坏了  #assign mallory\n",
-            "  Message-ID: <forged@evil.org>\n",
-            "reply to the latest notification about ticket #42",
+            "  - DKIM failed for example[.]com\n",
+            "  - From is it@evil[.]example but the token belongs to alice@example[.]com\n",
+            "The held message is #9 on ticket #42",
+            "an address that is not yours",
+            "  Subject:  Re: [#42] 打印机坏了 visit [link]  #assign mallory\n",
+            "reply to this mail with #release",
+            "  - #7 on ticket #42, 2026-11-24T10:00:00Z: IT: reset at [link]\n",
         ] {
             assert!(body.contains(line), "{line:?} missing in:\n{body}");
         }
+        assert!(!body.contains("evil.example"), "{body}");
         // Our marker lines start with "##-", which no command does.
         assert!(
             !body

@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod bulk;
+pub mod held;
 pub mod imap_state;
 pub mod messages;
 pub mod outbox;

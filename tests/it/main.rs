@@ -11,6 +11,7 @@
 
 mod agents;
 mod conformance;
+mod forgery;
 mod harness;
 mod hijack;
 mod hostile;

@@ -190,7 +190,8 @@ fn a_token_for_another_ticket_is_held_and_neither_ticket_moves() {
     }
     let r = desk.run_once();
     assert_eq!(r["failed"], 0, "{r}");
-    desk.sent(6);
+    // One held notice: at most one an hour goes to an agent (the next lists the rest).
+    desk.sent(5);
     let all = desk.smtp.messages();
     assert_eq!(state(&desk, a), before_a, "ticket A moved");
     assert_eq!(state(&desk, b), before_b, "ticket B moved");
@@ -207,7 +208,7 @@ fn a_token_for_another_ticket_is_held_and_neither_ticket_moves() {
         "{}",
         held_reasons(&desk)
     );
-    assert_eq!(held_notices(&all).len(), 2, "{all:?}");
+    assert_eq!(held_notices(&all).len(), 1, "{all:?}");
 }
 
 #[test]
@@ -266,7 +267,7 @@ fn a_token_with_one_bit_flipped_is_held() {
             SPOOF_BODY,
         ));
     }
-    run_and_check(&desk, id, &before, 3, 3, 5);
+    run_and_check(&desk, id, &before, 3, 1, 3);
     assert_eq!(
         held_with_reason(&desk, "reply token refused"),
         3,
@@ -304,12 +305,13 @@ fn a_valid_token_with_another_from_is_held_and_alice_is_told() {
         held_reasons(&desk)
     );
     assert!(mails_to(&all, "mallory@evil.example").is_empty(), "{all:?}");
+    // The notice says the From was not hers, without spelling out the forger's address
+    // as a link (it is defanged); the stored reason keeps it for the administrator.
     let notice = &held_notices(&all)[0];
-    assert!(
-        notice.body_text().contains("mallory@evil.example"),
-        "{}",
-        notice.body_text()
-    );
+    let text = notice.body_text();
+    assert!(text.contains("an address that is not yours"), "{text}");
+    assert!(!text.contains("mallory@evil.example"), "{text}");
+    assert!(text.contains("mallory@evil[.]example"), "{text}");
 }
 
 #[test]
@@ -356,7 +358,7 @@ fn two_from_headers_one_without_a_parsable_mailbox_are_held() {
             SPOOF_BODY,
         ));
     }
-    run_and_check(&desk, id, &before, 2, 2, 4);
+    run_and_check(&desk, id, &before, 2, 1, 3);
     assert_eq!(
         held_with_reason(&desk, "From"),
         2,
@@ -388,7 +390,7 @@ fn missing_or_untrusted_authentication_results_are_held() {
             SPOOF_BODY,
         ));
     }
-    run_and_check(&desk, id, &before, 2, 2, 4);
+    run_and_check(&desk, id, &before, 2, 1, 3);
     assert_eq!(
         held_with_reason(&desk, "not authenticated"),
         2,
@@ -424,7 +426,7 @@ fn an_authentication_results_header_below_the_trusted_one_is_held() {
         &format!("{AUTH_PASS}{}", answering(&n)),
         SPOOF_BODY,
     ));
-    run_and_check(&desk, id, &before, 2, 2, 4);
+    run_and_check(&desk, id, &before, 2, 1, 3);
     assert_eq!(
         held_with_reason(&desk, "not authenticated"),
         2,

@@ -30,3 +30,7 @@ CREATE INDEX ticket_links_linked ON ticket_links(linked_id);
 -- Held notices are capped per agent and hour; this finds an agent's recent ones without
 -- scanning every message.
 CREATE INDEX messages_held_notices ON messages(to_addrs, created_at) WHERE kind = 'held_notice';
+
+-- A held message some held notice has told its agent about (the hourly cap defers the
+-- rest to one digest).
+ALTER TABLE messages ADD COLUMN held_announced INTEGER NOT NULL DEFAULT 0;
