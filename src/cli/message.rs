@@ -1,7 +1,7 @@
 //! `postdesk message raw ID`: a message's bytes exactly as they arrived (or, for our own
 //! mail, as they were queued), for forwarding, forensics or re-import.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -39,6 +39,16 @@ pub async fn execute(config: &Path, cmd: &MessageCommand) -> Result<bool> {
     match output {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("Writing {}", path.display()))?
+        }
+        None if std::io::stdout().is_terminal() => {
+            // Mail is hostile: on a terminal, its escape sequences are shown, not obeyed.
+            eprintln!(
+                "(standard output is a terminal: control characters are shown escaped; \
+                 use --output FILE or a pipe for the exact bytes)"
+            );
+            let mut out = std::io::stdout().lock();
+            out.write_all(super::term_text(&String::from_utf8_lossy(&bytes)).as_bytes())?;
+            out.flush()?;
         }
         None => {
             let mut out = std::io::stdout().lock();

@@ -53,3 +53,49 @@ pub enum Command {
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Config> {
     crate::config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
+
+/// Text from mail made safe for a terminal, on one line: control characters (C0, DEL, C1
+/// such as CSI), line and paragraph separators and format characters (bidi overrides,
+/// zero-width marks) are shown as `\x1b`, `\u{202e}`..., so no mail can write the
+/// clipboard (OSC 52), clear the screen, disguise a link (OSC 8) or reorder what the
+/// operator reads. `--json` output stays exact; this is for the tables and text views.
+pub fn term_line(s: &str) -> String {
+    term_escape(s, false)
+}
+
+/// [`term_line`] for text of several lines: `\n` and `\t` are kept.
+pub fn term_text(s: &str) -> String {
+    term_escape(s, true)
+}
+
+fn term_escape(s: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let code = u32::from(c);
+        if multiline && (c == '\n' || c == '\t') {
+            out.push(c);
+        } else if code < 0x20 || (0x7f..=0x9f).contains(&code) {
+            out.push_str(&format!("\\x{code:02x}"));
+        } else if crate::domain::is_format_char(c) || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.push_str(&format!("\\u{{{code:04x}}}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_become_visible_text() {
+        assert_eq!(
+            term_line("a\u{1b}]52;c;eA==\u{7}b\u{9b}2J\u{202e}x\ny"),
+            "a\\x1b]52;c;eA==\\x07b\\x9b2J\\u{202e}x\\x0ay"
+        );
+        assert_eq!(term_text("one\n\ttwo\r\n"), "one\n\ttwo\\x0d\n");
+        assert_eq!(term_line("普通の件名 ✓"), "普通の件名 ✓");
+    }
+}

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::{term_line, term_text};
 use crate::domain::{Status, TicketId};
 use crate::store::{Store, StoreError, messages, tickets};
 
@@ -49,14 +50,14 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                     "ID", "STATUS", "PRIO", "MSGS", "CUSTOMER"
                 );
                 for t in &list {
-                    let subject: String = t.subject.chars().take(60).collect();
+                    let subject: String = term_line(&t.subject).chars().take(60).collect();
                     println!(
                         "{:>6}  {:<8}  {:<6}  {:>4}  {:<30}  {subject}",
                         t.id,
                         t.status.as_str(),
                         t.priority.as_str(),
                         t.message_count,
-                        t.customer.email
+                        term_line(&t.customer.email)
                     );
                 }
             }
@@ -80,23 +81,23 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("Ticket #{}: {}", ticket.id, ticket.subject);
+                println!("Ticket #{}: {}", ticket.id, term_line(&ticket.subject));
                 println!(
                     "Status {}, priority {}, assignee {}, customer {}{}",
                     ticket.status,
                     ticket.priority,
-                    ticket.assignee.as_deref().unwrap_or("(none)"),
-                    ticket.customer.email,
+                    term_line(ticket.assignee.as_deref().unwrap_or("(none)")),
+                    term_line(&ticket.customer.email),
                     ticket
                         .linked_ticket_id
                         .map(|l| format!(", follows #{l}"))
                         .unwrap_or_default()
                 );
                 if !ticket.tags.is_empty() {
-                    println!("Tags: {}", ticket.tags.join(", "));
+                    println!("Tags: {}", term_line(&ticket.tags.join(", ")));
                 }
                 for l in &links {
-                    println!("Linked to #{}: {}", l.ticket, l.reason);
+                    println!("Linked to #{}: {}", l.ticket, term_line(&l.reason));
                 }
                 println!(
                     "Created {}, updated {}",
@@ -108,15 +109,18 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                         m.id,
                         m.direction,
                         m.kind,
-                        m.from.as_deref().unwrap_or("?"),
+                        term_line(m.from.as_deref().unwrap_or("?")),
                         m.match_reason,
                         m.created_at
                     );
-                    println!("Subject: {}", m.subject);
-                    if let Some(d) = &m.delivery {
-                        println!("Delivery: {d}");
+                    println!("Subject: {}", term_line(&m.subject));
+                    if let Some(why) = &m.held_reason {
+                        println!("Held: {}", term_line(why));
                     }
-                    println!("{}", m.body_text);
+                    if let Some(d) = &m.delivery {
+                        println!("Delivery: {}", term_line(d));
+                    }
+                    println!("{}", term_text(&m.body_text));
                 }
             }
         }

@@ -28,9 +28,118 @@ impl Mailbox {
     }
 }
 
-/// Lowercases and trims an address for comparison and storage.
+/// Lowercases and trims an address for comparison and storage. A quoted local part that
+/// needs no quotes (`"victim"@x`) is written without them, so both spellings are one
+/// address.
 pub fn normalize_address(a: &str) -> String {
-    a.trim().trim_matches(['<', '>']).trim().to_lowercase()
+    let a = a.trim().trim_matches(['<', '>']).trim().to_lowercase();
+    match a.rsplit_once('@') {
+        Some((local, domain))
+            if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') =>
+        {
+            format!(
+                "{}@{domain}",
+                local_part(local.get(1..local.len() - 1).unwrap_or_default())
+            )
+        }
+        _ => a,
+    }
+}
+
+/// An unquoted local part written as RFC 5322 needs it: as is when it is a dot-atom,
+/// quoted (backslash and quote escaped) when not.
+fn local_part(unquoted: &str) -> String {
+    let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let dot_atom = !unquoted.is_empty()
+        && !unquoted.starts_with('.')
+        && !unquoted.ends_with('.')
+        && !unquoted.contains("..")
+        && unquoted.chars().all(|c| atext(c) || c == '.');
+    if dot_atom {
+        unquoted.to_string()
+    } else {
+        format!(
+            "\"{}\"",
+            unquoted.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    }
+}
+
+/// The addresses of an address-list header value (RFC 5322 §3.4), read by hand: for the
+/// bare forms mail-parser misreads as an empty local part (`"victim"@x`,
+/// `victim(comment)@x`). Comments are dropped, quoted local parts unquoted where they can
+/// be, `Name <addr>` gives `addr`. Groups (`team: a@x, b@x;`) give their members.
+/// Entries without an `@` or with an empty local part are left out.
+pub fn addr_specs(value: &str) -> Vec<String> {
+    // Split on top-level commas and semicolons, outside quotes, comments and brackets.
+    let mut entries: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped, mut depth, mut angle) = (false, false, 0usize, false);
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            cur.push(c);
+            continue;
+        }
+        match c {
+            '\\' if quoted || depth > 0 => {
+                escaped = true;
+                cur.push(c);
+            }
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            '<' if !quoted => {
+                angle = true;
+                cur.push(c);
+            }
+            '>' if !quoted => {
+                angle = false;
+                cur.push(c);
+            }
+            ',' | ';' if !quoted && !angle => entries.push(std::mem::take(&mut cur)),
+            ':' if !quoted && !angle => cur.clear(), // a group's display name
+            _ => cur.push(c),
+        }
+    }
+    entries.push(cur);
+    entries
+        .iter()
+        .filter_map(|e| {
+            let e = e.trim();
+            let spec = match (e.rfind('<'), e.rfind('>')) {
+                (Some(a), Some(b)) if a < b => e.get(a + 1..b)?,
+                _ => e,
+            };
+            let (local, domain) = spec.trim().rsplit_once('@')?;
+            let local = local.trim();
+            let domain: String = domain.chars().filter(|c| !c.is_whitespace()).collect();
+            let unquoted = if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
+                let inner = local.get(1..local.len() - 1)?;
+                let mut out = String::new();
+                let mut esc = false;
+                for c in inner.chars() {
+                    if esc || c != '\\' {
+                        out.push(c);
+                        esc = false;
+                    } else {
+                        esc = true;
+                    }
+                }
+                out
+            } else {
+                local.chars().filter(|c| !c.is_whitespace()).collect()
+            };
+            if unquoted.is_empty() || domain.is_empty() {
+                return None;
+            }
+            Some(format!("{}@{}", local_part(&unquoted), domain).to_lowercase())
+        })
+        .collect()
 }
 
 /// Parses `Name <user@example.com>` (or a bare address) with mail-parser's address parser.
@@ -49,6 +158,24 @@ pub fn parse_single_address(s: &str) -> Option<Mailbox> {
             .filter(|n| !n.is_empty()),
         address,
     })
+}
+
+/// Providers known to deliver `first.last@` and `firstlast@` to one mailbox.
+const DOTLESS_DOMAINS: &[&str] = &["gmail.com", "googlemail.com"];
+
+/// The mailbox an address reaches, as far as we can tell from outside: lower-cased,
+/// without a `+subaddress`, and without dots in the local part for providers that ignore
+/// them (`googlemail.com` is `gmail.com`). Per-recipient caps count by this key, so that
+/// `victim+1@` … `victim+10@` are one mailbox, not ten.
+pub fn mailbox_key(address: &str) -> String {
+    let a = normalize_address(address);
+    let a = split_plus(&a).map(|(base, _)| base).unwrap_or(a);
+    match a.rsplit_once('@') {
+        Some((local, domain)) if DOTLESS_DOMAINS.contains(&domain) => {
+            format!("{}@gmail.com", local.replace('.', ""))
+        }
+        _ => a,
+    }
 }
 
 /// Splits `local+tag@domain` into (`local@domain`, `tag`).
@@ -100,6 +227,45 @@ mod tests {
             token_address("support@example.com", "tok"),
             "support+tok@example.com"
         );
+    }
+
+    #[test]
+    fn bare_quoted_and_commented_local_parts_are_read() {
+        assert_eq!(
+            addr_specs("\"victim\"@bigcorp.test"),
+            ["victim@bigcorp.test"]
+        );
+        assert_eq!(
+            addr_specs("victim(the boss)@bigcorp.test"),
+            ["victim@bigcorp.test"]
+        );
+        assert_eq!(addr_specs("\"john doe\"@x.org"), ["\"john doe\"@x.org"]);
+        assert_eq!(addr_specs("\"a@b\"@c.org"), ["\"a@b\"@c.org"]);
+        assert_eq!(
+            addr_specs("Ann (home) <ann@x.org>, \"Doe, J\" <j@x.org>; team: b@x.org, c@x.org;"),
+            ["ann@x.org", "j@x.org", "b@x.org", "c@x.org"]
+        );
+        assert!(addr_specs("Someone <@bigcorp.test>").is_empty());
+        assert!(addr_specs("undisclosed-recipients:;").is_empty());
+        assert_eq!(
+            normalize_address("<\"Victim\"@BigCorp.test>"),
+            "victim@bigcorp.test"
+        );
+        assert_eq!(normalize_address("\"a b\"@x"), "\"a b\"@x");
+    }
+
+    #[test]
+    fn spellings_of_one_mailbox_share_a_key() {
+        assert_eq!(mailbox_key("Victim+10@Example.org"), "victim@example.org");
+        assert_eq!(
+            mailbox_key("v.i.c.t.i.m+x@googlemail.com"),
+            "victim@gmail.com"
+        );
+        assert_eq!(
+            mailbox_key("first.last@example.org"),
+            "first.last@example.org"
+        );
+        assert_eq!(mailbox_key("+only@example.org"), "+only@example.org");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::address::{Mailbox, normalize_address};
+use super::address::{Mailbox, addr_specs, normalize_address};
 
 /// Texts longer than this are cut when stored in columns; the raw message keeps them whole.
 pub const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
@@ -177,12 +177,37 @@ pub fn clean_text(s: &str, max: usize) -> String {
     s.get(..end).unwrap_or("").replace('\0', "")
 }
 
+/// The mailboxes of an address header. mail-parser reads a bare addr-spec with a quoted
+/// or commented local part (`"victim"@x`, `victim(boss)@x`) as an empty local part, which
+/// would make every such sender of a domain one customer; then the raw header value is
+/// read by hand ([`addr_specs`]). An address with an empty local part is never kept.
+fn mailboxes_in(addr: Option<&Address<'_>>, raw_value: Option<&str>) -> Vec<Mailbox> {
+    let misread = addr.is_some_and(|a| {
+        a.iter()
+            .any(|m| m.address().is_some_and(|x| x.trim().starts_with('@')))
+    });
+    if misread && let Some(raw) = raw_value {
+        let decoded = String::from_utf8_lossy(raw.as_bytes());
+        return addr_specs(&decoded)
+            .into_iter()
+            .map(|a| Mailbox {
+                name: None,
+                address: clean_text(&a, 512),
+            })
+            .collect();
+    }
+    mailboxes(addr)
+}
+
 fn mailboxes(addr: Option<&Address<'_>>) -> Vec<Mailbox> {
     let Some(addr) = addr else { return Vec::new() };
     addr.iter()
         .filter_map(|a| {
             let address = normalize_address(a.address()?);
-            (!address.is_empty()).then(|| Mailbox {
+            let local_ok = address
+                .rsplit_once('@')
+                .is_none_or(|(local, _)| !local.trim().is_empty());
+            (!address.is_empty() && local_ok).then(|| Mailbox {
                 name: a
                     .name()
                     .map(|n| clean_text(n.trim(), 512))
@@ -330,7 +355,10 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
         if h.name().eq_ignore_ascii_case("From") {
             from_headers += 1;
             if let HeaderValue::Address(a) = h.value() {
-                from_all.extend(mailboxes(Some(a)));
+                let raw_value = raw
+                    .get(h.offset_start as usize..h.offset_end as usize)
+                    .and_then(|b| std::str::from_utf8(b).ok());
+                from_all.extend(mailboxes_in(Some(a), raw_value));
             }
         }
     }
@@ -464,10 +492,12 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
         references,
         from,
         from_count,
-        sender: mailboxes(msg.sender()).into_iter().next(),
-        to: mailboxes(msg.to()),
-        cc: mailboxes(msg.cc()),
-        reply_to: mailboxes(msg.reply_to()),
+        sender: mailboxes_in(msg.sender(), msg.header_raw("Sender"))
+            .into_iter()
+            .next(),
+        to: mailboxes_in(msg.to(), msg.header_raw("To")),
+        cc: mailboxes_in(msg.cc(), msg.header_raw("Cc")),
+        reply_to: mailboxes_in(msg.reply_to(), msg.header_raw("Reply-To")),
         envelope_to,
         subject,
         date,

@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::RngCore;
 use sqlx::SqliteConnection;
 
-use super::address::{Mailbox, reply_token, split_plus, token_address};
+use super::address::{Mailbox, mailbox_key, reply_token, split_plus, token_address};
 use super::loops::{autoreply_suppression, looks_like_legacy_bounce};
 use super::parse::{MAX_TEXT_BYTES, Parsed, clean_text};
 use super::pipeline::{Outcome, Pipeline, Source};
@@ -287,8 +287,12 @@ impl<'a> Unit<'a> {
             .await?
             .into_iter()
             .collect();
+        // The acknowledgement cap counts per mailbox, whatever the spelling.
+        let mut ack_keys: Vec<String> = emails.iter().map(|e| mailbox_key(e)).collect();
+        ack_keys.sort();
+        ack_keys.dedup();
         let acks_last_hour =
-            bulk::autoreply_counts_since(conn, &emails, &db_time(now - ChronoDuration::hours(1)))
+            bulk::autoreply_counts_since(conn, &ack_keys, &db_time(now - ChronoDuration::hours(1)))
                 .await?;
         let outbox_tickets = bulk::outbox_tickets(conn, &originals).await?;
         let notify = if cfg.notify_enabled && !cfg.agents.is_empty() {
@@ -1271,10 +1275,9 @@ impl<'a> Unit<'a> {
             );
             return Ok(false);
         }
-        let sent = self.acks_last_hour.get(&from.address).copied().unwrap_or(0);
-        if sent >= i64::from(cfg.autoreply.max_per_sender_per_hour)
-            || !pl.ack_allowed(&from.address)
-        {
+        let key = mailbox_key(&from.address);
+        let sent = self.acks_last_hour.get(&key).copied().unwrap_or(0);
+        if sent >= i64::from(cfg.autoreply.max_per_sender_per_hour) || !pl.ack_allowed(&key) {
             tracing::warn!(
                 "Ticket #{ticket}: no acknowledgement because {} reached the cap of {} per hour",
                 from.address,
@@ -1313,8 +1316,8 @@ impl<'a> Unit<'a> {
             refs.push(message_id.to_string());
         }
         self.queue_outbound(cfg, ticket, MessageKind::AutoReply, composed, refs)?;
-        self.autoreply_rows.push((from.address.clone(), ticket));
-        *self.acks_last_hour.entry(from.address.clone()).or_insert(0) += 1;
+        self.autoreply_rows.push((key.clone(), ticket));
+        *self.acks_last_hour.entry(key).or_insert(0) += 1;
         Ok(true)
     }
 

@@ -114,13 +114,21 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// A value from outside as one line: controls become spaces, bidi controls vanish, at most
-/// `max` characters, trimmed.
+/// A value from outside as one line: controls and line or paragraph separators become
+/// spaces, format characters (bidi controls, zero-width and invisible marks) vanish, at
+/// most `max` characters, trimmed. Every outside value a template gets goes through this
+/// (or, for message text, [`clean_text`]).
 fn one_line(s: &str, max: usize) -> String {
     let cut: String = s
         .chars()
-        .filter(|c| !is_bidi_control(*c))
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .filter(|c| !is_bidi_control(*c) && !crate::domain::is_format_char(*c))
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{0085}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .take(max)
         .collect();
     cut.trim().to_string()
@@ -148,7 +156,7 @@ fn clean_text(s: &str) -> String {
         .chars()
         .filter(|c| !is_bidi_control(*c))
         .filter_map(|c| match c {
-            '\r' => Some('\n'),
+            '\r' | '\u{2028}' | '\u{2029}' | '\u{0085}' => Some('\n'),
             '\n' | '\t' => Some(c),
             c if c.is_control() => None,
             c => Some(c),
@@ -475,8 +483,8 @@ pub struct AckInput<'a> {
 /// Builds the acknowledgement of a new ticket.
 pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) -> Result<Composed> {
     let data = serde_json::json!({
-        "ticket": { "id": a.ticket_id, "subject": a.ticket_subject, "token": a.token },
-        "customer": { "name": a.customer.name, "email": a.customer.address },
+        "ticket": { "id": a.ticket_id, "subject": clean_subject(a.ticket_subject), "token": a.token },
+        "customer": { "name": clean_name(a.customer), "email": one_line(&a.customer.address, MAX_LINE_CHARS) },
         "support": support_json(cfg),
     });
     let mail = render_mail(templates, "ack", a.ticket_id, &data)?;
@@ -633,7 +641,7 @@ pub fn agent_notification(
         "agent": { "name": clean_name(n.agent), "email": n.agent.address },
         "customer": {
             "name": clean_name(n.customer),
-            "email": n.customer.address,
+            "email": one_line(&n.customer.address, MAX_LINE_CHARS),
             "display": display_line(n.customer),
             "language": n.customer_language
                 .map(|l| one_line(l, MAX_LINE_CHARS))

@@ -15,6 +15,7 @@ mod forgery;
 mod harness;
 mod hijack;
 mod hostile;
+mod hygiene;
 mod ingest;
 mod leaks;
 mod mimekit;

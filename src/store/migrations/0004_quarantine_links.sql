@@ -34,3 +34,7 @@ CREATE INDEX messages_held_notices ON messages(to_addrs, created_at) WHERE kind 
 -- A held message some held notice has told its agent about (the hourly cap defers the
 -- rest to one digest).
 ALTER TABLE messages ADD COLUMN held_announced INTEGER NOT NULL DEFAULT 0;
+
+-- No schema change: from this version on, autoreply_log.recipient holds the mailbox key
+-- (ingest::address::mailbox_key: no +subaddress, no dots for Gmail), so that the per-sender
+-- acknowledgement cap counts mailboxes, not spellings.
