@@ -641,6 +641,9 @@ impl DkimVerifier {
     }
 }
 
+/// Signatures aligned with the From domain checked per message, at most.
+pub const MAX_SIGNATURES: usize = 4;
+
 /// Verifies the DKIM signatures of `raw` and passes when one of them is valid, covers the
 /// From header, uses SHA-256, and has a `d=` aligned with `from_domain`. Every From
 /// address in the message must be in `from_domain` (the caller has already insisted on
@@ -652,7 +655,7 @@ pub async fn verify_dkim_locally(
     verifier: &DkimVerifier,
 ) -> Result<Evidence, AuthFailure> {
     let from_domain = normalize_domain(from_domain);
-    let message = AuthenticatedMessage::parse(raw).ok_or(AuthFailure::Unparseable)?;
+    let mut message = AuthenticatedMessage::parse(raw).ok_or(AuthFailure::Unparseable)?;
     let from_ok = !message.from.is_empty()
         && message.from.iter().all(|a| {
             a.rsplit_once('@')
@@ -664,13 +667,40 @@ pub async fn verify_dkim_locally(
     if message.dkim_headers.is_empty() {
         return Err(AuthFailure::NoSignature);
     }
+    // Only signatures that could pass are checked, so DNS is asked only about the From
+    // domain's own keys: the sender of a forgery picks every other `d=` and could point
+    // it at a server that never answers.
+    let mut not_aligned = None;
+    message.dkim_headers.retain(|h| match &h.header {
+        Ok(sig) => {
+            let d = normalize_domain(sig.domain());
+            let keep = aligned(&d, &from_domain);
+            if !keep {
+                not_aligned.get_or_insert(d);
+            }
+            keep
+        }
+        Err(_) => false,
+    });
+    message.dkim_headers.truncate(MAX_SIGNATURES);
+    if message.dkim_headers.is_empty() {
+        return Err(match not_aligned {
+            Some(domain) => AuthFailure::NotAligned {
+                method: "dkim",
+                domain,
+                from_domain,
+            },
+            None => AuthFailure::DkimFailed {
+                reason: "no signature could be parsed".into(),
+            },
+        });
+    }
 
     let outputs = verifier
         .authenticator
         .verify_dkim(Parameters::new(&message).with_txt_cache(verifier.txt.as_ref()))
         .await;
 
-    let mut not_aligned = None;
     let mut temp = None;
     let mut failure = None;
     for out in &outputs {

@@ -143,9 +143,25 @@ pub const REPLY_ABOVE_MARKER: &str = "##- Please type your reply above this line
 pub const INTERNAL_MARKER: &str =
     "##- Internal to the support team: never send this to a customer -##";
 
-/// True when `text` holds one of the marker lines of our mail to agents.
+/// True when `text` holds one of the marker lines of our mail to agents, however a mail
+/// client re-spaced it (no-break spaces, doubled spaces, format characters, case).
 pub fn has_agent_mail_marker(text: &str) -> bool {
-    text.contains(REPLY_ABOVE_MARKER) || text.contains(INTERNAL_MARKER)
+    let t = squeezed(text);
+    t.contains(&squeezed(REPLY_ABOVE_MARKER)) || t.contains(&squeezed(INTERNAL_MARKER))
+}
+
+/// True when `line` holds the first line of our mail to agents, however re-spaced.
+pub fn has_reply_above_marker(line: &str) -> bool {
+    line.contains('#') && squeezed(line).contains(&squeezed(REPLY_ABOVE_MARKER))
+}
+
+/// `text` lower-cased, without white space or format characters: what survives any
+/// client's re-spacing of a marker line.
+fn squeezed(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && !is_format_char(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Unicode format characters (general category Cf): invisible, yet they change how text
@@ -191,6 +207,19 @@ pub fn strip_format_chars(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marker_lines_are_found_however_respaced() {
+        let respaced =
+            REPLY_ABOVE_MARKER
+                .replace(' ', "\u{a0}")
+                .replacen("reply", "\u{200b}REPLY  ", 1);
+        assert!(has_agent_mail_marker(&format!("> {respaced}\n")));
+        assert!(has_reply_above_marker(&format!("| {respaced}")));
+        assert!(has_agent_mail_marker(&INTERNAL_MARKER.replace(' ', "\t")));
+        assert!(!has_agent_mail_marker("## Please type here ##"));
+        assert!(!has_reply_above_marker("no marker at all"));
+    }
 
     #[test]
     fn status_round_trips_and_rejects_unknown_words() {

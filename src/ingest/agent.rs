@@ -207,7 +207,14 @@ async fn release(
     if h.kind != "held" {
         return Ok(Err(format!("message #{row} is not held (any more)")));
     }
-    if identity.collaborator || h.agent.as_deref() != Some(identity.name.as_str()) {
+    // Both the agent it was held as and the address it came from must be the releaser's:
+    // nobody releases mail that merely names them.
+    let from_releaser = h
+        .from_addr
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case(&identity.email));
+    if identity.collaborator || h.agent.as_deref() != Some(identity.name.as_str()) || !from_releaser
+    {
         return Ok(Err(format!(
             "message #{row} did not claim to come from you; only the agent it names can release it"
         )));
@@ -914,7 +921,12 @@ async fn notify_held(
         Ok(c) => {
             let root = compose::thread_root_id(t.id, &cfg.message_id_domain);
             queue(pl, conn, t.id, MessageKind::HeldNotice, &c, &[root], &now_s).await?;
-            let mut told: Vec<i64> = earlier.iter().map(|(r, ..)| *r).collect();
+            // Only what the notice lists is announced; the rest waits for the next one.
+            let mut told: Vec<i64> = earlier
+                .iter()
+                .take(compose::MAX_LIST_ENTRIES)
+                .map(|(r, ..)| *r)
+                .collect();
             told.push(h.row);
             held_store::mark_announced(conn, &told).await?;
             Ok(true)

@@ -3,11 +3,13 @@
 //! html2text builds a DOM and renders it recursively: 50,000 nested `<blockquote>` overflow
 //! its stack (the process aborts, which no `catch_unwind` stops), and 200,000 nested
 //! `<div>` take minutes, because its work grows with the square of the nesting depth.
-//! Mail is untrusted, so HTML only reaches html2text when a linear pre-scan ([`shape`])
-//! shows it is small and shallow enough, and then on a thread of its own with a large
-//! stack and a time budget. Anything else, and anything that runs out of time, is turned
-//! into text by [`strip_tags`]: one linear pass that drops markup, `<script>` and `<style>`,
-//! keeps line structure and decodes entities. Both paths return text, never markup.
+//! Mail is untrusted, so HTML only reaches html2text after a linear pass ([`normalise`])
+//! has written it again in a form the parser cannot read more into (explicit end tags,
+//! escaped text, no comments) and shown it small and shallow enough; then on a thread of
+//! its own with a large stack and a time budget. Anything else, and anything that runs
+//! out of time, is turned into text by [`strip_tags`]: one linear pass that drops markup,
+//! `<script>` and `<style>`, keeps line structure and decodes entities. Both paths return
+//! text, never markup.
 //!
 //! No I/O; the one thread is the renderer's.
 
@@ -36,28 +38,24 @@ static OVERDUE: AtomicUsize = AtomicUsize::new(0);
 
 /// Text rendering of `html`, and why it was stripped rather than rendered, if it was.
 pub fn to_text(html: &str) -> (String, Option<String>) {
-    let s = shape(html);
-    let why = if html.len() > MAX_RENDER_BYTES {
-        Some(format!(
+    let normalised = if html.len() > MAX_RENDER_BYTES {
+        Err(format!(
             "HTML of {} bytes is over the {MAX_RENDER_BYTES}-byte rendering limit",
             html.len()
         ))
-    } else if s.max_depth > MAX_RENDER_DEPTH {
-        Some(format!("HTML nested over {MAX_RENDER_DEPTH} elements deep"))
-    } else if s.max_table_depth > MAX_TABLE_DEPTH {
-        Some(format!("HTML tables nested over {MAX_TABLE_DEPTH} deep"))
-    } else if s.elements > MAX_RENDER_ELEMENTS {
-        Some(format!("HTML of over {MAX_RENDER_ELEMENTS} elements"))
     } else {
-        None
+        normalise(html)
     };
-    if let Some(why) = why {
-        return (
-            strip_tags(html),
-            Some(format!("{why}; its text was taken by stripping the tags")),
-        );
-    }
-    match render_within_budget(html) {
+    let rendered = match normalised {
+        Ok(n) => render_within_budget(&n.html),
+        Err(why) => {
+            return (
+                strip_tags(html),
+                Some(format!("{why}; its text was taken by stripping the tags")),
+            );
+        }
+    };
+    match rendered {
         // The renderer can drop what it cannot lay out; never trade text for nothing.
         Ok(text) if text.trim().is_empty() => {
             let stripped = strip_tags(html);
@@ -196,56 +194,171 @@ const CLOSES_P: &[&str] = &[
     "ul",
 ];
 
-/// Approximates the nesting html5ever would build: an explicit stack of open elements,
-/// optional end tags honoured, end tags closing up to their match. Stops counting depth
-/// once it is over every limit (the answer is then "too deep" either way).
-pub fn shape(html: &str) -> Shape {
+/// HTML rewritten so that the renderer's parser cannot read more into it than the scan
+/// did, and the shape of what it holds.
+#[derive(Debug, Default)]
+pub struct Normalised {
+    pub html: String,
+    pub shape: Shape,
+}
+
+/// Why `html` may not be rendered, or its normalised form.
+///
+/// The scan does not try to predict how html5ever will read hostile markup (comments that
+/// end early, quotes inside attribute names, end tags that do not cross a scope boundary:
+/// every such difference was a way to hide depth from an earlier version of this scan).
+/// It writes the markup again instead, and only that is rendered: comments, doctypes and
+/// raw-text elements dropped, every `<` of text escaped, attributes quoted, and every
+/// element closed by an explicit end tag in the order it was opened. html5ever's tree for
+/// such input is never deeper than the stack kept here (its own repairs, such as foster
+/// parenting or closing a `<p>`, only move elements up), so the depth measured here bounds
+/// the renderer's recursion.
+pub fn normalise(html: &str) -> Result<Normalised, String> {
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
     let mut s = Shape::default();
     let mut stack: Vec<String> = Vec::new();
     let mut tables = 0usize;
-    for tag in tags(html) {
-        let Tag {
-            name,
-            closing,
-            self_closing,
-        } = tag;
-        if closing {
-            if let Some(pos) = stack.iter().rposition(|n| *n == name) {
-                for gone in stack.drain(pos..) {
-                    if gone == "table" {
-                        tables = tables.saturating_sub(1);
-                    }
+    let mut i = 0usize;
+    let close = |out: &mut String, name: &str, tables: &mut usize| {
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+        if name == "table" {
+            *tables = tables.saturating_sub(1);
+        }
+    };
+    loop {
+        if out.len() > MAX_RENDER_BYTES * 2 {
+            return Err(format!(
+                "HTML of {} bytes is over the rendering limit once rewritten",
+                html.len()
+            ));
+        }
+        let Some(lt) = memchr(b'<', bytes, i) else {
+            push_escaped(&mut out, html.get(i..).unwrap_or_default());
+            break;
+        };
+        push_escaped(&mut out, html.get(i..lt).unwrap_or_default());
+        let (tag, end) = match markup_at(bytes, lt) {
+            Markup::Skip(end) => {
+                i = end.max(lt + 1);
+                continue;
+            }
+            Markup::Text => {
+                out.push_str("&lt;");
+                i = lt + 1;
+                continue;
+            }
+            Markup::Element(tag, end) => (tag, end),
+        };
+        i = end.max(lt + 1);
+        if is_raw_text(&tag) {
+            i = raw_text_end(bytes, i, &tag.name);
+            continue;
+        }
+        if !tag
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            // `<a"b>` and the like: no element worth rendering, and nothing to trust.
+            continue;
+        }
+        if tag.closing {
+            if tag.name == "br" {
+                out.push_str("<br>");
+            } else if let Some(pos) = stack.iter().rposition(|n| *n == tag.name) {
+                for gone in stack.drain(pos..).rev() {
+                    close(&mut out, &gone, &mut tables);
                 }
             }
             continue;
         }
         s.elements += 1;
-        if VOID.contains(&name.as_str()) || self_closing {
-            continue;
+        if s.elements > MAX_RENDER_ELEMENTS {
+            return Err(format!("HTML of over {MAX_RENDER_ELEMENTS} elements"));
         }
-        let closes = closes_same(&name);
+        let void = VOID.contains(&tag.name.as_str());
+        let closes = closes_same(&tag.name);
         let implied_end = stack
             .last()
             .is_some_and(|top| closes.contains(&top.as_str()))
-            || (CLOSES_P.contains(&name.as_str()) && stack.last().is_some_and(|t| t == "p"));
-        if implied_end && stack.pop().is_some_and(|t| t == "table") {
-            tables = tables.saturating_sub(1);
+            || (CLOSES_P.contains(&tag.name.as_str()) && stack.last().is_some_and(|t| t == "p"));
+        if implied_end && let Some(top) = stack.pop() {
+            close(&mut out, &top, &mut tables);
         }
-        if name == "table" {
+        out.push('<');
+        out.push_str(&tag.name);
+        for (name, value) in &tag.attrs {
+            let Some(name) = html.get(name.clone()) else {
+                continue;
+            };
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+            {
+                continue;
+            }
+            out.push(' ');
+            out.push_str(&name.to_ascii_lowercase());
+            out.push_str("=\"");
+            let value = value.clone().and_then(|v| html.get(v)).unwrap_or_default();
+            out.push_str(&value.replace('"', "&quot;"));
+            out.push('"');
+        }
+        out.push('>');
+        if void {
+            continue;
+        }
+        if tag.self_closing {
+            // `<div/>` opens a div in HTML; here it is closed at once, whatever the parser
+            // would have made of it.
+            close(&mut out, &tag.name, &mut tables);
+            continue;
+        }
+        if tag.name == "table" {
             tables += 1;
             s.max_table_depth = s.max_table_depth.max(tables);
+            if tables > MAX_TABLE_DEPTH {
+                return Err(format!("HTML tables nested over {MAX_TABLE_DEPTH} deep"));
+            }
         }
-        stack.push(name);
+        stack.push(tag.name);
         s.max_depth = s.max_depth.max(stack.len());
-        if s.max_depth > MAX_RENDER_DEPTH && s.elements > MAX_RENDER_ELEMENTS {
-            break;
-        }
-        if stack.len() > MAX_RENDER_DEPTH * 4 {
-            // Deep enough to refuse; keep the stack from growing with the input.
-            stack.truncate(MAX_RENDER_DEPTH * 2);
+        if stack.len() > MAX_RENDER_DEPTH {
+            return Err(format!("HTML nested over {MAX_RENDER_DEPTH} elements deep"));
         }
     }
-    s
+    while let Some(top) = stack.pop() {
+        close(&mut out, &top, &mut tables);
+    }
+    Ok(Normalised {
+        html: out,
+        shape: s,
+    })
+}
+
+/// Text with every `<` escaped, so the parser reads no markup in it.
+fn push_escaped(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(p) = rest.find('<') {
+        out.push_str(rest.get(..p).unwrap_or_default());
+        out.push_str("&lt;");
+        rest = rest.get(p + 1..).unwrap_or_default();
+    }
+    out.push_str(rest);
+}
+
+/// The shape of `html` as [`normalise`] measures it (depth and tables stop counting at
+/// the first limit they pass).
+pub fn shape(html: &str) -> Shape {
+    normalise(html).map(|n| n.shape).unwrap_or(Shape {
+        max_depth: MAX_RENDER_DEPTH + 1,
+        max_table_depth: MAX_TABLE_DEPTH + 1,
+        elements: MAX_RENDER_ELEMENTS + 1,
+    })
 }
 
 struct Tag {
@@ -253,22 +366,29 @@ struct Tag {
     name: String,
     closing: bool,
     self_closing: bool,
+    /// Attribute names and values, as byte ranges of the input.
+    attrs: Vec<(std::ops::Range<usize>, Option<std::ops::Range<usize>>)>,
 }
 
 /// What starts at a `<`, and the index just past it.
 enum Markup {
-    /// A comment, doctype, processing instruction or CDATA section.
+    /// A comment, doctype, processing instruction, CDATA section or a tag cut off by the
+    /// end of input.
     Skip(usize),
     Element(Tag, usize),
     /// A `<` that starts no markup (`a < b`).
     Text,
 }
 
-/// The markup starting at `bytes[lt] == b'<'`.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0c)
+}
+
+/// The markup starting at `bytes[lt] == b'<'`, read as the HTML tokenizer reads it.
 fn markup_at(bytes: &[u8], lt: usize) -> Markup {
     let i = lt + 1;
     if bytes.get(i..i + 3) == Some(b"!--") {
-        return Markup::Skip(find(bytes, i + 3, b"-->").map_or(bytes.len(), |e| e + 3));
+        return Markup::Skip(comment_end(bytes, i + 3));
     }
     if matches!(bytes.get(i), Some(b'!' | b'?')) {
         return Markup::Skip(memchr(b'>', bytes, i).map_or(bytes.len(), |e| e + 1));
@@ -276,39 +396,111 @@ fn markup_at(bytes: &[u8], lt: usize) -> Markup {
     let closing = bytes.get(i) == Some(&b'/');
     let start = if closing { i + 1 } else { i };
     if !bytes.get(start).is_some_and(u8::is_ascii_alphabetic) {
-        return Markup::Text;
+        return match (closing, bytes.get(start)) {
+            (false, _) => Markup::Text,
+            // `</>` is nothing; `</ x>` is a bogus comment up to the next `>`.
+            (true, Some(b'>')) => Markup::Skip(start + 1),
+            (true, _) => Markup::Skip(memchr(b'>', bytes, start).map_or(bytes.len(), |e| e + 1)),
+        };
     }
     let mut j = start;
-    while bytes.get(j).is_some_and(|b| b.is_ascii_alphanumeric()) {
+    while bytes
+        .get(j)
+        .is_some_and(|&b| !is_space(b) && b != b'/' && b != b'>')
+    {
         j += 1;
     }
     let name =
         String::from_utf8_lossy(bytes.get(start..j).unwrap_or_default()).to_ascii_lowercase();
-    // The end of the tag, honouring quoted attribute values.
-    let mut quote: Option<u8> = None;
-    let mut end = bytes.len();
-    while let Some(&b) = bytes.get(j) {
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'"' || b == b'\'' => quote = Some(b),
-            None if b == b'>' => {
-                end = j;
-                break;
+    let mut attrs = Vec::new();
+    let mut self_closing = false;
+    // Attributes as the tokenizer reads them: a quote only opens a value right after `=`.
+    loop {
+        while bytes.get(j).is_some_and(|&b| is_space(b)) {
+            j += 1;
+        }
+        match bytes.get(j) {
+            None => return Markup::Skip(bytes.len()),
+            Some(b'>') => break,
+            Some(b'/') => {
+                j += 1;
+                if bytes.get(j) == Some(&b'>') {
+                    self_closing = true;
+                    break;
+                }
+                continue;
             }
-            None => {}
+            Some(_) => {}
+        }
+        let name_start = j;
+        j += 1; // A first `=` belongs to the name.
+        while bytes
+            .get(j)
+            .is_some_and(|&b| !is_space(b) && !matches!(b, b'/' | b'>' | b'='))
+        {
+            j += 1;
+        }
+        let name_range = name_start..j;
+        while bytes.get(j).is_some_and(|&b| is_space(b)) {
+            j += 1;
+        }
+        if bytes.get(j) != Some(&b'=') {
+            attrs.push((name_range, None));
+            continue;
         }
         j += 1;
+        while bytes.get(j).is_some_and(|&b| is_space(b)) {
+            j += 1;
+        }
+        let value = match bytes.get(j) {
+            None => return Markup::Skip(bytes.len()),
+            Some(&q @ (b'"' | b'\'')) => {
+                let Some(close) = memchr(q, bytes, j + 1) else {
+                    return Markup::Skip(bytes.len());
+                };
+                let v = j + 1..close;
+                j = close + 1;
+                v
+            }
+            Some(b'>') => j..j,
+            Some(_) => {
+                let from = j;
+                while bytes.get(j).is_some_and(|&b| !is_space(b) && b != b'>') {
+                    j += 1;
+                }
+                from..j
+            }
+        };
+        attrs.push((name_range, Some(value)));
     }
-    let self_closing = end > 0 && bytes.get(end - 1) == Some(&b'/');
     Markup::Element(
         Tag {
             name,
             closing,
             self_closing,
+            attrs,
         },
-        (end + 1).min(bytes.len()),
+        j + 1,
     )
+}
+
+/// Where a comment whose `<!--` ends just before `from` ends: `<!-->` and `<!--->` end at
+/// once, otherwise the first `-->` or `--!>` ends it.
+fn comment_end(bytes: &[u8], from: usize) -> usize {
+    match bytes.get(from..) {
+        Some([b'>', ..]) => return from + 1,
+        Some([b'-', b'>', ..]) => return from + 2,
+        _ => {}
+    }
+    let mut p = from;
+    while let Some(d) = find(bytes, p, b"--") {
+        match bytes.get(d + 2..) {
+            Some([b'>', ..]) => return d + 3,
+            Some([b'!', b'>', ..]) => return d + 4,
+            _ => p = d + 1,
+        }
+    }
+    bytes.len()
 }
 
 /// Where the raw text of a `<script>` or `<style>` opened before `from` ends.
@@ -318,32 +510,14 @@ fn raw_text_end(bytes: &[u8], from: usize, name: &str) -> usize {
     memchr(b'>', bytes, close).map_or(bytes.len(), |e| e + 1)
 }
 
+/// Elements whose contents are not markup, or not text a reader sees.
 fn is_raw_text(tag: &Tag) -> bool {
-    !tag.closing && (tag.name == "script" || tag.name == "style")
-}
-
-/// The element tags of `html` in order, skipping comments, doctypes, CDATA and the
-/// contents of `<script>` and `<style>`.
-fn tags(html: &str) -> impl Iterator<Item = Tag> + '_ {
-    let bytes = html.as_bytes();
-    let mut i = 0usize;
-    std::iter::from_fn(move || {
-        loop {
-            let lt = memchr(b'<', bytes, i)?;
-            match markup_at(bytes, lt) {
-                Markup::Skip(end) => i = end,
-                Markup::Text => i = lt + 1,
-                Markup::Element(tag, end) => {
-                    i = if is_raw_text(&tag) {
-                        raw_text_end(bytes, end, &tag.name)
-                    } else {
-                        end
-                    };
-                    return Some(tag);
-                }
-            }
-        }
-    })
+    !tag.closing
+        && !tag.self_closing
+        && matches!(
+            tag.name.as_str(),
+            "script" | "style" | "title" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript"
+        )
 }
 
 fn memchr(needle: u8, hay: &[u8], from: usize) -> Option<usize> {
@@ -538,11 +712,12 @@ mod tests {
         let s = shape("<p>a<p>b<p>c<ul><li>x<li>y</ul><br><img src=x>");
         assert_eq!(s.max_depth, 2, "{s:?}");
         assert_eq!(shape("<div><div><div></div></div></div>").max_depth, 3);
-        assert_eq!(shape(&"<div>".repeat(500)).max_depth, 500);
+        assert!(shape(&"<div>".repeat(500)).max_depth > MAX_RENDER_DEPTH);
         assert_eq!(shape("<table><tr><td><table><tr><td>").max_table_depth, 2);
         // Quoted '>' in attributes and script contents are not tags.
+        // (The script is dropped whole.)
         let s = shape("<a title=\"x > y\"><script>if (a<b) { '<div>' }</script></a>");
-        assert_eq!(s.max_depth, 2, "{s:?}");
+        assert_eq!(s.max_depth, 1, "{s:?}");
     }
 
     #[test]
@@ -558,6 +733,53 @@ mod tests {
             let (text, why) = to_text(&html);
             assert!(why.is_some_and(|w| w.contains("nested")), "not refused");
             assert_eq!(text.trim(), inner);
+        }
+    }
+
+    #[test]
+    fn depth_hidden_from_an_earlier_scan_is_found() {
+        // Each of these once hid its nesting from the scan: a comment html5ever ends at
+        // once, a quote in an attribute name, a quote in a tag name.
+        for html in [
+            format!("<!-->{}x", "<blockquote>".repeat(50_000)),
+            format!("<!--->{}x", "<blockquote>".repeat(50_000)),
+            format!("<!-- a --!>{}x", "<div>".repeat(50_000)),
+            format!("<div a\"b>{}<div c\">x", "<div>".repeat(50_000)),
+            format!("<p\"x>{}<i y=\"z\">x", "<ul><li>".repeat(50_000)),
+        ] {
+            let (text, why) = to_text(&html);
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains("nested")),
+                "{:?}: {why:?}",
+                &html[..20]
+            );
+            assert!(text.trim().ends_with('x'), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn what_the_renderer_gets_is_closed_in_order() {
+        // `</div>` cannot close a div across `<object>` for html5ever, which would nest
+        // every repetition; the rewrite closes the object first, explicitly.
+        let n = normalise(&"<div><object></div>".repeat(3)).unwrap();
+        assert_eq!(n.html, "<div><object></object></div>".repeat(3));
+        assert_eq!(n.shape.max_depth, 2);
+        // `</ ` starts a bogus comment up to the next `>`, as html5ever reads it. Text
+        // cannot smuggle markup past the rewrite, nor can a self-closed element stay
+        // open or a comment swallow what follows.
+        let n = normalise("a </ <b>c</b> <div/><!-->d<p>e<p>f<x a=\"1\" b='2\"' c=3 d>").unwrap();
+        assert_eq!(
+            n.html,
+            "a c <div></div>d<p>e</p><p>f<x a=\"1\" b=\"2&quot;\" c=\"3\" d=\"\"></x></p>"
+        );
+        // Rewriting what was rewritten changes nothing.
+        for html in [
+            "<table><tr><td>a<td>b</table><ul><li>x<li>y</ul>",
+            "<p>a<div>b</p>c</div><script>x<y</script><b>bold",
+            "<!doctype html><html><body><a href='x?a=1&b=2'>l</a></body></html>",
+        ] {
+            let once = normalise(html).unwrap().html;
+            assert_eq!(normalise(&once).unwrap().html, once, "{html}");
         }
     }
 

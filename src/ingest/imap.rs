@@ -407,9 +407,10 @@ pub async fn sync_folder(
         left,
     )
     .await;
-    // Returning, with success or an error, is an ordinary end: nothing is in flight. Only
-    // a process that dies (or a task that panics) leaves the record behind.
-    inflight.clear();
+    // Returning, with success or an error, is an ordinary end: nothing is in flight (but
+    // suspects of an earlier crash not yet dealt with stay recorded). Only a process that
+    // dies (or a task that panics) leaves the record behind.
+    inflight.finish();
     result
 }
 
@@ -448,14 +449,15 @@ async fn sync_folder_inner(
 
     // What a previous run left in flight when it died.
     let mut careful_until = 0u32;
+    let mut suspects: Vec<u32> = Vec::new();
     if let Some(r) = left.filter(|r| r.uidvalidity == uidvalidity) {
-        let suspects: Vec<u32> = r
+        suspects = r
             .suspects()
             .into_iter()
             .filter(|u| *u > last_uid && !quarantined.contains(u))
             .collect();
         if r.careful {
-            for uid in suspects {
+            for uid in std::mem::take(&mut suspects) {
                 quarantine(session, store, pipeline, mb, folder, uidvalidity, uid).await?;
                 quarantined.push(uid);
                 stats.other += 1;
@@ -463,14 +465,17 @@ async fn sync_folder_inner(
         } else if let Some(max) = suspects.iter().max() {
             tracing::warn!(
                 "Mailbox {:?} folder {folder:?}: the last run stopped while processing UID {}; \
-                 syncing up to UID {max} one message at a time",
+                 syncing up to UID {max} one message at a time, each of them alone",
                 mb.name,
                 uid_set(&suspects)
             );
             careful_until = *max;
         }
     }
-    inflight.begin(uidvalidity, false);
+    if careful_until == 0 {
+        inflight.settle();
+        inflight.begin(uidvalidity, false);
+    }
 
     let found = timed(
         "UID SEARCH",
@@ -485,6 +490,8 @@ async fn sync_folder_inner(
         .collect();
     uids.sort_unstable();
     if uids.is_empty() {
+        // Whatever was suspect is gone from the folder (or quarantined).
+        inflight.settle();
         if state.is_none() || state.is_some_and(|s| s.uidvalidity != uidvalidity) {
             let mut tx = store.begin_write().await?;
             let now = db_time(chrono::Utc::now());
@@ -505,17 +512,24 @@ async fn sync_folder_inner(
     }
 
     let max = pipeline.config().ingest.max_message_bytes as u64;
-    let mut writer = store.writer().await?;
 
     // Careful mode: the suspects of a crash and everything before them, one message per
-    // transaction, nothing fetched ahead, so that the record names exactly one message.
+    // transaction, nothing fetched ahead, so that the record names exactly one message;
+    // a suspect marked as such and worked on with no other folder's pass running.
     let careful = uids.partition_point(|u| *u <= careful_until);
     if careful > 0 {
-        inflight.begin(uidvalidity, true);
         for uid in uids.get(..careful).unwrap_or(&[]).to_vec() {
             if cancel.is_cancelled() {
                 return Ok(stats);
             }
+            let suspect = suspects.contains(&uid);
+            let (_alone, _shared) = if suspect {
+                (Some(inflight::alone().await), None)
+            } else {
+                (None, Some(inflight::shared().await))
+            };
+            let mut writer = store.writer().await?;
+            inflight.begin(uidvalidity, suspect);
             let (parsed, _) = fetch_chunk(session, &[uid], 1, max, inflight).await?;
             commit_chunk(
                 &mut writer,
@@ -537,9 +551,12 @@ async fn sync_folder_inner(
             "Mailbox {:?} folder {folder:?}: careful sync up to UID {careful_until} done; back to batches",
             mb.name
         );
-        inflight.begin(uidvalidity, false);
     }
+    inflight.settle();
+    inflight.begin(uidvalidity, false);
     let uids = uids.get(careful..).unwrap_or(&[]);
+    let _shared = inflight::shared().await;
+    let mut writer = store.writer().await?;
 
     // Batch k commits while batch k+1 is fetched and parsed: the IMAP round trips and the
     // parser overlap with SQLite. The server is still only touched (flag/move) for a batch

@@ -10,11 +10,17 @@
 //! died in the middle, and the UIDs in it are suspects.
 //!
 //! One crash is not proof: `kill -9`, a power cut or an OOM kill of a big but harmless
-//! batch look the same. So a suspect gets a second chance, alone: the folder is synced one
-//! message at a time (careful mode) up to the highest suspect, each message recorded with
-//! the careful flag. Only a message that was in flight *in careful mode* when the process
-//! died again is quarantined: stored as unprocessable with its raw bytes, never parsed
-//! again, and skipped from then on. A poison mail thus costs two restarts, never a loop.
+//! batch look the same, and so does a poison mail in *another* folder, since every folder
+//! is synced in the same process. So a suspect gets a second chance, alone: the folder is
+//! synced one message at a time (careful mode) up to the highest suspect, and each suspect
+//! is worked on holding [`alone`], which waits for every other folder's sync pass to end
+//! and keeps new ones from starting. A suspect is recorded with the careful flag. Only a
+//! message that was in flight *again, as a suspect, alone* when the process died is
+//! quarantined: stored as unprocessable with its raw bytes, never parsed again, and
+//! skipped from then on. A poison mail thus costs two restarts, never a loop, and an
+//! innocent message next to one is never quarantined for it. Until the careful pass is
+//! over, an ordinary error puts the record back as it was found ([`InFlight::finish`]), so
+//! a suspect is not forgotten because the connection dropped.
 //!
 //! The record is one fixed-size write at offset 0 (no fsync: it protects against crash
 //! loops, and a crash loop does not lose the page cache). Writes are cheap enough to make
@@ -26,6 +32,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Held shared by every folder's sync pass, and exclusively while a suspect is worked on.
+static GATE: RwLock<()> = RwLock::const_new(());
+
+/// For a folder's ordinary sync pass. Hold one guard at a time, never two.
+pub async fn shared() -> RwLockReadGuard<'static, ()> {
+    GATE.read().await
+}
+
+/// For working on one suspect: no other folder's pass runs meanwhile, so a crash now is
+/// the suspect's doing (or the operator's).
+pub async fn alone() -> RwLockWriteGuard<'static, ()> {
+    GATE.write().await
+}
 
 const MAGIC: &[u8; 4] = b"PDI1";
 const RECORD: usize = 24;
@@ -41,7 +62,7 @@ pub fn dir_for(db: &Path) -> PathBuf {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Record {
     pub uidvalidity: u32,
-    /// The folder was being synced one message at a time, after an earlier crash.
+    /// The message in flight was a suspect of an earlier crash, worked on alone.
     pub careful: bool,
     /// The UID being parsed, or 0.
     pub parsing: u32,
@@ -103,6 +124,8 @@ pub struct InFlight {
     file: File,
     path: PathBuf,
     state: Mutex<Record>,
+    /// The record found at opening, until its suspects are settled.
+    pending: Mutex<Option<Record>>,
 }
 
 impl InFlight {
@@ -136,6 +159,7 @@ impl InFlight {
                 file,
                 path,
                 state: Mutex::new(Record::default()),
+                pending: Mutex::new(left),
             },
             left,
         ))
@@ -179,6 +203,27 @@ impl InFlight {
         self.update(|r| r.deciding = uid);
     }
 
+    /// The suspects found at opening are dealt with (quarantined, or synced carefully).
+    pub fn settle(&self) {
+        *self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// The folder's sync ended in an ordinary way: nothing is in flight, unless suspects
+    /// found at opening are still unsettled, whose record is then written back.
+    pub fn finish(&self) {
+        let pending = *self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match pending {
+            Some(left) => self.update(|r| *r = left),
+            None => self.clear(),
+        }
+    }
+
     /// Nothing is in flight: the batch ended in an ordinary way.
     pub fn clear(&self) {
         self.update(|r| {
@@ -213,8 +258,24 @@ mod tests {
         f.parsing(12);
         f.clear();
         drop(f);
-        let (_, left) = InFlight::open(dir.path(), "support", "INBOX").unwrap();
+        let (f, left) = InFlight::open(dir.path(), "support", "INBOX").unwrap();
         assert_eq!(left, None, "a cleared record names nobody");
+        // Suspects not yet settled survive an ordinary end; settled ones do not.
+        f.begin(7, false);
+        f.deciding(30);
+        drop(f);
+        let (f, left) = InFlight::open(dir.path(), "support", "INBOX").unwrap();
+        assert_eq!(left.unwrap().suspects(), vec![30]);
+        f.begin(7, false);
+        f.finish();
+        drop(f);
+        let (f, left) = InFlight::open(dir.path(), "support", "INBOX").unwrap();
+        assert_eq!(left.unwrap().suspects(), vec![30], "unsettled: kept");
+        f.settle();
+        f.finish();
+        drop(f);
+        let (_, left) = InFlight::open(dir.path(), "support", "INBOX").unwrap();
+        assert_eq!(left, None, "settled: cleared");
     }
 
     #[test]

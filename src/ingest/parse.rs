@@ -22,6 +22,10 @@ pub const MAX_SUBJECT_BYTES: usize = 16 * 1024;
 /// spends about a kilobyte per part, so 700,000 empty parts (29 MB) took 659 MB. The
 /// headers are still parsed, the body is kept as text and the raw bytes are kept whole.
 pub const MAX_MIME_PARTS: usize = 5_000;
+/// Message-IDs kept from References (the newest).
+pub const MAX_REFERENCES: usize = 100;
+/// Envelope recipients kept from Delivered-To and its kin.
+pub const MAX_ENVELOPE_TO: usize = 50;
 /// Synthetic Message-IDs end in this domain so they can be told apart.
 pub const SYNTHETIC_DOMAIN: &str = "synthetic.postdesk.invalid";
 
@@ -382,19 +386,22 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
 
     let in_reply_to = id_list(msg.in_reply_to());
     let mut references = id_list(msg.references());
-    for id in &in_reply_to {
-        if !references.contains(id) {
+    // A hostile References header with thousands of ids must not make lookups explode:
+    // the newest ones are kept (cut first, so the merge below stays linear).
+    if references.len() > MAX_REFERENCES {
+        let keep_from = references.len() - MAX_REFERENCES;
+        references.drain(..keep_from);
+        problems.push(format!("References cut to its newest {MAX_REFERENCES} ids"));
+    }
+    let mut seen: std::collections::HashSet<String> = references.iter().cloned().collect();
+    for id in in_reply_to.iter().take(MAX_REFERENCES) {
+        if seen.insert(id.clone()) {
             references.push(id.clone());
         }
     }
-    // A hostile References header with thousands of ids must not make lookups explode.
-    if references.len() > 100 {
-        let keep_from = references.len() - 100;
-        references.drain(..keep_from);
-        problems.push("References cut to its newest 100 ids".to_string());
-    }
 
     let mut envelope_to = Vec::new();
+    let mut envelope_seen = std::collections::HashSet::new();
     for h in msg.headers() {
         let n = h.name();
         if n.eq_ignore_ascii_case("Delivered-To")
@@ -412,7 +419,10 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
             };
             for a in text.split(',') {
                 let a = normalize_address(a);
-                if !a.is_empty() && !envelope_to.contains(&a) {
+                if envelope_to.len() >= MAX_ENVELOPE_TO {
+                    break;
+                }
+                if !a.is_empty() && envelope_seen.insert(a.clone()) {
                     envelope_to.push(a);
                 }
             }
@@ -531,14 +541,21 @@ pub fn html_to_text(html: &str) -> String {
     super::html::to_text(html).0
 }
 
-/// The lines of `raw` that start with `--`: an upper bound on its MIME parts, counted
-/// without parsing.
+/// The lines of `raw` that start with `--` or `Content-Type:`: an upper bound on its MIME
+/// parts (boundaries, and `message/rfc822` parts nested without any), counted without
+/// parsing.
 fn boundary_lines(raw: &[u8]) -> usize {
-    let mut n = usize::from(raw.starts_with(b"--"));
+    let starts_part = |line: &[u8]| {
+        line.starts_with(b"--")
+            || line
+                .get(..13)
+                .is_some_and(|h| h.eq_ignore_ascii_case(b"content-type:"))
+    };
+    let mut n = usize::from(starts_part(raw));
     let mut rest = raw;
     while let Some(p) = rest.iter().position(|b| *b == b'\n') {
         rest = rest.get(p + 1..).unwrap_or_default();
-        if rest.starts_with(b"--") {
+        if starts_part(rest) {
             n += 1;
         }
     }

@@ -130,7 +130,7 @@ pub fn strip(body: &str) -> Stripped<'_> {
     // that nothing recognised, and the caller refuses to relay it.)
     let ours = lines
         .iter()
-        .position(|l| l.text.contains(crate::domain::REPLY_ABOVE_MARKER));
+        .position(|l| crate::domain::has_reply_above_marker(l.text));
     for (index, _) in lines.iter().enumerate() {
         let marker = if ours == Some(index) {
             Some(Marker::OurMail)

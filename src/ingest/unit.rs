@@ -36,6 +36,9 @@ use crate::store::rawstore::RawStore;
 use crate::store::{agent, tickets};
 use crate::threading::{courtesy, subject};
 
+/// Addresses of a customer's To and Cc that become participants of the ticket, at most.
+pub const MAX_COPIED_PARTICIPANTS: usize = 20;
+
 /// One message of a batch, already parsed.
 #[derive(Clone, Copy)]
 pub struct Item<'a> {
@@ -618,14 +621,9 @@ impl<'a> Unit<'a> {
         let raw_id = self.raw_id(p, it.raw, it.raw.len());
         let mut problems = p.problems.clone();
 
-        // 2. Bounces and other reports never open tickets.
-        if p.report.is_some() || looks_like_legacy_bounce(p) {
-            return Ok(self.decide_report(it, &message_id, raw_id, problems));
-        }
-
-        // 3. Only we write `pd.*@<our domain>` Message-IDs, and our own mail coming back
+        // 2. Only we write `pd.*@<our domain>` Message-IDs, and our own mail coming back
         // was taken as a copy above. Anything else claiming one is forged (our thread
-        // roots name tickets): kept, flagged, and matched by nothing.
+        // roots name tickets): kept, flagged, and matched by nothing, bounces included.
         if compose::is_own_message_id_of(&p.message_id, &self.own_domains) {
             let stored = claimed_id(&p.message_id, &p.body_sha256);
             if let Some(existing) = self.messages.get(&stored) {
@@ -654,6 +652,11 @@ impl<'a> Unit<'a> {
             );
             self.record_source(it.source, row);
             return Ok(Outcome::Held { row, ticket: None });
+        }
+
+        // 3. Bounces and other reports never open tickets.
+        if p.report.is_some() || looks_like_legacy_bounce(p) {
+            return Ok(self.decide_report(it, &message_id, raw_id, problems));
         }
 
         let Some(from) = p.from.clone() else {
@@ -785,7 +788,8 @@ impl<'a> Unit<'a> {
             &from.address,
             if is_new { "customer" } else { "participant" },
         );
-        for m in p.cc.iter().chain(p.to.iter()) {
+        // A header of thousands of addresses must not make thousands of participants.
+        for m in p.cc.iter().chain(p.to.iter()).take(MAX_COPIED_PARTICIPANTS) {
             let ours = own.contains(&m.address)
                 || split_plus(&m.address).is_some_and(|(base, _)| own.contains(&base));
             if !ours {
@@ -1149,16 +1153,21 @@ impl<'a> Unit<'a> {
                 sent_to = rcpt.clone();
             }
             if ticket.is_none() {
-                ticket = self.messages.get(orig).and_then(|m| m.ticket);
+                ticket = self
+                    .messages
+                    .get(orig)
+                    .filter(|m| m.threads)
+                    .and_then(|m| m.ticket);
             }
         }
         if ticket.is_none() {
             // Legacy bounces often thread by References.
-            ticket = p
-                .references
-                .iter()
-                .rev()
-                .find_map(|r| self.messages.get(r).and_then(|m| m.ticket));
+            ticket = p.references.iter().rev().find_map(|r| {
+                self.messages
+                    .get(r)
+                    .filter(|m| m.threads)
+                    .and_then(|m| m.ticket)
+            });
         }
         let ticket = ticket.and_then(|t| self.resolve(t));
         // Only a report about mail we sent to that address marks it as bouncing: a forged

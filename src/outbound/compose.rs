@@ -62,7 +62,7 @@ const MAX_REFERENCES: usize = 20;
 const MAX_LINE_CHARS: usize = 250;
 
 /// Entries shown per list in a receipt or a held notice; the rest are counted.
-const MAX_LIST_ENTRIES: usize = 100;
+pub const MAX_LIST_ENTRIES: usize = 100;
 
 /// A new Message-ID of ours for `ticket`: `pd.<ticket>.<random>@<domain>`, normalised.
 pub fn new_message_id(ticket: TicketId, domain: &str) -> String {
