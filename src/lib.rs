@@ -9,7 +9,8 @@
 //!    `BODY.PEEK[]`, so `\Seen` never matters. Maildir and mbox imports (`ingest::maildir`,
 //!    `ingest::mbox`) feed the same pipeline. The UID being parsed and decided is kept in
 //!    the folder's in-flight record (`ingest::inflight`): after a crash the suspects are
-//!    retried one at a time, and a message that kills the process twice is quarantined.
+//!    retried one at a time, each suspect alone, and a message that kills the process
+//!    twice, the second time alone, is quarantined.
 //! 2. **Parse** (`ingest::parse`). mail-parser turns raw bytes into a [`ingest::parse::Parsed`]:
 //!    normalised Message-ID (or a stable synthetic one), threading headers, addresses
 //!    (bare quoted local parts read by `ingest::address`), decoded subject, the text parts
