@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod agent;
+pub mod charset;
 pub mod html;
 pub mod imap;
 pub mod import;

@@ -11,8 +11,10 @@
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 use super::address::{Mailbox, addr_specs, normalize_address};
+use super::charset;
 
 /// Texts longer than this are cut when stored in columns; the raw message keeps them whole.
 pub const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
@@ -39,8 +41,6 @@ pub struct AutoSignals {
     pub list_unsubscribe: bool,
     /// `Return-Path: <>`.
     pub return_path_null: bool,
-    /// No Return-Path header at all (mail taken straight from a mailbox often lacks it).
-    pub return_path_missing: bool,
     /// X-Autoreply, X-Autorespond, X-Auto-Response-Suppress: All/OOF on an incoming mail.
     pub x_autoreply: bool,
     pub feedback_report: bool,
@@ -207,19 +207,39 @@ fn mailboxes(addr: Option<&Address<'_>>) -> Vec<Mailbox> {
     let Some(addr) = addr else { return Vec::new() };
     addr.iter()
         .filter_map(|a| {
-            let address = normalize_address(a.address()?);
+            // `From: "finances8@loans.example"`: a display name that is itself an address,
+            // and no address beside it, is that address.
+            let address = match a.address() {
+                Some(x) => normalize_address(x),
+                None => normalize_address(a.name().filter(|n| is_bare_address(n))?),
+            };
             let local_ok = address
                 .rsplit_once('@')
                 .is_none_or(|(local, _)| !local.trim().is_empty());
             (!address.is_empty() && local_ok).then(|| Mailbox {
                 name: a
                     .name()
+                    .filter(|_| a.address().is_some())
                     .map(|n| clean_text(n.trim(), 512))
                     .filter(|n| !n.is_empty()),
                 address: clean_text(&address, 512),
             })
         })
         .collect()
+}
+
+/// `local@domain.tld` and nothing else: no spaces, one `@`, a dot in the domain.
+fn is_bare_address(s: &str) -> bool {
+    let s = s.trim();
+    !s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+        && s.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
 }
 
 fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
@@ -316,10 +336,7 @@ fn unparsed(raw: &[u8], problems: Vec<String>) -> Parsed {
         first_part_html: false,
         text_parts: 1,
         attachments: Vec::new(),
-        auto: AutoSignals {
-            return_path_missing: true,
-            ..AutoSignals::default()
-        },
+        auto: AutoSignals::default(),
         report: None,
         raw_sha256,
         body_sha256,
@@ -369,12 +386,74 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
     if from_headers > 1 {
         problems.push(format!("{from_headers} From headers"));
     }
-    let from = from_all.first().cloned();
     let from_count = from_all.len();
+    let mut from = from_all.first().cloned();
+    if from.is_none() {
+        // No From address (a bare display name, `<>`, no header): the sender is taken from
+        // Reply-To, then from the envelope (Return-Path), and the message says so. Such a
+        // sender never acts as an agent (an agent's mail needs exactly one From header).
+        let reply_to = mailboxes_in(msg.reply_to(), msg.header_raw("Reply-To"));
+        let envelope = msg
+            .header_raw("Return-Path")
+            .map(|v| addr_specs(&String::from_utf8_lossy(v.as_bytes())))
+            .unwrap_or_default();
+        if let Some(m) = reply_to.into_iter().next() {
+            problems.push(format!(
+                "no From address; the sender was taken from Reply-To ({})",
+                m.address
+            ));
+            from = Some(m);
+        } else if let Some(a) = envelope
+            .into_iter()
+            .map(|a| normalize_address(&a))
+            .find(|a| {
+                a.rsplit_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+            })
+        {
+            problems.push(format!(
+                "no From address; the sender was taken from the envelope (Return-Path {a})"
+            ));
+            from = Some(Mailbox {
+                name: None,
+                address: clean_text(&a, 512),
+            });
+        }
+    }
 
+    // Raw 8-bit header bytes in a legacy charset, with no encoded word: guessed.
+    let tld: Option<String> = from
+        .as_ref()
+        .and_then(|f| charset::tld_of(&f.address))
+        .map(str::to_string);
+    let tld = tld.as_deref();
+    let guessed_subject = guessed_header(raw, &msg, "Subject", tld);
+    if let Some((_, charset)) = &guessed_subject {
+        problems.push(format!(
+            "the Subject is raw 8-bit text; its charset was guessed as {charset}"
+        ));
+    }
+    if let Some((value, charset)) = guessed_header(raw, &msg, "From", tld)
+        && let Some(f) = from.as_mut()
+    {
+        let name = value
+            .split('<')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"')
+            .trim();
+        if !name.is_empty() && !name.contains('@') {
+            f.name = Some(clean_text(name, 512));
+            problems.push(format!(
+                "the From name is raw 8-bit text; its charset was guessed as {charset}"
+            ));
+        }
+    }
     let subject = clean_text(
-        &msg.subject()
-            .unwrap_or("")
+        &guessed_subject
+            .map(|(s, _)| s)
+            .unwrap_or_else(|| msg.subject().unwrap_or("").to_string())
             .replace(['\r', '\n'], " ")
             .replace('\t', " "),
         MAX_SUBJECT_BYTES,
@@ -440,7 +519,6 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
             let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
             v == "<>" || v.is_empty()
         }),
-        return_path_missing: return_path_raw.is_none(),
         x_autoreply: msg.header_raw("X-Autoreply").is_some()
             || msg.header_raw("X-Autorespond").is_some()
             || header_text(&msg, "X-Auto-Response-Suppress")
@@ -464,7 +542,7 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
             ..TextBody::default()
         }
     } else {
-        extract_text(&msg)
+        extract_text(&msg, raw, tld)
     };
     problems.extend(body.problems);
     let attachments = msg
@@ -573,7 +651,73 @@ struct TextBody {
     problems: Vec<String>,
 }
 
-fn extract_text(msg: &mail_parser::Message<'_>) -> TextBody {
+/// The value of the first `name` header when its raw bytes are not UTF-8 and hold no
+/// encoded word: unfolded and decoded with a guessed charset, with that charset's name.
+fn guessed_header(
+    raw: &[u8],
+    msg: &mail_parser::Message<'_>,
+    name: &str,
+    tld: Option<&str>,
+) -> Option<(String, &'static str)> {
+    let h = msg
+        .headers()
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case(name))?;
+    let bytes = raw.get(h.offset_start as usize..h.offset_end as usize)?;
+    if bytes.windows(2).any(|w| w == b"=?") {
+        return None;
+    }
+    let (text, charset) = charset::decode_guessed(bytes, tld)?;
+    let unfolded: String = text
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((unfolded, charset))
+}
+
+/// The bytes of a text part after its transfer encoding, before any charset decoding.
+fn part_bytes<'r>(raw: &'r [u8], part: &mail_parser::MessagePart<'_>) -> Option<Cow<'r, [u8]>> {
+    let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+    Some(match part.encoding {
+        mail_parser::Encoding::None => Cow::Borrowed(body),
+        mail_parser::Encoding::QuotedPrintable => {
+            Cow::Owned(mail_parser::decoders::quoted_printable::quoted_printable_decode(body)?)
+        }
+        mail_parser::Encoding::Base64 => {
+            Cow::Owned(mail_parser::decoders::base64::base64_decode(body)?)
+        }
+    })
+}
+
+/// A text part's text decoded with a guessed charset, when mail-parser had to replace
+/// bytes (U+FFFD) because its label was missing, unknown or false (UTF-8, ASCII).
+fn guessed_part_text(
+    raw: &[u8],
+    part: &mail_parser::MessagePart<'_>,
+    decoded: &str,
+    tld: Option<&str>,
+) -> Option<(String, &'static str)> {
+    if !decoded.contains('\u{FFFD}') {
+        return None;
+    }
+    let label = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(str::to_ascii_lowercase);
+    let untrusted = match label.as_deref() {
+        None => true,
+        Some("utf-8" | "utf8" | "us-ascii" | "ascii") => true,
+        Some(l) => mail_parser::decoders::charsets::map::charset_decoder(l.as_bytes()).is_none(),
+    };
+    if !untrusted {
+        return None;
+    }
+    charset::decode_guessed(&part_bytes(raw, part)?, tld)
+}
+
+fn extract_text(msg: &mail_parser::Message<'_>, raw: &[u8], tld: Option<&str>) -> TextBody {
     let mut b = TextBody::default();
     let mut all_html = true;
     let render = |html: &str, b: &mut TextBody| {
@@ -587,10 +731,22 @@ fn extract_text(msg: &mail_parser::Message<'_>) -> TextBody {
         let Some(part) = msg.parts.get(*id as usize) else {
             continue;
         };
-        let (text, is_html) = match &part.body {
-            PartType::Text(t) => (clean_text(t, MAX_TEXT_BYTES), false),
-            PartType::Html(h) => (clean_text(&render(h, &mut b), MAX_TEXT_BYTES), true),
+        let (decoded, is_html) = match &part.body {
+            PartType::Text(t) => (t.as_ref(), false),
+            PartType::Html(h) => (h.as_ref(), true),
             _ => continue,
+        };
+        let guessed = guessed_part_text(raw, part, decoded, tld);
+        if let Some((_, charset)) = &guessed {
+            b.problems.push(format!(
+                "a text part's charset label is missing or wrong; its charset was guessed as {charset}"
+            ));
+        }
+        let decoded = guessed.as_ref().map_or(decoded, |(t, _)| t.as_str());
+        let text = if is_html {
+            clean_text(&render(decoded, &mut b), MAX_TEXT_BYTES)
+        } else {
+            clean_text(decoded, MAX_TEXT_BYTES)
         };
         all_html &= is_html;
         if b.parts == 0 {
@@ -743,6 +899,88 @@ fn parse_dsn_fields(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn legacy(text: &str, charset: &str) -> Vec<u8> {
+        let enc = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap();
+        enc.encode(text).0.into_owned()
+    }
+
+    #[test]
+    fn raw_legacy_subjects_and_names_decode_by_guessing() {
+        for (subject, name, charset, domain) in [
+            ("关于我的订单退款问题", "张伟", "gb2312", "example.cn"),
+            ("關於我的訂單退款問題", "陳大文", "big5", "example.com.tw"),
+            (
+                "注文の返金についてのお問い合わせ",
+                "山田太郎",
+                "shift_jis",
+                "example.co.jp",
+            ),
+        ] {
+            let mut raw = b"From: \"".to_vec();
+            raw.extend(legacy(name, charset));
+            raw.extend(format!("\" <buyer@{domain}>\r\nSubject: ").as_bytes());
+            raw.extend(legacy(subject, charset));
+            raw.extend(b"\r\nMessage-ID: <c@x>\r\n\r\nhello\r\n");
+            let p = parse(&raw);
+            assert_eq!(p.subject, subject, "{charset}");
+            assert_eq!(p.from.as_ref().unwrap().name.as_deref(), Some(name));
+            assert!(
+                p.problems
+                    .iter()
+                    .any(|x| x.contains("Subject") && x.contains("guessed")),
+                "{:?}",
+                p.problems
+            );
+        }
+    }
+
+    #[test]
+    fn an_unlabelled_gbk_body_decodes_and_says_it_was_guessed() {
+        let body = "您好，我上周购买的商品一直没有发货，请帮我查询一下物流信息。谢谢！";
+        let mut raw = b"From: buyer@example.cn\r\nSubject: order\r\nMessage-ID: <g@x>\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+        raw.extend(legacy(body, "gbk"));
+        raw.extend(b"\r\n");
+        let p = parse(&raw);
+        assert_eq!(p.body_text, body);
+        assert!(
+            p.problems.iter().any(|x| x.contains("guessed as GBK")),
+            "{:?}",
+            p.problems
+        );
+        // A correct label is trusted, and UTF-8 is never guessed at.
+        let p = parse("From: b@x.cn\r\nSubject: 退款\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n退款\r\n".as_bytes());
+        assert_eq!((p.subject.as_str(), p.body_text.as_str()), ("退款", "退款"));
+        assert!(
+            !p.problems.iter().any(|x| x.contains("guessed")),
+            "{:?}",
+            p.problems
+        );
+    }
+
+    #[test]
+    fn a_display_name_that_is_an_address_is_the_address() {
+        let p = parse(b"From: \"finances8@loans.example\"\r\nSubject: loan\r\n\r\nhi\r\n");
+        let from = p.from.unwrap();
+        assert_eq!(from.address, "finances8@loans.example");
+        assert_eq!(from.name, None);
+        // A name that is not an address gives none.
+        let p = parse(b"From: \"Just A Name\"\r\nSubject: x\r\n\r\nhi\r\n");
+        assert!(p.from.is_none());
+    }
+
+    #[test]
+    fn without_a_from_address_the_sender_comes_from_reply_to_then_the_envelope() {
+        let p = parse(b"From: Only A Name\r\nReply-To: Ann <ann@customer.org>\r\nReturn-Path: <bounce@lists.org>\r\nSubject: x\r\n\r\nhi\r\n");
+        assert_eq!(p.from.as_ref().unwrap().address, "ann@customer.org");
+        assert!(p.problems.iter().any(|x| x.contains("taken from Reply-To")));
+        assert_eq!(p.from_count, 0, "a fallback is no From of its own");
+        let p = parse(b"From: <>\r\nReturn-Path: <ann@customer.org>\r\nSubject: x\r\n\r\nhi\r\n");
+        assert_eq!(p.from.as_ref().unwrap().address, "ann@customer.org");
+        assert!(p.problems.iter().any(|x| x.contains("envelope")));
+        let p = parse(b"Return-Path: <>\r\nSubject: x\r\n\r\nhi\r\n");
+        assert!(p.from.is_none(), "a null envelope is no sender");
+    }
 
     #[test]
     fn message_ids_are_normalised() {

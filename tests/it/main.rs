@@ -20,6 +20,7 @@ mod ingest;
 mod leaks;
 mod mimekit;
 mod poison;
+mod realmail;
 mod resilience;
 mod spoofing;
 mod support;
