@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, db_time};
 use crate::config::Config;
 use crate::ingest::imap::{self, SyncStats};
 use crate::ingest::pipeline::Pipeline;
@@ -41,6 +41,97 @@ async fn held_digests(store: &Store, pipeline: &Pipeline) -> Result<usize> {
         tracing::info!("Queued {n} held-message digest(s).");
     }
     Ok(n)
+}
+
+/// When the last summary of unfiled messages went to the admin.
+const PROBLEMS_SUMMARY_SETTING: &str = "problems_summary_at";
+/// At most one summary per this long.
+const PROBLEMS_SUMMARY_EVERY: chrono::Duration = chrono::Duration::hours(24);
+
+/// Queues the admin's summary of messages that could not be filed (unprocessable,
+/// rejected, held) since the last one, at most once a day and only when there are any.
+/// Without `[admin] email` nothing is sent. True when one was queued.
+async fn problems_summary(store: &Store, pipeline: &Pipeline) -> Result<bool> {
+    let cfg = pipeline.config();
+    let Some(admin) = cfg.admin_email.as_deref() else {
+        return Ok(false);
+    };
+    let now = pipeline.clock().now();
+    let mut tx = store.begin_write().await?;
+    let last = crate::store::find_setting(&mut tx, PROBLEMS_SUMMARY_SETTING).await?;
+    if let Some(last) = last.as_deref()
+        && last > db_time(now - PROBLEMS_SUMMARY_EVERY).as_str()
+    {
+        return Ok(false);
+    }
+    let since = last.unwrap_or_else(|| db_time(now - PROBLEMS_SUMMARY_EVERY));
+    let found =
+        crate::store::messages::list_recent_views(&mut tx, true, Some(&since), 1000).await?;
+    if found.is_empty() {
+        return Ok(false);
+    }
+    let entries: Vec<crate::outbound::compose::ProblemEntry<'_>> = found
+        .iter()
+        .rev()
+        .map(|m| crate::outbound::compose::ProblemEntry {
+            row: m.id,
+            at: &m.created_at,
+            kind: &m.kind,
+            ticket: m.ticket,
+            from: m.from.as_deref(),
+            subject: &m.subject,
+            why: m
+                .held_reason
+                .as_deref()
+                .or(m.problems.first().map(String::as_str)),
+        })
+        .collect();
+    let mail = crate::outbound::compose::problems_summary(
+        cfg,
+        pipeline.templates(),
+        admin,
+        since.get(..19).unwrap_or(&since),
+        &entries,
+    )?;
+    let now_s = db_time(now);
+    crate::store::outbox::insert_outbox(
+        &mut tx,
+        &crate::store::outbox::NewOutbox {
+            message_row: None,
+            ticket_id: None,
+            kind: "problems_summary",
+            message_id: &mail.message_id,
+            mail_from: &cfg.smtp.from.address,
+            rcpt_to: &mail.to,
+            raw: &mail.raw,
+            now: &now_s,
+        },
+    )
+    .await?;
+    crate::store::put_setting(&mut tx, PROBLEMS_SUMMARY_SETTING, &now_s).await?;
+    tx.commit().await?;
+    tracing::info!(
+        "Queued the summary of {} unfiled message(s) for {admin}.",
+        entries.len()
+    );
+    Ok(true)
+}
+
+/// The periodic chores: held-message digests and the admin's daily summary. Each is its
+/// own transaction; an error in one is logged and does not stop the other. The number of
+/// mails queued.
+async fn housekeeping(store: &Store, pipeline: &Pipeline) -> usize {
+    let mut queued = 0;
+    match held_digests(store, pipeline).await {
+        Ok(n) => queued += n,
+        Err(e) => tracing::error!("Held-message digests: {e:#}"),
+    }
+    match problems_summary(store, pipeline).await {
+        Ok(true) => queued += 1,
+        Ok(false) => {}
+        Err(e) => tracing::error!("Summary of unfiled messages: {e:#}"),
+    }
+    queued
 }
 
 /// What `run --once` did.
@@ -107,9 +198,7 @@ impl Daemon {
                 }
             }
         }
-        if let Err(e) = self.held_digests().await {
-            tracing::error!("Held-message digests: {e:#}");
-        }
+        housekeeping(&self.store, &self.pipeline).await;
         let FlushStats {
             sent,
             retrying,
@@ -120,10 +209,6 @@ impl Daemon {
         report.failed = failed;
         report.peak_rss_kib = crate::peak_rss_kib();
         Ok(report)
-    }
-
-    async fn held_digests(&self) -> Result<usize> {
-        held_digests(&self.store, &self.pipeline).await
     }
 
     /// Runs until `cancel` fires. `ready` is called once every loop has been started.
@@ -157,8 +242,9 @@ impl Daemon {
             });
         }
         {
-            // Held-message digests: the notices the hourly cap held back, every few
-            // minutes. Each pass is one short transaction; an error is logged and retried.
+            // Housekeeping every few minutes: the held notices the hourly cap held back,
+            // and the admin's daily summary of unfiled messages. Short transactions; an
+            // error is logged and retried on the next pass.
             let (store, pipeline) = (self.store.clone(), self.pipeline.clone());
             let cancel = cancel.clone();
             let wake = wake.clone();
@@ -168,13 +254,11 @@ impl Daemon {
                         _ = cancel.cancelled() => break,
                         _ = tokio::time::sleep(HELD_DIGEST_EVERY) => {}
                     }
-                    match held_digests(&store, &pipeline).await {
-                        Ok(n) if n > 0 => wake.notify_one(),
-                        Ok(_) => {}
-                        Err(e) => tracing::error!("Held-message digests: {e:#}"),
+                    if housekeeping(&store, &pipeline).await > 0 {
+                        wake.notify_one();
                     }
                 }
-                "held-message digests".to_string()
+                "housekeeping (held digests, admin summary)".to_string()
             });
         }
         tracing::info!(

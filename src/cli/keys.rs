@@ -13,17 +13,21 @@ use crate::store::{Store, agent};
 pub enum KeysCommand {
     /// Show the key versions and which one signs new tokens.
     List {
+        /// Print the result as JSON (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Add a new key and sign new tokens with it; older tokens still verify.
     Rotate {
+        /// Print the result as JSON (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Remove a key version: tokens signed with it stop working.
     Retire {
+        /// The key version to retire, as `keys list` shows it.
         version: u16,
+        /// Print the result as JSON (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },

@@ -45,6 +45,7 @@ pub enum Command {
     /// Rotate or retire the secrets of agents' reply tokens.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Inspect stored messages: their raw bytes, and those that could not be filed.
     #[command(subcommand)]
     Message(message::MessageCommand),
 }

@@ -18,12 +18,15 @@ pub enum TicketCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print the result as JSON (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Show one ticket with its messages in order.
     Show {
+        /// The ticket number (`#N` in subjects and `ticket list`).
         id: TicketId,
+        /// Print the result as JSON (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },

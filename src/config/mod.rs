@@ -6,6 +6,7 @@
 //! they never appear in `Debug` output or logs (see [`Secret`]).
 
 pub mod raw;
+mod read;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -164,6 +165,8 @@ pub struct Config {
     pub commands_address: Option<String>,
     /// Notification mails to agents about new tickets and customer messages.
     pub notify_enabled: bool,
+    /// Who gets the daily summary of messages that could not be filed.
+    pub admin_email: Option<String>,
 }
 
 impl Config {
@@ -246,10 +249,20 @@ pub fn parse(
     base_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-        problems: vec![format!("TOML: {}", e.to_string().trim())],
-    })?;
-    validate(raw, base_dir, env)
+    let (raw, read_problems) = read::read(text).map_err(|e| ConfigError { problems: vec![e] })?;
+    if read_problems.is_empty() {
+        return validate(raw, base_dir, env);
+    }
+    // A key left out for its type is not also "required": it was there, only wrong.
+    let left_out: Vec<String> = read_problems
+        .iter()
+        .map(|p| format!("{}: {} is required", p.ctx, p.key))
+        .collect();
+    let mut problems: Vec<String> = read_problems.iter().map(ToString::to_string).collect();
+    if let Err(e) = validate(raw, base_dir, env) {
+        problems.extend(e.problems.into_iter().filter(|p| !left_out.contains(p)));
+    }
+    Err(ConfigError { problems })
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -704,6 +717,17 @@ fn validate(
         problems.push(format!("commands: address {a:?} is not an email address"));
     }
     let notify_enabled = raw.notify.as_ref().and_then(|n| n.enabled).unwrap_or(true);
+    let admin_email = raw
+        .admin
+        .as_ref()
+        .and_then(|a| a.email.as_deref())
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty());
+    if let Some(a) = &admin_email
+        && !valid_email(a)
+    {
+        problems.push(format!("admin: email {a:?} is not an email address"));
+    }
 
     if !problems.is_empty() {
         return Err(ConfigError { problems });
@@ -729,6 +753,7 @@ fn validate(
         message_id_domain,
         security,
         commands_address,
+        admin_email,
         notify_enabled,
     })
 }

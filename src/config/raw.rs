@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub security: Option<RawSecurity>,
     pub commands: Option<RawCommands>,
     pub notify: Option<RawNotify>,
+    pub admin: Option<RawAdmin>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,4 +121,10 @@ pub struct RawCommands {
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
     pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub email: Option<String>,
 }

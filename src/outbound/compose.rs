@@ -985,6 +985,84 @@ pub fn held_notice(cfg: &Config, templates: &Templates, h: &HeldInput<'_>) -> Re
     )
 }
 
+/// One message of the admin's daily summary.
+pub struct ProblemEntry<'a> {
+    pub row: i64,
+    pub at: &'a str,
+    pub kind: &'a str,
+    pub ticket: Option<TicketId>,
+    pub from: Option<&'a str>,
+    pub subject: &'a str,
+    pub why: Option<&'a str>,
+}
+
+/// The daily summary to the admin of messages that could not be filed (unprocessable,
+/// rejected, held). Everything in it came from outside, so every value is neutralised
+/// (one line, links defanged), as in a held notice.
+///
+/// Template data for `problems.subject` and `problems.txt`: `count`, `since`, `entries`
+/// (list of {row, at, kind, ticket, from, subject, why}), `more`, `support` {name, address}.
+pub fn problems_summary(
+    cfg: &Config,
+    templates: &Templates,
+    admin: &str,
+    since: &str,
+    entries: &[ProblemEntry<'_>],
+) -> Result<Composed> {
+    let shown: Vec<serde_json::Value> = entries
+        .iter()
+        .take(MAX_LIST_ENTRIES)
+        .map(|e| {
+            serde_json::json!({
+                "row": e.row,
+                "at": one_line(e.at, 40),
+                "kind": e.kind,
+                "ticket": e.ticket,
+                "from": neutralised(e.from.unwrap_or("(no address)"), 120),
+                "subject": neutralised(e.subject, 80),
+                "why": neutralised(e.why.unwrap_or("(no reason recorded)"), 300),
+            })
+        })
+        .collect();
+    let data = serde_json::json!({
+        "count": entries.len(),
+        "since": one_line(since, 40),
+        "entries": shown,
+        "more": entries.len().saturating_sub(MAX_LIST_ENTRIES),
+        "support": support_json(cfg),
+    });
+    let subject = clean_subject(&templates.render("problems.subject", &data)?);
+    let body = templates.render("problems.txt", &data)?;
+    let to = Mailbox {
+        name: None,
+        address: admin.to_string(),
+    };
+    let mut rand_part = [0u8; 8];
+    rand::rng().fill_bytes(&mut rand_part);
+    let message_id = format!(
+        "{OWN_ID_PREFIX}admin.{}@{}",
+        hex::encode(rand_part),
+        cfg.message_id_domain
+    );
+    let msg = Message::builder()
+        .from(lettre_mailbox(&cfg.smtp.from)?)
+        .to(lettre_mailbox(&to)?)
+        .subject(subject.clone())
+        .message_id(Some(format!("<{message_id}>")))
+        .raw_header(raw_header("Auto-Submitted", "auto-generated".to_string()))
+        .raw_header(raw_header("X-Auto-Response-Suppress", "All".to_string()))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.clone())
+        .context("Building the problems summary")?;
+    Ok(Composed {
+        message_id,
+        subject,
+        body,
+        to: vec![to.address],
+        raw: msg.formatted(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         include_str!("../../templates/held.subject.hbs"),
     ),
     ("held.txt", include_str!("../../templates/held.txt.hbs")),
+    (
+        "problems.subject",
+        include_str!("../../templates/problems.subject.hbs"),
+    ),
+    (
+        "problems.txt",
+        include_str!("../../templates/problems.txt.hbs"),
+    ),
 ];
 
 /// Every embedded macro (`templates/macros/NAME.txt.hbs`) with its text.

@@ -236,6 +236,8 @@ pub async fn set_message_ticket(
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageView {
     pub id: i64,
+    /// The ticket it is filed on, if any.
+    pub ticket: Option<TicketId>,
     pub message_id: String,
     pub direction: String,
     pub kind: String,
@@ -262,20 +264,54 @@ fn json_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
+const VIEW_COLUMNS: &str = "SELECT m.id, m.ticket_id, m.message_id, m.direction, m.kind, \
+     m.from_addr, m.from_name, m.to_addrs, m.cc_addrs, m.subject, m.body_text, m.channel, \
+     m.match_reason, m.problems, m.attachments, m.created_at, m.agent, m.held_reason, \
+     (SELECT o.status FROM outbox o WHERE o.message_row = m.id) AS delivery FROM messages m";
+
+/// Kinds of messages that could not be filed as they came: `message list --problems`.
+pub const PROBLEM_KINDS: &[&str] = &["unprocessable", "rejected", "held"];
+
 pub async fn list_message_views(
     conn: &mut SqliteConnection,
     ticket: TicketId,
 ) -> Result<Vec<MessageView>> {
-    let rows = sqlx::query(
-        "SELECT m.id, m.message_id, m.direction, m.kind, m.from_addr, m.from_name, m.to_addrs, \
-         m.cc_addrs, m.subject, m.body_text, m.channel, m.match_reason, m.problems, \
-         m.attachments, m.created_at, m.agent, m.held_reason, \
-         (SELECT o.status FROM outbox o WHERE o.message_row = m.id) AS delivery \
-         FROM messages m WHERE m.ticket_id = ? ORDER BY m.id",
-    )
+    // Only constants are formatted in: the values are bound.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{VIEW_COLUMNS} WHERE m.ticket_id = ? ORDER BY m.id"
+    )))
     .bind(ticket)
     .fetch_all(conn)
     .await?;
+    views(&rows)
+}
+
+/// The newest messages, at most `limit`; only [`PROBLEM_KINDS`] when `problems`, and
+/// only those stored at or after `since` (a database time) when given.
+pub async fn list_recent_views(
+    conn: &mut SqliteConnection,
+    problems: bool,
+    since: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MessageView>> {
+    let kinds = if problems {
+        let list: Vec<String> = PROBLEM_KINDS.iter().map(|k| format!("'{k}'")).collect();
+        format!("m.kind IN ({})", list.join(", "))
+    } else {
+        "1 = 1".to_string()
+    };
+    // Only constants are formatted in: the values are bound.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{VIEW_COLUMNS} WHERE {kinds} AND m.created_at >= ? ORDER BY m.id DESC LIMIT ?"
+    )))
+    .bind(since.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    views(&rows)
+}
+
+fn views(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MessageView>> {
     rows.iter()
         .map(|r| {
             let to: String = r.try_get("to_addrs")?;
@@ -284,6 +320,7 @@ pub async fn list_message_views(
             let attachments: String = r.try_get("attachments")?;
             Ok(MessageView {
                 id: r.try_get("id")?,
+                ticket: r.try_get("ticket_id")?,
                 message_id: r.try_get("message_id")?,
                 direction: r.try_get("direction")?,
                 kind: r.try_get("kind")?,

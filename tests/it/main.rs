@@ -10,6 +10,7 @@
 )]
 
 mod agents;
+mod cli;
 mod conformance;
 mod forgery;
 mod harness;

@@ -1,6 +1,6 @@
 //! Issue 11: real-world mail that came out wrong. Real Dovecot in, real SMTP out.
 
-use crate::harness::Desk;
+use crate::harness::{Desk, Opts};
 
 fn legacy(text: &str, charset: &str) -> Vec<u8> {
     let enc = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap();
@@ -123,4 +123,84 @@ fn an_address_only_display_name_and_a_missing_from_still_make_tickets() {
         "the fallback is recorded: {}",
         m["problems"]
     );
+}
+
+#[test]
+fn unfiled_messages_are_listed_with_reasons_and_summarised_to_the_admin_once_a_day() {
+    let desk = Desk::with(Opts {
+        extra: "[admin]\nemail = \"ops@example.com\"\n",
+        max_message_mb: 1,
+        ..Opts::default()
+    });
+    // No address anywhere: unprocessable. Over the size limit: rejected.
+    desk.deliver(
+        b"From: Nobody At All\r\nTo: support@example.com\r\nSubject: who am I\r\nMessage-ID: <nobody@x.test>\r\n\r\nhi\r\n",
+    );
+    let mut big = plain(
+        Some("<big@customer.org>"),
+        "big@customer.org",
+        "Huge",
+        "big@customer.org",
+    );
+    big.extend(std::iter::repeat_n(b'a', 1_200_000));
+    desk.deliver(&big);
+    desk.deliver(&plain(
+        None,
+        "ann@customer.org",
+        "Fine",
+        "fine@customer.org",
+    ));
+    let r = desk.run_once();
+    assert_eq!(r["new_tickets"], 1, "{r}");
+
+    let out = desk.cmd(&["message", "list", "--problems", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["rejected", "unprocessable"], "{list:#}");
+    for m in list.as_array().unwrap() {
+        assert!(
+            !m["problems"].as_array().unwrap().is_empty(),
+            "a reason for each: {m:#}"
+        );
+    }
+    let text = desk.cmd(&["message", "list", "--problems"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("why: "), "{text}");
+
+    // The admin's summary: one mail naming both, nothing to the customers about them.
+    let sent = desk.sent(2);
+    let summaries: Vec<_> = sent
+        .iter()
+        .filter(|m| m.rcpt_to == vec!["ops@example.com".to_string()])
+        .collect();
+    assert_eq!(summaries.len(), 1, "{sent:?}");
+    let body = summaries[0].body_text();
+    assert!(body.contains("2 message(s)"), "{body}");
+    assert!(
+        body.contains("rejected") && body.contains("unprocessable"),
+        "{body}"
+    );
+    // A second pass the same day sends no second summary, even with a new problem.
+    desk.deliver(
+        b"From: Nobody Else\r\nTo: support@example.com\r\nSubject: again\r\nMessage-ID: <nobody2@x.test>\r\n\r\nhi\r\n",
+    );
+    desk.run_once();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let to_admin = desk
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt_to == vec!["ops@example.com".to_string()])
+        .count();
+    assert_eq!(to_admin, 1, "at most one summary a day");
 }
