@@ -110,8 +110,11 @@ pub struct AutoreplyConfig {
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
+    /// The handle used in commands (`#assign alice`) and logs.
     pub name: String,
     pub email: String,
+    /// How the agent signs to customers ("Alice Martin"); the handle when not given.
+    pub display_name: String,
 }
 
 /// How replies that claim to come from an agent are authenticated (issue 3).
@@ -167,6 +170,8 @@ pub struct Config {
     pub notify_enabled: bool,
     /// Who gets the daily summary of messages that could not be filed.
     pub admin_email: Option<String>,
+    /// An agent who answers an unassigned ticket becomes its assignee.
+    pub auto_assign: bool,
 }
 
 impl Config {
@@ -626,7 +631,21 @@ fn validate(
                 "agent {name:?}: email {email:?} is not an email address"
             ));
         }
-        agents.push(AgentConfig { name, email });
+        let display_name = a
+            .display_name
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| name.clone());
+        if display_name.chars().any(char::is_control) || display_name.chars().count() > 100 {
+            problems.push(format!(
+                "agent {name:?}: display_name must be one line of at most 100 characters"
+            ));
+        }
+        agents.push(AgentConfig {
+            name,
+            email,
+            display_name,
+        });
     }
 
     let subject_window_days = raw
@@ -754,6 +773,11 @@ fn validate(
         security,
         commands_address,
         admin_email,
+        auto_assign: raw
+            .commands
+            .as_ref()
+            .and_then(|c| c.auto_assign)
+            .unwrap_or(true),
         notify_enabled,
     })
 }

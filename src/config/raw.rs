@@ -81,6 +81,7 @@ pub struct RawAutoreply {
 pub struct RawAgent {
     pub name: Option<String>,
     pub email: Option<String>,
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +116,7 @@ pub struct RawSecurity {
 #[serde(deny_unknown_fields)]
 pub struct RawCommands {
     pub address: Option<String>,
+    pub auto_assign: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

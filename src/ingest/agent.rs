@@ -57,6 +57,8 @@ use crate::threading::subject;
 struct Identity {
     /// The agent's configured name, or the collaborator's address.
     name: String,
+    /// How they sign to customers.
+    display_name: String,
     email: String,
     collaborator: bool,
 }
@@ -433,6 +435,7 @@ async fn claim(
 fn agent_identity(a: &crate::config::AgentConfig) -> Identity {
     Identity {
         name: a.name.clone(),
+        display_name: a.display_name.clone(),
         email: a.email.clone(),
         collaborator: false,
     }
@@ -462,6 +465,7 @@ async fn identity_for(
             if token::identity_id(&email) == id {
                 return Ok(Some(Identity {
                     name: email.clone(),
+                    display_name: email.clone(),
                     email,
                     collaborator: true,
                 }));
@@ -1011,6 +1015,44 @@ async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<
     })
 }
 
+/// How long the same text on the same ticket counts as a double send.
+const DUPLICATE_REPLY_SECS: i64 = 60;
+
+/// The agent reply on `ticket` with exactly this text stored at or after `since`, if any.
+async fn same_reply_sent_since(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    text: &str,
+    since: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM messages WHERE ticket_id = ? AND kind = 'agent_reply' \
+         AND direction = 'inbound' AND body_text = ? AND created_at >= ? \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .bind(text)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The reply will answer the customer: an agent's text or macro, no `#note`, and no
+/// `#assign` of its own.
+fn answers_customer(identity: &Identity, reply: &ParsedReply) -> bool {
+    use crate::commands::parse::Command;
+    !identity.collaborator
+        && !reply
+            .commands
+            .iter()
+            .any(|(_, _, c)| matches!(c, Command::Note | Command::Assign(_)))
+        && (!reply.body.trim().is_empty()
+            || reply
+                .commands
+                .iter()
+                .any(|(_, _, c)| matches!(c, Command::Macro(_))))
+}
+
 /// The checks passed: run the commands, relay the text, send the receipt.
 #[allow(clippy::too_many_arguments)]
 async fn act(
@@ -1041,6 +1083,22 @@ async fn act(
             extra_rejected.push((line, "collaborators can add notes only".to_string()));
         }
     }
+    // Auto-assign: an agent who answers an unassigned ticket takes it, so the others stop
+    // being notified about it. An explicit #assign, a #note or a collaborator does not.
+    let mut auto_assigned = false;
+    if cfg.auto_assign && answers_customer(identity, &reply) {
+        let unassigned = agent_store::find_ticket_state(conn, ticket)
+            .await?
+            .is_some_and(|s| s.assignee.is_none() && s.merged_into.is_none());
+        if unassigned {
+            auto_assigned = true;
+            reply.commands.push((
+                0,
+                "#assign me (automatic: you answered an unassigned ticket)".to_string(),
+                crate::commands::parse::Command::Assign(crate::commands::parse::AssignTarget::Me),
+            ));
+        }
+    }
     let agents: Vec<(String, String)> = cfg
         .agents
         .iter()
@@ -1048,7 +1106,7 @@ async fn act(
         .collect();
     let templates = pl.templates();
     let macro_exists = |name: &str| templates.macro_names().iter().any(|m| m == name);
-    let report = apply::apply(
+    let mut report = apply::apply(
         conn,
         &ApplyContext {
             ticket_id: ticket,
@@ -1061,6 +1119,19 @@ async fn act(
         &reply.commands,
     )
     .await?;
+    if auto_assigned {
+        for a in report
+            .applied
+            .iter_mut()
+            .filter(|a| a.starts_with("#assign me:"))
+        {
+            *a = a.replacen(
+                "#assign me:",
+                "#assign me (automatic: you answered an unassigned ticket):",
+                1,
+            );
+        }
+    }
     let note = report.note || identity.collaborator;
     let t = tickets::find_ticket(conn, ticket)
         .await?
@@ -1074,7 +1145,7 @@ async fn act(
     });
     let mut text = reply.body.trim().to_string();
     for name in &report.macros {
-        let data = compose::macro_data(cfg, t.id, &t.subject, &customer, &identity.name);
+        let data = compose::macro_data(cfg, t.id, &t.subject, &customer, &identity.display_name);
         match templates.render_macro(name, &data) {
             Ok(Some(m)) => {
                 if !text.is_empty() {
@@ -1086,7 +1157,23 @@ async fn act(
             Err(e) => extra_rejected.push((format!("#macro {name}"), format!("{e:#}"))),
         }
     }
-    let relay = !text.is_empty() && !note && report.merged_into.is_none();
+    let mut relay = !text.is_empty() && !note && report.merged_into.is_none();
+    // A double send (or a client's retry with a new Message-ID) of the same text within
+    // a minute reaches the customer once; the receipt says so.
+    let already_sent = if relay {
+        same_reply_sent_since(
+            conn,
+            ticket,
+            &text,
+            &db_time(now - chrono::Duration::seconds(DUPLICATE_REPLY_SECS)),
+        )
+        .await?
+    } else {
+        None
+    };
+    if already_sent.is_some() {
+        relay = false;
+    }
     let kind = if note {
         MessageKind::Note
     } else if relay {
@@ -1143,6 +1230,8 @@ async fn act(
 
     let mut outcome = if note {
         ReplyOutcome::InternalNote
+    } else if let Some(earlier) = already_sent {
+        ReplyOutcome::AlreadySent(earlier)
     } else {
         ReplyOutcome::NothingSent
     };
@@ -1155,7 +1244,7 @@ async fn act(
                 ticket_subject: &t.subject,
                 customer_token: &t.token,
                 to: &side.to,
-                agent_name: &identity.name,
+                agent_name: &identity.display_name,
                 body_text: &text,
                 in_reply_to: side.in_reply_to.as_deref(),
                 references: &side.references,
@@ -1192,12 +1281,17 @@ async fn act(
     );
     rejected.extend(extra_rejected);
     let ignored: Vec<String> = reply.ignored.iter().map(|(_, l)| l.clone()).collect();
-    let anything = !report.applied.is_empty()
-        || !rejected.is_empty()
+    // An automatic #assign alone is no reason for a receipt.
+    let anything = !rejected.is_empty()
         || !ignored.is_empty()
         || report.help
-        || !reply.commands.is_empty();
-    let quiet_ok = report.quiet && rejected.is_empty() && ignored.is_empty() && !report.help;
+        || reply.commands.len() > usize::from(auto_assigned)
+        || already_sent.is_some();
+    let quiet_ok = report.quiet
+        && rejected.is_empty()
+        && ignored.is_empty()
+        && !report.help
+        && already_sent.is_none();
     if anything && !quiet_ok {
         let expires = now.timestamp()
             + i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);

@@ -1055,7 +1055,9 @@ impl<'a> Unit<'a> {
     }
 
     fn open_ticket(&mut self, p: &Parsed, customer_id: i64, linked: Option<TicketId>) -> TicketId {
-        let (stripped, _) = subject::strip_reply_prefixes(&p.subject);
+        // Our own old tags leave: a reply to a closed ticket #1 is not "[#5] [#1] ...".
+        let (stripped, _) =
+            subject::strip_reply_prefixes(&subject::without_ticket_tags(&p.subject));
         let mut display = clean_text(stripped.trim(), 1000);
         if display.is_empty() {
             display = "(no subject)".to_string();

@@ -698,6 +698,102 @@ pub fn macro_data(
     })
 }
 
+/// Openings that make a first line a greeting, lower-case.
+const GREETINGS: &[&str] = &[
+    "hello",
+    "hi",
+    "hey",
+    "dear",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "greetings",
+    "bonjour",
+    "salut",
+    "hallo",
+    "guten tag",
+    "moin",
+    "hola",
+    "buenos días",
+    "ciao",
+    "buongiorno",
+    "olá",
+    "hej",
+    "hei",
+    "dzień dobry",
+    "merhaba",
+    "dobrý den",
+    "您好",
+    "你好",
+    "こんにちは",
+    "안녕하세요",
+];
+
+/// Closings that make a line a sign-off, lower-case.
+const CLOSINGS: &[&str] = &[
+    "best",
+    "regards",
+    "kind regards",
+    "thanks",
+    "thank you",
+    "cheers",
+    "sincerely",
+    "yours",
+    "cordialement",
+    "bien à vous",
+    "viele grüße",
+    "mit freundlichen",
+    "lg",
+    "saludos",
+    "un saluto",
+    "cordiali saluti",
+    "pozdrawiam",
+    "s pozdravem",
+    "mvh",
+    "med vänlig hälsning",
+    "祝好",
+    "此致",
+    "よろしくお願いします",
+    "--",
+];
+
+/// `line` starts with `word` as a whole word (case-insensitive).
+fn starts_with_word(line: &str, word: &str) -> bool {
+    let lower = line.trim_start().to_lowercase();
+    lower.strip_prefix(word).is_some_and(|rest| {
+        !word.chars().all(|c| c.is_alphabetic())
+            || !rest.chars().next().is_some_and(char::is_alphabetic)
+    })
+}
+
+/// The agent's text already opens with a greeting, so the reply template adds none.
+pub fn greets(body: &str) -> bool {
+    body.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|first| GREETINGS.iter().any(|g| starts_with_word(first, g)))
+}
+
+/// The agent's text already ends with a sign-off or their name, so the reply template
+/// does not sign again.
+pub fn signs(body: &str, agent_name: &str) -> bool {
+    let first_name = agent_name
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    body.lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(4)
+        .any(|l| {
+            CLOSINGS.iter().any(|c| starts_with_word(l, c))
+                || (first_name.chars().count() >= 2
+                    && l.to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w == first_name))
+        })
+}
+
 /// An agent's answer to the customer.
 pub struct ReplyInput<'a> {
     pub ticket_id: TicketId,
@@ -733,11 +829,11 @@ pub fn customer_reply(cfg: &Config, templates: &Templates, r: &ReplyInput<'_>) -
         .first()
         .context("Building the reply to the customer: no recipient")?;
     let mut data = macro_data(cfg, r.ticket_id, r.ticket_subject, customer, r.agent_name);
+    let body_text = clean_text(r.body_text).trim().to_string();
     if let Some(obj) = data.as_object_mut() {
-        obj.insert(
-            "body".to_string(),
-            serde_json::Value::String(clean_text(r.body_text).trim().to_string()),
-        );
+        obj.insert("greeted".into(), greets(&body_text).into());
+        obj.insert("signed".into(), signs(&body_text, r.agent_name).into());
+        obj.insert("body".to_string(), serde_json::Value::String(body_text));
     }
     let tagged = tagged_subject(r.ticket_id, clean_subject(r.ticket_subject));
     let subject = if tagged
@@ -771,6 +867,9 @@ pub enum ReplyOutcome {
     InternalNote,
     /// The reply held only commands (or nothing was sendable).
     NothingSent,
+    /// The same text went to the customer moments ago (a double send, a client's retry):
+    /// not sent again. The earlier message's row.
+    AlreadySent(i64),
 }
 
 /// What a receipt tells an agent about their reply.
@@ -794,13 +893,45 @@ pub struct ReceiptInput<'a> {
     pub in_reply_to: Option<&'a str>,
 }
 
+/// Commands named in a receipt's subject, at most; the rest are counted.
+const SUMMARY_COMMANDS: usize = 3;
+
+/// One line saying what a reply did, so receipts differ in a mail client's index:
+/// "sent to the customer, #priority high, #assign bob", "note added", "1 rejected".
+fn receipt_summary(r: &ReceiptInput<'_>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match r.outcome {
+        ReplyOutcome::SentToCustomer => parts.push("sent to the customer".into()),
+        ReplyOutcome::InternalNote => parts.push("note added".into()),
+        ReplyOutcome::NothingSent => {}
+        ReplyOutcome::AlreadySent(_) => parts.push("not sent twice".into()),
+    }
+    for a in r.applied.iter().take(SUMMARY_COMMANDS) {
+        let command = a.split(": ").next().unwrap_or(a);
+        parts.push(one_line(command, 60));
+    }
+    if r.applied.len() > SUMMARY_COMMANDS {
+        parts.push(format!("{} more", r.applied.len() - SUMMARY_COMMANDS));
+    }
+    if !r.rejected.is_empty() {
+        parts.push(format!("{} rejected", r.rejected.len()));
+    }
+    if parts.is_empty() {
+        "nothing changed".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// Builds the receipt of an agent's reply: what was applied, what was rejected and why.
 /// It answers the agent's message inside the ticket's agent thread.
 ///
 /// Template data for `receipt.subject` and `receipt.txt`: `ticket` {id, subject}, `agent`
 /// {name, email}, `applied` (list), `applied_count`, `rejected` (list of {line, reason}),
-/// `rejected_count`, `ignored` (list), `outcome` {sent, note, nothing}, `help`,
-/// `cheat_sheet`, `support` {name, address}.
+/// `rejected_count`, `ignored` (list), `outcome` {sent, note, nothing, already_sent
+/// (false, or {row})}, `summary` (one
+/// line of what happened, for the subject), `help`, `cheat_sheet`, `support` {name,
+/// address}.
 pub fn receipt(cfg: &Config, templates: &Templates, r: &ReceiptInput<'_>) -> Result<Composed> {
     let rejected: Vec<serde_json::Value> = r
         .rejected
@@ -826,11 +957,16 @@ pub fn receipt(cfg: &Config, templates: &Templates, r: &ReceiptInput<'_>) -> Res
         "applied_count": r.applied.len(),
         "rejected": rejected,
         "rejected_count": r.rejected.len(),
+        "summary": receipt_summary(r),
         "ignored": bounded_lines(r.ignored),
         "outcome": {
             "sent": r.outcome == ReplyOutcome::SentToCustomer,
             "note": r.outcome == ReplyOutcome::InternalNote,
             "nothing": r.outcome == ReplyOutcome::NothingSent,
+            "already_sent": match r.outcome {
+                ReplyOutcome::AlreadySent(row) => serde_json::json!({ "row": row }),
+                _ => serde_json::Value::Bool(false),
+            },
         },
         "help": r.help,
         "cheat_sheet": CHEAT_SHEET,
@@ -1417,6 +1553,47 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_that_greets_and_signs_is_not_greeted_or_signed_again() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let to = vec![Mailbox {
+            name: Some("Carol Customer".into()),
+            address: "carol@example.org".into(),
+        }];
+        let reply = |body: &str| {
+            let c = customer_reply(
+                &cfg,
+                &t,
+                &ReplyInput {
+                    ticket_id: 1,
+                    ticket_subject: "Refund",
+                    customer_token: "tok",
+                    to: &to,
+                    agent_name: "Alice Martin",
+                    body_text: body,
+                    in_reply_to: None,
+                    references: &[],
+                },
+            )
+            .unwrap();
+            parse(&c.raw).body_text(0).unwrap().replace("\r\n", "\n")
+        };
+        let both = reply("Hi Carol,\n\nYour refund is on its way.\n\nBest,\nAlice");
+        assert!(!both.contains("Hello"), "{both}");
+        assert_eq!(both.matches("Alice").count(), 1, "{both}");
+        assert!(both.trim_end().ends_with("Example Support"), "{both}");
+        // Bare text gets the template's greeting and the display name.
+        let bare = reply("Your refund is on its way.");
+        assert!(bare.starts_with("Hello Carol Customer,"), "{bare}");
+        assert!(bare.contains("Alice Martin\nExample Support"), "{bare}");
+        // "Hilton" is no greeting; "Bestellung" no closing.
+        assert!(!greets("Hilton confirmed the booking."));
+        assert!(!signs("Bestellung 42 is shipped.", "Bob"));
+        assert!(greets("\n  您好，\n退款已处理。"));
+        assert!(signs("Done.\n\n-- \nBob from support", "Zed"));
+    }
+
+    #[test]
     fn customer_reply_is_human_and_reaches_every_customer() {
         let cfg = cfg();
         let t = Templates::load(None).unwrap();
@@ -1529,7 +1706,10 @@ mod tests {
         };
         let c = receipt(&cfg, &t, &input).unwrap();
         let p = parse(&c.raw);
-        assert_eq!(p.subject(), Some("[#42] Receipt: 1 applied, 1 rejected"));
+        assert_eq!(
+            p.subject(),
+            Some("[#42] Receipt: note added, #status pending, 1 rejected")
+        );
         assert_eq!(header(&p, "Auto-Submitted"), Some("auto-replied"));
         assert_eq!(p.in_reply_to().as_text(), Some("agent-reply@example.com"));
         assert_eq!(
@@ -1564,7 +1744,10 @@ mod tests {
         input.in_reply_to = None;
         let c = receipt(&cfg, &t, &input).unwrap();
         let p = parse(&c.raw);
-        assert_eq!(p.subject(), Some("[#42] Receipt: 1 applied, 0 rejected"));
+        assert_eq!(
+            p.subject(),
+            Some("[#42] Receipt: sent to the customer, #status pending")
+        );
         assert_eq!(p.in_reply_to().as_text(), Some("pd.42.thread@example.com"));
         let body = text(&p);
         assert!(body.contains(CHEAT_SHEET), "{body}");

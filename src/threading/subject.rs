@@ -395,25 +395,63 @@ fn fold_chars(s: &str) -> Vec<char> {
 /// space, 1-20 digits, optional space, close bracket. Returns the digits. The input has
 /// already been through `fold_chars`, so "optional space" covers any folded whitespace.
 fn match_ticket_tag_forward(chars: &[char]) -> Option<String> {
-    let mut it = chars.iter().copied().peekable();
-    if !it.next().is_some_and(is_open_bracket) {
+    ticket_tag_at(chars).map(|(digits, _)| digits)
+}
+
+/// [`match_ticket_tag_forward`], with the number of characters the tag takes.
+fn ticket_tag_at(chars: &[char]) -> Option<(String, usize)> {
+    let at = |i: usize| chars.get(i).copied();
+    let skip_space = |i: usize| if at(i) == Some(' ') { i + 1 } else { i };
+    if !at(0).is_some_and(is_open_bracket) {
         return None;
     }
-    it.next_if_eq(&' ');
-    it.next_if_eq(&'#')?;
-    it.next_if_eq(&' ');
-    let mut digits = String::new();
-    while let Some(d) = it.next_if(char::is_ascii_digit) {
-        if digits.len() == MAX_TICKET_DIGITS {
+    let mut i = skip_space(1);
+    if at(i) != Some('#') {
+        return None;
+    }
+    i = skip_space(i + 1);
+    let start = i;
+    while at(i).is_some_and(|c| c.is_ascii_digit()) {
+        i += 1;
+        if i - start > MAX_TICKET_DIGITS {
             return None;
         }
-        digits.push(d);
     }
-    if digits.is_empty() {
+    if i == start {
         return None;
     }
-    it.next_if_eq(&' ');
-    it.next().filter(|c| is_close_bracket(*c)).map(|_| digits)
+    let digits: String = chars.get(start..i)?.iter().collect();
+    i = skip_space(i);
+    at(i).filter(|c| is_close_bracket(*c))?;
+    Some((digits, i + 1))
+}
+
+/// `subject` without any of our ticket tags (`[#5]`, `【#5】`, `［＃５］`...), white space
+/// runs folded: the title of a new ticket opened by a reply to an old one. The rest of
+/// the subject keeps its own characters.
+pub fn without_ticket_tags(subject: &str) -> String {
+    let orig: Vec<char> = subject.chars().collect();
+    let folded: Vec<char> = orig
+        .iter()
+        .map(|c| {
+            let f = fold_char(*c);
+            if f.is_whitespace() { ' ' } else { f }
+        })
+        .collect();
+    let mut out = String::with_capacity(subject.len());
+    let mut i = 0;
+    while let Some(c) = orig.get(i) {
+        if folded.get(i).is_some_and(|f| is_open_bracket(*f))
+            && let Some((_, len)) = folded.get(i..).and_then(ticket_tag_at)
+        {
+            i += len;
+            out.push(' ');
+            continue;
+        }
+        out.push(*c);
+        i += 1;
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// If `out` ends with a ticket tag minus its close bracket (`[#123`), returns where the tag
@@ -479,6 +517,20 @@ fn fold_and_remove_ticket_tags(subject: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticket_tags_leave_a_new_subject() {
+        assert_eq!(
+            without_ticket_tags("[#5] [#1] Invoice wrong"),
+            "Invoice wrong"
+        );
+        assert_eq!(without_ticket_tags("Re: 【#12】 退款 [# 3 ]"), "Re: 退款");
+        assert_eq!(without_ticket_tags("［＃７］　注文"), "注文");
+        assert_eq!(
+            without_ticket_tags("[ext] price [#x] ok"),
+            "[ext] price [#x] ok"
+        );
+    }
 
     fn strip(s: &str) -> (String, usize) {
         strip_reply_prefixes(s)

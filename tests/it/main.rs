@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod agentday;
 mod agents;
 mod cli;
 mod conformance;
