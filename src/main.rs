@@ -1,18 +1,26 @@
 //! The postdesk binary: parse the command line, set up logging, dispatch, and map the
 //! result to an exit code (0 success, 1 failure reported, 2 error).
 
+use std::io::IsTerminal as _;
+
 use clap::Parser;
-use postdesk::cli::{self, Cli, Command};
+use postdesk::cli::{self, Cli, Command, LogFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    // Colour only for a person at a terminal: journald and log files get plain text.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .init();
+        .with_ansi(ansi);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

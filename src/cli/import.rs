@@ -66,16 +66,39 @@ pub async fn execute(config: &Path, args: &Args) -> Result<bool> {
             serde_json::json!({"stats": stats, "seconds": secs, "peak_rss_kib": crate::peak_rss_kib()})
         );
     } else {
+        let rate = if secs > 0.0 {
+            (stats.messages as f64 / secs).round()
+        } else {
+            0.0
+        };
+        let what = match args.format {
+            Format::Maildir => format!("the Maildir {}", args.path.display()),
+            Format::Mbox => format!("the mbox {}", args.path.display()),
+        };
+        let mut parts = vec![
+            format!("{} new tickets", stats.new_tickets),
+            format!("{} joined existing tickets", stats.joined),
+        ];
+        for (n, words) in [
+            (stats.duplicates, "already stored (duplicates)"),
+            (stats.bounces, "bounces or reports"),
+            (stats.agent_mail, "agents' mail"),
+            (stats.held, "held"),
+            (
+                stats.unprocessable,
+                "unprocessable (see the log above, or message list --problems)",
+            ),
+            (stats.rejected, "over the size limit"),
+            (stats.unreadable_files, "files that could not be read"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {words}"));
+            }
+        }
         println!(
-            "Imported {} messages in {secs:.1}s: {} new tickets, {} joined, {} duplicates, {} bounces, {} unprocessable, {} rejected, {} unreadable files.",
+            "Imported {} messages from {what} in {secs:.1} s ({rate:.0} messages/s): {}.",
             stats.messages,
-            stats.new_tickets,
-            stats.joined,
-            stats.duplicates,
-            stats.bounces,
-            stats.unprocessable,
-            stats.rejected,
-            stats.unreadable_files
+            parts.join(", ")
         );
     }
     Ok(true)

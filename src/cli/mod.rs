@@ -27,8 +27,28 @@ pub struct Cli {
     #[arg(long, global = true, env = "POSTDESK_LOG", default_value = "info")]
     pub log: String,
 
+    /// Log format: plain text (coloured only on a terminal, and never with NO_COLOR set)
+    /// or one JSON object per line, for journald and log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "POSTDESK_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, fields).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,18 +48,21 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
             } else if list.is_empty() {
                 println!("No tickets.");
             } else {
+                // CUST and AGENT count what people wrote; AUTO is postdesk's own mail.
                 println!(
-                    "{:>6}  {:<8}  {:<6}  {:>4}  {:<30}  SUBJECT",
-                    "ID", "STATUS", "PRIO", "MSGS", "CUSTOMER"
+                    "{:>6}  {:<8}  {:<6}  {:>4}  {:>5}  {:>4}  {:<30}  SUBJECT",
+                    "ID", "STATUS", "PRIO", "CUST", "AGENT", "AUTO", "CUSTOMER"
                 );
                 for t in &list {
                     let subject: String = term_line(&t.subject).chars().take(60).collect();
                     println!(
-                        "{:>6}  {:<8}  {:<6}  {:>4}  {:<30}  {subject}",
+                        "{:>6}  {:<8}  {:<6}  {:>4}  {:>5}  {:>4}  {:<30}  {subject}",
                         t.id,
                         t.status.as_str(),
                         t.priority.as_str(),
-                        t.message_count,
+                        t.customer_messages,
+                        t.agent_messages,
+                        t.automatic_messages,
                         term_line(&t.customer.email)
                     );
                 }

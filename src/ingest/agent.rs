@@ -1015,6 +1015,60 @@ async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<
     })
 }
 
+/// An agent's attachments relayed to the customer, in all at most this many bytes...
+const MAX_RELAYED_BYTES: usize = 10 * 1024 * 1024;
+/// ...and at most this many files.
+const MAX_RELAYED_FILES: usize = 20;
+
+/// The agent's attachments that go to the customer with the text; each refused one is
+/// named (with why) among the receipt's rejected lines.
+fn relayable_attachments(
+    raw: &[u8],
+    refused: &mut Vec<(String, String)>,
+) -> Vec<compose::OutAttachment> {
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for a in crate::ingest::parse::attachments_of(raw) {
+        let name = format!("attachment {:?}", a.filename);
+        let ct = a.content_type.to_ascii_lowercase();
+        // A forwarded mail may be our notification: internal text never goes out.
+        let internal = ct.starts_with("message/")
+            || ((ct.starts_with("text/") || ct == "application/octet-stream")
+                && crate::domain::has_agent_mail_marker(&String::from_utf8_lossy(&a.bytes)));
+        if internal {
+            refused.push((
+                name,
+                "not sent: an attached mail may hold internal text (our notification); \
+                 send the file itself instead"
+                    .to_string(),
+            ));
+        } else if out.len() >= MAX_RELAYED_FILES {
+            refused.push((
+                name,
+                format!("not sent: at most {MAX_RELAYED_FILES} files go with one reply"),
+            ));
+        } else if total + a.bytes.len() > MAX_RELAYED_BYTES {
+            refused.push((
+                name,
+                format!(
+                    "not sent: {:.1} MB would pass the {} MB limit for a reply's attachments; \
+                     share a link instead",
+                    a.bytes.len() as f64 / 1_048_576.0,
+                    MAX_RELAYED_BYTES / 1_048_576
+                ),
+            ));
+        } else {
+            total += a.bytes.len();
+            out.push(compose::OutAttachment {
+                filename: a.filename,
+                content_type: a.content_type,
+                bytes: a.bytes,
+            });
+        }
+    }
+    out
+}
+
 /// How long the same text on the same ticket counts as a double send.
 const DUPLICATE_REPLY_SECS: i64 = 60;
 
@@ -1236,6 +1290,7 @@ async fn act(
         ReplyOutcome::NothingSent
     };
     if relay {
+        let attachments = relayable_attachments(it.raw, &mut extra_rejected);
         let composed = compose::customer_reply(
             cfg,
             templates,
@@ -1248,6 +1303,7 @@ async fn act(
                 body_text: &text,
                 in_reply_to: side.in_reply_to.as_deref(),
                 references: &side.references,
+                attachments: &attachments,
             },
         );
         match composed {

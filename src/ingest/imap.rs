@@ -1001,6 +1001,14 @@ pub async fn folder_loop(
             Ok(Err(e)) => format!("{e:#}"),
             Err(join) => format!("the connection task failed: {join}"),
         };
+        if cancel.is_cancelled() {
+            // Our own shutdown closed it: no failure, and nothing to reconnect.
+            tracing::debug!(
+                "Mailbox {:?} folder {folder:?}: {err} (while shutting down)",
+                mb.name
+            );
+            break;
+        }
         let n = failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             .saturating_add(1);

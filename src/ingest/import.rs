@@ -57,7 +57,9 @@ impl ImportStats {
 }
 
 enum Item {
-    Message(Vec<u8>, Option<Box<Parsed>>),
+    /// The raw bytes, their parse (none when over the size cap), and where they came from
+    /// ("file PATH" or "message N of the mbox"), for the log.
+    Message(Vec<u8>, Option<Box<Parsed>>, String),
     Unreadable(String),
 }
 
@@ -79,6 +81,15 @@ pub async fn import(
         ImportSource::Maildir(p) => Work::Files(super::maildir::list_messages(p)?),
         ImportSource::Mbox(p) => {
             let data = std::fs::read(p).with_context(|| format!("Reading {}", p.display()))?;
+            if !super::mbox::looks_like_mbox(&data) {
+                anyhow::bail!(
+                    "{} is not an mbox file: an mbox starts with a \"From \" line, and this \
+                     starts with {:?}. For a single message, put it in a Maildir (cur/ \
+                     directory) and import that",
+                    p.display(),
+                    String::from_utf8_lossy(data.get(..40.min(data.len())).unwrap_or_default())
+                );
+            }
             Work::Blobs(super::mbox::split(&data))
         }
     };
@@ -90,8 +101,17 @@ pub async fn import(
         let b = ProgressBar::new(total as u64);
         b.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} messages ({per_sec}, eta {eta})",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} messages ({rate}, eta {eta})",
             )
+            .map(|s| {
+                // A whole number per second: "812/s", not "812.4387/s".
+                s.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", state.per_sec());
+                    },
+                )
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
@@ -108,7 +128,7 @@ pub async fn import(
         let mut batch = Vec::with_capacity(batch_size);
         let mut bytes = 0usize;
         let mut push = |item: Item, batch: &mut Vec<Item>| -> bool {
-            if let Item::Message(raw, _) = &item {
+            if let Item::Message(raw, _, _) = &item {
                 bytes += raw.len();
             }
             batch.push(item);
@@ -119,15 +139,15 @@ pub async fn import(
             let full = std::mem::replace(batch, Vec::with_capacity(batch_size));
             tx.blocking_send(full).is_ok()
         };
-        let parse = |raw: Vec<u8>| {
+        let parse = |raw: Vec<u8>, from: String| {
             let p = (raw.len() <= max).then(|| Box::new(parse::parse(&raw)));
-            Item::Message(raw, p)
+            Item::Message(raw, p, from)
         };
         match work {
             Work::Files(files) => {
                 for f in files {
                     let item = match std::fs::read(&f) {
-                        Ok(raw) => parse(raw),
+                        Ok(raw) => parse(raw, format!("file {}", f.display())),
                         Err(e) => Item::Unreadable(format!("{}: {e}", f.display())),
                     };
                     if !push(item, &mut batch) {
@@ -136,8 +156,11 @@ pub async fn import(
                 }
             }
             Work::Blobs(blobs) => {
-                for raw in blobs {
-                    if !push(parse(raw), &mut batch) {
+                for (i, raw) in blobs.into_iter().enumerate() {
+                    if !push(
+                        parse(raw, format!("message {} of the mbox", i + 1)),
+                        &mut batch,
+                    ) {
                         return;
                     }
                 }
@@ -154,17 +177,43 @@ pub async fn import(
         let n = batch.len();
         let mut txn = crate::store::begin_write_on(&mut conn).await?;
         let mut items = Vec::with_capacity(n);
+        let mut origins = Vec::with_capacity(n);
         for item in &batch {
             match item {
-                Item::Message(raw, p) => items.push(BatchItem::new(raw, p.as_deref(), None)),
+                Item::Message(raw, p, from) => {
+                    items.push(BatchItem::new(raw, p.as_deref(), None));
+                    origins.push(from.as_str());
+                }
                 Item::Unreadable(why) => {
                     tracing::error!("Cannot read {why}; skipped");
                     stats.unreadable_files += 1;
                 }
             }
         }
-        for o in pipeline.ingest_many(&mut txn, &items).await? {
-            stats.count(&o);
+        let outcomes = pipeline.ingest_many(&mut txn, &items).await?;
+        let mut unfiled = Vec::new();
+        for (o, from) in outcomes.iter().zip(&origins) {
+            stats.count(o);
+            if let Outcome::Unprocessable { row } | Outcome::Rejected { row } = o {
+                unfiled.push((*row, *from));
+            }
+        }
+        // Each message that could not be filed is named, with why.
+        for (row, from) in unfiled {
+            let (kind, problems): (String, String) =
+                sqlx::query_as("SELECT kind, problems FROM messages WHERE id = ?")
+                    .bind(row)
+                    .fetch_one(&mut *txn)
+                    .await?;
+            let why: Vec<String> = serde_json::from_str(&problems).unwrap_or_default();
+            tracing::warn!(
+                "The {from} was stored as {kind} (message #{row}): {}",
+                if why.is_empty() {
+                    "no reason recorded".to_string()
+                } else {
+                    why.join("; ")
+                }
+            );
         }
         txn.commit().await.context("COMMIT of an import batch")?;
         bar.inc(n as u64);

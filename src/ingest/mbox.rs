@@ -1,6 +1,18 @@
 //! Splitting an mbox file into messages (mboxo/mboxrd `From ` lines, with `>From `
 //! unescaping, and Content-Length framing where the header is present and consistent).
 
+/// Whether `data` can be an mbox: empty (no messages), or starting with a `From ` line
+/// (after blank lines). Anything else, such as a single `.eml`, is refused rather than
+/// read as one message.
+pub fn looks_like_mbox(data: &[u8]) -> bool {
+    let start = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len());
+    data.get(start..)
+        .is_none_or(|rest| rest.is_empty() || rest.starts_with(b"From "))
+}
+
 /// Splits mbox bytes into raw messages (the `From ` separator line removed).
 pub fn split(data: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();

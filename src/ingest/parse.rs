@@ -228,6 +228,104 @@ fn mailboxes(addr: Option<&Address<'_>>) -> Vec<Mailbox> {
         .collect()
 }
 
+/// Text of a `format=flowed` part (RFC 3676) with its soft line breaks rejoined: a line
+/// ending in a space continues on the next line of the same quote depth (with
+/// `delsp=yes` the space goes). Space-stuffing is undone; `-- ` stays a hard line; quote
+/// marks are written back as `> ` per level.
+pub fn unflow(text: &str, delsp: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let emit = |out: &mut String, depth: usize, line: &str| {
+        for _ in 0..depth {
+            out.push('>');
+        }
+        if depth > 0 && !line.is_empty() {
+            out.push(' ');
+        }
+        // The signature separator keeps its space; other lines lose trailing ones.
+        out.push_str(if line == "-- " {
+            line
+        } else {
+            line.trim_end_matches(' ')
+        });
+        out.push('\n');
+    };
+    let mut pending: Option<(usize, String)> = None;
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for raw in body.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let depth = line.chars().take_while(|c| *c == '>').count();
+        let content = line.get(depth..).unwrap_or_default();
+        let content = content.strip_prefix(' ').unwrap_or(content);
+        let soft = content.ends_with(' ') && content != "-- ";
+        let piece = if soft && delsp {
+            content.get(..content.len() - 1).unwrap_or(content)
+        } else {
+            content
+        };
+        match pending.take() {
+            Some((d, mut acc)) if d == depth => {
+                acc.push_str(piece);
+                if soft {
+                    pending = Some((d, acc));
+                } else {
+                    emit(&mut out, d, &acc);
+                }
+            }
+            earlier => {
+                if let Some((d, acc)) = earlier {
+                    emit(&mut out, d, &acc);
+                }
+                if soft {
+                    pending = Some((depth, piece.to_string()));
+                } else {
+                    emit(&mut out, depth, piece);
+                }
+            }
+        }
+    }
+    if let Some((d, acc)) = pending {
+        emit(&mut out, d, &acc);
+    }
+    // Every emitted line ended in a line break; the text may not have.
+    if !text.ends_with('\n') {
+        out.pop();
+    }
+    out
+}
+
+/// A file attached to a message, with its bytes.
+#[derive(Debug, Clone)]
+pub struct AttachmentData {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The attachments of `raw` (parts that are not its text or HTML body), decoded. For
+/// relaying an agent's files; the ingest path keeps only their metadata.
+pub fn attachments_of(raw: &[u8]) -> Vec<AttachmentData> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    msg.attachments()
+        .map(|p| AttachmentData {
+            filename: p
+                .attachment_name()
+                .map(|n| clean_text(n, 200))
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "attachment".to_string()),
+            content_type: p
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{sub}", ct.ctype()),
+                    None => ct.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_string()),
+            bytes: p.contents().to_vec(),
+        })
+        .collect()
+}
+
 /// `local@domain.tld` and nothing else: no spaces, one `@`, a dot in the domain.
 fn is_bare_address(s: &str) -> bool {
     let s = s.trim();
@@ -743,6 +841,21 @@ fn extract_text(msg: &mail_parser::Message<'_>, raw: &[u8], tld: Option<&str>) -
             ));
         }
         let decoded = guessed.as_ref().map_or(decoded, |(t, _)| t.as_str());
+        // format=flowed (RFC 3676): soft line breaks rejoined, so a paragraph stays one.
+        let flowed = (!is_html)
+            .then(|| part.content_type())
+            .flatten()
+            .filter(|ct| {
+                ct.attribute("format")
+                    .is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
+            })
+            .map(|ct| {
+                let delsp = ct
+                    .attribute("delsp")
+                    .is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+                unflow(decoded, delsp)
+            });
+        let decoded = flowed.as_deref().unwrap_or(decoded);
         let text = if is_html {
             clean_text(&render(decoded, &mut b), MAX_TEXT_BYTES)
         } else {
@@ -899,6 +1012,23 @@ fn parse_dsn_fields(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flowed_text_is_rejoined() {
+        let flowed = "Hello Ann,\r\n\r\nthe refund of the double \r\ncharge is on its \r\nway.\r\n\r\n> quoted and \r\n> flowed\r\n>> deeper\r\n-- \r\nAlice\r\n";
+        assert_eq!(
+            unflow(flowed, false),
+            "Hello Ann,\n\nthe refund of the double charge is on its way.\n\n> quoted and flowed\n>> deeper\n-- \nAlice\n"
+        );
+        assert_eq!(unflow("ab \r\ncd", true), "abcd");
+        assert_eq!(
+            unflow(" From here", false),
+            "From here",
+            "space-stuffing undone"
+        );
+        let p = parse(b"From: a@x.org\r\nSubject: s\r\nContent-Type: text/plain; format=flowed\r\n\r\none long \r\nparagraph\r\n");
+        assert_eq!(p.body_text, "one long paragraph");
+    }
 
     fn legacy(text: &str, charset: &str) -> Vec<u8> {
         let enc = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap();

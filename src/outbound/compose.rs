@@ -28,7 +28,7 @@
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox as LettreMailbox, Message};
+use lettre::message::{Attachment, Mailbox as LettreMailbox, Message, MultiPart, SinglePart};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -305,6 +305,17 @@ struct Envelope<'a> {
     extra: Vec<(&'static str, String)>,
     /// A segment for our Message-ID after the ticket (`pd.<ticket>.<tag>.<random>`).
     id_tag: Option<String>,
+    /// Files sent with the text (an agent's attachments, relayed).
+    attachments: &'a [OutAttachment],
+}
+
+/// A file attached to a mail we send.
+#[derive(Debug, Clone)]
+pub struct OutAttachment {
+    pub filename: String,
+    /// `type/subtype`; anything unparseable is sent as application/octet-stream.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 impl<'a> Envelope<'a> {
@@ -330,6 +341,7 @@ impl<'a> Envelope<'a> {
             outlook_topic: None,
             extra: Vec::new(),
             id_tag: None,
+            attachments: &[],
         }
     }
 
@@ -455,10 +467,24 @@ fn build(cfg: &Config, e: Envelope<'_>) -> Result<Composed> {
     for (name, value) in e.extra {
         builder = builder.raw_header(raw_header(name, value));
     }
-    let msg = builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(e.body.clone())
-        .with_context(|| format!("Building {}", e.what))?;
+    let msg = if e.attachments.is_empty() {
+        builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(e.body.clone())
+            .with_context(|| format!("Building {}", e.what))?
+    } else {
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(e.body.clone()));
+        for a in e.attachments {
+            let ct = ContentType::parse(&a.content_type).unwrap_or_else(|_| {
+                ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN)
+            });
+            parts = parts
+                .singlepart(Attachment::new(one_line(&a.filename, 200)).body(a.bytes.clone(), ct));
+        }
+        builder
+            .multipart(parts)
+            .with_context(|| format!("Building {}", e.what))?
+    };
     Ok(Composed {
         message_id,
         subject: e.subject,
@@ -810,6 +836,8 @@ pub struct ReplyInput<'a> {
     pub in_reply_to: Option<&'a str>,
     /// That message's References (normalised), oldest first.
     pub references: &'a [String],
+    /// The agent's attachments, relayed with the text.
+    pub attachments: &'a [OutAttachment],
 }
 
 /// Builds an agent's answer to the customer, sent from the support address through the
@@ -850,6 +878,7 @@ pub fn customer_reply(cfg: &Config, templates: &Templates, r: &ReplyInput<'_>) -
         Envelope {
             reply_token: Some(r.customer_token),
             thread: Thread::reply_to(r.in_reply_to, r.references),
+            attachments: r.attachments,
             ..Envelope::new(
                 "the reply to the customer",
                 r.ticket_id,
@@ -1573,6 +1602,7 @@ mod tests {
                     body_text: body,
                     in_reply_to: None,
                     references: &[],
+                    attachments: &[],
                 },
             )
             .unwrap();
@@ -1621,6 +1651,7 @@ mod tests {
                 body_text: "Please restart it.\r\n\r\nAbout refunds: …\n",
                 in_reply_to: Some("latest@example.cn"),
                 references: &refs,
+                attachments: &[],
             },
         )
         .unwrap();
@@ -1671,6 +1702,7 @@ mod tests {
             body_text: "Done.",
             in_reply_to: None,
             references: &[],
+            attachments: &[],
         };
         let c = customer_reply(&cfg, &t, &input).unwrap();
         let p = parse(&c.raw);

@@ -277,7 +277,14 @@ pub struct TicketView {
     pub linked_ticket_id: Option<TicketId>,
     /// The ticket this one was merged into, if any.
     pub merged_into: Option<TicketId>,
+    /// Every message on the ticket, whoever wrote it.
     pub message_count: i64,
+    /// Messages the customer (or a participant) wrote.
+    pub customer_messages: i64,
+    /// Agents' answers, notes and command mails (each counted once, as received).
+    pub agent_messages: i64,
+    /// postdesk's own mail: acknowledgements, notifications, receipts, held notices.
+    pub automatic_messages: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -286,6 +293,12 @@ const VIEW_SELECT: &str = "SELECT t.id, t.subject, t.status, t.priority, t.assig
     t.linked_ticket_id, t.merged_into, t.created_at, t.updated_at, c.email, c.name, \
     COALESCE((SELECT bouncing FROM address_status a WHERE a.email = c.email), 0) AS bouncing, \
     (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS message_count, \
+    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id AND m.kind = 'customer') \
+        AS customer_messages, \
+    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id AND m.direction = 'inbound' \
+        AND m.kind IN ('agent_reply', 'note', 'command')) AS agent_messages, \
+    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id AND m.direction = 'outbound' \
+        AND m.kind <> 'agent_reply') AS automatic_messages, \
     COALESCE((SELECT group_concat(tag, char(31)) FROM \
         (SELECT tag FROM ticket_tags g WHERE g.ticket_id = t.id ORDER BY tag)), '') AS tags \
     FROM tickets t JOIN customers c ON c.id = t.customer_id";
@@ -313,6 +326,9 @@ fn view_row(r: &sqlx::sqlite::SqliteRow) -> Result<TicketView> {
         linked_ticket_id: r.try_get("linked_ticket_id")?,
         merged_into: r.try_get("merged_into")?,
         message_count: r.try_get("message_count")?,
+        customer_messages: r.try_get("customer_messages")?,
+        agent_messages: r.try_get("agent_messages")?,
+        automatic_messages: r.try_get("automatic_messages")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

@@ -109,3 +109,86 @@ fn every_subcommand_and_argument_has_help_text() {
     }
     assert!(missing.is_empty(), "no help text: {missing:#?}");
 }
+
+/// What a daemon stopped by `signal` logged: no ERROR, no "reconnecting", no colour.
+fn stop_cleanly(signal: &str, env: &[(&str, &str)]) -> String {
+    let desk = crate::harness::Desk::start();
+    let mut d = desk.spawn_daemon(env);
+    d.wait_for_log("postdesk running", 1, std::time::Duration::from_secs(30));
+    // Let the folder loop connect and enter IDLE before the stop.
+    d.wait_for_log("(IDLE)", 1, std::time::Duration::from_secs(30));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.signal(signal);
+    let status = d.wait_exit(std::time::Duration::from_secs(30));
+    let log = d.log_text();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(!log.contains("ERROR"), "an ERROR on a clean stop:\n{log}");
+    assert!(!log.contains("reconnecting"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+    log
+}
+
+#[test]
+fn sigterm_and_ctrl_c_stop_the_daemon_without_an_error() {
+    stop_cleanly("TERM", &[]);
+    stop_cleanly("INT", &[]);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let log = stop_cleanly("TERM", &[("POSTDESK_LOG_FORMAT", "json")]);
+    let mut n = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+        n += 1;
+    }
+    assert!(n >= 2, "{log}");
+}
+
+#[test]
+fn import_refuses_what_is_not_an_mbox_and_names_each_unfiled_message() {
+    let desk = crate::harness::Desk::start();
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("one.eml");
+    std::fs::write(&eml, "From: ann@customer.org\r\nSubject: x\r\n\r\nhi\r\n").unwrap();
+    let out = desk.cmd(&["import", "mbox", eml.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not an mbox file"), "{err}");
+    assert_eq!(desk.tickets().len(), 0, "nothing was imported");
+
+    let mbox = dir.path().join("mail.mbox");
+    std::fs::write(
+        &mbox,
+        "From ann@customer.org Tue Nov 24 10:00:00 2026\nFrom: ann@customer.org\nSubject: fine\nMessage-ID: <ok@customer.org>\n\nhello\n\n\
+         From nobody Tue Nov 24 10:01:00 2026\nFrom: Nobody At All\nSubject: who\nMessage-ID: <bad@x.test>\n\nhello\n",
+    )
+    .unwrap();
+    let out = desk.cmd(&["import", "mbox", mbox.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("Imported 2 messages from the mbox") && stdout.contains("1 unprocessable"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("files"), "an mbox has no files: {stdout}");
+    let rate = stdout
+        .split(" messages/s")
+        .next()
+        .unwrap()
+        .rsplit('(')
+        .next()
+        .unwrap();
+    assert!(rate.parse::<u64>().is_ok(), "a whole rate: {stdout}");
+    assert!(
+        stderr.contains("message 2 of the mbox was stored as unprocessable")
+            && stderr.contains("no From address"),
+        "{stderr}"
+    );
+}
