@@ -1,31 +1,56 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a running postdesk on the example configuration:
-#   1. installs Dovecot and aiosmtpd (scripts/test-deps.sh),
-#   2. builds postdesk (release),
+#   1. installs Dovecot and aiosmtpd (scripts/test-deps.sh; Python helpers go into ./.venv),
+#   2. builds postdesk (release; the first build takes several minutes),
 #   3. starts a private Dovecot on 127.0.0.1:10143 (user "support", password "secret") and
-#      an SMTP sink on 127.0.0.1:2525 that stores outgoing mail in ./demo/outbox,
-#   4. runs `postdesk run` on config/postdesk.example.toml with its SQLite database in ./demo.
-# Ctrl-C stops postdesk and both servers. Mail dropped into ./demo/mail/home/support/Maildir/new
-# (or appended over IMAP) becomes tickets; see `postdesk ticket list`.
+#      an SMTP sink on 127.0.0.1:2525 that stores every outgoing mail as a real .eml file
+#      in ./demo/outbox,
+#   4. runs `postdesk run` on ./demo/postdesk.toml (made from config/postdesk.example.toml
+#      the first time, then kept with your edits) with its SQLite database in ./demo.
+# Then, in another terminal, `scripts/walkthrough.py` plays a first conversation.
+# Ctrl-C stops postdesk and both servers. If a server cannot start (a port is taken), it
+# stops with that error.
+#
+# Knobs (for the tests, or when the default ports are taken): DEMO_DIR, DEMO_IMAP_PORT,
+# DEMO_SMTP_PORT, POSTDESK_BIN (use this binary, skip the build), QUICKSTART_SKIP_DEPS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
-demo="$top/demo"
+demo="${DEMO_DIR:-$top/demo}"
+imap_port="${DEMO_IMAP_PORT:-10143}"
+smtp_port="${DEMO_SMTP_PORT:-2525}"
 
-bash scripts/test-deps.sh
-cargo build --release --locked
-bin="$top/target/release/postdesk"
+die() { echo "quickstart: error: $*" >&2; exit 1; }
+say() { echo "quickstart: $*"; }
+
+[ "${QUICKSTART_SKIP_DEPS:-}" = 1 ] || bash scripts/test-deps.sh
+if [ -n "${POSTDESK_BIN:-}" ]; then
+    bin="$POSTDESK_BIN"
+else
+    say "building postdesk (release); the first build takes several minutes"
+    cargo build --release --locked
+    bin="$top/target/release/postdesk"
+fi
+[ -x "$bin" ] || die "no postdesk binary at $bin"
+python="${POSTDESK_TEST_PYTHON:-$top/.venv/bin/python3}"
+[ -x "$python" ] || python=python3
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$imap_port" "$smtp_port"; do
+    if listening "$port"; then
+        die "port $port on 127.0.0.1 is taken by another program (an earlier quick start, a system Dovecot?); stop it, or choose another port with DEMO_IMAP_PORT / DEMO_SMTP_PORT"
+    fi
+done
 
 mkdir -p "$demo/mail/home/support" "$demo/outbox"
 chmod 755 "$demo" "$demo/mail" "$demo/mail/home"
 if [ "$(id -u)" -eq 0 ]; then
-    mail_user=nobody
     uid=$(id -u nobody); gid=$(id -g nobody)
     chown "$uid:$gid" "$demo/mail/home/support"
     login_user=dovenull; internal_user=dovecot
 else
-    mail_user=$(id -un); uid=$(id -u); gid=$(id -g)
-    login_user=$mail_user; internal_user=$mail_user
+    uid=$(id -u); gid=$(id -g)
+    login_user=$(id -un); internal_user=$(id -un)
 fi
 echo "support:{PLAIN}secret:$uid:$gid::$demo/mail/home/support::" > "$demo/mail/users"
 cat > "$demo/mail/dovecot.conf" <<CONF
@@ -55,7 +80,7 @@ service imap-login {
   chroot =
   inet_listener imap {
     address = 127.0.0.1
-    port = 10143
+    port = $imap_port
   }
   inet_listener imaps {
     port = 0
@@ -65,20 +90,56 @@ service anvil {
   chroot =
 }
 CONF
-dovecot=$(command -v dovecot || echo /usr/sbin/dovecot)
-"$dovecot" -F -c "$demo/mail/dovecot.conf" &
-dovecot_pid=$!
-python3 tests/support/smtp_sink.py 2525 "$demo/outbox" > "$demo/smtp.log" 2>&1 &
-smtp_pid=$!
-cleanup() { kill "$dovecot_pid" "$smtp_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
 
-sed "s|^path = \"postdesk.db\"|path = \"$demo/postdesk.db\"|" config/postdesk.example.toml > "$demo/postdesk.toml"
+pids=()
+cleanup() {
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+# Starts a server in the background and waits until it listens on $port, or stops with
+# its log when it died or never listened.
+start_server() {
+    local name=$1 port=$2 log=$3; shift 3
+    "$@" > "$log.out" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    for _ in $(seq 1 100); do
+        listening "$port" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "quickstart: error: $name did not start on 127.0.0.1:$port. Its output:" >&2
+    tail -n 20 "$log.out" >&2 || true
+    [ -f "$log" ] && tail -n 20 "$log" >&2
+    exit 1
+}
+
+dovecot=$(command -v dovecot || echo /usr/sbin/dovecot)
+start_server Dovecot "$imap_port" "$demo/mail/dovecot.log" "$dovecot" -F -c "$demo/mail/dovecot.conf"
+start_server "the SMTP sink" "$smtp_port" "$demo/smtp.log" "$python" tests/support/smtp_sink.py "$smtp_port" "$demo/outbox" --eml
+
+# The demo configuration: made once from the example, then left alone (your edits stay).
+# It trusts the Authentication-Results of the demo's own authserv-id, which
+# scripts/walkthrough.py stamps on the agent's reply, as a real receiving server would.
+if [ ! -f "$demo/postdesk.toml" ]; then
+    sed -e "s|^path = \"postdesk.db\"|path = \"$demo/postdesk.db\"|" \
+        -e "s|^port = 10143 |port = $imap_port |" \
+        -e "s|^port = 2525 |port = $smtp_port |" \
+        -e "s|^verify_dkim_locally = true |verify_dkim_locally = false |" \
+        -e "s|^\[security\]$|[security]\n# Demo only: trust what the walkthrough stamps. A real deployment names its own\n# receiving server here (see README, \"Install on a server\").\ntrusted_authserv_id = \"demo.postdesk.invalid\"|" \
+        config/postdesk.example.toml > "$demo/postdesk.toml"
+    say "wrote $demo/postdesk.toml (edit it freely: it is kept from now on)"
+else
+    say "using $demo/postdesk.toml as you left it"
+fi
 "$bin" --config "$demo/postdesk.toml" check-config
-for _ in $(seq 1 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/10143) 2>/dev/null && break
-    sleep 0.1
-done
-echo "quickstart: Dovecot on 127.0.0.1:10143 (support/secret), SMTP sink on 127.0.0.1:2525 -> $demo/outbox"
-echo "quickstart: running postdesk; try: $bin --config $demo/postdesk.toml ticket list"
-"$bin" --config "$demo/postdesk.toml" run
+
+say "Dovecot on 127.0.0.1:$imap_port (support/secret), SMTP sink on 127.0.0.1:$smtp_port -> $demo/outbox/*.eml"
+say "running postdesk; in another terminal: scripts/walkthrough.py"
+"$bin" --config "$demo/postdesk.toml" run &
+pids+=("$!")
+wait "${pids[-1]}"

@@ -3,7 +3,8 @@
 #   - Dovecot (dovecot-imapd): tests start private instances from generated configs on free
 #     127.0.0.1 ports (tests/it/support/dovecot.rs); the system service is not needed and
 #     is not left running.
-#   - Python 3 with aiosmtpd: the SMTP sink (tests/support/smtp_sink.py).
+#   - Python 3 with aiosmtpd, in the project's own virtual environment (.venv): the SMTP
+#     sink (tests/support/smtp_sink.py).
 #   - openssl (the command line): the TLS tests make a private CA and a server certificate
 #     with it at test time (TestCerts in tests/it/support/dovecot.rs).
 # No extra system user is created: as root the tests store mail as `nobody`, as an
@@ -108,25 +109,30 @@ else
 fi
 
 # --- Python + aiosmtpd ---------------------------------------------------------------
-PYTHON="${POSTDESK_TEST_PYTHON:-python3}"
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-    [ "$PYTHON" = python3 ] || die "$PYTHON (POSTDESK_TEST_PYTHON) not found"
-    apt_install python3
-fi
-if "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
-    say "aiosmtpd is already importable by $(command -v "$PYTHON")"
+# Python helpers live in a virtual environment inside the project (.venv), never in the
+# system interpreter: nothing is pip-installed as root into /usr. POSTDESK_TEST_PYTHON
+# names another interpreter that already has aiosmtpd.
+top="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -n "${POSTDESK_TEST_PYTHON:-}" ]; then
+    PYTHON="$POSTDESK_TEST_PYTHON"
+    "$PYTHON" -c 'import aiosmtpd' 2>/dev/null ||
+        die "$PYTHON (POSTDESK_TEST_PYTHON) cannot import aiosmtpd"
 else
-    say "installing aiosmtpd for $(command -v "$PYTHON") with pip"
-    if ! "$PYTHON" -m pip install --quiet aiosmtpd; then
-        # Debian's own python3 refuses pip installs (PEP 668); use the Debian package.
-        if [ "$(command -v "$PYTHON")" = /usr/bin/python3 ]; then
-            say "pip failed; installing the Debian package python3-aiosmtpd instead"
-            apt_install python3-aiosmtpd
-        else
-            die "pip install aiosmtpd failed for $(command -v "$PYTHON")"
+    PYTHON="$top/.venv/bin/python3"
+    if ! "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
+        command -v python3 >/dev/null 2>&1 || apt_install python3
+        if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+            # Debian's python3 needs python3-venv for `python3 -m venv`.
+            apt_install python3-venv
         fi
+        [ -x "$PYTHON" ] || python3 -m venv "$top/.venv" || die "python3 -m venv .venv failed"
+        say "installing aiosmtpd into $top/.venv"
+        "$top/.venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd ||
+            die "pip install aiosmtpd into .venv failed"
+        "$PYTHON" -c 'import aiosmtpd' || die "aiosmtpd is still not importable by $PYTHON"
+    else
+        say "aiosmtpd is already in $top/.venv"
     fi
-    "$PYTHON" -c 'import aiosmtpd' || die "aiosmtpd is still not importable by $PYTHON"
 fi
 
 say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), $(openssl version 2>/dev/null || /usr/bin/openssl version)"

@@ -13,6 +13,7 @@ mod agentday;
 mod agents;
 mod cli;
 mod conformance;
+mod demo;
 mod forgery;
 mod harness;
 mod hijack;

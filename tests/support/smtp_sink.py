@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real SMTP server for postdesk's integration tests.
 
-Usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof]
+Usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof] [--eml]
                     [--starttls CERT KEY | --tls CERT KEY]
 
 Listens on 127.0.0.1:PORT (0 picks a free port) with aiosmtpd's SMTP protocol,
@@ -24,6 +24,10 @@ TLS (the certificate and key are PEM files; CERT may hold the whole chain):
                        and STARTTLS is refused with 530 before the upgrade.
   --tls CERT KEY       implicit TLS from the first byte (RFC 8314, "SMTPS").
 Without either, the port is plaintext only and does not offer STARTTLS.
+
+With --eml (the quick start's demo outbox) each message is written as
+CAPTURE_DIR/NNNNNN.eml instead: the raw mail exactly as received, which any
+mail client or `less` opens.
 
 Files are written to a dot-prefixed temporary name and renamed, so a reader
 never sees a half-written message. NNNNNN counts up from 000001 in arrival
@@ -82,9 +86,16 @@ def as_text(value):
 class CaptureHandler:
     """aiosmtpd handler: consumes faults, writes accepted messages to files."""
 
-    def __init__(self, capture_dir):
+    def __init__(self, capture_dir, eml=False):
+        self.eml = eml
         self.capture_dir = capture_dir
-        self.count = 0
+        # Numbering goes on after what an earlier run left (a demo outbox is kept).
+        taken = [
+            int(name[:6])
+            for name in os.listdir(capture_dir)
+            if len(name) > 6 and name[:6].isdigit() and name[6] == "."
+        ]
+        self.count = max(taken, default=0)
 
     def take_fault(self, stage):
         """Returns the reply for the next fault if it is for `stage`, else None."""
@@ -139,12 +150,18 @@ class CaptureHandler:
             "data_b64": base64.b64encode(envelope.original_content).decode("ascii"),
         }
         self.count += 1
-        name = "%06d.json" % self.count
+        name = ("%06d.eml" if self.eml else "%06d.json") % self.count
         tmp_path = os.path.join(self.capture_dir, "." + name + ".tmp")
-        with open(tmp_path, "w", encoding="utf-8") as out:
-            json.dump(record, out)
-            out.flush()
-            os.fsync(out.fileno())
+        if self.eml:
+            with open(tmp_path, "wb") as out:
+                out.write(envelope.original_content)
+                out.flush()
+                os.fsync(out.fileno())
+        else:
+            with open(tmp_path, "w", encoding="utf-8") as out:
+                json.dump(record, out)
+                out.flush()
+                os.fsync(out.fileno())
         os.rename(tmp_path, os.path.join(self.capture_dir, name))
         return reply
 
@@ -168,10 +185,10 @@ def server_context(cert, key):
     return context
 
 
-async def serve(port, capture_dir, mode, context):
+async def serve(port, capture_dir, mode, context, eml=False):
     """mode: "plain", "starttls" or "tls"; context: the server TLS context or None."""
     loop = asyncio.get_running_loop()
-    handler = CaptureHandler(capture_dir)
+    handler = CaptureHandler(capture_dir, eml)
     starttls = mode == "starttls"
 
     def protocol():
@@ -199,7 +216,7 @@ async def serve(port, capture_dir, mode, context):
 
 
 USAGE = (
-    "usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof] "
+    "usage: smtp_sink.py PORT CAPTURE_DIR [--exit-on-stdin-eof] [--eml] "
     "[--starttls CERT KEY | --tls CERT KEY]"
 )
 
@@ -207,7 +224,8 @@ USAGE = (
 def main():
     args = sys.argv[1:]
     watch_stdin = "--exit-on-stdin-eof" in args
-    args = [arg for arg in args if arg != "--exit-on-stdin-eof"]
+    eml = "--eml" in args
+    args = [arg for arg in args if arg not in ("--exit-on-stdin-eof", "--eml")]
     mode, context = "plain", None
     for flag in ("--starttls", "--tls"):
         if flag not in args:
@@ -230,7 +248,7 @@ def main():
         sys.exit(2)
     if watch_stdin:
         threading.Thread(target=exit_on_stdin_eof, daemon=True).start()
-    asyncio.run(serve(port, capture_dir, mode, context))
+    asyncio.run(serve(port, capture_dir, mode, context, eml))
 
 
 if __name__ == "__main__":

@@ -68,11 +68,18 @@ pub fn ensure_test_deps() {
     }
 }
 
-/// The Python interpreter for the SMTP sink: `$POSTDESK_TEST_PYTHON`, else `python3`.
+/// The Python interpreter for the SMTP sink: `$POSTDESK_TEST_PYTHON`, else the project's
+/// virtual environment (`.venv`, made by scripts/test-deps.sh), else `python3`.
 pub fn python() -> PathBuf {
-    std::env::var_os("POSTDESK_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"))
+    if let Some(p) = std::env::var_os("POSTDESK_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }
 
 /// Finds a program in `$PATH` or in the sbin/bin directories a non-root `$PATH` often
