@@ -14,3 +14,10 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --bench ingest --locked
 cargo test --doc --locked
 cargo test --lib --bins --tests --locked
+# The Debian package, installed, checked as the service sees it, and purged: it installs a
+# system package, so it runs in CI (CI=true) or when asked (POSTDESK_PACKAGE_TEST=1).
+if [ "${CI:-}" = true ] || [ "${POSTDESK_PACKAGE_TEST:-}" = 1 ]; then
+    bash scripts/package-test.sh
+else
+    echo "test.sh: the package test (scripts/package-test.sh) runs with CI=true or POSTDESK_PACKAGE_TEST=1"
+fi

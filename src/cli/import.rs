@@ -39,7 +39,7 @@ pub struct Args {
 }
 
 pub async fn execute(config: &Path, args: &Args) -> Result<bool> {
-    let mut cfg = super::load_config(config)?;
+    let mut cfg = super::load_config_for_admin(config)?;
     if !args.notify {
         cfg.notify_enabled = false;
     }

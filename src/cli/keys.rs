@@ -34,7 +34,7 @@ pub enum KeysCommand {
 }
 
 pub async fn execute(config: &Path, cmd: &KeysCommand) -> Result<bool> {
-    let cfg = super::load_config(config)?;
+    let cfg = super::load_config_for_admin(config)?;
     let _lock = crate::lock::acquire(&cfg.database_path)?;
     let store = Store::open(&cfg.database_path).await?;
     let mut tx = store.begin_write().await?;

@@ -36,7 +36,7 @@ pub enum MessageCommand {
 }
 
 pub async fn execute(config: &Path, cmd: &MessageCommand) -> Result<bool> {
-    let cfg = super::load_config(config)?;
+    let cfg = super::load_config_for_admin(config)?;
     let store = Store::open_existing(&cfg.database_path).await?;
     let mut conn = store.pool().acquire().await?;
     let (message, output) = match cmd {

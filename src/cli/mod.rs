@@ -75,6 +75,14 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Conf
     crate::config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// [`load_config`] for commands that log in nowhere (ticket, message, keys, import): a
+/// password that cannot be read here (the service's credentials, its environment) is no
+/// error, so an admin can run them as the service user.
+pub fn load_config_for_admin(path: &std::path::Path) -> anyhow::Result<crate::config::Config> {
+    crate::config::load_with(path, crate::config::Secrets::NotNeeded)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// Text from mail made safe for a terminal, on one line: control characters (C0, DEL, C1
 /// such as CSI), line and paragraph separators and format characters (bidi overrides,
 /// zero-width marks) are shown as `\x1b`, `\u{202e}`..., so no mail can write the

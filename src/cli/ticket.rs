@@ -33,7 +33,7 @@ pub enum TicketCommand {
 }
 
 pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
-    let cfg = super::load_config(config)?;
+    let cfg = super::load_config_for_admin(config)?;
     let store = Store::open_existing(&cfg.database_path).await?;
     let mut conn = store.pool().acquire().await?;
     match cmd {

@@ -2,7 +2,8 @@
 //! typed, validated [`Config`]. Validation collects *every* problem, each naming its key,
 //! and fails once, so `postdesk check-config` can report them all at the same time.
 //!
-//! Secrets (passwords) are read from the file, from `password_file` or from `password_env`;
+//! Secrets (passwords) are read from the file, from `password_file`, from `password_env` or
+//! from a systemd credential (`password_credential`, a file in `$CREDENTIALS_DIRECTORY`);
 //! they never appear in `Debug` output or logs (see [`Secret`]).
 
 pub mod raw;
@@ -240,11 +241,16 @@ impl fmt::Display for ConfigError {
 /// Reads and validates a configuration file. Relative paths inside it are resolved against
 /// the file's directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, Secrets::Required)
+}
+
+/// [`load`], with secrets read only when they can be (see [`Secrets`]).
+pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         problems: vec![format!("cannot read {}: {e}", path.display())],
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&text, &base, &|k| std::env::var(k).ok())
+    parse_with(&text, &base, &|k| std::env::var(k).ok(), secrets)
 }
 
 /// Parses and validates configuration text; `env` looks up environment variables (a
@@ -254,9 +260,18 @@ pub fn parse(
     base_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    parse_with(text, base_dir, env, Secrets::Required)
+}
+
+fn parse_with(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
+) -> Result<Config, ConfigError> {
     let (raw, read_problems) = read::read(text).map_err(|e| ConfigError { problems: vec![e] })?;
     if read_problems.is_empty() {
-        return validate(raw, base_dir, env);
+        return validate(raw, base_dir, env, secrets);
     }
     // A key left out for its type is not also "required": it was there, only wrong.
     let left_out: Vec<String> = read_problems
@@ -264,7 +279,7 @@ pub fn parse(
         .map(|p| format!("{}: {} is required", p.ctx, p.key))
         .collect();
     let mut problems: Vec<String> = read_problems.iter().map(ToString::to_string).collect();
-    if let Err(e) = validate(raw, base_dir, env) {
+    if let Err(e) = validate(raw, base_dir, env, secrets) {
         problems.extend(e.problems.into_iter().filter(|p| !left_out.contains(p)));
     }
     Err(ConfigError { problems })
@@ -293,57 +308,102 @@ fn parse_security(v: Option<&str>, key: &str, problems: &mut Vec<String>) -> Sec
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one call site per section; a struct would only rename them
-fn read_secret(
-    ctx: &str,
+/// Where a password may come from; at most one may be given.
+struct SecretSources {
     inline: Option<String>,
     file: Option<String>,
     env_name: Option<String>,
+    /// A systemd credential (`LoadCredential=`): the file NAME in `$CREDENTIALS_DIRECTORY`.
+    credential: Option<String>,
+}
+
+/// How secrets are read: strictly (the daemon, check-config), or leniently for commands
+/// that never log in anywhere (ticket, message, keys, import), so that an admin can run
+/// them as the service user without its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Required,
+    NotNeeded,
+}
+
+fn read_secret(
+    ctx: &str,
+    src: SecretSources,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     required: bool,
+    secrets: Secrets,
     problems: &mut Vec<String>,
 ) -> Option<Secret> {
-    let given = [inline.is_some(), file.is_some(), env_name.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let given = [
+        src.inline.is_some(),
+        src.file.is_some(),
+        src.env_name.is_some(),
+        src.credential.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if given > 1 {
         problems.push(format!(
-            "{ctx}: give only one of password, password_file, password_env"
+            "{ctx}: give only one of password, password_file, password_env, password_credential"
         ));
         return None;
     }
-    if let Some(p) = inline {
+    if let Some(p) = src.inline {
         return Some(Secret::new(p));
     }
-    if let Some(f) = file {
+    let mut unreadable = |why: String| {
+        if secrets == Secrets::Required {
+            problems.push(why);
+            None
+        } else {
+            Some(Secret::new(""))
+        }
+    };
+    if let Some(f) = src.file {
         let path = resolve(base, &f);
         return match std::fs::read_to_string(&path) {
             Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
-            Err(e) => {
-                problems.push(format!(
-                    "{ctx}.password_file: cannot read {}: {e}",
-                    path.display()
-                ));
-                None
-            }
+            Err(e) => unreadable(format!(
+                "{ctx}.password_file: cannot read {}: {e}",
+                path.display()
+            )),
         };
     }
-    if let Some(name) = env_name {
+    if let Some(name) = src.env_name {
         return match env(&name) {
             Some(v) => Some(Secret::new(v)),
-            None => {
-                problems.push(format!(
-                    "{ctx}.password_env: environment variable {name} is not set"
-                ));
-                None
-            }
+            None => unreadable(format!(
+                "{ctx}.password_env: environment variable {name} is not set"
+            )),
+        };
+    }
+    if let Some(name) = src.credential {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            problems.push(format!(
+                "{ctx}.password_credential: {name:?} is not a credential name"
+            ));
+            return None;
+        }
+        let Some(dir) = env("CREDENTIALS_DIRECTORY") else {
+            return unreadable(format!(
+                "{ctx}.password_credential: $CREDENTIALS_DIRECTORY is not set (systemd sets it \
+                 for the service from LoadCredential=; see README, \"Install on a server\")"
+            ));
+        };
+        let path = Path::new(&dir).join(&name);
+        return match std::fs::read_to_string(&path) {
+            Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
+            Err(e) => unreadable(format!(
+                "{ctx}.password_credential: cannot read {}: {e}",
+                path.display()
+            )),
         };
     }
     if required {
         problems.push(format!(
-            "{ctx}: a password is required (password, password_file or password_env)"
+            "{ctx}: a password is required (password, password_file, password_env or password_credential)"
         ));
     }
     None
@@ -388,6 +448,7 @@ fn validate(
     raw: raw::RawConfig,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
 ) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
 
@@ -438,12 +499,16 @@ fn validate(
         }
         let password = read_secret(
             &ctx,
-            m.password,
-            m.password_file,
-            m.password_env,
+            SecretSources {
+                inline: m.password,
+                file: m.password_file,
+                env_name: m.password_env,
+                credential: m.password_credential,
+            },
             base,
             env,
             true,
+            secrets,
             &mut problems,
         )
         .unwrap_or_default();
@@ -547,12 +612,16 @@ fn validate(
             };
             let password = read_secret(
                 ctx,
-                s.password,
-                s.password_file,
-                s.password_env,
+                SecretSources {
+                    inline: s.password,
+                    file: s.password_file,
+                    env_name: s.password_env,
+                    credential: s.password_credential,
+                },
                 base,
                 env,
                 false,
+                secrets,
                 &mut problems,
             );
             if password.is_some() && s.username.is_none() {

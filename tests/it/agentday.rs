@@ -57,6 +57,14 @@ fn an_agent_who_answers_an_unassigned_ticket_takes_it() {
     ));
     desk.run_once();
     assert_eq!(ticket(&desk, id)["assignee"], "alice");
+    // ticket list counts what people wrote apart from postdesk's own mail.
+    let listed = desk.tickets();
+    let t = listed.iter().find(|t| t["id"] == id).unwrap();
+    assert_eq!(t["customer_messages"], 1, "{t}");
+    assert_eq!(t["agent_messages"], 1, "{t}");
+    // alice's and bob's notifications and alice's receipt; the answer itself is the agent's.
+    assert_eq!(t["automatic_messages"], 3, "{t}");
+    assert!(t["message_count"].as_i64().unwrap() >= 5, "{t}");
     let all = desk.smtp.messages();
     let receipt = mails_to(&all, "alice@example.com")
         .into_iter()
