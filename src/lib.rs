@@ -13,10 +13,13 @@
 //!    twice, the second time alone, is quarantined.
 //! 2. **Parse** (`ingest::parse`). mail-parser turns raw bytes into a [`ingest::parse::Parsed`]:
 //!    normalised Message-ID (or a stable synthetic one), threading headers, addresses
-//!    (bare quoted local parts read by `ingest::address`), decoded subject, the text parts
-//!    (HTML rendered to text within bounds by `ingest::html`, the first part kept apart for
-//!    agents' commands), loop/bounce signals. Parsing never fails: hostile input yields a
-//!    best-effort result, and the raw bytes are always kept.
+//!    (bare quoted local parts read by `ingest::address`; no From address falls back to
+//!    Reply-To, then Return-Path), decoded subject, the text parts (HTML rewritten and
+//!    rendered to text within bounds by `ingest::html`, `format=flowed` rejoined, raw
+//!    8-bit headers and unlabelled text decoded by charset detection in
+//!    `ingest::charset`, the first part kept apart for agents' commands), loop/bounce
+//!    signals. Parsing never fails: hostile input yields a best-effort result, and the raw
+//!    bytes are always kept.
 //! 3. **Decide** (`threading`, `ingest::unit`). Pure functions normalise subjects and
 //!    recognise courtesy replies. A batch of messages is a unit of work: `store::bulk`
 //!    loads every candidate the batch can need in a few set-based queries, then each
@@ -28,7 +31,8 @@
 //!    different customers are linked, never merged. Mail from agents (`ingest::agent`) is
 //!    claimed by its token, checked (`commands::authres`, `commands::token`), read
 //!    (`ingest::quote` cuts at our own marker line, `commands::parse`), and either acted
-//!    on (`commands::apply`, relayed to the customer) or held with a capped notice.
+//!    on (`commands::apply`; an unassigned ticket goes to the agent who answers; the text
+//!    and attachments relayed to the customer, once) or held with a capped notice.
 //! 4. **Commit** (`ingest::pipeline`, `store`). The raw bytes, the parsed messages, the
 //!    ticket changes, the outbox rows they cause (acknowledgements and agents' mail,
 //!    composed by `outbound::compose` from `templates/` with every outside value cleaned)
@@ -40,9 +44,11 @@
 //!    lettre, retrying 4xx and timeouts with backoff under a global rate limit (governor),
 //!    stopping on 5xx, and keeping the same Message-ID on every attempt.
 //!
-//! `daemon` supervises the long-running loops (folders, outbox, held-notice digests),
-//! holds the single-instance lock and handles SIGTERM; `cli` holds one file per
-//! subcommand (text views escape terminal controls); `config` validates the TOML file.
+//! `daemon` supervises the long-running loops (folders, outbox, housekeeping: held-notice
+//! digests and the admin's daily summary of unfiled messages), holds the single-instance
+//! lock and handles SIGTERM; `cli` holds one file per subcommand (text views escape
+//! terminal controls); `config` reads the TOML file (every problem at once, in words) and
+//! validates it, secrets included (systemd credentials too).
 //! `bench` generates the realistic corpus of the ingest benchmark (`benches/ingest.rs`).
 
 pub mod bench;
