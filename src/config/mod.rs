@@ -308,6 +308,13 @@ fn parse_security(v: Option<&str>, key: &str, problems: &mut Vec<String>) -> Sec
     }
 }
 
+/// A secret kept in a file, without its final line break.
+fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    std::fs::read_to_string(path)
+        .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 /// Where a password may come from; at most one may be given.
 struct SecretSources {
     inline: Option<String>,
@@ -363,12 +370,9 @@ fn read_secret(
     };
     if let Some(f) = src.file {
         let path = resolve(base, &f);
-        return match std::fs::read_to_string(&path) {
-            Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
-            Err(e) => unreadable(format!(
-                "{ctx}.password_file: cannot read {}: {e}",
-                path.display()
-            )),
+        return match read_secret_file(&path) {
+            Ok(secret) => Some(secret),
+            Err(e) => unreadable(format!("{ctx}.password_file: {e}")),
         };
     }
     if let Some(name) = src.env_name {
@@ -393,12 +397,9 @@ fn read_secret(
             ));
         };
         let path = Path::new(&dir).join(&name);
-        return match std::fs::read_to_string(&path) {
-            Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
-            Err(e) => unreadable(format!(
-                "{ctx}.password_credential: cannot read {}: {e}",
-                path.display()
-            )),
+        return match read_secret_file(&path) {
+            Ok(secret) => Some(secret),
+            Err(e) => unreadable(format!("{ctx}.password_credential: {e}")),
         };
     }
     if required {
@@ -407,6 +408,17 @@ fn read_secret(
         ));
     }
     None
+}
+
+/// An optional address key (`what` names it in a problem), trimmed and lower-cased.
+fn optional_email(v: Option<&str>, what: &str, problems: &mut Vec<String>) -> Option<String> {
+    let a = v
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())?;
+    if !valid_email(&a) {
+        problems.push(format!("{what} {a:?} is not an email address"));
+    }
+    Some(a)
 }
 
 /// Resolves and checks a `tls_ca_file`: it must exist and hold at least one PEM certificate.
@@ -793,29 +805,17 @@ fn validate(
         verify_dkim_locally: sec.and_then(|s| s.verify_dkim_locally).unwrap_or(true),
         dns_servers,
     };
-    let commands_address = raw
-        .commands
-        .as_ref()
-        .and_then(|c| c.address.as_deref())
-        .map(|a| a.trim().to_lowercase())
-        .filter(|a| !a.is_empty());
-    if let Some(a) = &commands_address
-        && !valid_email(a)
-    {
-        problems.push(format!("commands: address {a:?} is not an email address"));
-    }
+    let commands_address = optional_email(
+        raw.commands.as_ref().and_then(|c| c.address.as_deref()),
+        "commands: address",
+        &mut problems,
+    );
     let notify_enabled = raw.notify.as_ref().and_then(|n| n.enabled).unwrap_or(true);
-    let admin_email = raw
-        .admin
-        .as_ref()
-        .and_then(|a| a.email.as_deref())
-        .map(|a| a.trim().to_lowercase())
-        .filter(|a| !a.is_empty());
-    if let Some(a) = &admin_email
-        && !valid_email(a)
-    {
-        problems.push(format!("admin: email {a:?} is not an email address"));
-    }
+    let admin_email = optional_email(
+        raw.admin.as_ref().and_then(|a| a.email.as_deref()),
+        "admin: email",
+        &mut problems,
+    );
 
     if !problems.is_empty() {
         return Err(ConfigError { problems });

@@ -162,14 +162,10 @@ fn describe(table: &toml::Table, path: &[Segment], message: &str) -> ReadProblem
                 options.join(", ")
             ),
         }
-    } else if let Some(rest) = message.strip_prefix("invalid type: ") {
-        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        format!(
-            "{key} must be {}, not {}",
-            expected_words(expected),
-            found_words(found)
-        )
-    } else if let Some(rest) = message.strip_prefix("invalid value: ") {
+    } else if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    {
         let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
         format!(
             "{key} must be {}, not {}",

@@ -6,16 +6,8 @@ use std::time::Duration;
 
 use mail_parser::MimeHeaders as _;
 
-use crate::agents::{agent_desk, alice_reply, open_ticket, ticket, token_of};
+use crate::agents::{agent_desk, alice_reply, mails_to, open_ticket, ticket, token_of};
 use crate::harness::mail;
-use crate::support::CapturedMail;
-
-fn mails_to(all: &[CapturedMail], rcpt: &str) -> Vec<CapturedMail> {
-    all.iter()
-        .filter(|m| m.rcpt_to.iter().any(|r| r == rcpt))
-        .cloned()
-        .collect()
-}
 
 #[test]
 fn the_same_answer_sent_twice_within_a_minute_reaches_the_customer_once() {

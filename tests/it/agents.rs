@@ -112,7 +112,7 @@ fn kinds(t: &Value) -> Vec<String> {
         .collect()
 }
 
-fn mails_to(all: &[CapturedMail], rcpt: &str) -> Vec<CapturedMail> {
+pub fn mails_to(all: &[CapturedMail], rcpt: &str) -> Vec<CapturedMail> {
     all.iter()
         .filter(|m| m.rcpt_to.iter().any(|r| r == rcpt))
         .cloned()
