@@ -570,12 +570,17 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
         references.drain(..keep_from);
         problems.push(format!("References cut to its newest {MAX_REFERENCES} ids"));
     }
-    let mut seen: std::collections::HashSet<String> = references.iter().cloned().collect();
-    for id in in_reply_to.iter().take(MAX_REFERENCES) {
-        if seen.insert(id.clone()) {
-            references.push(id.clone());
-        }
-    }
+    let missing: Vec<String> = {
+        let mut seen: std::collections::HashSet<&str> =
+            references.iter().map(String::as_str).collect();
+        in_reply_to
+            .iter()
+            .take(MAX_REFERENCES)
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect()
+    };
+    references.extend(missing);
 
     let mut envelope_to = Vec::new();
     let mut envelope_seen = std::collections::HashSet::new();
@@ -721,11 +726,13 @@ pub fn html_to_text(html: &str) -> String {
 /// parts (boundaries, and `message/rfc822` parts nested without any), counted without
 /// parsing.
 fn boundary_lines(raw: &[u8]) -> usize {
-    let starts_part = |line: &[u8]| {
-        line.starts_with(b"--")
-            || line
-                .get(..13)
-                .is_some_and(|h| h.eq_ignore_ascii_case(b"content-type:"))
+    // Most lines start with neither: one byte decides for them.
+    let starts_part = |line: &[u8]| match line.first() {
+        Some(b'-') => line.starts_with(b"--"),
+        Some(b'C' | b'c') => line
+            .get(..13)
+            .is_some_and(|h| h.eq_ignore_ascii_case(b"content-type:")),
+        _ => false,
     };
     let mut n = usize::from(starts_part(raw));
     let mut rest = raw;
