@@ -60,8 +60,8 @@ use std::time::Instant;
 
 use futures::TryStreamExt as _;
 use postdesk::bench::{Corpus, CorpusSpec};
+use postdesk::channels::email::imap::uid_set;
 use postdesk::config::MailboxConfig;
-use postdesk::ingest::imap::uid_set;
 use serde_json::{Value, json};
 
 use support::{Dovecot, postdesk_bin};
@@ -556,7 +556,7 @@ fn raw_fetch(mb: &MailboxConfig, batch: usize, with_sizes: bool) -> (usize, u64)
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut session = postdesk::ingest::imap::connect(mb).await.unwrap();
+        let mut session = postdesk::channels::email::imap::connect(mb).await.unwrap();
         session.select("INBOX").await.unwrap();
         let mut uids: Vec<u32> = session
             .uid_search("ALL")

@@ -8,10 +8,10 @@
 use std::time::Instant;
 fn t(name: &str, raw: &[u8]) {
     let s = Instant::now();
-    let p = postdesk::ingest::parse::parse(raw);
+    let p = postdesk::channels::email::parse::parse(raw);
     let a = s.elapsed();
     let s = Instant::now();
-    let q = postdesk::ingest::quote::strip(&p.body_text);
+    let q = postdesk::channels::email::quote::strip(&p.body_text);
     let b = s.elapsed();
     let s = Instant::now();
     let k = postdesk::threading::subject::normalize_subject(&p.subject);

@@ -1756,7 +1756,7 @@ const GBK_CHARS: &[(char, [u8; 2])] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::parse::parse;
+    use crate::channels::email::parse::parse;
 
     fn corpus(messages: usize, seed: u64) -> Vec<Vec<u8>> {
         generate(&CorpusSpec { messages, seed })

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::email::imap::{self, SyncStats};
 use crate::clock::{Clock, SystemClock, db_time};
 use crate::config::Config;
-use crate::ingest::imap::{self, SyncStats};
-use crate::ingest::pipeline::Pipeline;
+use crate::intake::pipeline::Pipeline;
 use crate::lock::{self, InstanceLock};
 use crate::outbound::templates::Templates;
 use crate::outbound::worker::{FlushStats, Outbox};
@@ -31,11 +31,10 @@ pub struct Daemon {
 const HELD_DIGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Queues the held-message notices the hourly cap held back (see
-/// `ingest::agent::send_held_digests`), in one transaction.
+/// `agent::send_held_digests`), in one transaction.
 async fn held_digests(store: &Store, pipeline: &Pipeline) -> Result<usize> {
     let mut tx = store.begin_write().await?;
-    let n =
-        crate::ingest::agent::send_held_digests(pipeline, &mut tx, pipeline.clock().now()).await?;
+    let n = crate::agent::send_held_digests(pipeline, &mut tx, pipeline.clock().now()).await?;
     tx.commit().await?;
     if n > 0 {
         tracing::info!("Queued {n} held-message digest(s).");
@@ -70,10 +69,10 @@ async fn problems_summary(store: &Store, pipeline: &Pipeline) -> Result<bool> {
     if found.is_empty() {
         return Ok(false);
     }
-    let entries: Vec<crate::outbound::compose::ProblemEntry<'_>> = found
+    let entries: Vec<crate::channels::email::compose::ProblemEntry<'_>> = found
         .iter()
         .rev()
-        .map(|m| crate::outbound::compose::ProblemEntry {
+        .map(|m| crate::channels::email::compose::ProblemEntry {
             row: m.id,
             at: &m.created_at,
             kind: &m.kind,
@@ -86,7 +85,7 @@ async fn problems_summary(store: &Store, pipeline: &Pipeline) -> Result<bool> {
                 .or(m.problems.first().map(String::as_str)),
         })
         .collect();
-    let mail = crate::outbound::compose::problems_summary(
+    let mail = crate::channels::email::compose::problems_summary(
         cfg,
         pipeline.templates(),
         admin,

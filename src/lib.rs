@@ -51,14 +51,16 @@
 //! validates it, secrets included (systemd credentials too).
 //! `bench` generates the realistic corpus of the ingest benchmark (`benches/ingest.rs`).
 
+pub mod agent;
 pub mod bench;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod domain;
-pub mod ingest;
+pub mod intake;
 pub mod lock;
 pub mod outbound;
 pub mod store;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+use crate::channels::email::import::{ImportSource, import};
 use crate::clock::SystemClock;
-use crate::ingest::import::{ImportSource, import};
-use crate::ingest::pipeline::Pipeline;
+use crate::intake::pipeline::Pipeline;
 use crate::outbound::templates::Templates;
 use crate::store::Store;
 

@@ -60,8 +60,8 @@
 //! - `tickets.updated_at` moves to `now` when anything changed.
 
 use crate::commands::parse::{AssignTarget, Command};
+use crate::domain::address::normalize_address;
 use crate::domain::{Status, TicketId};
-use crate::ingest::address::normalize_address;
 use crate::store::agent::{self, Change, NewCommandLog, TicketState, UndoState};
 use crate::store::{Result, StoreError, tickets};
 use sqlx::SqliteConnection;

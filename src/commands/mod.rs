@@ -5,6 +5,4 @@
 //! Wiring into the pipeline (notifications, applying commands, receipts) comes next.
 
 pub mod apply;
-pub mod authres;
 pub mod parse;
-pub mod token;

@@ -1,5 +1,5 @@
 //! Reply-by-email commands: turns the new text of an agent's reply (quoted history
-//! already cut off by `ingest::quote`) into commands, rejected lines and the body.
+//! already cut off by `channels::email::quote`) into commands, rejected lines and the body.
 //!
 //! Pure: no I/O, no clock, no knowledge of tickets or agents. Whether `alice` is an agent,
 //! whether ticket 123 exists or whether a macro template is there is for the code that
@@ -1229,7 +1229,7 @@ mod tests {
     fn the_command_samples_after_quote_stripping() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/replies");
         let body = std::fs::read_to_string(dir.join("14-agent-commands-gmail.txt")).unwrap();
-        let p = parse_reply(crate::ingest::quote::new_text(&body));
+        let p = parse_reply(crate::channels::email::quote::new_text(&body));
         let commands: Vec<&Command> = p.commands.iter().map(|(_, _, c)| c).collect();
         // The quoted "#status closed" of the customer is not a command.
         assert_eq!(
@@ -1241,7 +1241,7 @@ mod tests {
         );
         assert!(p.body.starts_with("Hello Mr. Novak,") && p.body.ends_with("Bob"));
         let body = std::fs::read_to_string(dir.join("22-android-forwarded.txt")).unwrap();
-        let p = parse_reply(crate::ingest::quote::new_text(&body));
+        let p = parse_reply(crate::channels::email::quote::new_text(&body));
         assert!(p.is_note());
         assert_eq!(p.commands.len(), 1, "the forwarded #close is not a command");
     }

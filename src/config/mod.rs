@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::ingest::address::{Mailbox as AddrMailbox, parse_single_address};
+use crate::domain::address::{Mailbox as AddrMailbox, parse_single_address};
 
 /// A secret string that never prints itself.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -4,6 +4,8 @@
 //! No I/O lives here. Everything converts to and from the lowercase strings stored in
 //! SQLite and shown in `--json` output, so the database and the CLI speak the same words.
 
+pub mod address;
+
 use std::fmt;
 use std::str::FromStr;
 

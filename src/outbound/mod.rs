@@ -2,6 +2,5 @@
 //! (template → RFC 5322 message with our headers) and `worker` (the outbox, sent over SMTP
 //! with lettre). Only this module speaks SMTP.
 
-pub mod compose;
 pub mod templates;
 pub mod worker;

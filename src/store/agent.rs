@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
 use super::{Result, StoreError, find_setting, put_setting};
-use crate::commands::token::Keyring;
+use crate::agent::token::Keyring;
 use crate::domain::{Priority, Status, TicketId};
 
 /// The settings key holding the keyring, in [`Keyring::to_storage`] form.
@@ -515,7 +515,7 @@ pub async fn list_command_log(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::token::{mint, verify};
+    use crate::agent::token::{mint, verify};
     use crate::store::Store;
     use crate::store::tickets::{NewTicket, insert_ticket, upsert_customer};
 

@@ -1,7 +1,7 @@
 //! Held messages (mail that claimed to come from an agent, or reached a ticket through
 //! threading headers alone, and was kept without effect) and the notices about them.
 //!
-//! SQL only: when to hold, whom to tell and what `#release` does is `ingest::agent`'s job.
+//! SQL only: when to hold, whom to tell and what `#release` does is `agent`'s job.
 
 use sqlx::{Row, SqliteConnection};
 

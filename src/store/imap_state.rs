@@ -182,7 +182,7 @@ pub async fn delete_pending_actions(conn: &mut SqliteConnection, ids: &[i64]) ->
     Ok(())
 }
 
-/// The quarantined UIDs of a folder under `uidvalidity` (see `ingest::inflight`).
+/// The quarantined UIDs of a folder under `uidvalidity` (see `channels::email::inflight`).
 pub async fn list_quarantined(
     conn: &mut SqliteConnection,
     mailbox: &str,

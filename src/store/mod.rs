@@ -133,9 +133,9 @@ impl Store {
     }
 
     /// Where the in-flight records of the poison-mail quarantine live
-    /// (`<database>-inflight/`, see `ingest::inflight`).
+    /// (`<database>-inflight/`, see `channels::email::inflight`).
     pub fn inflight_dir(&self) -> std::path::PathBuf {
-        crate::ingest::inflight::dir_for(&self.path)
+        crate::channels::email::inflight::dir_for(&self.path)
     }
 
     /// Starts a write transaction with `BEGIN IMMEDIATE`, so that it holds the write lock

@@ -326,11 +326,11 @@ email = "alice@example.com"
             "SELECT value FROM settings WHERE key = '{}'",
             postdesk::store::agent::KEYRING_SETTING
         ));
-        let ring = postdesk::commands::token::Keyring::from_storage(&stored).unwrap();
-        postdesk::commands::token::mint(
+        let ring = postdesk::agent::token::Keyring::from_storage(&stored).unwrap();
+        postdesk::agent::token::mint(
             &ring,
             ticket,
-            postdesk::commands::token::identity_id(email),
+            postdesk::agent::token::identity_id(email),
             expires,
         )
         .unwrap()

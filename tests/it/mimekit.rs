@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use postdesk::ingest::{loops, mbox, parse};
+use postdesk::channels::email::{loops, mbox, parse};
 
 fn corpus() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");

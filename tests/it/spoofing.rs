@@ -559,7 +559,7 @@ fn an_out_of_office_is_held_without_a_notice() {
 
 /// Case 10 again, from an auto-responder of the classic kind (vacation(1)): no
 /// Auto-Submitted, but `Precedence: junk` and a null Return-Path, both of which
-/// `ingest::loops` treats as automatic (RFC 3834).
+/// `channels::email::loops` treats as automatic (RFC 3834).
 #[test]
 fn an_out_of_office_marked_by_precedence_and_null_return_path_is_held_without_a_notice() {
     let desk = agent_desk();

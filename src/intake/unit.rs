@@ -22,15 +22,15 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::RngCore;
 use sqlx::SqliteConnection;
 
-use super::address::{Mailbox, mailbox_key, reply_token, split_plus, token_address};
-use super::loops::{autoreply_suppression, looks_like_legacy_bounce};
-use super::parse::{MAX_TEXT_BYTES, Parsed, clean_text};
-use super::pipeline::{Outcome, Pipeline, Source};
+use crate::agent::token;
+use crate::channels::email::compose::{self, AckInput, NotifyEvent, NotifyInput};
+use crate::channels::email::loops::{autoreply_suppression, looks_like_legacy_bounce};
+use crate::channels::email::parse::{MAX_TEXT_BYTES, Parsed, clean_text};
 use crate::clock::db_time;
-use crate::commands::token;
 use crate::config::Config;
+use crate::domain::address::{Mailbox, mailbox_key, reply_token, split_plus, token_address};
 use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
-use crate::outbound::compose::{self, AckInput, NotifyEvent, NotifyInput};
+use crate::intake::pipeline::{Outcome, Pipeline, Source};
 use crate::store::bulk::{self, CustomerProfile, KnownMessage, KnownTicket, TicketDetails};
 use crate::store::rawstore::RawStore;
 use crate::store::{agent, tickets};
@@ -1112,7 +1112,9 @@ impl<'a> Unit<'a> {
         };
         let new_status = match s.t.status {
             Status::Resolved => {
-                if courtesy::is_courtesy_reply(super::quote::new_text(&p.body_text)) {
+                if courtesy::is_courtesy_reply(crate::channels::email::quote::new_text(
+                    &p.body_text,
+                )) {
                     tracing::info!("Ticket #{ticket}: courtesy reply recorded without reopening");
                     None
                 } else {
@@ -1564,7 +1566,7 @@ fn head(s: &str, max: usize) -> &str {
 /// The language of a message's own text (quoted history left out), as an ISO 639-1 code
 /// where there is one; `None` when whatlang is not confident.
 fn detect_language(body: &str) -> Option<&'static str> {
-    let new = super::quote::new_text(head(body, 8 * LANGUAGE_SAMPLE_BYTES));
+    let new = crate::channels::email::quote::new_text(head(body, 8 * LANGUAGE_SAMPLE_BYTES));
     let sample = head(
         if new.is_empty() { body } else { new },
         LANGUAGE_SAMPLE_BYTES,

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::parse::{self, Parsed};
-use super::pipeline::{BatchItem, Outcome, Pipeline};
+use crate::channels::email::parse::{self, Parsed};
+use crate::intake::pipeline::{BatchItem, Outcome, Pipeline};
 use crate::store::Store;
 
-use super::BATCH_BYTES;
+use crate::intake::BATCH_BYTES;
 
 /// Where to read mail from.
 #[derive(Debug, Clone)]
@@ -78,10 +78,10 @@ pub async fn import(
         Blobs(Vec<Vec<u8>>),
     }
     let work = match &source {
-        ImportSource::Maildir(p) => Work::Files(super::maildir::list_messages(p)?),
+        ImportSource::Maildir(p) => Work::Files(crate::channels::email::maildir::list_messages(p)?),
         ImportSource::Mbox(p) => {
             let data = std::fs::read(p).with_context(|| format!("Reading {}", p.display()))?;
-            if !super::mbox::looks_like_mbox(&data) {
+            if !crate::channels::email::mbox::looks_like_mbox(&data) {
                 anyhow::bail!(
                     "{} is not an mbox file: an mbox starts with a \"From \" line, and this \
                      starts with {:?}. For a single message, put it in a Maildir (cur/ \
@@ -90,7 +90,7 @@ pub async fn import(
                     String::from_utf8_lossy(data.get(..40.min(data.len())).unwrap_or_default())
                 );
             }
-            Work::Blobs(super::mbox::split(&data))
+            Work::Blobs(crate::channels::email::mbox::split(&data))
         }
     };
     let total = match &work {

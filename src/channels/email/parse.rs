@@ -13,8 +13,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
-use super::address::{Mailbox, addr_specs, normalize_address};
-use super::charset;
+use crate::channels::email::charset;
+use crate::domain::address::{Mailbox, addr_specs, normalize_address};
 
 /// Texts longer than this are cut when stored in columns; the raw message keeps them whole.
 pub const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
@@ -719,7 +719,7 @@ fn synthetic_id(parts: &[&str]) -> String {
 /// Renders HTML as plain text: tags dropped, scripts and styles ignored, links kept as
 /// footnotes. Never returns markup, and never takes unbounded time or stack (see `html`).
 pub fn html_to_text(html: &str) -> String {
-    super::html::to_text(html).0
+    crate::channels::email::html::to_text(html).0
 }
 
 /// The lines of `raw` that start with `--` or `Content-Type:`: an upper bound on its MIME
@@ -826,7 +826,7 @@ fn extract_text(msg: &mail_parser::Message<'_>, raw: &[u8], tld: Option<&str>) -
     let mut b = TextBody::default();
     let mut all_html = true;
     let render = |html: &str, b: &mut TextBody| {
-        let (text, why) = super::html::to_text(html);
+        let (text, why) = crate::channels::email::html::to_text(html);
         if let Some(why) = why {
             b.problems.push(why);
         }
@@ -1175,7 +1175,7 @@ mod tests {
     #[test]
     fn a_panic_inside_mail_parser_is_caught() {
         // From MimeKit's content-length.mbox (MIT); reaches a debug_assert! in mail-parser.
-        let raw = include_bytes!("../../tests/fixtures/mail-parser-panic.eml");
+        let raw = include_bytes!("../../../tests/fixtures/mail-parser-panic.eml");
         let p = parse(raw);
         if cfg!(debug_assertions) {
             assert!(

@@ -32,11 +32,11 @@ use lettre::message::{Attachment, Mailbox as LettreMailbox, Message, MultiPart, 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::templates::Templates;
 use crate::commands::parse::CHEAT_SHEET;
 use crate::config::Config;
+use crate::domain::address::{Mailbox, token_address};
 use crate::domain::{INTERNAL_MARKER, Priority, REPLY_ABOVE_MARKER, Status, TicketId};
-use crate::ingest::address::{Mailbox, token_address};
+use crate::outbound::templates::Templates;
 
 /// A mail ready for the outbox.
 #[derive(Debug, Clone)]
@@ -1234,7 +1234,7 @@ mod tests {
 
     fn cfg() -> Config {
         crate::config::parse(
-            include_str!("../../config/postdesk.example.toml"),
+            include_str!("../../../config/postdesk.example.toml"),
             std::path::Path::new(""),
             &|_| None,
         )

@@ -5,7 +5,7 @@
 //! owns the transaction and also writes the UID watermark and server actions in it, so the
 //! messages, their effects and the progress marker commit together or not at all.
 //!
-//! A batch is decided by a [`unit::Unit`](super::unit::Unit): a few set-based lookups, every
+//! A batch is decided by a [`unit::Unit`](crate::intake::unit::Unit): a few set-based lookups, every
 //! decision in memory in arrival order, a few multi-row writes. The batch runs inside a
 //! SAVEPOINT; if anything fails, the savepoint rolls back and the batch is replayed one
 //! message at a time ([`Pipeline::ingest_isolated`]), each in its own savepoint, so the
@@ -22,14 +22,14 @@ use anyhow::{Context, Result};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::{Connection, SqliteConnection};
 
-use super::inflight::InFlight;
-use super::parse::{self, Parsed};
-use super::unit::{Item, Unit};
+use crate::agent::authres::DkimVerifier;
+use crate::agent::token::Keyring;
+use crate::channels::email::inflight::InFlight;
+use crate::channels::email::parse::{self, Parsed};
 use crate::clock::{Clock, db_time};
-use crate::commands::authres::DkimVerifier;
-use crate::commands::token::Keyring;
 use crate::config::Config;
 use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
+use crate::intake::unit::{Item, Unit};
 use crate::outbound::templates::Templates;
 use crate::store::rawstore::RawStore;
 use crate::store::{imap_state, messages};
@@ -327,14 +327,14 @@ impl Pipeline {
         // handled one message at a time between the runs, so arrival order holds.
         let mut run: Vec<(usize, Item<'_>)> = Vec::new();
         for ((i, _), it) in regular.iter().zip(only_items) {
-            if super::agent::is_agent_mail(self, it.parsed) {
+            if crate::agent::is_agent_mail(self, it.parsed) {
                 self.decide_run(conn, &mut run, &mut outcomes, now, watch)
                     .await?;
                 mark(watch, &it);
                 // A panic (a bug) on one message must cost only that message: it becomes
                 // an error, the batch is replayed message by message, and this one is
                 // stored as unprocessable.
-                let handled = AssertUnwindSafe(super::agent::handle(self, conn, &it, now))
+                let handled = AssertUnwindSafe(crate::agent::handle(self, conn, &it, now))
                     .catch_unwind()
                     .await
                     .map_err(|p| {

@@ -1,8 +1,8 @@
 //! Loop protection (RFC 3834): which incoming messages must never get an automatic reply,
 //! and which are bounces. Pure functions.
 
-use super::parse::Parsed;
-use crate::outbound::compose::is_own_message_id;
+use crate::channels::email::compose::is_own_message_id;
+use crate::channels::email::parse::Parsed;
 
 /// Why no automatic reply may be sent to this message, or None when one may.
 pub fn autoreply_suppression(
@@ -47,7 +47,7 @@ pub fn autoreply_suppression(
         return Some(format!("the sender {} is a robot address", from.address));
     }
     if own_addresses.contains(&from.address)
-        || super::address::split_plus(&from.address)
+        || crate::domain::address::split_plus(&from.address)
             .is_some_and(|(base, _)| own_addresses.contains(&base))
     {
         return Some(format!("the sender {} is our own address", from.address));
@@ -107,7 +107,7 @@ pub fn looks_like_legacy_bounce(p: &Parsed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::parse::parse;
+    use crate::channels::email::parse::parse;
 
     fn own() -> Vec<String> {
         vec!["support@example.com".to_string()]

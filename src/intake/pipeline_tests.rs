@@ -49,7 +49,7 @@ impl Env {
             self.cfg.clone(),
             self.templates.clone(),
             Arc::new(FixedClock(t)),
-            crate::commands::token::Keyring::generate(),
+            crate::agent::token::Keyring::generate(),
             Arc::clone(self.store.raw()),
         )
     }
@@ -608,7 +608,7 @@ struct Sent {
     ticket: i64,
     to: String,
     body: String,
-    mail: crate::ingest::parse::Parsed,
+    mail: crate::channels::email::parse::Parsed,
 }
 
 impl Sent {
@@ -616,7 +616,7 @@ impl Sent {
     fn token(&self) -> String {
         assert_eq!(self.mail.reply_to.len(), 1, "{:?}", self.mail.reply_to);
         let (base, tok) =
-            crate::ingest::address::split_plus(&self.mail.reply_to[0].address).unwrap();
+            crate::domain::address::split_plus(&self.mail.reply_to[0].address).unwrap();
         assert_eq!(base, "support@example.com");
         assert!(tok.starts_with('a'), "{tok}");
         tok.to_string()
@@ -661,7 +661,7 @@ impl Env {
                     ticket,
                     to: to[0].clone(),
                     body,
-                    mail: crate::ingest::parse::parse(&raw),
+                    mail: crate::channels::email::parse::parse(&raw),
                 }
             })
             .collect()
@@ -685,7 +685,7 @@ fn reply_to(id: &str) -> String {
 
 #[tokio::test]
 async fn a_new_ticket_notifies_the_agent_with_a_verifiable_token_and_the_context() {
-    use crate::commands::token;
+    use crate::agent::token;
     let e = env_with(ONE_AGENT).await;
     let p = e.pipeline_at(t0());
     let o = e
@@ -742,7 +742,7 @@ async fn a_new_ticket_notifies_the_agent_with_a_verifiable_token_and_the_context
         assert!(n.body.contains(&line), "{line:?} missing from:\n{}", n.body);
     }
     // In the ticket's agent thread, and stored so that the thread root finds the ticket.
-    let root = crate::outbound::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
+    let root = crate::channels::email::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
     assert_eq!(n.mail.in_reply_to, vec![root.clone()]);
     assert_eq!(n.mail.references, vec![root.clone()]);
     let refs: i64 = sqlx::query_scalar(
@@ -788,7 +788,7 @@ async fn a_customer_reply_notifies_again_in_the_same_agent_thread() {
     assert_eq!(ticket_of(&o), ticket);
     let sent = e.notifications().await;
     assert_eq!(sent.len(), 2);
-    let root = crate::outbound::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
+    let root = crate::channels::email::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
     for n in &sent {
         assert_eq!(n.ticket, ticket);
         assert_eq!(n.mail.references, vec![root.clone()]);
@@ -1026,7 +1026,7 @@ async fn held_notices_are_capped_per_hour_and_the_rest_come_as_one_digest() {
     async fn digest_at(e: &Env, t: DateTime<Utc>) -> usize {
         let p = e.pipeline_at(t);
         let mut tx = e.store.begin_write().await.unwrap();
-        let n = super::super::agent::send_held_digests(&p, &mut tx, t)
+        let n = crate::agent::send_held_digests(&p, &mut tx, t)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -1111,14 +1111,10 @@ async fn with_two_agents_only_a_known_assignee_is_notified() {
         "{}",
         sent[2].body
     );
-    let tok =
-        crate::commands::token::verify(p.keyring(), &sent[2].token(), t0().timestamp()).unwrap();
+    let tok = crate::agent::token::verify(p.keyring(), &sent[2].token(), t0().timestamp()).unwrap();
     assert_eq!(
         (tok.ticket, tok.agent),
-        (
-            ticket,
-            crate::commands::token::identity_id("bob@example.com")
-        )
+        (ticket, crate::agent::token::identity_id("bob@example.com"))
     );
     // An assignee who is not (or no longer) configured: everybody, rather than nobody.
     e.exec("UPDATE tickets SET assignee = 'carol'").await;
@@ -1180,13 +1176,12 @@ async fn collaborators_are_notified_once_and_never_of_their_own_mail() {
             "legal@partner.org"
         ]
     );
-    let tok =
-        crate::commands::token::verify(p.keyring(), &sent[2].token(), t0().timestamp()).unwrap();
+    let tok = crate::agent::token::verify(p.keyring(), &sent[2].token(), t0().timestamp()).unwrap();
     assert_eq!(
         (tok.ticket, tok.agent),
         (
             ticket,
-            crate::commands::token::identity_id("legal@partner.org")
+            crate::agent::token::identity_id("legal@partner.org")
         )
     );
     assert!(

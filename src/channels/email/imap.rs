@@ -22,12 +22,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::inflight::{self, InFlight};
-use super::pipeline::{BatchItem, Outcome, Pipeline, Source};
-use super::{BATCH_BYTES, parse};
+use crate::channels::email::inflight::{self, InFlight};
 use crate::clock::db_time;
 use crate::config::{AfterIngest, MailboxConfig, Security};
+use crate::intake::pipeline::{BatchItem, Outcome, Pipeline, Source};
 use crate::store::{Store, imap_state};
+use crate::{channels::email::parse, intake::BATCH_BYTES};
 
 /// A plain or TLS connection, so that one session type serves every security mode.
 pub enum ImapStream {

@@ -31,26 +31,28 @@
 //! rejected. Held automatic mail (an out-of-office) gets no held notice, so two robots
 //! cannot talk to each other.
 
+pub mod authres;
+pub mod token;
+
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
-use super::address::{Mailbox, reply_token, split_plus};
-use super::parse::Parsed;
-use super::pipeline::{Outcome, Pipeline};
-use super::quote;
-use super::unit::Item;
+use crate::channels::email::compose::{self, Composed, ReplyOutcome};
+use crate::channels::email::parse::Parsed;
+use crate::channels::email::quote;
 use crate::clock::db_time;
 use crate::commands::apply::{self, ApplyContext};
-use crate::commands::authres::{self, AuthFailure};
 use crate::commands::parse::{self, ParsedReply};
-use crate::commands::token;
+use crate::domain::address::{Mailbox, reply_token, split_plus};
 use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
-use crate::outbound::compose::{self, Composed, ReplyOutcome};
+use crate::intake::pipeline::{Outcome, Pipeline};
+use crate::intake::unit::Item;
 use crate::store::{
     agent as agent_store, held as held_store, imap_state, messages, outbox, tickets,
 };
 use crate::threading::subject;
+use authres::AuthFailure;
 
 /// Who a message claims to be.
 #[derive(Debug, Clone)]
@@ -233,7 +235,7 @@ async fn release(
     let Some(raw) = messages::message_raw(conn, pl.raw(), row).await? else {
         return Ok(Err(format!("the bytes of message #{row} are not stored")));
     };
-    let parsed = crate::ingest::parse::parse(&raw);
+    let parsed = crate::channels::email::parse::parse(&raw);
     let mut read = match read_reply(&parsed, false) {
         Ok(r) => r,
         Err(why) => {
@@ -542,7 +544,7 @@ fn is_automatic(p: &Parsed) -> bool {
             .map(|v| v.trim().to_ascii_lowercase())
             .is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"))
         || p.report.is_some()
-        || super::loops::looks_like_legacy_bounce(p)
+        || crate::channels::email::loops::looks_like_legacy_bounce(p)
 }
 
 /// The number of `From` header fields in the header block of `raw`, parsable or not
@@ -1028,7 +1030,7 @@ fn relayable_attachments(
 ) -> Vec<compose::OutAttachment> {
     let mut out = Vec::new();
     let mut total = 0usize;
-    for a in crate::ingest::parse::attachments_of(raw) {
+    for a in crate::channels::email::parse::attachments_of(raw) {
         let name = format!("attachment {:?}", a.filename);
         let ct = a.content_type.to_ascii_lowercase();
         // A forwarded mail may be our notification: internal text never goes out.

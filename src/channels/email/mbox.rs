@@ -101,7 +101,7 @@ fn find_separator(data: &[u8], from: usize) -> Option<usize> {
 
 /// (header length including the blank line, Content-Length value) when present.
 fn content_length(msg: &[u8]) -> Option<(usize, usize)> {
-    let hdr_end = super::parse::body_offset(msg);
+    let hdr_end = crate::channels::email::parse::body_offset(msg);
     let headers = std::str::from_utf8(msg.get(..hdr_end)?).ok()?;
     for line in headers.lines() {
         if let Some((k, v)) = line.split_once(':')

@@ -1,0 +1,9 @@
+//! Channels: one folder per way customers reach us. Each speaks its own protocol and
+//! nothing else: it turns what arrives into messages for `intake`, keeps its own durable
+//! cursor (an IMAP UID watermark, a feed cursor), and owns the transport that carries a
+//! reply back out (`outbound` dispatches to it). Deciding tickets is not a channel's job.
+//!
+//! `email` is IMAP (IDLE), Maildir and mbox in, MIME parsing, quote stripping, loop
+//! signals, RFC 5322 composition and SMTP out.
+
+pub mod email;
