@@ -11,7 +11,7 @@
 //!    the folder's in-flight record (`ingest::inflight`): after a crash the suspects are
 //!    retried one at a time, each suspect alone, and a message that kills the process
 //!    twice, the second time alone, is quarantined.
-//! 2. **Parse** (`ingest::parse`). mail-parser turns raw bytes into a [`ingest::parse::Parsed`]:
+//! 2. **Parse** (`ingest::parse`). mail-parser turns raw bytes into a [`ingest::parse::Inbound`]:
 //!    normalised Message-ID (or a stable synthetic one), threading headers, addresses
 //!    (bare quoted local parts read by `ingest::address`; no From address falls back to
 //!    Reply-To, then Return-Path), decoded subject, the text parts (HTML rewritten and

@@ -39,13 +39,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
 use crate::channels::email::compose::{self, Composed, ReplyOutcome};
-use crate::channels::email::parse::Parsed;
+use crate::channels::email::parse::{Inbound, MAX_TEXT_BYTES, clean_text};
 use crate::channels::email::quote;
 use crate::clock::db_time;
 use crate::commands::apply::{self, ApplyContext};
 use crate::commands::parse::{self, ParsedReply};
 use crate::domain::address::{Mailbox, reply_token, split_plus};
-use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
+use crate::domain::{Channel, Direction, MatchReason, MessageKind, TicketId};
 use crate::intake::pipeline::{Outcome, Pipeline};
 use crate::intake::unit::Item;
 use crate::store::{
@@ -77,7 +77,11 @@ struct Claim {
 
 /// True when `p` must take the agent path: it is addressed to an agent token or the
 /// commands address, or its From is a configured agent.
-pub fn is_agent_mail(pl: &Pipeline, p: &Parsed) -> bool {
+pub fn is_agent_mail(pl: &Pipeline, p: &Inbound) -> bool {
+    if p.channel != Channel::Email {
+        // Agents work by mail; a chat sender is a customer whatever it claims.
+        return false;
+    }
     let cfg = pl.config();
     let own = cfg.own_addresses();
     p.all_recipients().any(|r| {
@@ -299,7 +303,7 @@ struct ReadReply<'a> {
 /// something internal (`#note`) cannot be read safely, or when the text for the customer
 /// still holds our own notification. When in doubt, hold: a held reply costs the agent a
 /// second try, a relayed note can cost the customer's trust.
-fn read_reply(p: &Parsed, collaborator: bool) -> Result<ReadReply<'_>, String> {
+fn read_reply(p: &Inbound, collaborator: bool) -> Result<ReadReply<'_>, String> {
     let new_text = quote::new_text(p.first_text());
     let reply = parse::parse_reply(new_text);
     let rest = p
@@ -352,7 +356,7 @@ fn read_reply(p: &Parsed, collaborator: bool) -> Result<ReadReply<'_>, String> {
 async fn claim(
     pl: &Pipeline,
     conn: &mut SqliteConnection,
-    p: &Parsed,
+    p: &Inbound,
     now: DateTime<Utc>,
 ) -> Result<Claim> {
     let cfg = pl.config();
@@ -482,7 +486,7 @@ async fn identity_for(
 async fn threaded_ticket(
     pl: &Pipeline,
     conn: &mut SqliteConnection,
-    p: &Parsed,
+    p: &Inbound,
 ) -> Result<Option<TicketId>> {
     let cfg = pl.config();
     let domain = &cfg.message_id_domain;
@@ -528,7 +532,7 @@ fn own_id_ticket(id: &str, domain: &str) -> Option<TicketId> {
 /// Automatic mail by any RFC 3834 sign: Auto-Submitted other than `no`, X-Autoreply and
 /// friends, `Precedence: bulk/junk/list`, a null Return-Path (vacation(1) sends those),
 /// or a report or bounce.
-fn is_automatic(p: &Parsed) -> bool {
+fn is_automatic(p: &Inbound) -> bool {
     p.auto.auto_submitted.as_deref().is_some_and(|v| {
         !v.split(';')
             .next()
@@ -569,7 +573,7 @@ fn from_fields(raw: &[u8]) -> usize {
 }
 
 /// Checks 2, 3 and 4; adds a reason per failure.
-async fn check_sender(pl: &Pipeline, raw: &[u8], p: &Parsed, c: &mut Claim, automatic: bool) {
+async fn check_sender(pl: &Pipeline, raw: &[u8], p: &Inbound, c: &mut Claim, automatic: bool) {
     let cfg = pl.config();
     if automatic {
         c.reasons.push(
@@ -686,7 +690,7 @@ async fn store_inbound(
             cc_json: &serde_json::to_string(&cc)?,
             subject: &p.subject,
             body_text,
-            channel: "email",
+            channel: Channel::Email,
             match_reason: reason,
             problems_json: &serde_json::to_string(&p.problems)?,
             attachments_json: &serde_json::to_string(&p.attachments)?,
@@ -734,12 +738,13 @@ async fn queue(
             to_json: &serde_json::to_string(&c.to)?,
             cc_json: "[]",
             subject: &c.subject,
-            body_text: &c.body,
-            channel: "email",
+            // As the unit of work stores our mail: cleaned text, dated now.
+            body_text: &clean_text(&c.body, MAX_TEXT_BYTES),
+            channel: Channel::Email,
             match_reason: MatchReason::Outbound,
             problems_json: "[]",
             attachments_json: "[]",
-            date_header: None,
+            date_header: Some(pl.clock().now().timestamp()),
             now,
         },
     )

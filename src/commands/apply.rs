@@ -196,7 +196,7 @@ pub async fn apply(
                 if state.priority == *p {
                     Outcome::Unchanged(format!("priority was already {p}"))
                 } else {
-                    agent::set_priority(conn, state.id, *p).await?;
+                    agent::set_priority(conn, state.id, *p, ctx.now).await?;
                     record(&mut undo.priority, state.priority, *p);
                     state.priority = *p;
                     Outcome::Changed(format!("priority is now {p}"))
@@ -333,7 +333,7 @@ async fn assign(
             None => "already unassigned".into(),
         }));
     }
-    agent::set_assignee(conn, state.id, assignee.as_deref()).await?;
+    agent::set_assignee(conn, state.id, assignee.as_deref(), ctx.now).await?;
     record(&mut undo.assignee, state.assignee.clone(), assignee.clone());
     let what = match &assignee {
         Some(name) => format!("assigned to {name}"),
@@ -549,7 +549,7 @@ async fn undo_last(
     let mut kept = Vec::new();
     if let Some(c) = &set.assignee {
         if state.assignee == c.after {
-            agent::set_assignee(conn, state.id, c.before.as_deref()).await?;
+            agent::set_assignee(conn, state.id, c.before.as_deref(), ctx.now).await?;
         } else {
             let now = state.assignee.as_deref().unwrap_or("nobody");
             kept.push(format!("assignee stays {now} (changed since)"));
@@ -564,7 +564,7 @@ async fn undo_last(
     }
     if let Some(c) = &set.priority {
         if state.priority == c.after {
-            agent::set_priority(conn, state.id, c.before).await?;
+            agent::set_priority(conn, state.id, c.before, ctx.now).await?;
         } else {
             kept.push(format!("priority stays {} (changed since)", state.priority));
         }

@@ -5,6 +5,7 @@
 //! SQLite and shown in `--json` output, so the database and the CLI speak the same words.
 
 pub mod address;
+pub mod inbound;
 
 use std::fmt;
 use std::str::FromStr;
@@ -74,6 +75,33 @@ string_enum!(
 );
 
 string_enum!(
+    /// The way a message reached us, or a reply leaves: stored on messages and outbox rows.
+    Channel, "channel", {
+        Email => "email",
+        Json => "json",
+    }
+);
+
+impl Default for Channel {
+    fn default() -> Self {
+        Channel::Email
+    }
+}
+
+string_enum!(
+    /// What an event records (`store::events`): a ticket change, written with it.
+    EventKind, "event kind", {
+        TicketCreated => "ticket_created",
+        MessageAdded => "message_added",
+        StatusChanged => "status_changed",
+        AssigneeChanged => "assignee_changed",
+        PriorityChanged => "priority_changed",
+        TicketMerged => "ticket_merged",
+        TicketsLinked => "tickets_linked",
+    }
+);
+
+string_enum!(
     /// How urgent a ticket is.
     Priority, "priority", {
         Low => "low",
@@ -126,6 +154,7 @@ string_enum!(
         SharedReference => "shared_reference",
         SubjectTag => "subject_tag",
         SubjectSender => "subject_sender",
+        Conversation => "conversation",
         NewTicket => "new_ticket",
         NewTicketAfterClosed => "new_ticket_after_closed",
         Bounce => "bounce",

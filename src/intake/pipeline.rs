@@ -25,10 +25,10 @@ use sqlx::{Connection, SqliteConnection};
 use crate::agent::authres::DkimVerifier;
 use crate::agent::token::Keyring;
 use crate::channels::email::inflight::InFlight;
-use crate::channels::email::parse::{self, Parsed};
+use crate::channels::email::parse::{self, Inbound};
 use crate::clock::{Clock, db_time};
 use crate::config::Config;
-use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
+use crate::domain::{Channel, Direction, MatchReason, MessageKind, TicketId};
 use crate::intake::unit::{Item, Unit};
 use crate::outbound::templates::Templates;
 use crate::store::rawstore::RawStore;
@@ -297,7 +297,7 @@ impl Pipeline {
         let now = self.clock.now();
         let max = self.cfg.ingest.max_message_bytes;
         // Parse what the caller did not parse ahead.
-        let mut owned: Vec<Option<Parsed>> = Vec::with_capacity(items.len());
+        let mut owned: Vec<Option<Inbound>> = Vec::with_capacity(items.len());
         for it in items {
             let oversize = it.size > max as u64 || it.raw.len() > max;
             owned.push((it.parsed.is_none() && !oversize).then(|| parse::parse(it.raw)));
@@ -439,7 +439,7 @@ impl Pipeline {
                 cc_json: "[]",
                 subject: "",
                 body_text: "",
-                channel: "email",
+                channel: Channel::Email,
                 match_reason: MatchReason::None,
                 problems_json: &problems,
                 attachments_json: "[]",
@@ -508,7 +508,7 @@ impl Pipeline {
                 cc_json: "[]",
                 subject: &p.subject,
                 body_text: "",
-                channel: "email",
+                channel: Channel::Email,
                 match_reason: MatchReason::None,
                 problems_json: &serde_json::to_string(&[reason])?,
                 attachments_json: "[]",
@@ -543,13 +543,13 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 pub struct BatchItem<'a> {
     pub raw: &'a [u8],
     pub size: u64,
-    pub parsed: Option<&'a Parsed>,
+    pub parsed: Option<&'a Inbound>,
     pub source: Option<Source<'a>>,
 }
 
 impl<'a> BatchItem<'a> {
     /// A whole message.
-    pub fn new(raw: &'a [u8], parsed: Option<&'a Parsed>, source: Option<Source<'a>>) -> Self {
+    pub fn new(raw: &'a [u8], parsed: Option<&'a Inbound>, source: Option<Source<'a>>) -> Self {
         BatchItem {
             raw,
             size: raw.len() as u64,

@@ -608,7 +608,7 @@ struct Sent {
     ticket: i64,
     to: String,
     body: String,
-    mail: crate::channels::email::parse::Parsed,
+    mail: crate::channels::email::parse::Inbound,
 }
 
 impl Sent {

@@ -25,15 +25,17 @@ use sqlx::SqliteConnection;
 use crate::agent::token;
 use crate::channels::email::compose::{self, AckInput, NotifyEvent, NotifyInput};
 use crate::channels::email::loops::{autoreply_suppression, looks_like_legacy_bounce};
-use crate::channels::email::parse::{MAX_TEXT_BYTES, Parsed, clean_text};
+use crate::channels::email::parse::{Inbound, MAX_TEXT_BYTES, clean_text};
 use crate::clock::db_time;
 use crate::config::Config;
+use crate::domain::EventKind;
 use crate::domain::address::{Mailbox, mailbox_key, reply_token, split_plus, token_address};
-use crate::domain::{Direction, MatchReason, MessageKind, Status, TicketId};
+use crate::domain::{Channel, Direction, MatchReason, MessageKind, Status, TicketId};
 use crate::intake::pipeline::{Outcome, Pipeline, Source};
 use crate::store::bulk::{self, CustomerProfile, KnownMessage, KnownTicket, TicketDetails};
+use crate::store::events::{self, NewEvent};
 use crate::store::rawstore::RawStore;
-use crate::store::{agent, tickets};
+use crate::store::{agent, ids, tickets};
 use crate::threading::{courtesy, subject};
 
 /// Addresses of a customer's To and Cc that become participants of the ticket, at most.
@@ -43,7 +45,7 @@ pub const MAX_COPIED_PARTICIPANTS: usize = 20;
 #[derive(Clone, Copy)]
 pub struct Item<'a> {
     pub raw: &'a [u8],
-    pub parsed: &'a Parsed,
+    pub parsed: &'a Inbound,
     pub source: Option<Source<'a>>,
 }
 
@@ -52,6 +54,8 @@ struct TicketState {
     /// Status or updated_at changed by this batch (existing tickets only).
     dirty: bool,
     new: bool,
+    /// The status as loaded (for the `status_changed` event).
+    was: Status,
 }
 
 /// What agent notifications need beyond threading; loaded only when they are on.
@@ -81,7 +85,7 @@ pub struct Unit<'a> {
     now: DateTime<Utc>,
     now_s: String,
     since_subject: String,
-    next: bulk::MaxIds,
+    next: ids::MaxIds,
     messages: HashMap<String, KnownMessage>,
     /// ref_id → tickets holding a message that references it.
     referencing: HashMap<String, BTreeSet<TicketId>>,
@@ -91,6 +95,8 @@ pub struct Unit<'a> {
     participants: HashSet<(TicketId, String)>,
     /// (customer, subject key) → candidate tickets.
     by_subject: HashMap<(i64, String), Vec<TicketId>>,
+    /// (channel, account, conversation) → the ticket of its latest message.
+    conversations: HashMap<(String, String, String), TicketId>,
     raw_ids: HashMap<String, i64>,
     bouncing: HashSet<String>,
     acks_last_hour: HashMap<String, i64>,
@@ -144,6 +150,16 @@ fn reused_id(message_id: &str, body_sha256: &str) -> String {
         "{message_id}#{}",
         body_sha256.get(..16).unwrap_or(body_sha256)
     )
+}
+
+/// The (channel, account, conversation) a message belongs to, when its channel has them.
+fn conversation_key(p: &Inbound) -> Option<(String, String, String)> {
+    match (&p.account, &p.conversation) {
+        (Some(a), Some(c)) if p.channel != Channel::Email => {
+            Some((p.channel.as_str().to_string(), a.clone(), c.clone()))
+        }
+        _ => None,
+    }
 }
 
 fn addresses_json(list: &[Mailbox]) -> String {
@@ -205,7 +221,7 @@ impl<'a> Unit<'a> {
         emails.sort();
         emails.dedup();
 
-        let next = bulk::max_ids(conn).await?;
+        let next = ids::max_ids(conn).await?;
         let mut messages = bulk::messages_by_ids(conn, &ids).await?;
         // A Message-ID reused with other content is stored under another id (see decide).
         // Only a message whose id is taken, here or earlier in the batch, can need it.
@@ -226,11 +242,19 @@ impl<'a> Unit<'a> {
             referencing.entry(r).or_default().insert(t);
         }
         let customers = bulk::customers_by_email(conn, &emails).await?;
+        let mut conversation_keys: Vec<(String, String, String)> = items
+            .iter()
+            .filter_map(|it| conversation_key(it.parsed))
+            .collect();
+        conversation_keys.sort();
+        conversation_keys.dedup();
+        let conversations = bulk::conversation_tickets(conn, &conversation_keys).await?;
 
         // Tickets: those the known messages live on, tags, tokens, then merge targets.
         let mut want: Vec<i64> = messages.values().filter_map(|m| m.ticket).collect();
         want.extend(referencing.values().flatten().copied());
         want.extend(tags.iter().copied());
+        want.extend(conversations.values().copied());
         let mut tickets: HashMap<TicketId, TicketState> = HashMap::new();
         let mut token_map = HashMap::new();
         let mut first = true;
@@ -250,6 +274,7 @@ impl<'a> Unit<'a> {
                 tickets.insert(
                     t.id,
                     TicketState {
+                        was: t.status,
                         t,
                         dirty: false,
                         new: false,
@@ -274,6 +299,7 @@ impl<'a> Unit<'a> {
                     .push(t.id);
                 token_map.insert(t.token.clone(), t.id);
                 tickets.entry(t.id).or_insert(TicketState {
+                    was: t.status,
                     t,
                     dirty: false,
                     new: false,
@@ -331,6 +357,7 @@ impl<'a> Unit<'a> {
             customers,
             participants,
             by_subject,
+            conversations,
             raw_ids,
             bouncing,
             acks_last_hour,
@@ -389,6 +416,7 @@ impl<'a> Unit<'a> {
             agent::move_people(conn, *into, *from).await?;
         }
         bulk::insert_links(conn, &self.links, now).await?;
+        events::insert_events(conn, &self.events(), now).await?;
         for (addr, status) in &self.bounces {
             tickets::mark_bouncing(conn, addr, status, now).await?;
         }
@@ -397,6 +425,53 @@ impl<'a> Unit<'a> {
             .await
             .context("Writing raw messages to their segment")?;
         Ok(())
+    }
+
+    /// The events of everything this unit writes, in the order it happened per ticket:
+    /// tickets created, messages added, status changes and links (merges write their own,
+    /// in `tickets::merge_ticket`).
+    fn events(&self) -> Vec<NewEvent> {
+        let mut out = Vec::with_capacity(self.ticket_rows.len() + self.message_rows.len());
+        for t in &self.ticket_rows {
+            out.push(NewEvent::new(
+                EventKind::TicketCreated,
+                t.id,
+                serde_json::json!({"customer_id": t.customer_id, "linked_to": t.linked_ticket_id}),
+            ));
+        }
+        for m in &self.message_rows {
+            if let Some(t) = m.ticket_id {
+                out.push(
+                    NewEvent::new(
+                        EventKind::MessageAdded,
+                        t,
+                        serde_json::json!({"direction": m.direction, "kind": m.kind, "channel": m.channel}),
+                    )
+                    .with_message(m.id),
+                );
+            }
+        }
+        let mut changed: Vec<&TicketState> = self
+            .tickets
+            .values()
+            .filter(|s| !s.new && s.t.status != s.was)
+            .collect();
+        changed.sort_by_key(|s| s.t.id);
+        for s in changed {
+            out.push(NewEvent::new(
+                EventKind::StatusChanged,
+                s.t.id,
+                serde_json::json!({"from": s.was.as_str(), "to": s.t.status.as_str()}),
+            ));
+        }
+        for l in &self.links {
+            out.push(NewEvent::new(
+                EventKind::TicketsLinked,
+                l.a,
+                serde_json::json!({"linked": l.b}),
+            ));
+        }
+        out
     }
 
     fn resolve(&self, mut id: TicketId) -> Option<TicketId> {
@@ -437,7 +512,7 @@ impl<'a> Unit<'a> {
         }
     }
 
-    fn raw_id(&mut self, p: &Parsed, raw: &'a [u8], size: usize) -> i64 {
+    fn raw_id(&mut self, p: &Inbound, raw: &'a [u8], size: usize) -> i64 {
         if let Some(id) = self.raw_ids.get(&p.raw_sha256) {
             return *id;
         }
@@ -539,7 +614,7 @@ impl<'a> Unit<'a> {
     #[allow(clippy::too_many_arguments)]
     fn push_message(
         &mut self,
-        p: &Parsed,
+        p: &Inbound,
         message_id: &str,
         raw_id: Option<i64>,
         ticket: Option<TicketId>,
@@ -572,7 +647,14 @@ impl<'a> Unit<'a> {
             attachments_json: serde_json::to_string(&p.attachments).unwrap_or_else(|_| "[]".into()),
             date_header: p.date,
             held_reason,
+            channel: p.channel.as_str(),
+            account: p.account.clone(),
+            external_id: p.external_id.clone(),
+            conversation: p.conversation.clone(),
         });
+        if threads && let (Some(t), Some(key)) = (ticket, conversation_key(p)) {
+            self.conversations.insert(key, t);
+        }
         self.messages.insert(
             message_id.to_string(),
             KnownMessage {
@@ -601,7 +683,12 @@ impl<'a> Unit<'a> {
         // mail coming back is one too.
         let mut message_id = p.message_id.clone();
         if let Some(existing) = self.messages.get(&message_id) {
-            if existing.body_sha256 == p.body_sha256 || existing.direction == Direction::Outbound {
+            // A channel's external id names one message whatever its content: a relay's
+            // retry is a copy.
+            if existing.body_sha256 == p.body_sha256
+                || existing.direction == Direction::Outbound
+                || p.channel != Channel::Email
+            {
                 let row = existing.row;
                 self.record_source(it.source, row);
                 return Ok(Outcome::Duplicate { row });
@@ -740,7 +827,7 @@ impl<'a> Unit<'a> {
                 ticket: Some(ticket),
             });
         }
-        let customer_id = self.customer(&from);
+        let customer_id = self.customer(&from, p.sender_email.as_deref());
 
         let (ticket, reason, is_new) = match found {
             Found::Ticket(t, reason)
@@ -840,7 +927,7 @@ impl<'a> Unit<'a> {
         })
     }
 
-    fn customer(&mut self, from: &Mailbox) -> i64 {
+    fn customer(&mut self, from: &Mailbox, given_email: Option<&str>) -> i64 {
         if let Some((id, has_name)) = self.customers.get(&from.address).copied() {
             if !has_name && let Some(n) = &from.name {
                 self.customer_names.push((id, n.clone()));
@@ -856,6 +943,7 @@ impl<'a> Unit<'a> {
             id,
             email: from.address.clone(),
             name: from.name.clone(),
+            given_email: given_email.map(str::to_string),
         });
         id
     }
@@ -871,12 +959,22 @@ impl<'a> Unit<'a> {
     /// different customers are linked for an agent to decide, never merged.
     fn find_ticket(
         &mut self,
-        p: &Parsed,
+        p: &Inbound,
         message_id: &str,
         from: &Mailbox,
         customer: Option<i64>,
         own: &[String],
     ) -> Found {
+        // 0. Other channels thread by conversation alone: they have no recipients, headers
+        // or subjects that could name a ticket.
+        if p.channel != Channel::Email {
+            return conversation_key(p)
+                .and_then(|k| self.conversations.get(&k).copied())
+                .and_then(|t| self.resolve(t))
+                .map_or(Found::Nothing, |t| {
+                    Found::Ticket(t, MatchReason::Conversation)
+                });
+        }
         // 1. A reply token in a recipient address.
         for rcpt in p.all_recipients() {
             if let Some(token) = reply_token(rcpt, own)
@@ -1054,7 +1152,7 @@ impl<'a> Unit<'a> {
             .is_some_and(|s| s.t.status != Status::Closed)
     }
 
-    fn open_ticket(&mut self, p: &Parsed, customer_id: i64, linked: Option<TicketId>) -> TicketId {
+    fn open_ticket(&mut self, p: &Inbound, customer_id: i64, linked: Option<TicketId>) -> TicketId {
         // Our own old tags leave: a reply to a closed ticket #1 is not "[#5] [#1] ...".
         let (stripped, _) =
             subject::strip_reply_prefixes(&subject::without_ticket_tags(&p.subject));
@@ -1062,7 +1160,12 @@ impl<'a> Unit<'a> {
         if display.is_empty() {
             display = "(no subject)".to_string();
         }
-        let key = subject::normalize_subject(&p.subject);
+        // Only mail threads by subject.
+        let key = if p.channel == Channel::Email {
+            subject::normalize_subject(&p.subject)
+        } else {
+            String::new()
+        };
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
@@ -1098,6 +1201,7 @@ impl<'a> Unit<'a> {
                 },
                 dirty: false,
                 new: true,
+                was: Status::Open,
             },
         );
         if let Some(ctx) = self.notify.as_mut() {
@@ -1106,7 +1210,7 @@ impl<'a> Unit<'a> {
         id
     }
 
-    fn reopen_if_needed(&mut self, ticket: TicketId, p: &Parsed) {
+    fn reopen_if_needed(&mut self, ticket: TicketId, p: &Inbound) {
         let Some(s) = self.tickets.get_mut(&ticket) else {
             return;
         };
@@ -1237,6 +1341,10 @@ impl<'a> Unit<'a> {
             attachments_json: "[]".into(),
             date_header: Some(self.now.timestamp()),
             held_reason: None,
+            channel: Channel::Email.as_str(),
+            account: None,
+            external_id: None,
+            conversation: None,
         });
         self.messages.insert(
             composed.message_id.clone(),
@@ -1267,14 +1375,15 @@ impl<'a> Unit<'a> {
     fn maybe_acknowledge(
         &mut self,
         pl: &Pipeline,
-        p: &Parsed,
+        p: &Inbound,
         message_id: &str,
         from: &Mailbox,
         ticket: TicketId,
         suppression: Option<String>,
     ) -> Result<bool> {
         let cfg = pl.config();
-        if !cfg.autoreply.enabled {
+        // The acknowledgement is a mail; a chat sender has no mailbox to receive it.
+        if !cfg.autoreply.enabled || p.channel != Channel::Email {
             return Ok(false);
         }
         if let Some(why) = suppression {
@@ -1370,7 +1479,7 @@ impl<'a> Unit<'a> {
     fn notify_agents(
         &mut self,
         pl: &Pipeline,
-        p: &Parsed,
+        p: &Inbound,
         message_id: &str,
         from: &Mailbox,
         ticket: TicketId,

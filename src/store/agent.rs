@@ -8,9 +8,10 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
+use super::events::{self, NewEvent};
 use super::{Result, StoreError, find_setting, put_setting};
 use crate::agent::token::Keyring;
-use crate::domain::{Priority, Status, TicketId};
+use crate::domain::{EventKind, Priority, Status, TicketId};
 
 /// The settings key holding the keyring, in [`Keyring::to_storage`] form.
 pub const KEYRING_SETTING: &str = "agent_token_keyring";
@@ -83,12 +84,27 @@ pub async fn set_assignee(
     conn: &mut SqliteConnection,
     ticket: TicketId,
     assignee: Option<&str>,
+    now: &str,
 ) -> Result<()> {
+    let before: Option<String> = sqlx::query_scalar("SELECT assignee FROM tickets WHERE id = ?")
+        .bind(ticket)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
     sqlx::query("UPDATE tickets SET assignee = ? WHERE id = ?")
         .bind(assignee)
         .bind(ticket)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    if before.as_deref() != assignee {
+        let data = serde_json::json!({"from": before, "to": assignee});
+        events::append(
+            conn,
+            NewEvent::new(EventKind::AssigneeChanged, ticket, data),
+            now,
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -97,12 +113,26 @@ pub async fn set_priority(
     conn: &mut SqliteConnection,
     ticket: TicketId,
     priority: Priority,
+    now: &str,
 ) -> Result<()> {
+    let before: Option<String> = sqlx::query_scalar("SELECT priority FROM tickets WHERE id = ?")
+        .bind(ticket)
+        .fetch_optional(&mut *conn)
+        .await?;
     sqlx::query("UPDATE tickets SET priority = ? WHERE id = ?")
         .bind(priority.as_str())
         .bind(ticket)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    if before.as_deref() != Some(priority.as_str()) {
+        let data = serde_json::json!({"from": before, "to": priority.as_str()});
+        events::append(
+            conn,
+            NewEvent::new(EventKind::PriorityChanged, ticket, data),
+            now,
+        )
+        .await?;
+    }
     Ok(())
 }
 

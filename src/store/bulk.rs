@@ -42,33 +42,6 @@ async fn json_rows<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
 }
 
-/// The highest row id of each table the batch writes, so the batch can number its own rows
-/// (it holds the write lock, nobody else inserts meanwhile).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MaxIds {
-    pub ticket: i64,
-    pub message: i64,
-    pub customer: i64,
-    pub raw: i64,
-}
-
-pub async fn max_ids(conn: &mut SqliteConnection) -> Result<MaxIds> {
-    let (ticket, message, customer, raw): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), \
-                (SELECT COALESCE(MAX(id), 0) FROM messages), \
-                (SELECT COALESCE(MAX(id), 0) FROM customers), \
-                (SELECT COALESCE(MAX(id), 0) FROM raw_messages)",
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(MaxIds {
-        ticket,
-        message,
-        customer,
-        raw,
-    })
-}
-
 /// A stored message, as dedup and threading need it.
 #[derive(Debug, Clone)]
 pub struct KnownMessage {
@@ -467,8 +440,11 @@ pub struct RawRow<'a> {
 
 pub struct CustomerRow {
     pub id: i64,
+    /// The identity key: an email address, or `channel:account:sender` for a chat identity.
     pub email: String,
     pub name: Option<String>,
+    /// The email address a channel says the sender has: recorded, never trusted to merge.
+    pub given_email: Option<String>,
 }
 
 pub struct NewTicketRow {
@@ -501,6 +477,11 @@ pub struct MessageRow {
     pub date_header: Option<i64>,
     /// Why the message was held (kind `held`).
     pub held_reason: Option<String>,
+    pub channel: &'static str,
+    /// Channel account, external id and conversation (channels other than email).
+    pub account: Option<String>,
+    pub external_id: Option<String>,
+    pub conversation: Option<String>,
 }
 
 pub struct SourceRow<'a> {
@@ -523,7 +504,7 @@ pub struct OutboxRow {
 
 /// One multi-row `INSERT` per chunk of `rows`: `head` is the statement up to `VALUES`,
 /// `cols` the number of values `bind` pushes per row, so chunks stay under the limit.
-async fn insert_rows<T>(
+pub(super) async fn insert_rows<T>(
     conn: &mut SqliteConnection,
     head: &'static str,
     cols: usize,
@@ -577,17 +558,52 @@ pub async fn insert_customers(
     let now = now.to_string();
     insert_rows(
         conn,
-        "INSERT INTO customers (id, email, name, created_at) ",
-        4,
+        "INSERT INTO customers (id, email, name, created_at, given_email) ",
+        5,
         rows,
         |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.email.clone())
                 .push_bind(r.name.clone())
-                .push_bind(now.clone());
+                .push_bind(now.clone())
+                .push_bind(r.given_email.clone());
         },
     )
     .await
+}
+
+/// For each (channel, account, conversation): the ticket of its latest message that may
+/// lead a reply (held and unprocessable messages never do).
+pub async fn conversation_tickets(
+    conn: &mut SqliteConnection,
+    keys: &[(String, String, String)],
+) -> Result<HashMap<(String, String, String), TicketId>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let json: Vec<[&str; 3]> = keys
+        .iter()
+        .map(|(c, a, v)| [c.as_str(), a.as_str(), v.as_str()])
+        .collect();
+    let rows: Vec<(String, String, String, TicketId)> = json_rows(
+        conn,
+        sqlx::query_scalar(
+            "SELECT json_group_array(json_array(c, a, v, t)) FROM ( \
+                 SELECT k.value ->> 0 AS c, k.value ->> 1 AS a, k.value ->> 2 AS v, \
+                     (SELECT m.ticket_id FROM messages m \
+                      WHERE m.channel = k.value ->> 0 AND m.account = k.value ->> 1 \
+                        AND m.conversation = k.value ->> 2 AND m.ticket_id IS NOT NULL \
+                        AND m.kind NOT IN ('held', 'unprocessable', 'rejected') \
+                      ORDER BY m.id DESC LIMIT 1) AS t \
+                 FROM json_each(?) k) WHERE t IS NOT NULL",
+        )
+        .bind(serde_json::to_string(&json).unwrap_or_else(|_| "[]".into())),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, a, v, t)| ((c, a, v), t))
+        .collect())
 }
 
 pub async fn set_customer_names(conn: &mut SqliteConnection, rows: &[(i64, String)]) -> Result<()> {
@@ -644,7 +660,8 @@ pub async fn insert_messages(
     let now = now.to_string();
     insert_rows(conn, "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
              direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
-             match_reason, problems, attachments, date_header, created_at, held_reason) ", 21, rows, |b, r| {
+             match_reason, problems, attachments, date_header, created_at, held_reason, account, external_id, \
+             conversation) ", 24, rows, |b, r| {
         b.push_bind(r.id)
             .push_bind(r.ticket_id)
             .push_bind(r.raw_id)
@@ -659,13 +676,16 @@ pub async fn insert_messages(
             .push_bind(r.cc_json.clone())
             .push_bind(r.subject.clone())
             .push_bind(r.body_text.clone())
-            .push_bind("email")
+            .push_bind(r.channel)
             .push_bind(r.match_reason)
             .push_bind(r.problems_json.clone())
             .push_bind(r.attachments_json.clone())
             .push_bind(r.date_header)
             .push_bind(now.clone())
-            .push_bind(r.held_reason.clone());
+            .push_bind(r.held_reason.clone())
+            .push_bind(r.account.clone())
+            .push_bind(r.external_id.clone())
+            .push_bind(r.conversation.clone());
     })
     .await
 }

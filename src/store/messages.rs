@@ -4,8 +4,8 @@ use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
 use super::rawstore::{RawLoc, RawStore};
-use super::{Result, StoreError};
-use crate::domain::{Direction, MatchReason, MessageKind, TicketId};
+use super::{Result, StoreError, bulk, ids};
+use crate::domain::{Channel, Direction, MatchReason, MessageKind, TicketId};
 
 /// Stores raw bytes once per content hash; returns the row id (existing or new). New bytes
 /// go to the segment files and are on disk before this returns, hence before COMMIT.
@@ -166,7 +166,7 @@ pub struct NewMessage<'a> {
     pub cc_json: &'a str,
     pub subject: &'a str,
     pub body_text: &'a str,
-    pub channel: &'a str,
+    pub channel: Channel,
     pub match_reason: MatchReason,
     pub problems_json: &'a str,
     pub attachments_json: &'a str,
@@ -174,47 +174,48 @@ pub struct NewMessage<'a> {
     pub now: &'a str,
 }
 
+/// Adds one message row: the same statement as a unit of work's rows
+/// ([`bulk::insert_messages`]), with its id from [`ids::next_id`].
 pub async fn insert_message(conn: &mut SqliteConnection, m: &NewMessage<'_>) -> Result<i64> {
-    let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO messages (ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
-         direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
-         match_reason, problems, attachments, date_header, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(m.ticket_id)
-    .bind(m.raw_id)
-    .bind(m.message_id)
-    .bind(i64::from(m.synthetic_id))
-    .bind(m.body_sha256)
-    .bind(m.direction.as_str())
-    .bind(m.kind.as_str())
-    .bind(m.from_addr)
-    .bind(m.from_name)
-    .bind(m.to_json)
-    .bind(m.cc_json)
-    .bind(m.subject)
-    .bind(m.body_text)
-    .bind(m.channel)
-    .bind(m.match_reason.as_str())
-    .bind(m.problems_json)
-    .bind(m.attachments_json)
-    .bind(m.date_header)
-    .bind(m.now)
-    .fetch_one(conn)
-    .await
-    .map_err(|e| StoreError::from_sqlx(e, "message"))?;
+    let id = ids::next_id(conn, ids::Table::Messages).await?;
+    let row = bulk::MessageRow {
+        id,
+        ticket_id: m.ticket_id,
+        raw_id: m.raw_id,
+        message_id: m.message_id.to_string(),
+        synthetic_id: m.synthetic_id,
+        body_sha256: m.body_sha256.to_string(),
+        direction: m.direction.as_str(),
+        kind: m.kind.as_str(),
+        from_addr: m.from_addr.map(str::to_string),
+        from_name: m.from_name.map(str::to_string),
+        to_json: m.to_json.to_string(),
+        cc_json: m.cc_json.to_string(),
+        subject: m.subject.to_string(),
+        body_text: m.body_text.to_string(),
+        match_reason: m.match_reason.as_str(),
+        problems_json: m.problems_json.to_string(),
+        attachments_json: m.attachments_json.to_string(),
+        date_header: m.date_header,
+        held_reason: None,
+        channel: m.channel.as_str(),
+        account: None,
+        external_id: None,
+        conversation: None,
+    };
+    bulk::insert_messages(conn, std::slice::from_ref(&row), m.now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Db(e) => StoreError::from_sqlx(e, "message"),
+            other => other,
+        })?;
     Ok(id)
 }
 
+/// The references of one message (the unit of work's statement).
 pub async fn insert_refs(conn: &mut SqliteConnection, row: i64, refs: &[String]) -> Result<()> {
-    for r in refs {
-        sqlx::query("INSERT OR IGNORE INTO message_refs (message_row, ref_id) VALUES (?, ?)")
-            .bind(row)
-            .bind(r)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    let rows: Vec<(i64, String)> = refs.iter().map(|r| (row, r.clone())).collect();
+    bulk::insert_refs(conn, &rows).await
 }
 
 /// Moves messages that were stored without a ticket onto one (not used for customer mail,

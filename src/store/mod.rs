@@ -11,7 +11,9 @@
 
 pub mod agent;
 pub mod bulk;
+pub mod events;
 pub mod held;
+pub mod ids;
 pub mod imap_state;
 pub mod messages;
 pub mod outbox;

@@ -3,8 +3,9 @@
 use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
+use super::events::{self, NewEvent};
 use super::{Result, StoreError};
-use crate::domain::{Priority, Status, TicketId};
+use crate::domain::{EventKind, Priority, Status, TicketId};
 
 /// A ticket row as the pipeline needs it.
 #[derive(Debug, Clone)]
@@ -131,6 +132,13 @@ pub async fn merge_ticket(
     .bind(from)
     .execute(&mut *conn)
     .await?;
+    let data = serde_json::json!({"merged": from});
+    events::append(
+        &mut *conn,
+        NewEvent::new(EventKind::TicketMerged, into, data),
+        now,
+    )
+    .await?;
     touch_ticket(conn, into, now).await
 }
 
@@ -176,12 +184,20 @@ pub async fn set_status(
     status: Status,
     now: &str,
 ) -> Result<()> {
+    let before: Option<String> = sqlx::query_scalar("SELECT status FROM tickets WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     sqlx::query("UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?")
         .bind(status.as_str())
         .bind(now)
         .bind(id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    if before.as_deref() != Some(status.as_str()) {
+        let data = serde_json::json!({"from": before, "to": status.as_str()});
+        events::append(conn, NewEvent::new(EventKind::StatusChanged, id, data), now).await?;
+    }
     Ok(())
 }
 

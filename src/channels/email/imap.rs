@@ -708,7 +708,7 @@ async fn quarantine(
     Ok(())
 }
 
-type FetchedChunk = Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)>;
+type FetchedChunk = Vec<(u32, Vec<u8>, u64, Option<parse::Inbound>)>;
 
 /// Fetches the next batch from the front of `uids`: the sizes of up to `batch` messages
 /// first, then as many of them as fit in BATCH_BYTES (at least one), so an oversize message
@@ -826,7 +826,7 @@ async fn fetch_chunk(
     // Parse on a blocking thread: CPU work off the async runtime. Each message is recorded
     // as in flight while it is parsed (the poison-mail quarantine).
     let watch = Arc::clone(inflight);
-    let parsed: Vec<(u32, Vec<u8>, u64, Option<parse::Parsed>)> =
+    let parsed: Vec<(u32, Vec<u8>, u64, Option<parse::Inbound>)> =
         tokio::task::spawn_blocking(move || {
             let out = bodies
                 .into_iter()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::channels::email::parse::{self, Parsed};
+use crate::channels::email::parse::{self, Inbound};
 use crate::intake::pipeline::{BatchItem, Outcome, Pipeline};
 use crate::store::Store;
 
@@ -59,7 +59,7 @@ impl ImportStats {
 enum Item {
     /// The raw bytes, their parse (none when over the size cap), and where they came from
     /// ("file PATH" or "message N of the mbox"), for the log.
-    Message(Vec<u8>, Option<Box<Parsed>>, String),
+    Message(Vec<u8>, Option<Box<Inbound>>, String),
     Unreadable(String),
 }
 

@@ -2,11 +2,11 @@
 //! and which are bounces. Pure functions.
 
 use crate::channels::email::compose::is_own_message_id;
-use crate::channels::email::parse::Parsed;
+use crate::channels::email::parse::Inbound;
 
 /// Why no automatic reply may be sent to this message, or None when one may.
 pub fn autoreply_suppression(
-    p: &Parsed,
+    p: &Inbound,
     own_addresses: &[String],
     own_domain: &str,
 ) -> Option<String> {
@@ -88,7 +88,7 @@ pub fn is_robot_address(address: &str) -> bool {
 }
 
 /// A non-standard bounce: robot sender plus a typical subject, without multipart/report.
-pub fn looks_like_legacy_bounce(p: &Parsed) -> bool {
+pub fn looks_like_legacy_bounce(p: &Inbound) -> bool {
     let robot = p.from.as_ref().is_some_and(|f| {
         let l = f.address.to_ascii_lowercase();
         l.starts_with("mailer-daemon@") || l.starts_with("postmaster@")

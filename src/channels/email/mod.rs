@@ -1,6 +1,6 @@
 //! The email channel: everything that knows what a mail is. `imap` speaks IMAP (with
 //! `inflight`, the crash record of the UIDs being decided), `maildir` and `mbox` read local
-//! files for `import`, `parse` turns bytes into a [`parse::Parsed`] (with `html`, `charset`
+//! files for `import`, `parse` turns bytes into a [`parse::Inbound`] (with `html`, `charset`
 //! and the address reader in `domain::address`), `quote` finds the new text of a reply,
 //! `loops` holds the RFC 3834 rules, `compose` writes our RFC 5322 mail from templates, and
 //! `outbound::worker` sends it over SMTP.

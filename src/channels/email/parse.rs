@@ -1,7 +1,7 @@
-//! Raw bytes → [`Parsed`]: everything the pipeline needs from a message, extracted once.
+//! Raw bytes → [`Inbound`]: everything the pipeline needs from a message, extracted once.
 //!
 //! Parsing never fails and never panics on hostile input: mail-parser is lenient, and when
-//! it gives up entirely we still return a best-effort [`Parsed`] with a problem noted. The
+//! it gives up entirely we still return a best-effort [`Inbound`] with a problem noted. The
 //! caller always keeps the raw bytes, so nothing here has to be perfect to be lossless.
 //!
 //! Message-IDs are normalised (angle brackets, whitespace and case removed) so that copies
@@ -9,7 +9,6 @@
 //! no Message-ID gets a stable synthetic one derived from its content.
 
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
@@ -31,104 +30,7 @@ pub const MAX_ENVELOPE_TO: usize = 50;
 /// Synthetic Message-IDs end in this domain so they can be told apart.
 pub const SYNTHETIC_DOMAIN: &str = "synthetic.postdesk.invalid";
 
-/// Signals used by the RFC 3834 auto-reply rules and loop protection.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct AutoSignals {
-    /// The Auto-Submitted value, lowercased, when present.
-    pub auto_submitted: Option<String>,
-    pub precedence: Option<String>,
-    pub list_id: bool,
-    pub list_unsubscribe: bool,
-    /// `Return-Path: <>`.
-    pub return_path_null: bool,
-    /// X-Autoreply, X-Autorespond, X-Auto-Response-Suppress: All/OOF on an incoming mail.
-    pub x_autoreply: bool,
-    pub feedback_report: bool,
-}
-
-/// What a `multipart/report` (RFC 6522) says: a delivery status notification (RFC 3464),
-/// a read receipt (RFC 8098 disposition-notification) or an abuse feedback report.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DeliveryReport {
-    /// The report-type parameter, lowercased: `delivery-status`, `disposition-notification`,
-    /// `feedback-report`...
-    pub report_type: String,
-    /// Message-ID of the message the report is about, normalised.
-    pub original_message_id: Option<String>,
-    /// Failed recipients with their status code, e.g. ("bob@example.com", "5.1.1").
-    pub failed: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AttachmentMeta {
-    pub filename: Option<String>,
-    pub content_type: String,
-    pub size: usize,
-}
-
-/// A message as the pipeline sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Parsed {
-    pub message_id: String,
-    pub synthetic_id: bool,
-    pub in_reply_to: Vec<String>,
-    /// References then In-Reply-To, oldest first, without duplicates.
-    pub references: Vec<String>,
-    pub from: Option<Mailbox>,
-    /// How many From mailboxes (across all From headers) the message has.
-    pub from_count: usize,
-    pub sender: Option<Mailbox>,
-    pub to: Vec<Mailbox>,
-    pub cc: Vec<Mailbox>,
-    pub reply_to: Vec<Mailbox>,
-    /// Delivered-To, X-Original-To and Envelope-To, lowercased.
-    pub envelope_to: Vec<String>,
-    pub subject: String,
-    /// Date header as unix seconds, when present and sane.
-    pub date: Option<i64>,
-    /// The text of every text part, in order, separated by a line break (HTML parts
-    /// rendered to text).
-    pub body_text: String,
-    /// Every text part is HTML (rendered to text).
-    pub html_only: bool,
-    /// How many bytes at the start of `body_text` are the first text part: agents'
-    /// commands are read from it alone.
-    pub first_text_len: usize,
-    /// The first text part is HTML (rendered to text).
-    pub first_part_html: bool,
-    /// How many text parts `body_text` joins.
-    pub text_parts: usize,
-    pub attachments: Vec<AttachmentMeta>,
-    pub auto: AutoSignals,
-    pub report: Option<DeliveryReport>,
-    /// SHA-256 of the raw message, hex.
-    pub raw_sha256: String,
-    /// SHA-256 of the body (everything after the header block), hex: copies of one mail
-    /// delivered to two mailboxes differ in their trace headers but not here.
-    pub body_sha256: String,
-    /// Anything odd noticed while parsing, in words.
-    pub problems: Vec<String>,
-}
-
-impl Parsed {
-    /// The first text part: where agents' commands are read from.
-    pub fn first_text(&self) -> &str {
-        let mut end = self.first_text_len.min(self.body_text.len());
-        while !self.body_text.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.body_text.get(..end).unwrap_or_default()
-    }
-
-    /// Every recipient address: To, Cc and the envelope headers.
-    pub fn all_recipients(&self) -> impl Iterator<Item = &str> {
-        self.to
-            .iter()
-            .chain(self.cc.iter())
-            .map(|m| m.address.as_str())
-            .chain(self.envelope_to.iter().map(String::as_str))
-    }
-}
+pub use crate::domain::inbound::{AttachmentMeta, AutoSignals, DeliveryReport, Inbound};
 
 /// Normalises a Message-ID: strips angle brackets, whitespace and comments, lowercases.
 /// Returns None when nothing usable remains.
@@ -363,7 +265,7 @@ fn header_text(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
 /// that malformed nesting reaches, see `tests/fixtures/mail-parser-panic.eml`), so the
 /// parse runs under `catch_unwind`: a panic there becomes a problem on the message, which
 /// is then stored as best it can be, never a crash of the daemon.
-pub fn parse(raw: &[u8]) -> Parsed {
+pub fn parse(raw: &[u8]) -> Inbound {
     if test_fault_requested(raw) {
         tracing::error!("POSTDESK_FAULT=abort-on-marker: aborting on a marked message");
         std::process::abort();
@@ -411,10 +313,10 @@ fn test_fault_requested(raw: &[u8]) -> bool {
 
 /// The best we can say of bytes mail-parser could not handle: hashes, a synthetic id, the
 /// bytes as text.
-fn unparsed(raw: &[u8], problems: Vec<String>) -> Parsed {
+fn unparsed(raw: &[u8], problems: Vec<String>) -> Inbound {
     let raw_sha256 = hex_sha256(raw);
     let body_sha256 = hex_sha256(raw.get(body_offset(raw)..).unwrap_or(&[]));
-    Parsed {
+    Inbound {
         message_id: synthetic_id(&[&raw_sha256]),
         synthetic_id: true,
         in_reply_to: Vec::new(),
@@ -439,10 +341,11 @@ fn unparsed(raw: &[u8], problems: Vec<String>) -> Parsed {
         raw_sha256,
         body_sha256,
         problems,
+        ..Default::default()
     }
 }
 
-fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
+fn parse_inner(raw: &[u8], headers_only: bool) -> Inbound {
     let raw_sha256 = hex_sha256(raw);
     let body_sha256 = hex_sha256(raw.get(body_offset(raw)..).unwrap_or(&[]));
     let mut problems = Vec::new();
@@ -676,7 +579,7 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
         ),
     };
 
-    Parsed {
+    Inbound {
         message_id,
         synthetic_id: synthetic,
         in_reply_to,
@@ -703,6 +606,7 @@ fn parse_inner(raw: &[u8], headers_only: bool) -> Parsed {
         raw_sha256,
         body_sha256,
         problems,
+        ..Default::default()
     }
 }
 
