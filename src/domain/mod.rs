@@ -82,6 +82,8 @@ string_enum!(
     }
 );
 
+// The enum is declared by `string_enum!`, which derives no Default.
+#[allow(clippy::derivable_impls)]
 impl Default for Channel {
     fn default() -> Self {
         Channel::Email
