@@ -36,7 +36,7 @@ pub mod token;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use crate::channels::email::compose::{self, Composed, ReplyOutcome};
 use crate::channels::email::parse::{Inbound, MAX_TEXT_BYTES, clean_text};
@@ -782,6 +782,73 @@ async fn set_agent_columns(
     Ok(())
 }
 
+/// Queues an agent's answer on the channel the customer last wrote from: an outbound
+/// message row and an outbox row whose payload the channel's transport sends.
+async fn queue_on_channel(
+    pl: &Pipeline,
+    conn: &mut SqliteConnection,
+    t: &tickets::TicketRow,
+    ctx: &messages::ReplyContext,
+    text: &str,
+    now: &str,
+) -> Result<()> {
+    let (Some(account), Some(conversation)) = (&ctx.account, &ctx.conversation) else {
+        anyhow::bail!("the customer's latest message names no channel account or conversation");
+    };
+    let prefix = format!("{}:{account}:", ctx.channel);
+    let recipient = ctx.customer.strip_prefix(&prefix).unwrap_or(&ctx.customer);
+    let message_id = compose::new_message_id(t.id, &pl.config().message_id_domain);
+    let body = clean_text(text, MAX_TEXT_BYTES);
+    let row = messages::insert_message(
+        conn,
+        &messages::NewMessage {
+            ticket_id: Some(t.id),
+            raw_id: None,
+            message_id: &message_id,
+            synthetic_id: false,
+            body_sha256: "",
+            direction: Direction::Outbound,
+            kind: MessageKind::AgentReply,
+            from_addr: None,
+            from_name: None,
+            to_json: &serde_json::to_string(&[&ctx.customer])?,
+            cc_json: "[]",
+            subject: "",
+            body_text: &body,
+            channel: ctx.channel,
+            match_reason: MatchReason::Outbound,
+            problems_json: "[]",
+            attachments_json: "[]",
+            date_header: Some(pl.clock().now().timestamp()),
+            now,
+        },
+    )
+    .await?;
+    let payload = serde_json::json!({
+        "ticket_id": t.id,
+        "conversation_id": conversation,
+        "recipient": recipient,
+        "text": body,
+    });
+    outbox::insert_channel_outbox(
+        conn,
+        row,
+        t.id,
+        ctx.channel,
+        account,
+        &message_id,
+        &payload,
+        now,
+    )
+    .await?;
+    tracing::info!(
+        "Ticket #{}: answer queued on the {} channel, account {account:?}, conversation {conversation:?}",
+        t.id,
+        ctx.channel
+    );
+    Ok(())
+}
+
 /// Keeps a message that failed the checks and tells the real agent.
 async fn hold(
     pl: &Pipeline,
@@ -981,19 +1048,17 @@ struct CustomerSide {
     to: Vec<Mailbox>,
     in_reply_to: Option<String>,
     references: Vec<String>,
+    /// Where the customer last wrote from: an answer goes back there.
+    ctx: messages::ReplyContext,
 }
 
 async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<CustomerSide> {
-    let row = sqlx::query(
-        "SELECT c.email, c.name FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
-    )
-    .bind(ticket)
-    .fetch_one(&mut *conn)
-    .await
-    .context("Reading the ticket's customer")?;
+    let ctx = messages::get_reply_context(conn, ticket)
+        .await
+        .context("Reading the ticket's customer")?;
     let mut to = vec![Mailbox {
-        address: row.try_get("email")?,
-        name: row.try_get("name")?,
+        address: ctx.customer.clone(),
+        name: ctx.customer_name.clone(),
     }];
     for cc in agent_store::list_cc(conn, ticket).await? {
         to.push(Mailbox {
@@ -1001,24 +1066,11 @@ async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<
             address: cc,
         });
     }
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT message_id FROM messages WHERE ticket_id = ? AND synthetic_id = 0 \
-         AND kind IN ('customer', 'agent_reply', 'auto_reply') ORDER BY id",
-    )
-    .bind(ticket)
-    .fetch_all(&mut *conn)
-    .await?;
-    let last_customer: Option<String> = sqlx::query_scalar(
-        "SELECT message_id FROM messages WHERE ticket_id = ? AND synthetic_id = 0 \
-         AND kind = 'customer' ORDER BY id DESC LIMIT 1",
-    )
-    .bind(ticket)
-    .fetch_optional(&mut *conn)
-    .await?;
     Ok(CustomerSide {
         to,
-        in_reply_to: last_customer,
-        references: ids,
+        in_reply_to: ctx.last_customer_mail.clone(),
+        references: ctx.references.clone(),
+        ctx,
     })
 }
 
@@ -1296,7 +1348,25 @@ async fn act(
     } else {
         ReplyOutcome::NothingSent
     };
-    if relay {
+    if relay && side.ctx.channel != Channel::Email {
+        // The customer last wrote from a chat channel: the answer goes back there, as text.
+        if !crate::channels::email::parse::attachments_of(it.raw).is_empty() {
+            extra_rejected.push((
+                "(your attachments)".into(),
+                format!(
+                    "the customer writes from the {} channel, which carries text only; they were not sent",
+                    side.ctx.channel
+                ),
+            ));
+        }
+        match queue_on_channel(pl, conn, &t, &side.ctx, &text, &now_s).await {
+            Ok(()) => outcome = ReplyOutcome::SentToCustomer,
+            Err(e) => extra_rejected.push((
+                "(your text)".into(),
+                format!("it could not be sent to the customer: {e:#}"),
+            )),
+        }
+    } else if relay {
         let attachments = relayable_attachments(it.raw, &mut extra_rejected);
         let composed = compose::customer_reply(
             cfg,

@@ -550,8 +550,12 @@ impl<'a> Unit<'a> {
         {
             m.ticket_id = Some(into);
         }
-        for o in self.outbox_rows.iter_mut().filter(|o| o.ticket_id == from) {
-            o.ticket_id = into;
+        for o in self
+            .outbox_rows
+            .iter_mut()
+            .filter(|o| o.ticket_id == Some(from))
+        {
+            o.ticket_id = Some(into);
         }
         for a in self.autoreply_rows.iter_mut().filter(|a| a.1 == from) {
             a.1 = into;
@@ -1361,9 +1365,12 @@ impl<'a> Unit<'a> {
             self.ref_rows.push((row, r));
         }
         self.outbox_rows.push(bulk::OutboxRow {
-            message_row: row,
-            ticket_id: ticket,
+            message_row: Some(row),
+            ticket_id: Some(ticket),
             kind: kind.as_str(),
+            channel: Channel::Email.as_str(),
+            account: None,
+            payload: None,
             message_id: composed.message_id,
             mail_from: cfg.smtp.from.address.clone(),
             rcpt_json: to_json,

@@ -47,6 +47,8 @@ pub struct Outbox {
     retry_base: Duration,
     /// Bound on one whole SMTP conversation.
     timeout: Duration,
+    /// The channel accounts this worker pushes to (`json:sms`); see `outbox::list_due`.
+    pushed: Vec<String>,
 }
 
 /// Delay before attempt `attempts + 1`: `base` (a minute by default) doubling, at most
@@ -94,6 +96,7 @@ impl Outbox {
             retry_base: cfg.retry_base,
             // The configured timeout bounds each step; a whole conversation gets a few.
             timeout: cfg.timeout.saturating_mul(4),
+            pushed: Vec::new(),
         })
     }
 
@@ -129,7 +132,7 @@ impl Outbox {
         loop {
             let now = db_time(self.clock.now());
             let mut conn = self.store.pool().acquire().await?;
-            let due: Vec<_> = outbox::list_due(&mut conn, &now, 50 + attempted.len() as i64)
+            let due: Vec<_> = outbox::list_due(&mut conn, &now, 50 + attempted.len() as i64, &self.pushed)
                 .await?
                 .into_iter()
                 .filter(|i| !attempted.contains(&i.id))
@@ -254,7 +257,7 @@ impl Outbox {
 
     async fn time_to_next_due(&self) -> Option<Duration> {
         let mut conn = self.store.pool().acquire().await.ok()?;
-        let next = outbox::next_due(&mut conn).await.ok()??;
+        let next = outbox::next_due(&mut conn, &self.pushed).await.ok()??;
         let next = chrono::DateTime::parse_from_rfc3339(&next).ok()?;
         let d = next.with_timezone(&chrono::Utc) - self.clock.now();
         Some(

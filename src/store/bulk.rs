@@ -493,10 +493,16 @@ pub struct SourceRow<'a> {
 }
 
 pub struct OutboxRow {
-    pub message_row: i64,
-    pub ticket_id: TicketId,
+    pub message_row: Option<i64>,
+    pub ticket_id: Option<TicketId>,
     pub kind: &'static str,
     pub message_id: String,
+    /// The transport that carries it, and for channels other than email the account and
+    /// the JSON payload that transport understands (`mail_from`, `rcpt_json` and `raw`
+    /// are email's payload).
+    pub channel: &'static str,
+    pub account: Option<String>,
+    pub payload: Option<String>,
     pub mail_from: String,
     pub rcpt_json: String,
     pub raw: Vec<u8>,
@@ -745,8 +751,8 @@ pub async fn insert_outbox(
     insert_rows(
         conn,
         "INSERT INTO outbox (message_row, ticket_id, kind, message_id, mail_from, rcpt_to, raw, \
-             next_attempt_at, created_at) ",
-        9,
+             next_attempt_at, created_at, channel, account, payload) ",
+        12,
         rows,
         |b, r| {
             b.push_bind(r.message_row)
@@ -757,7 +763,10 @@ pub async fn insert_outbox(
                 .push_bind(r.rcpt_json.clone())
                 .push_bind(r.raw.clone())
                 .push_bind(now.clone())
-                .push_bind(now.clone());
+                .push_bind(now.clone())
+                .push_bind(r.channel)
+                .push_bind(r.account.clone())
+                .push_bind(r.payload.clone());
         },
     )
     .await

@@ -352,3 +352,64 @@ pub async fn count_unattached(conn: &mut SqliteConnection) -> Result<i64> {
             .await?,
     )
 }
+
+/// What an answer to a ticket's customer needs: who they are, the Message-IDs of the
+/// conversation (for In-Reply-To and References) and where they last wrote from.
+#[derive(Debug, Clone)]
+pub struct ReplyContext {
+    /// The customer's identity key (an email address, or `channel:account:sender`).
+    pub customer: String,
+    pub customer_name: Option<String>,
+    /// Message-IDs of the customer's and our replies, oldest first (not synthetic ones).
+    pub references: Vec<String>,
+    /// The customer's latest mail, to answer.
+    pub last_customer_mail: Option<String>,
+    /// The channel, account and conversation of the customer's latest message.
+    pub channel: Channel,
+    pub account: Option<String>,
+    pub conversation: Option<String>,
+}
+
+pub async fn get_reply_context(conn: &mut SqliteConnection, ticket: TicketId) -> Result<ReplyContext> {
+    let (customer, customer_name): (String, Option<String>) = sqlx::query_as(
+        "SELECT c.email, c.name FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
+    )
+    .bind(ticket)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| StoreError::from_sqlx(e, "ticket"))?;
+    let references: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM messages WHERE ticket_id = ? AND synthetic_id = 0 \
+         AND kind IN ('customer', 'agent_reply', 'auto_reply') AND channel = 'email' ORDER BY id",
+    )
+    .bind(ticket)
+    .fetch_all(&mut *conn)
+    .await?;
+    let last_customer_mail: Option<String> = sqlx::query_scalar(
+        "SELECT message_id FROM messages WHERE ticket_id = ? AND synthetic_id = 0 \
+         AND kind = 'customer' AND channel = 'email' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let latest: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT channel, account, conversation FROM messages WHERE ticket_id = ? \
+         AND kind = 'customer' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (channel, account, conversation) = match latest {
+        Some((c, a, v)) => (c.parse().unwrap_or_default(), a, v),
+        None => (Channel::Email, None, None),
+    };
+    Ok(ReplyContext {
+        customer,
+        customer_name,
+        references,
+        last_customer_mail,
+        channel,
+        account,
+        conversation,
+    })
+}

@@ -3,8 +3,10 @@
 
 use sqlx::{Row, SqliteConnection};
 
-use super::Result;
-use crate::domain::TicketId;
+use std::str::FromStr as _;
+
+use super::{Result, bulk};
+use crate::domain::{Channel, MessageKind, TicketId};
 
 pub struct NewOutbox<'a> {
     pub message_row: Option<i64>,
@@ -17,30 +19,58 @@ pub struct NewOutbox<'a> {
     pub now: &'a str,
 }
 
-pub async fn insert_outbox(conn: &mut SqliteConnection, o: &NewOutbox<'_>) -> Result<i64> {
-    let rcpt = serde_json::to_string(o.rcpt_to).unwrap_or_else(|_| "[]".to_string());
-    Ok(sqlx::query_scalar::<_, i64>(
-        "INSERT INTO outbox (message_row, ticket_id, kind, message_id, mail_from, rcpt_to, raw, \
-         status, attempts, next_attempt_at, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING id",
-    )
-    .bind(o.message_row)
-    .bind(o.ticket_id)
-    .bind(o.kind)
-    .bind(o.message_id)
-    .bind(o.mail_from)
-    .bind(rcpt)
-    .bind(o.raw)
-    .bind(o.now)
-    .bind(o.now)
-    .fetch_one(conn)
-    .await?)
+/// Queues one mail: the same statement as a unit of work's rows ([`bulk::insert_outbox`]).
+pub async fn insert_outbox(conn: &mut SqliteConnection, o: &NewOutbox<'_>) -> Result<()> {
+    let kind = MessageKind::from_str(o.kind).map_or("mail", MessageKind::as_str);
+    let row = bulk::OutboxRow {
+        message_row: o.message_row,
+        ticket_id: o.ticket_id,
+        kind,
+        message_id: o.message_id.to_string(),
+        channel: Channel::Email.as_str(),
+        account: None,
+        payload: None,
+        mail_from: o.mail_from.to_string(),
+        rcpt_json: serde_json::to_string(o.rcpt_to).unwrap_or_else(|_| "[]".to_string()),
+        raw: o.raw.to_vec(),
+    };
+    bulk::insert_outbox(conn, std::slice::from_ref(&row), o.now).await
+}
+
+/// Queues a reply for a channel other than email: `payload` is what its transport sends.
+pub async fn insert_channel_outbox(
+    conn: &mut SqliteConnection,
+    message_row: i64,
+    ticket: TicketId,
+    channel: Channel,
+    account: &str,
+    message_id: &str,
+    payload: &serde_json::Value,
+    now: &str,
+) -> Result<()> {
+    let row = bulk::OutboxRow {
+        message_row: Some(message_row),
+        ticket_id: Some(ticket),
+        kind: MessageKind::AgentReply.as_str(),
+        message_id: message_id.to_string(),
+        channel: channel.as_str(),
+        account: Some(account.to_string()),
+        payload: Some(payload.to_string()),
+        mail_from: String::new(),
+        rcpt_json: "[]".to_string(),
+        raw: Vec::new(),
+    };
+    bulk::insert_outbox(conn, std::slice::from_ref(&row), now).await
 }
 
 /// A queued mail ready to be sent.
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
     pub id: i64,
+    pub channel: Channel,
+    pub account: Option<String>,
+    /// The payload of a channel other than email (JSON).
+    pub payload: Option<String>,
     pub message_id: String,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
@@ -48,16 +78,30 @@ pub struct OutboxItem {
     pub attempts: u32,
 }
 
-/// Pending mail whose next attempt is due at `now`, oldest first.
+/// Which rows the worker sends: all email, and the channel accounts it pushes to
+/// (`channel:account`). A pull account's rows wait for its relay to fetch them.
+macro_rules! worker_rows {
+    () => {
+        "status = 'pending' AND (channel = 'email' OR \
+         channel || ':' || COALESCE(account, '') IN (SELECT value FROM json_each(?)))"
+    };
+}
+
+/// Pending rows the worker sends whose next attempt is due at `now`, oldest first.
+/// `pushed` names the channel accounts (`json:sms`) that have a push transport.
 pub async fn list_due(
     conn: &mut SqliteConnection,
     now: &str,
     limit: i64,
+    pushed: &[String],
 ) -> Result<Vec<OutboxItem>> {
-    let rows = sqlx::query(
-        "SELECT id, message_id, mail_from, rcpt_to, raw, attempts FROM outbox \
-         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT id, message_id, mail_from, rcpt_to, raw, attempts, channel, account, payload \
+         FROM outbox WHERE ",
+        worker_rows!(),
+        " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
+    ))
+    .bind(serde_json::to_string(pushed).unwrap_or_else(|_| "[]".into()))
     .bind(now)
     .bind(limit)
     .fetch_all(conn)
@@ -65,8 +109,12 @@ pub async fn list_due(
     rows.iter()
         .map(|r| {
             let rcpt: String = r.try_get("rcpt_to")?;
+            let channel: String = r.try_get("channel")?;
             Ok(OutboxItem {
                 id: r.try_get("id")?,
+                channel: channel.parse().unwrap_or_default(),
+                account: r.try_get("account")?,
+                payload: r.try_get("payload")?,
                 message_id: r.try_get("message_id")?,
                 mail_from: r.try_get("mail_from")?,
                 rcpt_to: serde_json::from_str(&rcpt).unwrap_or_default(),
@@ -77,13 +125,57 @@ pub async fn list_due(
         .collect()
 }
 
-/// The earliest next attempt of any pending mail, to know how long to sleep.
-pub async fn next_due(conn: &mut SqliteConnection) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar::<_, Option<String>>(
-        "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
-    )
+/// The earliest next attempt of any row the worker sends, to know how long to sleep.
+pub async fn next_due(conn: &mut SqliteConnection, pushed: &[String]) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(concat!(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE ",
+        worker_rows!()
+    ))
+    .bind(serde_json::to_string(pushed).unwrap_or_else(|_| "[]".into()))
     .fetch_one(conn)
     .await?)
+}
+
+/// A channel account's pending rows after `after`, for a relay that pulls them:
+/// (id, ticket, payload).
+pub async fn list_pull(
+    conn: &mut SqliteConnection,
+    channel: Channel,
+    account: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Option<TicketId>, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, ticket_id, COALESCE(payload, '{}') FROM outbox \
+         WHERE channel = ? AND account = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(channel.as_str())
+    .bind(account)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks a pulling relay's rows up to `up_to` as delivered; returns how many.
+pub async fn ack_pull(
+    conn: &mut SqliteConnection,
+    channel: Channel,
+    account: &str,
+    up_to: i64,
+    now: &str,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 \
+         WHERE channel = ? AND account = ? AND status = 'pending' AND id <= ?",
+    )
+    .bind(now)
+    .bind(channel.as_str())
+    .bind(account)
+    .bind(up_to)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 pub async fn mark_sent(conn: &mut SqliteConnection, id: i64, now: &str) -> Result<()> {
