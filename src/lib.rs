@@ -49,9 +49,7 @@
 //! lock and handles SIGTERM; `cli` holds one file per subcommand (text views escape
 //! terminal controls); `config` reads the TOML file (every problem at once, in words) and
 //! validates it, secrets included (systemd credentials too).
-//! `bench` generates the realistic corpus of the ingest benchmark (`benches/ingest.rs`).
 
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod commands;
