@@ -36,8 +36,8 @@
 //! `unlimited`) and BENCH_SIZE_MIX (`default`, `small`, `large`) change one trait of it.
 //! The report gives both the share of messages that opened a conversation (the
 //! generator's count) and the share postdesk made new tickets of (its JSON report), which
-//! is a little lower: a customer's second mail with the same subject within days joins the
-//! first one's ticket. BENCH_SHAPES=all (or a comma-separated list of presets) measures
+//! is lower, more so in a large corpus: a customer's second mail with the same subject
+//! within days joins the first one's ticket. BENCH_SHAPES=all (or a comma-separated list of presets) measures
 //! only the Maildir import, once per shape, one line each, without Dovecot.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does the same with 300

@@ -95,9 +95,11 @@ impl CorpusSpec {
         let default = CorpusSpec::new(self.messages, self.seed);
         Some(match name {
             "default" => default,
-            // About two thirds of the messages become new tickets: a little more than that
-            // opens a conversation, because postdesk rightly files a customer's second
-            // mail with the same subject within days under the first one.
+            // About two thirds of 20,000 messages become new tickets. Far more open a
+            // conversation, because postdesk rightly files a customer's second mail with
+            // the same subject within days under the first one, and the few customers who
+            // write most of the mail reuse their subjects: at 20,000 messages a share of
+            // 0.55 gives 43% new tickets, 0.70 gives 53%, 0.90 65%, 0.95 68%.
             "new-heavy" => CorpusSpec {
                 new_share: NEW_HEAVY_SHARE,
                 ..default
@@ -123,7 +125,7 @@ impl CorpusSpec {
 }
 
 /// The new-heavy shape's share of messages that open a conversation.
-const NEW_HEAVY_SHARE: f64 = 0.7;
+const NEW_HEAVY_SHARE: f64 = 0.92;
 
 /// How large the messages are: which have an HTML part, which carry attachments. A
 /// message without either is small (plain text and its quote), one with an HTML part

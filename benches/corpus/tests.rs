@@ -258,7 +258,7 @@ fn every_shape_parses_with_its_own_message_ids() {
 
 #[test]
 fn the_new_share_decides_how_many_messages_open_a_conversation() {
-    for (name, lo, hi) in [("default", 0.50, 0.60), ("new-heavy", 0.65, 0.75)] {
+    for (name, lo, hi) in [("default", 0.50, 0.60), ("new-heavy", 0.88, 0.96)] {
         let spec = CorpusSpec::new(3_000, 7).shape(name).unwrap();
         let mut generator = Corpus::new(&spec);
         let all: Vec<Vec<u8>> = generator.by_ref().collect();
