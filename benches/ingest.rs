@@ -1,9 +1,9 @@
 //! `cargo bench --bench ingest`: how fast postdesk ingests realistic mail, beside what the
 //! same Dovecot can serve.
 //!
-//! One run generates a corpus with `postdesk::bench` (BENCH_MESSAGES, default 20,000;
-//! BENCH_SEED, default 1), writes it once as a plain Maildir and once straight into a
-//! private Dovecot user's Maildir (`tests/it/support`), and measures four things:
+//! One run generates a corpus with `corpus` (`benches/corpus/`; BENCH_MESSAGES, default
+//! 20,000; BENCH_SEED, default 1), writes it once as a plain Maildir and once straight into
+//! a private Dovecot user's Maildir (`tests/it/support`), and measures four things:
 //!
 //! 1. **Maildir import**: `postdesk import maildir DIR --json` on a fresh database.
 //! 2. **Raw IMAP fetch**: a bare async-imap client doing `UID FETCH n:m (UID BODY.PEEK[])`
@@ -29,11 +29,23 @@
 //! and nothing may be sent. A miss on those fails the run; a miss on a speed or memory
 //! target only prints BELOW TARGET (benchmarks never assert wall-clock timings).
 //!
+//! The corpus's shape: BENCH_SHAPE names a preset (`default`, `new-heavy`: about two
+//! thirds of the messages become new tickets, `deep-threads`: conversations of up to 40
+//! replies, `large-mail`, `small-mail`); BENCH_NEW_SHARE (0.0-1.0, the share of messages
+//! that open a conversation), BENCH_THREAD_DEPTH (the most replies a conversation gets, or
+//! `unlimited`) and BENCH_SIZE_MIX (`default`, `small`, `large`) change one trait of it.
+//! The report gives both the share of messages that opened a conversation (the
+//! generator's count) and the share postdesk made new tickets of (its JSON report), which
+//! is lower, more so in a large corpus: a customer's second mail with the same subject
+//! within days joins the first one's ticket. BENCH_SHAPES=all (or a comma-separated list of presets) measures
+//! only the Maildir import, once per shape, one line each, without Dovecot.
+//!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does the same with 300
-//! messages as a smoke test, so the benchmark cannot rot. Other knobs: BENCH_BATCH (messages
-//! per transaction and per FETCH, default 500), BENCH_AFTER_INGEST (keep, the default, or
-//! flag, to include the UID STORE that follows each commit), and BENCH_WRAP, a command
-//! prefix for both postdesk runs with `{name}` standing for `import` or `imap`, e.g.
+//! messages as a smoke test, followed by the Maildir import of every shape, so the
+//! benchmark cannot rot. Other knobs: BENCH_BATCH (messages per transaction and per FETCH,
+//! default 500), BENCH_AFTER_INGEST (keep, the default, or flag, to include the UID STORE
+//! that follows each commit), and BENCH_WRAP, a command prefix for both postdesk runs with
+//! `{name}` standing for `import` or `imap`, e.g.
 //! `BENCH_WRAP="perf record -g -o /tmp/{name}.perf.data --"` (the figures then include
 //! the profiler's overhead). BENCH_KEEP=1 keeps the Maildir, configs and databases (the
 //! Dovecot copy goes with the server) for experiments by hand.
@@ -47,6 +59,8 @@
     clippy::indexing_slicing
 )]
 
+mod corpus;
+
 // The integration tests' real-server harness; the SMTP half is not needed here.
 #[allow(unused_imports)]
 #[path = "../tests/it/support/mod.rs"]
@@ -59,11 +73,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use futures::TryStreamExt as _;
-use postdesk::bench::{Corpus, CorpusSpec};
 use postdesk::channels::email::imap::uid_set;
 use postdesk::config::MailboxConfig;
 use serde_json::{Value, json};
 
+use corpus::{Corpus, CorpusSpec, SHAPES, SIZE_MIXES, SizeMix};
 use support::{Dovecot, postdesk_bin};
 
 /// Targets from the issue, for 20,000 messages on the 2-core reference machine.
@@ -85,6 +99,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// The knobs that change the corpus's shape; BENCH_SHAPES runs the presets as they are.
+const SHAPE_KNOBS: &[&str] = &["BENCH_NEW_SHARE", "BENCH_THREAD_DEPTH", "BENCH_SIZE_MIX"];
+
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
     let n: usize = env_or("BENCH_MESSAGES", if bench_mode { 20_000 } else { 300 });
@@ -95,6 +112,73 @@ fn main() {
         n > 0 && batch > 0,
         "BENCH_MESSAGES and BENCH_BATCH must be positive"
     );
+    let base = CorpusSpec::new(n, seed);
+
+    if let Ok(list) = std::env::var("BENCH_SHAPES") {
+        let custom: Vec<&str> = ["BENCH_SHAPE"]
+            .iter()
+            .chain(SHAPE_KNOBS)
+            .copied()
+            .filter(|k| std::env::var_os(k).is_some())
+            .collect();
+        assert!(
+            custom.is_empty(),
+            "BENCH_SHAPES measures the presets as they are; unset {custom:?}, or set \
+             BENCH_SHAPE and the knobs without BENCH_SHAPES for one custom shape"
+        );
+        let names: Vec<String> = if list.trim() == "all" {
+            SHAPES.iter().map(|s| s.to_string()).collect()
+        } else {
+            list.split(',').map(|s| s.trim().to_string()).collect()
+        };
+        let shapes: Vec<(String, CorpusSpec)> = names
+            .into_iter()
+            .map(|name| {
+                let spec = base.shape(&name).unwrap_or_else(|| {
+                    panic!("BENCH_SHAPES: unknown shape {name:?}, known: {SHAPES:?}")
+                });
+                (name, spec)
+            })
+            .collect();
+        println!(
+            "postdesk ingest benchmark{}, Maildir import by corpus shape: {n} messages each \
+             (seed {seed}); batch {batch}; acknowledgements off; load average {}",
+            if bench_mode { "" } else { " (smoke test)" },
+            load_average()
+        );
+        shapes_table(&shapes, batch, bench_mode);
+        return;
+    }
+
+    let shape_name: String = env_or("BENCH_SHAPE", "default".to_string());
+    let mut spec = base
+        .shape(&shape_name)
+        .unwrap_or_else(|| panic!("BENCH_SHAPE: unknown shape {shape_name:?}, known: {SHAPES:?}"));
+    if let Ok(v) = std::env::var("BENCH_NEW_SHARE") {
+        spec.new_share = v
+            .parse()
+            .ok()
+            .filter(|s| (0.0..=1.0).contains(s))
+            .unwrap_or_else(|| panic!("BENCH_NEW_SHARE={v:?}: a share from 0.0 to 1.0"));
+    }
+    if let Ok(v) = std::env::var("BENCH_THREAD_DEPTH") {
+        spec.thread_depth = match v.as_str() {
+            "unlimited" => None,
+            _ => Some(v.parse().unwrap_or_else(|_| {
+                panic!("BENCH_THREAD_DEPTH={v:?}: a number of replies, or unlimited")
+            })),
+        };
+    }
+    if let Ok(v) = std::env::var("BENCH_SIZE_MIX") {
+        spec.size_mix = SizeMix::named(&v)
+            .unwrap_or_else(|| panic!("BENCH_SIZE_MIX={v:?}: unknown, known: {SIZE_MIXES:?}"));
+    }
+    let customised = SHAPE_KNOBS.iter().any(|k| std::env::var_os(k).is_some());
+    let shape_label = if customised {
+        format!("{shape_name}, customised")
+    } else {
+        shape_name
+    };
 
     let work = tempfile::Builder::new()
         .prefix("postdesk-bench-")
@@ -108,43 +192,22 @@ fn main() {
 
     // 1. The corpus, written as it is generated: once for the import, once for Dovecot.
     let import_dir = work.path().join("Maildir");
-    for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(import_dir.join(sub)).unwrap();
-    }
-    let started = Instant::now();
-    let mut sizes = Vec::with_capacity(n);
-    for (i, raw) in Corpus::new(&CorpusSpec { messages: n, seed }).enumerate() {
-        // `time.unique.host,S=size,W=size:2,`: sorted by name = generation order, and the
-        // sizes Dovecot would record itself (W = S because the corpus uses CRLF only).
-        let name = format!(
-            "{}.M{i}P1.bench,S={len},W={len}:2,",
-            1_767_600_000 + i,
-            len = raw.len()
-        );
-        std::fs::write(import_dir.join("cur").join(&name), &raw).unwrap();
-        let theirs = dovecot_cur.join(&name);
-        std::fs::write(&theirs, &raw).unwrap();
-        if owner.uid() != owner_uid(&theirs) {
-            std::os::unix::fs::chown(&theirs, Some(owner.uid()), Some(owner.gid())).unwrap();
-        }
-        sizes.push(raw.len());
-    }
-    let generate_secs = started.elapsed().as_secs_f64();
-    let total_bytes: usize = sizes.iter().sum();
-    let mut sorted = sizes.clone();
-    sorted.sort_unstable();
-    let quantile = |q: f64| {
-        let k = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-        sorted.get(k).copied().unwrap_or(0)
-    };
+    let written = write_corpus(&spec, &import_dir, Some((&dovecot_cur, &owner)));
+    let generate_secs = written.seconds;
+    let total_bytes = written.total_bytes();
+    let quantile = |q: f64| written.quantile(q);
+    let opened_share = written.opened as f64 / n as f64;
     let corpus = json!({
         "messages": n,
         "seed": seed,
+        "shape": shape_json(&shape_label, &spec),
+        "opened_conversations": written.opened,
+        "opened_share": opened_share,
         "median_bytes": quantile(0.5),
         "p90_bytes": quantile(0.9),
         "p99_bytes": quantile(0.99),
         "max_bytes": quantile(1.0),
-        "total_mb": mb(total_bytes as u64),
+        "total_mb": mb(total_bytes),
         "generate_and_write_seconds": generate_secs,
     });
     let bin = postdesk_bin();
@@ -160,7 +223,13 @@ fn main() {
         kb(quantile(0.9)),
         kb(quantile(0.99)),
         kb(quantile(1.0)),
-        mb(total_bytes as u64),
+        mb(total_bytes),
+    );
+    println!(
+        "shape {shape_label} ({}): {} messages ({:.1}%) opened a conversation",
+        describe(&spec),
+        written.opened,
+        100.0 * opened_share
     );
     println!(
         "binary {}; batch {batch}; after_ingest {after_ingest}; acknowledgements off; load average {}",
@@ -179,30 +248,13 @@ fn main() {
 
     // 2. Maildir import.
     let import_cfg = write_config(work.path(), "import", dovecot.port, batch, &after_ingest);
-    let (out, import_wall, import_cpu) = run_postdesk(
-        &bin,
-        &import_cfg,
-        &[
-            "import",
-            "maildir",
-            import_dir.to_str().unwrap(),
-            "--json",
-            "--batch-size",
-            &batch.to_string(),
-        ],
-    );
+    let (out, import_wall, import_cpu) =
+        import_maildir(&bin, &import_cfg, &import_dir, n, batch, "Maildir import");
     let stats = &out["stats"];
-    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or(u64::MAX);
-    check(
-        "Maildir import",
-        count(stats, "messages") == n as u64
-            && count(stats, "new_tickets") + count(stats, "joined") == n as u64,
-        &out,
-    );
     let import = Row {
         path: "Maildir import (postdesk import)",
         messages: n,
-        bytes: total_bytes as u64,
+        bytes: total_bytes,
         wall: import_wall,
         inner: out["seconds"].as_f64(),
         cpu: Some(import_cpu),
@@ -227,7 +279,7 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         check(
             path,
-            fetched == n && bytes == total_bytes as u64,
+            fetched == n && bytes == total_bytes,
             &json!({"fetched": fetched, "bytes": bytes, "expected_bytes": total_bytes}),
         );
         Row {
@@ -258,7 +310,7 @@ fn main() {
     let imap = Row {
         path: "IMAP ingest (postdesk run --once)",
         messages: n,
-        bytes: total_bytes as u64,
+        bytes: total_bytes,
         wall: imap_wall,
         inner: None,
         cpu: Some(imap_cpu),
@@ -281,8 +333,8 @@ fn main() {
     // 5. The table, then one JSON line for machines.
     println!();
     println!(
-        "{:<36} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9}  {:<15} target",
-        "path", "messages", "seconds", "msg/s", "MB/s", "peak RSS", "CPU s", "tickets+joined"
+        "{:<36} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9}  {:<26} target",
+        "path", "messages", "seconds", "msg/s", "MB/s", "peak RSS", "CPU s", "tickets+joined (new)"
     );
     let mut rows = vec![import];
     rows.extend(raw_rows);
@@ -294,7 +346,7 @@ fn main() {
             verdicts.push(format!("{}: {v}", r.path));
         }
         println!(
-            "{:<36} {:>8} {:>9.2} {:>10.0} {:>8.1} {:>10} {:>9} {:<15} {}",
+            "{:<36} {:>8} {:>9.2} {:>10.0} {:>8.1} {:>10} {:>9} {:<26} {}",
             r.path,
             r.messages,
             r.wall,
@@ -307,7 +359,7 @@ fn main() {
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "-".into()),
             r.tickets
-                .map(|(t, j)| format!(" {t}+{j}"))
+                .map(|(t, j)| format!(" {t}+{j} ({:.1}% new)", 100.0 * new_share(t, j)))
                 .unwrap_or_else(|| " -".into()),
             verdict.unwrap_or_default()
         );
@@ -345,6 +397,237 @@ fn main() {
             kept.display()
         );
     }
+    if !bench_mode {
+        // The smoke run imports every preset too, so that none can break the checks unseen.
+        println!();
+        let shapes: Vec<(String, CorpusSpec)> = SHAPES
+            .iter()
+            .map(|name| (name.to_string(), base.shape(name).unwrap()))
+            .collect();
+        shapes_table(&shapes, batch, bench_mode);
+    }
+}
+
+/// Measures the Maildir import of each shape's corpus (without Dovecot) and prints one
+/// line per shape, with the share of messages that opened a conversation beside the share
+/// postdesk made new tickets of, then one JSON line.
+fn shapes_table(shapes: &[(String, CorpusSpec)], batch: usize, bench_mode: bool) {
+    let bin = postdesk_bin();
+    println!(
+        "{:<13} {:<45} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>7} {:>10}  target",
+        "shape",
+        "spec",
+        "messages",
+        "median",
+        "p99",
+        "opened",
+        "new tkts",
+        "msg/s",
+        "CPU s",
+        "peak RSS"
+    );
+    let mut results = Vec::new();
+    for (name, spec) in shapes {
+        let n = spec.messages;
+        let work = tempfile::Builder::new()
+            .prefix("postdesk-bench-shape-")
+            .tempdir()
+            .unwrap();
+        let dir = work.path().join("Maildir");
+        let written = write_corpus(spec, &dir, None);
+        // The mailbox in the configuration is never contacted by an import.
+        let cfg = write_config(work.path(), "import", 143, batch, "keep");
+        let (out, wall, cpu) = import_maildir(
+            &bin,
+            &cfg,
+            &dir,
+            n,
+            batch,
+            &format!("Maildir import, {name}"),
+        );
+        let stats = &out["stats"];
+        let (t, j) = (count(stats, "new_tickets"), count(stats, "joined"));
+        let row = Row {
+            path: "Maildir import (postdesk import)",
+            messages: n,
+            bytes: written.total_bytes(),
+            wall,
+            inner: out["seconds"].as_f64(),
+            cpu: Some(cpu),
+            rss_kib: out["peak_rss_kib"].as_u64(),
+            tickets: Some((t, j)),
+            target: bench_mode.then_some(TARGET_IMPORT_PER_SEC),
+        };
+        let opened = written.opened as f64 / n as f64;
+        println!(
+            "{:<13} {:<45} {:>8} {:>5.1} KB {:>5.1} KB {:>8.1}% {:>8.1}% {:>8.0} {:>7.2} {:>10}  {}",
+            name,
+            describe(spec),
+            n,
+            kb(written.quantile(0.5)),
+            kb(written.quantile(0.99)),
+            100.0 * opened,
+            100.0 * new_share(t, j),
+            row.per_sec(),
+            cpu,
+            row.rss_kib
+                .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+                .unwrap_or_else(|| "-".into()),
+            row.verdict().unwrap_or_default(),
+        );
+        results.push(json!({
+            "shape": shape_json(name, spec),
+            "opened_share": opened,
+            "median_bytes": written.quantile(0.5),
+            "p99_bytes": written.quantile(0.99),
+            "total_mb": mb(written.total_bytes()),
+            "import": row.to_json(),
+        }));
+    }
+    println!(
+        "(opened: messages that opened a conversation, the generator's count; new tkts: the \
+         share postdesk's report gives as new tickets. Load average now {}.)",
+        load_average()
+    );
+    let summary = json!({
+        "bench": "ingest-shapes",
+        "mode": if bench_mode { "bench" } else { "smoke" },
+        "batch": batch,
+        "seed": shapes.first().map(|(_, s)| s.seed),
+        "results": results,
+    });
+    println!("{summary}");
+    std::io::stdout().flush().ok();
+}
+
+/// A corpus as written to disk: each message's size, and how many opened a conversation.
+struct Written {
+    /// Smallest first.
+    sizes: Vec<usize>,
+    opened: usize,
+    seconds: f64,
+}
+
+impl Written {
+    fn total_bytes(&self) -> u64 {
+        self.sizes.iter().map(|&s| s as u64).sum()
+    }
+
+    /// The size at quantile `q` (0.0-1.0).
+    fn quantile(&self, q: f64) -> usize {
+        let k = ((self.sizes.len() as f64 - 1.0) * q).round() as usize;
+        self.sizes.get(k).copied().unwrap_or(0)
+    }
+}
+
+/// Generates `spec` into the Maildir `dir` (created), and into Dovecot's `cur` directory
+/// as its owner when given.
+fn write_corpus(
+    spec: &CorpusSpec,
+    dir: &Path,
+    dovecot: Option<(&Path, &std::fs::Metadata)>,
+) -> Written {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let started = Instant::now();
+    let mut sizes = Vec::with_capacity(spec.messages);
+    let mut generator = Corpus::new(spec);
+    for (i, raw) in generator.by_ref().enumerate() {
+        // `time.unique.host,S=size,W=size:2,`: sorted by name = generation order, and the
+        // sizes Dovecot would record itself (W = S because the corpus uses CRLF only).
+        let name = format!(
+            "{}.M{i}P1.bench,S={len},W={len}:2,",
+            1_767_600_000 + i,
+            len = raw.len()
+        );
+        std::fs::write(dir.join("cur").join(&name), &raw).unwrap();
+        if let Some((cur, owner)) = dovecot {
+            let theirs = cur.join(&name);
+            std::fs::write(&theirs, &raw).unwrap();
+            if owner.uid() != owner_uid(&theirs) {
+                std::os::unix::fs::chown(&theirs, Some(owner.uid()), Some(owner.gid())).unwrap();
+            }
+        }
+        sizes.push(raw.len());
+    }
+    sizes.sort_unstable();
+    Written {
+        sizes,
+        opened: generator.conversations_opened(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Runs `postdesk import maildir DIR --json` and checks that every message became a new
+/// ticket or joined one; returns the report, wall and CPU seconds.
+fn import_maildir(
+    bin: &Path,
+    config: &Path,
+    dir: &Path,
+    n: usize,
+    batch: usize,
+    what: &str,
+) -> (Value, f64, f64) {
+    let (out, wall, cpu) = run_postdesk(
+        bin,
+        config,
+        &[
+            "import",
+            "maildir",
+            dir.to_str().unwrap(),
+            "--json",
+            "--batch-size",
+            &batch.to_string(),
+        ],
+    );
+    let stats = &out["stats"];
+    check(
+        what,
+        count(stats, "messages") == n as u64
+            && count(stats, "new_tickets") + count(stats, "joined") == n as u64,
+        &out,
+    );
+    (out, wall, cpu)
+}
+
+/// A count from a JSON report; u64::MAX when missing, so that no check passes by accident.
+fn count(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(u64::MAX)
+}
+
+/// The share of new tickets among the messages filed (new tickets + joined).
+fn new_share(new_tickets: u64, joined: u64) -> f64 {
+    new_tickets as f64 / (new_tickets + joined).max(1) as f64
+}
+
+/// The spec's shape in words, for the report.
+fn describe(spec: &CorpusSpec) -> String {
+    format!(
+        "new share {:.2}, depth {}, sizes {}",
+        spec.new_share,
+        spec.thread_depth
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "unlimited".into()),
+        size_mix_name(&spec.size_mix)
+    )
+}
+
+fn size_mix_name(mix: &SizeMix) -> String {
+    SIZE_MIXES
+        .iter()
+        .find(|name| SizeMix::named(name).as_ref() == Some(mix))
+        .map(|name| name.to_string())
+        .unwrap_or_else(|| format!("{mix:?}"))
+}
+
+fn shape_json(name: &str, spec: &CorpusSpec) -> Value {
+    json!({
+        "name": name,
+        "new_share": spec.new_share,
+        "thread_depth": spec.thread_depth,
+        "size_mix": size_mix_name(&spec.size_mix),
+    })
 }
 
 /// The 1-minute load average, to tell a quiet run from one that shared the machine.
@@ -409,6 +692,7 @@ impl Row {
             "peak_rss_mb": self.rss_kib.map(|k| k as f64 / 1024.0),
             "new_tickets": self.tickets.map(|t| t.0),
             "joined": self.tickets.map(|t| t.1),
+            "new_ticket_share": self.tickets.map(|(t, j)| new_share(t, j)),
             "target_messages_per_second": self.target,
             "verdict": self.verdict(),
         })

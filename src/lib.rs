@@ -49,10 +49,8 @@
 //! lock and handles SIGTERM; `cli` holds one file per subcommand (text views escape
 //! terminal controls); `config` reads the TOML file (every problem at once, in words) and
 //! validates it, secrets included (systemd credentials too).
-//! `bench` generates the realistic corpus of the ingest benchmark (`benches/ingest.rs`).
 
 pub mod agent;
-pub mod bench;
 pub mod channels;
 pub mod cli;
 pub mod clock;

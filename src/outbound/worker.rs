@@ -132,11 +132,12 @@ impl Outbox {
         loop {
             let now = db_time(self.clock.now());
             let mut conn = self.store.pool().acquire().await?;
-            let due: Vec<_> = outbox::list_due(&mut conn, &now, 50 + attempted.len() as i64, &self.pushed)
-                .await?
-                .into_iter()
-                .filter(|i| !attempted.contains(&i.id))
-                .collect();
+            let due: Vec<_> =
+                outbox::list_due(&mut conn, &now, 50 + attempted.len() as i64, &self.pushed)
+                    .await?
+                    .into_iter()
+                    .filter(|i| !attempted.contains(&i.id))
+                    .collect();
             drop(conn);
             if due.is_empty() {
                 return Ok(stats);

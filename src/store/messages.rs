@@ -370,7 +370,10 @@ pub struct ReplyContext {
     pub conversation: Option<String>,
 }
 
-pub async fn get_reply_context(conn: &mut SqliteConnection, ticket: TicketId) -> Result<ReplyContext> {
+pub async fn get_reply_context(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+) -> Result<ReplyContext> {
     let (customer, customer_name): (String, Option<String>) = sqlx::query_as(
         "SELECT c.email, c.name FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
     )

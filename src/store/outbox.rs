@@ -38,6 +38,7 @@ pub async fn insert_outbox(conn: &mut SqliteConnection, o: &NewOutbox<'_>) -> Re
 }
 
 /// Queues a reply for a channel other than email: `payload` is what its transport sends.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_channel_outbox(
     conn: &mut SqliteConnection,
     message_row: i64,

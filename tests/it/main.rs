@@ -11,6 +11,10 @@
 
 mod agentday;
 mod agents;
+// The unit tests of the benchmark's corpus generator, which the benchmark target, having
+// no test harness, cannot run.
+#[path = "../../benches/corpus/tests.rs"]
+mod bench_corpus;
 mod cli;
 mod conformance;
 mod demo;
