@@ -38,6 +38,8 @@ use crate::store::rawstore::RawStore;
 use crate::store::{agent, ids, tickets};
 use crate::threading::{courtesy, subject};
 
+use super::matching::{Found, Snapshot, TicketState, conversation_key};
+
 /// Addresses of a customer's To and Cc that become participants of the ticket, at most.
 pub const MAX_COPIED_PARTICIPANTS: usize = 20;
 
@@ -47,15 +49,6 @@ pub struct Item<'a> {
     pub raw: &'a [u8],
     pub parsed: &'a Inbound,
     pub source: Option<Source<'a>>,
-}
-
-struct TicketState {
-    t: KnownTicket,
-    /// Status or updated_at changed by this batch (existing tickets only).
-    dirty: bool,
-    new: bool,
-    /// The status as loaded (for the `status_changed` event).
-    was: Status,
 }
 
 /// What agent notifications need beyond threading; loaded only when they are on.
@@ -84,19 +77,10 @@ pub struct Unit<'a> {
     own_domains: Vec<String>,
     now: DateTime<Utc>,
     now_s: String,
-    since_subject: String,
     next: ids::MaxIds,
-    messages: HashMap<String, KnownMessage>,
-    /// ref_id → tickets holding a message that references it.
-    referencing: HashMap<String, BTreeSet<TicketId>>,
-    tickets: HashMap<TicketId, TicketState>,
-    tokens: HashMap<String, TicketId>,
+    /// What the threading rules look at (`matching`), kept current as the batch is decided.
+    snap: Snapshot,
     customers: HashMap<String, (i64, bool)>,
-    participants: HashSet<(TicketId, String)>,
-    /// (customer, subject key) → candidate tickets.
-    by_subject: HashMap<(i64, String), Vec<TicketId>>,
-    /// (channel, account, conversation) → the ticket of its latest message.
-    conversations: HashMap<(String, String, String), TicketId>,
     raw_ids: HashMap<String, i64>,
     bouncing: HashSet<String>,
     acks_last_hour: HashMap<String, i64>,
@@ -120,21 +104,6 @@ pub struct Unit<'a> {
     bounces: Vec<(String, String)>,
 }
 
-/// Where the threading rules put a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Found {
-    Ticket(TicketId, MatchReason),
-    /// Only threading headers lead to `ticket`, and the sender takes no part in it: the
-    /// message is kept there for an agent, held, and changes nothing.
-    Held {
-        ticket: TicketId,
-        reason: MatchReason,
-        why: String,
-    },
-    /// No rule applies: a new conversation.
-    Nothing,
-}
-
 /// Where a message goes whose own Message-ID claims to be one of ours: it must not occupy
 /// (or be found under) that id.
 fn claimed_id(message_id: &str, body_sha256: &str) -> String {
@@ -150,16 +119,6 @@ fn reused_id(message_id: &str, body_sha256: &str) -> String {
         "{message_id}#{}",
         body_sha256.get(..16).unwrap_or(body_sha256)
     )
-}
-
-/// The (channel, account, conversation) a message belongs to, when its channel has them.
-fn conversation_key(p: &Inbound) -> Option<(String, String, String)> {
-    match (&p.account, &p.conversation) {
-        (Some(a), Some(c)) if p.channel != Channel::Email => {
-            Some((p.channel.as_str().to_string(), a.clone(), c.clone()))
-        }
-        _ => None,
-    }
 }
 
 fn addresses_json(list: &[Mailbox]) -> String {
@@ -348,16 +307,18 @@ impl<'a> Unit<'a> {
             own_domains,
             now,
             now_s: db_time(now),
-            since_subject,
             next,
-            messages,
-            referencing,
-            tickets,
-            tokens: token_map,
+            snap: Snapshot {
+                since_subject,
+                messages,
+                referencing,
+                tickets,
+                tokens: token_map,
+                participants,
+                by_subject,
+                conversations,
+            },
             customers,
-            participants,
-            by_subject,
-            conversations,
             raw_ids,
             bouncing,
             acks_last_hour,
@@ -402,6 +363,7 @@ impl<'a> Unit<'a> {
         bulk::insert_outbox(conn, &self.outbox_rows, now).await?;
         bulk::insert_autoreply_log(conn, &self.autoreply_rows, now).await?;
         let updates: Vec<(TicketId, Status)> = self
+            .snap
             .tickets
             .values()
             .filter(|s| s.dirty && !s.new)
@@ -452,6 +414,7 @@ impl<'a> Unit<'a> {
             }
         }
         let mut changed: Vec<&TicketState> = self
+            .snap
             .tickets
             .values()
             .filter(|s| !s.new && s.t.status != s.was)
@@ -474,37 +437,22 @@ impl<'a> Unit<'a> {
         out
     }
 
-    fn resolve(&self, mut id: TicketId) -> Option<TicketId> {
-        for _ in 0..16 {
-            let s = self.tickets.get(&id)?;
-            match s.t.merged_into {
-                Some(n) if n != id => id = n,
-                _ => return Some(id),
-            }
-        }
-        None
-    }
-
-    fn is_participant(&self, ticket: TicketId, email: &str) -> bool {
-        self.participants.contains(&(ticket, email.to_string()))
-    }
-
     fn add_participant(&mut self, ticket: TicketId, email: &str, role: &'static str) {
-        if self.participants.insert((ticket, email.to_string())) {
+        if self.snap.participants.insert((ticket, email.to_string())) {
             self.participant_rows
                 .push((ticket, email.to_string(), role));
         }
     }
 
     fn touch(&mut self, ticket: TicketId) {
-        if let Some(s) = self.tickets.get_mut(&ticket) {
+        if let Some(s) = self.snap.tickets.get_mut(&ticket) {
             s.t.updated_at = self.now_s.clone();
             s.dirty = true;
             // A ticket touched now is inside the subject window even if it was not when
             // the batch was loaded.
             let key = (s.t.customer_id, s.t.subject_key.clone());
             if !key.1.is_empty() {
-                let list = self.by_subject.entry(key).or_default();
+                let list = self.snap.by_subject.entry(key).or_default();
                 if !list.contains(&ticket) {
                     list.push(ticket);
                 }
@@ -561,13 +509,14 @@ impl<'a> Unit<'a> {
             a.1 = into;
         }
         for m in self
+            .snap
             .messages
             .values_mut()
             .filter(|m| m.ticket == Some(from))
         {
             m.ticket = Some(into);
         }
-        for set in self.referencing.values_mut() {
+        for set in self.snap.referencing.values_mut() {
             if set.remove(&from) {
                 set.insert(into);
             }
@@ -579,18 +528,19 @@ impl<'a> Unit<'a> {
             .map(|(_, e, r)| (e.clone(), *r))
             .collect();
         let existing: Vec<String> = self
+            .snap
             .participants
             .iter()
             .filter(|(t, _)| *t == from)
             .map(|(_, e)| e.clone())
             .collect();
         for e in existing {
-            self.participants.insert((into, e));
+            self.snap.participants.insert((into, e));
         }
         for (e, r) in moved {
             self.add_participant(into, &e, r);
         }
-        if let Some(s) = self.tickets.get_mut(&from) {
+        if let Some(s) = self.snap.tickets.get_mut(&from) {
             s.t.merged_into = Some(into);
             s.t.status = Status::Closed;
         }
@@ -657,9 +607,9 @@ impl<'a> Unit<'a> {
             conversation: p.conversation.clone(),
         });
         if threads && let (Some(t), Some(key)) = (ticket, conversation_key(p)) {
-            self.conversations.insert(key, t);
+            self.snap.conversations.insert(key, t);
         }
-        self.messages.insert(
+        self.snap.messages.insert(
             message_id.to_string(),
             KnownMessage {
                 row,
@@ -673,7 +623,11 @@ impl<'a> Unit<'a> {
             for r in &p.references {
                 self.ref_rows.push((row, r.clone()));
                 if let (Some(t), true) = (ticket, customer_mail) {
-                    self.referencing.entry(r.clone()).or_default().insert(t);
+                    self.snap
+                        .referencing
+                        .entry(r.clone())
+                        .or_default()
+                        .insert(t);
                 }
             }
         }
@@ -686,7 +640,7 @@ impl<'a> Unit<'a> {
         // 1. Dedup: the same Message-ID with the same body is a copy; our own outbound
         // mail coming back is one too.
         let mut message_id = p.message_id.clone();
-        if let Some(existing) = self.messages.get(&message_id) {
+        if let Some(existing) = self.snap.messages.get(&message_id) {
             // A channel's external id names one message whatever its content: a relay's
             // retry is a copy.
             if existing.body_sha256 == p.body_sha256
@@ -699,7 +653,7 @@ impl<'a> Unit<'a> {
             }
             // Same Message-ID, different content: a broken or hostile sender. Keep both.
             message_id = reused_id(&message_id, &p.body_sha256);
-            if let Some(existing) = self.messages.get(&message_id) {
+            if let Some(existing) = self.snap.messages.get(&message_id) {
                 let row = existing.row;
                 self.record_source(it.source, row);
                 return Ok(Outcome::Duplicate { row });
@@ -717,7 +671,7 @@ impl<'a> Unit<'a> {
         // roots name tickets): kept, flagged, and matched by nothing, bounces included.
         if compose::is_own_message_id_of(&p.message_id, &self.own_domains) {
             let stored = claimed_id(&p.message_id, &p.body_sha256);
-            if let Some(existing) = self.messages.get(&stored) {
+            if let Some(existing) = self.snap.messages.get(&stored) {
                 let row = existing.row;
                 self.record_source(it.source, row);
                 return Ok(Outcome::Duplicate { row });
@@ -787,7 +741,23 @@ impl<'a> Unit<'a> {
         };
 
         let known_customer = self.customers.get(&from.address).map(|(id, _)| *id);
-        let found = self.find_ticket(p, &message_id, &from, known_customer, &own);
+        let decision = self
+            .snap
+            .find_ticket(p, &message_id, &from, known_customer, &own);
+        if let Found::Ticket(survivor, _) = decision.found {
+            for t in decision.merges {
+                self.merge(survivor, t);
+            }
+            for l in decision.links {
+                self.links.push(bulk::LinkRow {
+                    a: survivor,
+                    b: l.with,
+                    reason: l.reason,
+                    message_row: 0,
+                });
+            }
+        }
+        let found = decision.found;
         if let Found::Held {
             ticket,
             reason,
@@ -836,6 +806,7 @@ impl<'a> Unit<'a> {
         let (ticket, reason, is_new) = match found {
             Found::Ticket(t, reason)
                 if self
+                    .snap
                     .tickets
                     .get(&t)
                     .is_some_and(|s| s.t.status == Status::Closed) =>
@@ -952,210 +923,6 @@ impl<'a> Unit<'a> {
         id
     }
 
-    /// The documented threading rules, in order. `customer` is the sender's customer
-    /// record, when there is one.
-    ///
-    /// Rule 2 (In-Reply-To/References, either direction) trusts nobody's headers: a
-    /// ticket it reaches counts only when the sender takes part in it (the customer, an
-    /// address copied on the conversation, or one an agent admitted with `#cc`). A
-    /// message that reaches tickets only through headers is held on the first of them.
-    /// Tickets of one customer that a message joins are merged (a late parent); tickets of
-    /// different customers are linked for an agent to decide, never merged.
-    fn find_ticket(
-        &mut self,
-        p: &Inbound,
-        message_id: &str,
-        from: &Mailbox,
-        customer: Option<i64>,
-        own: &[String],
-    ) -> Found {
-        // 0. Other channels thread by conversation alone: they have no recipients, headers
-        // or subjects that could name a ticket.
-        if p.channel != Channel::Email {
-            return conversation_key(p)
-                .and_then(|k| self.conversations.get(&k).copied())
-                .and_then(|t| self.resolve(t))
-                .map_or(Found::Nothing, |t| {
-                    Found::Ticket(t, MatchReason::Conversation)
-                });
-        }
-        // 1. A reply token in a recipient address.
-        for rcpt in p.all_recipients() {
-            if let Some(token) = reply_token(rcpt, own)
-                && let Some(t) = self.tokens.get(token).and_then(|t| self.resolve(*t))
-            {
-                return Found::Ticket(t, MatchReason::ReplyToken);
-            }
-        }
-        // 2. References / In-Reply-To matching any stored message (newest first), or stored
-        // customer replies referencing this message.
-        let mut thread: Vec<(TicketId, bool)> = Vec::new();
-        for r in p.references.iter().rev() {
-            if let Some(t) = self
-                .messages
-                .get(r)
-                .filter(|m| m.threads)
-                .and_then(|m| m.ticket)
-                .and_then(|t| self.resolve(t))
-                && !thread.iter().any(|(x, _)| *x == t)
-            {
-                thread.push((t, true));
-            }
-        }
-        let referencing: Vec<TicketId> = self
-            .referencing
-            .get(message_id)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        for t in referencing {
-            if let Some(t) = self.resolve(t)
-                && !thread.iter().any(|(x, _)| *x == t)
-            {
-                thread.push((t, false));
-            }
-        }
-        if !thread.is_empty() {
-            let reason_of = |via_refs: bool| {
-                if via_refs {
-                    MatchReason::References
-                } else {
-                    MatchReason::ReferencedBy
-                }
-            };
-            type Side = Vec<(TicketId, bool)>;
-            let (mine, foreign): (Side, Side) = thread
-                .iter()
-                .copied()
-                .partition(|(t, _)| self.is_participant(*t, &from.address));
-            // The sender's own headers claim a ticket they take no part in: held there. A
-            // ticket that merely references this message (the reverse lookup) is no claim
-            // of the sender's, and is ignored.
-            let claimed: Vec<(TicketId, bool)> = foreign
-                .iter()
-                .copied()
-                .filter(|(_, via_refs)| *via_refs)
-                .collect();
-            if mine.is_empty()
-                && let Some((t, via_refs)) = claimed
-                    .iter()
-                    .copied()
-                    .find(|(t, _)| self.is_open_or_resolved(*t))
-                    .or_else(|| claimed.first().copied())
-            {
-                return Found::Held {
-                    ticket: t,
-                    reason: reason_of(via_refs),
-                    why: format!(
-                        "{} is not a participant of ticket #{t}; the message reached it only through its threading headers. \
-                         If you know the sender, reply with #cc {} to admit them",
-                        from.address, from.address
-                    ),
-                };
-            }
-            for (t, _) in &foreign {
-                tracing::info!(
-                    "Message <{message_id}> also points at ticket #{t}, where {} takes no part; ignored there",
-                    from.address
-                );
-            }
-            let open: Vec<(TicketId, bool)> = mine
-                .iter()
-                .copied()
-                .filter(|(t, _)| self.is_open_or_resolved(*t))
-                .collect();
-            let chosen = open
-                .iter()
-                .min_by_key(|(t, _)| *t)
-                .copied()
-                .or_else(|| mine.first().copied());
-            if let Some((survivor, via_refs)) = chosen {
-                let owner = self.tickets.get(&survivor).map(|s| s.t.customer_id);
-                for (t, _) in &open {
-                    if *t == survivor {
-                        continue;
-                    }
-                    if self.tickets.get(t).map(|s| s.t.customer_id) == owner {
-                        tracing::info!(
-                            "Ticket #{t} merged into #{survivor}: message <{message_id}> joins their threads"
-                        );
-                        self.merge(survivor, *t);
-                    } else {
-                        tracing::info!(
-                            "Ticket #{t} linked to #{survivor}: message <{message_id}> joins the threads of two customers"
-                        );
-                        self.links.push(bulk::LinkRow {
-                            a: survivor,
-                            b: *t,
-                            reason: format!(
-                                "message <{message_id}> from {} belongs to both threads",
-                                from.address
-                            ),
-                            message_row: 0,
-                        });
-                    }
-                }
-                return Found::Ticket(survivor, reason_of(via_refs));
-            }
-        }
-        // ...or a sibling sharing a parent we never saw, from a participant of that ticket.
-        for r in &p.references {
-            let cands: Vec<TicketId> = self
-                .referencing
-                .get(r)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            for t in cands {
-                if let Some(t) = self.resolve(t)
-                    && self.is_participant(t, &from.address)
-                {
-                    return Found::Ticket(t, MatchReason::SharedReference);
-                }
-            }
-        }
-        // 3. A subject tag [#N], only from a participant of ticket N.
-        for n in subject::ticket_tags(&p.subject) {
-            if let Some(t) = self.resolve(n) {
-                if self.is_participant(t, &from.address) {
-                    return Found::Ticket(t, MatchReason::SubjectTag);
-                }
-                tracing::info!(
-                    "Subject tag [#{n}] from {} ignored: not a participant of ticket #{n}",
-                    from.address
-                );
-            }
-        }
-        // 4. Same normalised subject from the same sender within the window.
-        let key = subject::normalize_subject(&p.subject);
-        if let Some(customer) = customer
-            && !key.is_empty()
-        {
-            let best = self
-                .by_subject
-                .get(&(customer, key))
-                .into_iter()
-                .flatten()
-                .filter(|t| {
-                    self.tickets.get(t).is_some_and(|s| {
-                        s.t.status != Status::Closed
-                            && s.t.merged_into.is_none()
-                            && s.t.updated_at >= self.since_subject
-                    })
-                })
-                .max()
-                .copied();
-            if let Some(t) = best {
-                return Found::Ticket(t, MatchReason::SubjectSender);
-            }
-        }
-        Found::Nothing
-    }
-
-    fn is_open_or_resolved(&self, t: TicketId) -> bool {
-        self.tickets
-            .get(&t)
-            .is_some_and(|s| s.t.status != Status::Closed)
-    }
-
     fn open_ticket(&mut self, p: &Inbound, customer_id: i64, linked: Option<TicketId>) -> TicketId {
         // Our own old tags leave: a reply to a closed ticket #1 is not "[#5] [#1] ...".
         let (stripped, _) =
@@ -1183,14 +950,15 @@ impl<'a> Unit<'a> {
             token: token.clone(),
             linked_ticket_id: linked,
         });
-        self.tokens.insert(token.clone(), id);
+        self.snap.tokens.insert(token.clone(), id);
         if !key.is_empty() {
-            self.by_subject
+            self.snap
+                .by_subject
                 .entry((customer_id, key.clone()))
                 .or_default()
                 .push(id);
         }
-        self.tickets.insert(
+        self.snap.tickets.insert(
             id,
             TicketState {
                 t: KnownTicket {
@@ -1215,7 +983,7 @@ impl<'a> Unit<'a> {
     }
 
     fn reopen_if_needed(&mut self, ticket: TicketId, p: &Inbound) {
-        let Some(s) = self.tickets.get_mut(&ticket) else {
+        let Some(s) = self.snap.tickets.get_mut(&ticket) else {
             return;
         };
         let new_status = match s.t.status {
@@ -1266,6 +1034,7 @@ impl<'a> Unit<'a> {
             }
             if ticket.is_none() {
                 ticket = self
+                    .snap
                     .messages
                     .get(orig)
                     .filter(|m| m.threads)
@@ -1275,13 +1044,14 @@ impl<'a> Unit<'a> {
         if ticket.is_none() {
             // Legacy bounces often thread by References.
             ticket = p.references.iter().rev().find_map(|r| {
-                self.messages
+                self.snap
+                    .messages
                     .get(r)
                     .filter(|m| m.threads)
                     .and_then(|m| m.ticket)
             });
         }
-        let ticket = ticket.and_then(|t| self.resolve(t));
+        let ticket = ticket.and_then(|t| self.snap.resolve(t));
         // Only a report about mail we sent to that address marks it as bouncing: a forged
         // "delivery failure" naming someone else must not silence our mail to them.
         for (addr, status) in &report.failed {
@@ -1350,7 +1120,7 @@ impl<'a> Unit<'a> {
             external_id: None,
             conversation: None,
         });
-        self.messages.insert(
+        self.snap.messages.insert(
             composed.message_id.clone(),
             KnownMessage {
                 row,
@@ -1414,7 +1184,7 @@ impl<'a> Unit<'a> {
             );
             return Ok(false);
         }
-        let Some(t) = self.tickets.get(&ticket) else {
+        let Some(t) = self.snap.tickets.get(&ticket) else {
             return Ok(false);
         };
         let composed = compose::acknowledgement(
@@ -1463,7 +1233,7 @@ impl<'a> Unit<'a> {
             .map(|p| (p.open_tickets, p.past_tickets))
             .unwrap_or((0, 0));
         for id in ctx.by_customer.get(&customer).into_iter().flatten() {
-            match self.tickets.get(id) {
+            match self.snap.tickets.get(id) {
                 Some(s) if s.t.merged_into.is_none() => match s.t.status {
                     Status::Open | Status::Pending => open += 1,
                     Status::Resolved | Status::Closed => past += 1,
@@ -1499,7 +1269,7 @@ impl<'a> Unit<'a> {
         let Some(ctx) = &self.notify else {
             return Ok(());
         };
-        let Some(state) = self.tickets.get(&ticket) else {
+        let Some(state) = self.snap.tickets.get(&ticket) else {
             return Ok(());
         };
         let details = ctx.details.get(&ticket).cloned().unwrap_or_default();
