@@ -52,6 +52,7 @@
 //! `bench` generates the realistic corpus of the ingest benchmark (`benches/ingest.rs`).
 
 pub mod bench;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod commands;
