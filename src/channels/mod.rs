@@ -4,6 +4,8 @@
 //! reply back out (`outbound` dispatches to it). Deciding tickets is not a channel's job.
 //!
 //! `email` is IMAP (IDLE), Maildir and mbox in, MIME parsing, quote stripping, loop
-//! signals, RFC 5322 composition and SMTP out.
+//! signals, RFC 5322 composition and SMTP out. `json` is the generic relay channel: signed
+//! pushes and a polled feed in, signed deliveries or a pulled outbox out.
 
 pub mod email;
+pub mod json;

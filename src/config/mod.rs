@@ -2,9 +2,10 @@
 //! typed, validated [`Config`]. Validation collects *every* problem, each naming its key,
 //! and fails once, so `postdesk check-config` can report them all at the same time.
 //!
-//! Secrets (passwords) are read from the file, from `password_file`, from `password_env` or
-//! from a systemd credential (`password_credential`, a file in `$CREDENTIALS_DIRECTORY`);
-//! they never appear in `Debug` output or logs (see [`Secret`]).
+//! Secrets (passwords, and the JSON channel's shared secrets) are read from the file, from
+//! `password_file`, from `password_env` or from a systemd credential
+//! (`password_credential`, a file in `$CREDENTIALS_DIRECTORY`), `secret`, `secret_file`...
+//! likewise; they never appear in `Debug` output or logs (see [`Secret`]).
 
 pub mod raw;
 mod read;
@@ -149,6 +150,40 @@ pub struct IngestConfig {
     pub max_message_bytes: usize,
 }
 
+/// Where the HTTP listener (the JSON channel's endpoints and `/healthz`) listens.
+///
+/// Whether it listens at all: with an `[http]` section, always, on `listen` (default
+/// [`DEFAULT_HTTP_LISTEN`]). Without one, on [`DEFAULT_HTTP_LISTEN`] only when at least one
+/// `[[channel.json]]` is configured (its relay needs somewhere to push to), and not at
+/// all otherwise, so that a mail-only installation opens no port it did not ask for. The
+/// default is loopback: a relay on another host needs `listen` set explicitly (and TLS in
+/// front, see the JSON channel's documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+/// The listen address when `[http]` does not give one.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8025";
+
+/// One `[[channel.json]]`: a relay (SMS gateway, chat bridge, web form...) speaking the
+/// generic JSON protocol of `channels::json`.
+#[derive(Debug, Clone)]
+pub struct JsonChannelConfig {
+    /// `[a-z0-9_-]{1,32}`, unique: the `{account}` in the endpoints' paths, and in logs.
+    pub account: String,
+    /// The HMAC key both sides sign with.
+    pub secret: Secret,
+    /// Replies are POSTed here; None: the relay collects them from the pull outbox.
+    pub deliver_url: Option<String>,
+    /// Pull mode: the channel polls this feed for new messages; None: the relay pushes.
+    pub feed_url: Option<String>,
+    /// Largest request body accepted from this account (`max_body_mb`, MiB).
+    pub max_body_bytes: usize,
+    /// How often `feed_url` is polled when the last page was empty.
+    pub poll_interval: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -173,6 +208,10 @@ pub struct Config {
     pub admin_email: Option<String>,
     /// An agent who answers an unassigned ticket becomes its assignee.
     pub auto_assign: bool,
+    /// The HTTP listener, when there is one (see [`HttpConfig`] for when).
+    pub http: Option<HttpConfig>,
+    /// The `[[channel.json]]` accounts, in file order.
+    pub json_channels: Vec<JsonChannelConfig>,
 }
 
 impl Config {
@@ -274,13 +313,23 @@ fn parse_with(
         return validate(raw, base_dir, env, secrets);
     }
     // A key left out for its type is not also "required": it was there, only wrong.
-    let left_out: Vec<String> = read_problems
+    // ("a password is required (password, password_file, ...)" counts too.)
+    let left_out: Vec<(String, String)> = read_problems
         .iter()
-        .map(|p| format!("{}: {} is required", p.ctx, p.key))
+        .map(|p| {
+            (
+                format!("{}: {} is required", p.ctx, p.key),
+                format!("{}: a {} is required (", p.ctx, p.key),
+            )
+        })
         .collect();
     let mut problems: Vec<String> = read_problems.iter().map(ToString::to_string).collect();
     if let Err(e) = validate(raw, base_dir, env, secrets) {
-        problems.extend(e.problems.into_iter().filter(|p| !left_out.contains(p)));
+        problems.extend(e.problems.into_iter().filter(|p| {
+            !left_out
+                .iter()
+                .any(|(exact, start)| p == exact || p.starts_with(start.as_str()))
+        }));
     }
     Err(ConfigError { problems })
 }
@@ -333,8 +382,12 @@ pub enum Secrets {
     NotNeeded,
 }
 
+/// Reads one secret; `key` is how the file names it: `password` (reads `password`,
+/// `password_file`, `password_env`, `password_credential`) or `secret` (`secret`, ...).
+#[allow(clippy::too_many_arguments)]
 fn read_secret(
     ctx: &str,
+    key: &str,
     src: SecretSources,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
@@ -353,7 +406,7 @@ fn read_secret(
     .count();
     if given > 1 {
         problems.push(format!(
-            "{ctx}: give only one of password, password_file, password_env, password_credential"
+            "{ctx}: give only one of {key}, {key}_file, {key}_env, {key}_credential"
         ));
         return None;
     }
@@ -372,39 +425,39 @@ fn read_secret(
         let path = resolve(base, &f);
         return match read_secret_file(&path) {
             Ok(secret) => Some(secret),
-            Err(e) => unreadable(format!("{ctx}.password_file: {e}")),
+            Err(e) => unreadable(format!("{ctx}.{key}_file: {e}")),
         };
     }
     if let Some(name) = src.env_name {
         return match env(&name) {
             Some(v) => Some(Secret::new(v)),
             None => unreadable(format!(
-                "{ctx}.password_env: environment variable {name} is not set"
+                "{ctx}.{key}_env: environment variable {name} is not set"
             )),
         };
     }
     if let Some(name) = src.credential {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             problems.push(format!(
-                "{ctx}.password_credential: {name:?} is not a credential name"
+                "{ctx}.{key}_credential: {name:?} is not a credential name"
             ));
             return None;
         }
         let Some(dir) = env("CREDENTIALS_DIRECTORY") else {
             return unreadable(format!(
-                "{ctx}.password_credential: $CREDENTIALS_DIRECTORY is not set (systemd sets it \
+                "{ctx}.{key}_credential: $CREDENTIALS_DIRECTORY is not set (systemd sets it \
                  for the service from LoadCredential=; see README, \"Install on a server\")"
             ));
         };
         let path = Path::new(&dir).join(&name);
         return match read_secret_file(&path) {
             Ok(secret) => Some(secret),
-            Err(e) => unreadable(format!("{ctx}.password_credential: {e}")),
+            Err(e) => unreadable(format!("{ctx}.{key}_credential: {e}")),
         };
     }
     if required {
         problems.push(format!(
-            "{ctx}: a password is required (password, password_file, password_env or password_credential)"
+            "{ctx}: a {key} is required ({key}, {key}_file, {key}_env or {key}_credential)"
         ));
     }
     None
@@ -511,6 +564,7 @@ fn validate(
         }
         let password = read_secret(
             &ctx,
+            "password",
             SecretSources {
                 inline: m.password,
                 file: m.password_file,
@@ -624,6 +678,7 @@ fn validate(
             };
             let password = read_secret(
                 ctx,
+                "password",
                 SecretSources {
                     inline: s.password,
                     file: s.password_file,
@@ -817,6 +872,15 @@ fn validate(
         &mut problems,
     );
 
+    let json_channels = json_channels(
+        raw.channel.map(|c| c.json).unwrap_or_default(),
+        base,
+        env,
+        secrets,
+        &mut problems,
+    );
+    let http = http(raw.http, !json_channels.is_empty(), &mut problems);
+
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -848,7 +912,133 @@ fn validate(
             .and_then(|c| c.auto_assign)
             .unwrap_or(true),
         notify_enabled,
+        http,
+        json_channels,
     })
+}
+
+/// `[http]`; see [`HttpConfig`] for when the listener is on.
+fn http(
+    raw: Option<raw::RawHttp>,
+    have_json_channels: bool,
+    problems: &mut Vec<String>,
+) -> Option<HttpConfig> {
+    if raw.is_none() && !have_json_channels {
+        return None;
+    }
+    let listen = raw
+        .and_then(|h| h.listen)
+        .unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_string());
+    match listen.trim().parse() {
+        Ok(listen) => Some(HttpConfig { listen }),
+        Err(_) => {
+            problems.push(format!(
+                "http: listen {listen:?} is not an address and port like \"{DEFAULT_HTTP_LISTEN}\""
+            ));
+            None
+        }
+    }
+}
+
+/// Checks an http(s) URL without user or password in it (the signature authenticates us;
+/// a password in a URL would end up in logs).
+fn http_url(v: Option<String>, what: &str, problems: &mut Vec<String>) -> Option<String> {
+    let v = v?.trim().to_string();
+    match reqwest::Url::parse(&v) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            problems.push(format!("{what}: {v:?} must be an http:// or https:// URL"));
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+            problems.push(format!("{what}: {v:?} has no host"));
+        }
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            problems.push(format!(
+                "{what}: the URL must not carry a user or password (requests are signed)"
+            ));
+        }
+        Ok(_) => return Some(v),
+        Err(e) => problems.push(format!("{what}: {v:?} is not a URL: {e}")),
+    }
+    None
+}
+
+fn valid_account(a: &str) -> bool {
+    (1..=32).contains(&a.len())
+        && a.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// `[[channel.json]]`, each checked, every problem kept.
+fn json_channels(
+    raw: Vec<raw::RawJsonChannel>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
+    problems: &mut Vec<String>,
+) -> Vec<JsonChannelConfig> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let account = c.account.clone().unwrap_or_default();
+        let ctx = if account.trim().is_empty() {
+            format!("channel.json #{}", i + 1)
+        } else {
+            format!("channel.json {account:?}")
+        };
+        if account.trim().is_empty() {
+            problems.push(format!("{ctx}: account is required"));
+        } else if !valid_account(&account) {
+            problems.push(format!(
+                "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
+            ));
+        } else if !seen.insert(account.clone()) {
+            problems.push(format!("{ctx}: account is used by two [[channel.json]]"));
+        }
+        let inline_given = c.secret.is_some();
+        let secret = read_secret(
+            &ctx,
+            "secret",
+            SecretSources {
+                inline: c.secret,
+                file: c.secret_file,
+                env_name: c.secret_env,
+                credential: c.secret_credential,
+            },
+            base,
+            env,
+            true,
+            secrets,
+            problems,
+        );
+        // Lenient reading stands in an empty secret for one it could not read.
+        if let Some(s) = &secret
+            && s.expose().is_empty()
+            && (secrets == Secrets::Required || inline_given)
+        {
+            problems.push(format!("{ctx}: the secret is empty"));
+        }
+        let deliver_url = http_url(c.deliver_url, &format!("{ctx}: deliver_url"), problems);
+        let feed_url = http_url(c.feed_url, &format!("{ctx}: feed_url"), problems);
+        let max_body_mb = c.max_body_mb.unwrap_or(10);
+        if !(1..=100).contains(&max_body_mb) {
+            problems.push(format!(
+                "{ctx}: max_body_mb must be 1-100, not {max_body_mb}"
+            ));
+        }
+        let poll = c.poll_interval_secs.unwrap_or(5);
+        if !(1..=3600).contains(&poll) {
+            problems.push(format!("{ctx}: poll_interval_secs must be 1-3600"));
+        }
+        out.push(JsonChannelConfig {
+            account,
+            secret: secret.unwrap_or_default(),
+            deliver_url,
+            feed_url,
+            max_body_bytes: (max_body_mb.clamp(1, 100) as usize) * 1024 * 1024,
+            poll_interval: Duration::from_secs(poll.clamp(1, 3600)),
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -950,5 +1140,228 @@ from = "S <s@example.com>"
         assert!(!format!("{cfg:?}").contains("hunter2"));
         let err = parse(text, Path::new(""), &no_env).unwrap_err();
         assert!(err.to_string().contains("PD_PW is not set"));
+    }
+
+    const BASE: &str = r#"
+[[mailbox]]
+name = "s"
+host = "h"
+username = "u"
+password = "p"
+addresses = ["s@example.com"]
+[smtp]
+host = "h"
+from = "S <s@example.com>"
+"#;
+
+    #[test]
+    fn example_config_has_no_http_listener_and_no_json_channel() {
+        let text = include_str!("../../config/postdesk.example.toml");
+        let cfg = parse(text, Path::new(""), &no_env).unwrap();
+        assert_eq!(cfg.http, None);
+        assert!(cfg.json_channels.is_empty());
+    }
+
+    #[test]
+    fn example_json_channel_keys_parse_when_uncommented() {
+        // The commented [http] and [[channel.json]] blocks, uncommented, are valid as shown
+        // (the secret file aside, which the example cannot ship).
+        let text = include_str!("../../config/postdesk.example.toml");
+        let mut out = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line == "# [http]" || line == "# [[channel.json]]" {
+                inside = true;
+            } else if !line.starts_with('#') {
+                inside = false;
+            }
+            if inside && !line.starts_with("#   ") && !line.starts_with("#    ") {
+                out.push_str(line.trim_start_matches("# "));
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("sms.secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let out = out.replace("/etc/postdesk/sms.secret", secret.to_str().unwrap());
+        let cfg = parse(&out, Path::new(""), &no_env).unwrap();
+        let ch = &cfg.json_channels[0];
+        assert_eq!(ch.account, "sms");
+        assert_eq!(ch.secret.expose(), "s3cret");
+        assert_eq!(ch.deliver_url.as_deref(), Some("http://127.0.0.1:9000/out"));
+        assert_eq!(ch.feed_url.as_deref(), Some("http://127.0.0.1:9000/feed"));
+        assert_eq!(ch.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(ch.poll_interval, Duration::from_secs(5));
+        assert_eq!(
+            cfg.http.unwrap().listen,
+            "127.0.0.1:8025".parse::<std::net::SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_json_channel_turns_the_listener_on_with_defaults() {
+        let text = format!("{BASE}\n[[channel.json]]\naccount = \"sms\"\nsecret = \"k\"\n");
+        let cfg = parse(&text, Path::new(""), &no_env).unwrap();
+        assert_eq!(cfg.http.unwrap().listen.to_string(), DEFAULT_HTTP_LISTEN);
+        let ch = &cfg.json_channels[0];
+        assert_eq!(ch.deliver_url, None);
+        assert_eq!(ch.feed_url, None);
+        assert_eq!(ch.max_body_bytes, 10 * 1024 * 1024);
+        // No channel, no [http]: no listener; [http] alone: a listener.
+        assert_eq!(parse(BASE, Path::new(""), &no_env).unwrap().http, None);
+        let text = format!("{BASE}\n[http]\nlisten = \"0.0.0.0:9999\"\n");
+        let cfg = parse(&text, Path::new(""), &no_env).unwrap();
+        assert_eq!(cfg.http.unwrap().listen.to_string(), "0.0.0.0:9999");
+        let text = format!("{BASE}\n[http]\n");
+        let cfg = parse(&text, Path::new(""), &no_env).unwrap();
+        assert_eq!(cfg.http.unwrap().listen.to_string(), DEFAULT_HTTP_LISTEN);
+    }
+
+    #[test]
+    fn json_channel_problems_are_all_reported_at_once() {
+        let text = format!(
+            r#"{BASE}
+[http]
+listen = "localhost"
+
+[[channel.json]]
+account = "SMS!"
+secret = "a"
+secret_env = "B"
+deliver_url = "ftp://example.com/out"
+max_body_mb = 0
+
+[[channel.json]]
+account = "chat"
+secret = ""
+feed_url = "not a url"
+max_body_mb = 101
+poll_interval_secs = 0
+
+[[channel.json]]
+account = "chat"
+secret = "k"
+deliver_url = "https://user:pw@example.com/out"
+
+[[channel.json]]
+feed_url = "https://"
+
+[[channel.json]]
+account = "x"
+secret = 5
+"#
+        );
+        let err = parse(&text, Path::new(""), &no_env).unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "http: listen \"localhost\" is not an address and port",
+            "channel.json \"SMS!\": account must be 1-32 characters of a-z, 0-9, _ and -",
+            "channel.json \"SMS!\": give only one of secret, secret_file, secret_env, secret_credential",
+            "channel.json \"SMS!\": deliver_url: \"ftp://example.com/out\" must be an http:// or https:// URL",
+            "channel.json \"SMS!\": max_body_mb must be 1-100, not 0",
+            "channel.json \"chat\": the secret is empty",
+            "channel.json \"chat\": feed_url: \"not a url\" is not a URL",
+            "channel.json \"chat\": max_body_mb must be 1-100, not 101",
+            "channel.json \"chat\": poll_interval_secs must be 1-3600",
+            "channel.json \"chat\": account is used by two [[channel.json]]",
+            "channel.json \"chat\": deliver_url: the URL must not carry a user or password",
+            "channel.json #4: account is required",
+            "channel.json #4: a secret is required (secret, secret_file, secret_env or secret_credential)",
+            "channel.json #4: feed_url: \"https://\" is not a URL",
+            "channel.json \"x\": secret must be text in quotes, not the number 5",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        // The mistyped secret is reported as such, not also as missing.
+        assert!(
+            !all.contains("channel.json \"x\": a secret is required"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn a_too_long_account_is_refused() {
+        let text = format!(
+            "{BASE}\n[[channel.json]]\naccount = \"{}\"\nsecret = \"k\"\n",
+            "a".repeat(33)
+        );
+        let err = parse(&text, Path::new(""), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("account must be 1-32 characters"), "{err}");
+        let text = format!(
+            "{BASE}\n[[channel.json]]\naccount = \"{}\"\nsecret = \"k\"\n",
+            "a_-9".repeat(8)
+        );
+        assert!(parse(&text, Path::new(""), &no_env).is_ok());
+    }
+
+    #[test]
+    fn json_secret_comes_from_a_file_or_env_and_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sms.secret"), "file-secret-42\n").unwrap();
+        let text = format!(
+            "{BASE}\n[[channel.json]]\naccount = \"sms\"\nsecret_file = \"sms.secret\"\n\
+             [[channel.json]]\naccount = \"chat\"\nsecret_env = \"CHAT_SECRET\"\n"
+        );
+        let env = |k: &str| (k == "CHAT_SECRET").then(|| "env-secret-43".to_string());
+        let cfg = parse(&text, dir.path(), &env).unwrap();
+        assert_eq!(cfg.json_channels[0].secret.expose(), "file-secret-42");
+        assert_eq!(cfg.json_channels[1].secret.expose(), "env-secret-43");
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("file-secret-42") && !debug.contains("env-secret-43"));
+        // A missing file or variable is named.
+        let err = parse(&text, Path::new("/nonexistent"), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("channel.json \"sms\".secret_file: cannot read"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "channel.json \"chat\".secret_env: environment variable CHAT_SECRET is not set"
+            ),
+            "{err}"
+        );
+        // An empty secret file is refused; commands that need no secrets do not read it.
+        std::fs::write(dir.path().join("sms.secret"), "\n").unwrap();
+        let err = parse(&text, dir.path(), &env).unwrap_err().to_string();
+        assert!(
+            err.contains("channel.json \"sms\": the secret is empty"),
+            "{err}"
+        );
+        assert!(
+            parse_with(
+                &text,
+                Path::new("/nonexistent"),
+                &no_env,
+                Secrets::NotNeeded
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_json_channel_is_named_with_its_account() {
+        let text = format!(
+            "{BASE}\n[[channel.json]]\naccount = \"sms\"\nsecret = \"k\"\ndeliver_uri = \"x\"\n"
+        );
+        let err = parse(&text, Path::new(""), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "channel.json \"sms\": unknown key \"deliver_uri\"; did you mean \"deliver_url\"?"
+            ),
+            "{err}"
+        );
+        let text = format!("{BASE}\n[[channel.jsn]]\naccount = \"sms\"\n");
+        let err = parse(&text, Path::new(""), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("channel: unknown key \"jsn\""), "{err}");
     }
 }

@@ -20,6 +20,8 @@ pub struct RawConfig {
     pub commands: Option<RawCommands>,
     pub notify: Option<RawNotify>,
     pub admin: Option<RawAdmin>,
+    pub http: Option<RawHttp>,
+    pub channel: Option<RawChannels>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,4 +133,32 @@ pub struct RawNotify {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+}
+
+/// `[[channel.json]]` (and, later, the other channels beside it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannels {
+    #[serde(default)]
+    pub json: Vec<RawJsonChannel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonChannel {
+    pub account: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_credential: Option<String>,
+    pub deliver_url: Option<String>,
+    pub feed_url: Option<String>,
+    pub max_body_mb: Option<u64>,
+    pub poll_interval_secs: Option<u64>,
 }

@@ -120,6 +120,21 @@ fn place(table: &toml::Table, path: &[Segment]) -> (String, String) {
             format!("mailbox {name:?}")
         }
         ("agent", Some(Segment::Seq { index })) => format!("agent #{}", index + 1),
+        ("channel", Some(Segment::Map { key: kind })) => match path.get(2) {
+            Some(Segment::Seq { index }) if path.len() > 3 => {
+                let account = table
+                    .get("channel")
+                    .and_then(|c| c.get(kind))
+                    .and_then(|m| m.as_array())
+                    .and_then(|a| a.get(*index))
+                    .and_then(|m| m.get("account"))
+                    .and_then(|n| n.as_str())
+                    .filter(|n| !n.trim().is_empty())
+                    .map_or_else(|| format!("#{}", index + 1), |n| format!("{n:?}"));
+                format!("channel.{kind} {account}")
+            }
+            _ => "channel".to_string(),
+        },
         (s, _) => s.to_string(),
     };
     // A list's item: name the list key, not "item N".
