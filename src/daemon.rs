@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::channels::json;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
@@ -161,7 +162,9 @@ impl Daemon {
         let cfg = Arc::new(cfg);
         let pipeline =
             Arc::new(Pipeline::open(cfg.clone(), templates, clock.clone(), &store).await?);
-        let outbox = Arc::new(Outbox::new(store.clone(), &cfg.smtp, clock)?);
+        let outbox = Arc::new(
+            Outbox::new(store.clone(), &cfg.smtp, clock)?.with_json_channels(&cfg.json_channels)?,
+        );
         Ok(Daemon {
             cfg,
             store,
@@ -197,6 +200,23 @@ impl Daemon {
                 }
             }
         }
+        // Each relay feed once: pages until one comes back empty.
+        for account in self
+            .cfg
+            .json_channels
+            .iter()
+            .filter(|a| a.feed_url.is_some())
+        {
+            match self.poll_feed_until_empty(account).await {
+                Ok(n) => report.fetched += n,
+                Err(e) => {
+                    tracing::error!("JSON channel {:?}: {e:#}", account.account);
+                    report
+                        .mailbox_errors
+                        .push(format!("json channel {:?}: {e:#}", account.account));
+                }
+            }
+        }
         housekeeping(&self.store, &self.pipeline).await;
         let FlushStats {
             sent,
@@ -210,10 +230,73 @@ impl Daemon {
         Ok(report)
     }
 
+    async fn poll_feed_until_empty(
+        &self,
+        account: &crate::config::JsonChannelConfig,
+    ) -> Result<usize> {
+        let Some(url) = &account.feed_url else {
+            return Ok(0);
+        };
+        let http = crate::channels::json::client::http_client()?;
+        let mut total = 0;
+        // A relay that never runs dry must not keep `--once` going for ever.
+        for _ in 0..100 {
+            let n =
+                json::source::poll_once(&self.store, &self.pipeline, account, url, &http).await?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
     /// Runs until `cancel` fires. `ready` is called once every loop has been started.
     pub async fn run(&self, cancel: CancellationToken, ready: impl FnOnce()) -> Result<()> {
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(http) = &self.cfg.http {
+            let listener = tokio::net::TcpListener::bind(http.listen)
+                .await
+                .with_context(|| format!("HTTP listener on {}", http.listen))?;
+            let backend = Arc::new(json::source::StoreBackend {
+                store: self.store.clone(),
+                pipeline: self.pipeline.clone(),
+                wake_outbox: wake.clone(),
+            });
+            let app = json::http::router(backend, &self.cfg.json_channels);
+            let cancel = cancel.clone();
+            tracing::info!("HTTP listener on {} (/healthz, JSON channel).", http.listen);
+            tasks.spawn(async move {
+                let shutdown = cancel.clone();
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                    .await
+                {
+                    tracing::error!("HTTP listener: {e:#}");
+                }
+                "HTTP listener".to_string()
+            });
+        }
+        for account in self
+            .cfg
+            .json_channels
+            .iter()
+            .filter(|a| a.feed_url.is_some())
+        {
+            let name = format!("JSON channel {:?} feed", account.account);
+            let fut = json::source::feed_loop(
+                self.store.clone(),
+                self.pipeline.clone(),
+                account.clone(),
+                cancel.clone(),
+                wake.clone(),
+            );
+            tasks.spawn(async move {
+                fut.await;
+                name
+            });
+        }
         for mb in &self.cfg.mailboxes {
             for folder in &mb.folders {
                 let name = format!("mailbox {:?} folder {folder:?}", mb.name);

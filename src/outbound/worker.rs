@@ -18,8 +18,10 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::json::client::DeliveryOutcome;
 use crate::clock::{Clock, db_time};
-use crate::config::{Security, SmtpConfig};
+use crate::config::{JsonChannelConfig, Security, SmtpConfig};
+use crate::domain::Channel;
 use crate::store::{Store, outbox};
 
 /// How a send attempt ended.
@@ -49,6 +51,9 @@ pub struct Outbox {
     timeout: Duration,
     /// The channel accounts this worker pushes to (`json:sms`); see `outbox::list_due`.
     pushed: Vec<String>,
+    /// The JSON channel's push accounts, by name, and the HTTP client they share.
+    json: std::collections::HashMap<String, JsonChannelConfig>,
+    http: Option<reqwest::Client>,
 }
 
 /// Delay before attempt `attempts + 1`: `base` (a minute by default) doubling, at most
@@ -97,10 +102,49 @@ impl Outbox {
             // The configured timeout bounds each step; a whole conversation gets a few.
             timeout: cfg.timeout.saturating_mul(4),
             pushed: Vec::new(),
+            json: Default::default(),
+            http: None,
         })
     }
 
+    /// Adds the JSON channel's transport for the accounts that have a `deliver_url`; the
+    /// others' rows wait in the outbox for their relay to pull them.
+    pub fn with_json_channels(mut self, accounts: &[JsonChannelConfig]) -> Result<Outbox> {
+        for a in accounts.iter().filter(|a| a.deliver_url.is_some()) {
+            self.pushed.push(format!("{}:{}", Channel::Json, a.account));
+            self.json.insert(a.account.clone(), a.clone());
+        }
+        if !self.json.is_empty() {
+            self.http = Some(crate::channels::json::client::http_client()?);
+        }
+        Ok(self)
+    }
+
+    /// One attempt on the transport of the row's channel.
     async fn send(&self, item: &outbox::OutboxItem) -> SendResult {
+        match item.channel {
+            Channel::Email => self.send_mail(item).await,
+            Channel::Json => self.send_json(item).await,
+        }
+    }
+
+    async fn send_json(&self, item: &outbox::OutboxItem) -> SendResult {
+        let account = item.account.as_deref().unwrap_or_default();
+        let (Some(cfg), Some(http)) = (self.json.get(account), &self.http) else {
+            return SendResult::Permanent(format!(
+                "no push account {account:?} for the JSON channel"
+            ));
+        };
+        let payload = item.payload.as_deref().unwrap_or("{}");
+        let now = self.clock.now().timestamp();
+        match crate::channels::json::source::send(http, cfg, item.id, payload, now).await {
+            DeliveryOutcome::Delivered => SendResult::Sent,
+            DeliveryOutcome::Retry { reason, .. } => SendResult::Transient(reason),
+            DeliveryOutcome::Failed(reason) => SendResult::Permanent(reason),
+        }
+    }
+
+    async fn send_mail(&self, item: &outbox::OutboxItem) -> SendResult {
         let from = item.mail_from.parse().ok();
         let to: Vec<_> = item.rcpt_to.iter().filter_map(|r| r.parse().ok()).collect();
         let envelope = match Envelope::new(from, to) {

@@ -249,6 +249,11 @@ pub struct MessageView {
     pub subject: String,
     pub body_text: String,
     pub channel: String,
+    /// Channel account, the channel's id of the message and its conversation (channels
+    /// other than email).
+    pub account: Option<String>,
+    pub external_id: Option<String>,
+    pub conversation: Option<String>,
     pub match_reason: String,
     pub problems: Vec<String>,
     pub attachments: serde_json::Value,
@@ -268,7 +273,7 @@ fn json_list(s: &str) -> Vec<String> {
 const VIEW_COLUMNS: &str = "SELECT m.id, m.ticket_id, m.message_id, m.direction, m.kind, \
      m.from_addr, m.from_name, m.to_addrs, m.cc_addrs, m.subject, m.body_text, m.channel, \
      m.match_reason, m.problems, m.attachments, m.created_at, m.agent, m.held_reason, \
-     (SELECT o.status FROM outbox o WHERE o.message_row = m.id) AS delivery FROM messages m";
+     m.account, m.external_id, m.conversation, (SELECT o.status FROM outbox o WHERE o.message_row = m.id) AS delivery FROM messages m";
 
 /// Kinds of messages that could not be filed as they came: `message list --problems`.
 pub const PROBLEM_KINDS: &[&str] = &["unprocessable", "rejected", "held"];
@@ -332,6 +337,9 @@ fn views(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MessageView>> {
                 subject: r.try_get("subject")?,
                 body_text: r.try_get("body_text")?,
                 channel: r.try_get("channel")?,
+                account: r.try_get("account")?,
+                external_id: r.try_get("external_id")?,
+                conversation: r.try_get("conversation")?,
                 match_reason: r.try_get("match_reason")?,
                 problems: json_list(&problems),
                 attachments: serde_json::from_str(&attachments).unwrap_or(serde_json::Value::Null),
@@ -415,4 +423,15 @@ pub async fn get_reply_context(
         account,
         conversation,
     })
+}
+
+/// The ticket message `row` is on, if any.
+pub async fn find_ticket_of_row(conn: &mut SqliteConnection, row: i64) -> Result<Option<TicketId>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<TicketId>>("SELECT ticket_id FROM messages WHERE id = ?")
+            .bind(row)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
 }

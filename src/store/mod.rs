@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod bulk;
+pub mod cursors;
 pub mod events;
 pub mod held;
 pub mod ids;
@@ -60,6 +61,12 @@ impl StoreError {
         }
     }
 }
+
+/// A database connection or open transaction (`&mut *tx`), as every store function takes
+/// it: callers outside the store name this, never the driver.
+pub type Conn = sqlx::SqliteConnection;
+/// An open write transaction ([`Store::begin_write`]).
+pub type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

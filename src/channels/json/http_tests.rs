@@ -47,7 +47,7 @@ impl JsonBackend for Fake {
                 .map(|(i, m)| PushResult {
                     duplicate: m.external_id == "old",
                     external_id: m.external_id,
-                    ticket_id: 10 + i as i64,
+                    ticket_id: Some(10 + i as i64),
                 })
                 .collect())
         })

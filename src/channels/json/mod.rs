@@ -159,4 +159,5 @@
 pub mod client;
 pub mod http;
 pub mod sign;
+pub mod source;
 pub mod wire;

@@ -172,7 +172,9 @@ pub struct AckAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushResult {
     pub external_id: String,
-    pub ticket_id: i64,
+    /// The ticket the message is on; null only for a message that could not be processed
+    /// (kept, raw, for an admin).
+    pub ticket_id: Option<i64>,
     /// The external id was already stored: nothing was changed.
     pub duplicate: bool,
 }
