@@ -24,6 +24,7 @@ mod hijack;
 mod hostile;
 mod hygiene;
 mod ingest;
+mod jsonchannel;
 mod leaks;
 mod mimekit;
 mod poison;

@@ -167,7 +167,10 @@ async fn an_unknown_account_is_404_before_anything_else() {
         .unwrap();
     let (status, v) = send(&app, req).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(v, json!({"error": "unknown account", "field": null}));
+    assert_eq!(
+        v,
+        json!({"error": "unknown account \"nobody\"", "field": null})
+    );
     let (status, _) = send(
         &app,
         signed(

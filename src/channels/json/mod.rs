@@ -38,8 +38,10 @@
 //! The HMAC key is the account's secret, the message the timestamp in decimal, a full
 //! stop, and the exact body bytes (nothing for a GET). A request whose timestamp is more
 //! than 300 s from the receiver's clock, either way, is refused, and so is a request whose
-//! signature postdesk has already seen within that window (a replay): a relay that retries
-//! signs the retry anew, with the current time. The comparison is constant-time.
+//! signature postdesk has already seen within that window (a replay) on a request that
+//! changes something (a push, an acknowledgement): a relay that retries signs the retry
+//! anew, with the current time. Reading the outbox changes nothing and may be repeated.
+//! The comparison is constant-time.
 //!
 //! From a shell (`printf '%s' '1700000000.{"a":1}' | openssl dgst -sha256 -hmac secret`
 //! prints `49f24e53...411686`, the vector in `sign`'s tests):
@@ -57,10 +59,10 @@
 //!
 //! What the signature does not cover: the method, the path and the query string. The
 //! secret is per account, so a signature is good for one account only, and the replay
-//! check refuses a captured signature sent again with another query; but on an untrusted
-//! network use HTTPS. Because two requests with the same body signed in the same second
-//! have the same signature, the second is refused as a replay (409): for example, poll the
-//! outbox at most once a second.
+//! check refuses a captured push or acknowledgement sent again; but a captured outbox
+//! listing can be repeated within the window, so on an untrusted network use HTTPS.
+//! Because two pushes with the same body signed in the same second have the same
+//! signature, the second is refused as a replay (409).
 //!
 //! ## Messages (relay to postdesk)
 //!

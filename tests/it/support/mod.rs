@@ -16,6 +16,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod dovecot;
+pub mod relay;
 pub mod smtp;
 
 pub use dovecot::Dovecot;
