@@ -34,9 +34,9 @@
 pub mod authres;
 pub mod token;
 
+use crate::store::Conn;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 use crate::channels::email::compose::{self, Composed, ReplyOutcome};
 use crate::channels::email::parse::{Inbound, MAX_TEXT_BYTES, clean_text};
@@ -101,7 +101,7 @@ pub fn is_agent_mail(pl: &Pipeline, p: &Inbound) -> bool {
 /// customer path.
 pub async fn handle(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     it: &Item<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>> {
@@ -188,7 +188,7 @@ fn take_release(reply: &mut ParsedReply) -> Option<(String, Option<i64>)> {
 #[allow(clippy::too_many_arguments)]
 async fn release(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     it: &Item<'_>,
     ticket: TicketId,
     identity: &Identity,
@@ -353,12 +353,7 @@ fn read_reply(p: &Inbound, collaborator: bool) -> Result<ReadReply<'_>, String> 
 }
 
 /// Reads the claim: token, commands address, identity and ticket.
-async fn claim(
-    pl: &Pipeline,
-    conn: &mut SqliteConnection,
-    p: &Inbound,
-    now: DateTime<Utc>,
-) -> Result<Claim> {
+async fn claim(pl: &Pipeline, conn: &mut Conn, p: &Inbound, now: DateTime<Utc>) -> Result<Claim> {
     let cfg = pl.config();
     let own = cfg.own_addresses();
     let mut c = Claim::default();
@@ -450,7 +445,7 @@ fn agent_identity(a: &crate::config::AgentConfig) -> Identity {
 /// The agent or collaborator of `ticket` whose identity id is `id`.
 async fn identity_for(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     ticket: TicketId,
     id: u32,
 ) -> Result<Option<Identity>> {
@@ -483,11 +478,7 @@ async fn identity_for(
 
 /// The ticket `p`'s In-Reply-To/References (ours, or any stored message) or its single
 /// `[#N]` point at.
-async fn threaded_ticket(
-    pl: &Pipeline,
-    conn: &mut SqliteConnection,
-    p: &Inbound,
-) -> Result<Option<TicketId>> {
+async fn threaded_ticket(pl: &Pipeline, conn: &mut Conn, p: &Inbound) -> Result<Option<TicketId>> {
     let cfg = pl.config();
     let domain = &cfg.message_id_domain;
     // A customer's reply address (`support+<ticket token>@`, the acknowledgement's
@@ -644,12 +635,7 @@ async fn authenticate(pl: &Pipeline, raw: &[u8], from_domain: &str) -> Result<()
     Err(why.join("; "))
 }
 
-async fn record_source(
-    conn: &mut SqliteConnection,
-    it: &Item<'_>,
-    row: i64,
-    now: &str,
-) -> Result<()> {
+async fn record_source(conn: &mut Conn, it: &Item<'_>, row: i64, now: &str) -> Result<()> {
     if let Some(s) = it.source {
         imap_state::insert_source(conn, s.mailbox, s.folder, s.uidvalidity, s.uid, row, now)
             .await?;
@@ -660,7 +646,7 @@ async fn record_source(
 /// Stores the inbound message with its raw bytes.
 #[allow(clippy::too_many_arguments)]
 async fn store_inbound(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     pl: &Pipeline,
     it: &Item<'_>,
     ticket: Option<TicketId>,
@@ -715,7 +701,7 @@ async fn store_inbound(
 /// Queues `c` (to an agent or the customer) as an outbound message and an outbox row.
 async fn queue(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     ticket: TicketId,
     kind: MessageKind,
     c: &Composed,
@@ -767,26 +753,11 @@ async fn queue(
     Ok(row)
 }
 
-async fn set_agent_columns(
-    conn: &mut SqliteConnection,
-    row: i64,
-    agent: Option<&str>,
-    held_reason: Option<&str>,
-) -> Result<()> {
-    sqlx::query("UPDATE messages SET agent = ?, held_reason = ? WHERE id = ?")
-        .bind(agent)
-        .bind(held_reason)
-        .bind(row)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Queues an agent's answer on the channel the customer last wrote from: an outbound
 /// message row and an outbox row whose payload the channel's transport sends.
 async fn queue_on_channel(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     t: &tickets::TicketRow,
     ctx: &messages::ReplyContext,
     text: &str,
@@ -852,7 +823,7 @@ async fn queue_on_channel(
 /// Keeps a message that failed the checks and tells the real agent.
 async fn hold(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     it: &Item<'_>,
     claim: &Claim,
     ticket: Option<TicketId>,
@@ -895,7 +866,7 @@ async fn hold(
         now_s,
     )
     .await?;
-    set_agent_columns(
+    messages::set_agent_columns(
         conn,
         row,
         claim.identity.as_ref().map(|i| i.name.as_str()),
@@ -930,7 +901,7 @@ const HELD_NOTICE_INTERVAL_SECS: i64 = 3600;
 /// longer held.
 async fn notify_held(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     agent: &Identity,
     row: i64,
     now: DateTime<Utc>,
@@ -1025,7 +996,7 @@ async fn notify_held(
 /// Returns how many notices were queued.
 pub async fn send_held_digests(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let mut sent = 0;
@@ -1052,7 +1023,7 @@ struct CustomerSide {
     ctx: messages::ReplyContext,
 }
 
-async fn customer_side(conn: &mut SqliteConnection, ticket: TicketId) -> Result<CustomerSide> {
+async fn customer_side(conn: &mut Conn, ticket: TicketId) -> Result<CustomerSide> {
     let ctx = messages::get_reply_context(conn, ticket)
         .await
         .context("Reading the ticket's customer")?;
@@ -1131,25 +1102,6 @@ fn relayable_attachments(
 /// How long the same text on the same ticket counts as a double send.
 const DUPLICATE_REPLY_SECS: i64 = 60;
 
-/// The agent reply on `ticket` with exactly this text stored at or after `since`, if any.
-async fn same_reply_sent_since(
-    conn: &mut SqliteConnection,
-    ticket: TicketId,
-    text: &str,
-    since: &str,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT id FROM messages WHERE ticket_id = ? AND kind = 'agent_reply' \
-         AND direction = 'inbound' AND body_text = ? AND created_at >= ? \
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(ticket)
-    .bind(text)
-    .bind(since)
-    .fetch_optional(conn)
-    .await?)
-}
-
 /// The reply will answer the customer: an agent's text or macro, no `#note`, and no
 /// `#assign` of its own.
 fn answers_customer(identity: &Identity, reply: &ParsedReply) -> bool {
@@ -1170,7 +1122,7 @@ fn answers_customer(identity: &Identity, reply: &ParsedReply) -> bool {
 #[allow(clippy::too_many_arguments)]
 async fn act(
     pl: &Pipeline,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     it: &Item<'_>,
     ticket: TicketId,
     identity: &Identity,
@@ -1274,7 +1226,7 @@ async fn act(
     // A double send (or a client's retry with a new Message-ID) of the same text within
     // a minute reaches the customer once; the receipt says so.
     let already_sent = if relay {
-        same_reply_sent_since(
+        messages::find_same_agent_reply_since(
             conn,
             ticket,
             &text,
@@ -1327,19 +1279,11 @@ async fn act(
             .await?
         }
     };
-    set_agent_columns(conn, row, Some(&identity.name), None).await?;
+    messages::set_agent_columns(conn, row, Some(&identity.name), None).await?;
     if let Some(log) = report.command_log_id {
-        sqlx::query("UPDATE command_log SET message_row = ? WHERE id = ?")
-            .bind(row)
-            .bind(log)
-            .execute(&mut *conn)
-            .await?;
+        agent_store::set_command_log_message(conn, log, row).await?;
     }
-    sqlx::query("UPDATE tickets SET updated_at = ? WHERE id = ?")
-        .bind(&now_s)
-        .bind(t.id)
-        .execute(&mut *conn)
-        .await?;
+    tickets::set_updated_at(conn, t.id, &now_s).await?;
 
     let mut outcome = if note {
         ReplyOutcome::InternalNote

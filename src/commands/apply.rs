@@ -62,9 +62,9 @@
 use crate::commands::parse::{AssignTarget, Command};
 use crate::domain::address::normalize_address;
 use crate::domain::{Status, TicketId};
+use crate::store::Conn as SqliteConnection;
 use crate::store::agent::{self, Change, NewCommandLog, TicketState, UndoState};
 use crate::store::{Result, StoreError, tickets};
-use sqlx::SqliteConnection;
 
 /// Who acts on which ticket, and what the caller knows that the database does not.
 pub struct ApplyContext<'a> {
@@ -671,7 +671,7 @@ mod tests {
             report
         }
 
-        async fn conn(&self) -> sqlx::pool::PoolConnection<sqlx::Sqlite> {
+        async fn conn(&self) -> crate::store::PoolConn {
             self.store.pool().acquire().await.unwrap()
         }
 

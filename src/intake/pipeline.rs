@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
+use crate::store::Conn;
 use anyhow::{Context, Result};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sqlx::{Connection, SqliteConnection};
 
 use crate::agent::authres::DkimVerifier;
 use crate::agent::token::Keyring;
@@ -190,7 +190,7 @@ impl Pipeline {
     /// by message, so a bad message costs only itself.
     pub async fn ingest_many(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         items: &[BatchItem<'_>],
     ) -> Result<Vec<Outcome>> {
         self.ingest_many_watched(conn, items, None).await
@@ -200,7 +200,7 @@ impl Pipeline {
     /// that a message that kills the process can be quarantined (`inflight`).
     pub async fn ingest_many_watched(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         items: &[BatchItem<'_>],
         watch: Option<&InFlight>,
     ) -> Result<Vec<Outcome>> {
@@ -226,17 +226,13 @@ impl Pipeline {
 
     /// Ingests one message inside a savepoint of `conn`'s transaction. On any error the
     /// savepoint is rolled back and the message is stored as unprocessable instead.
-    pub async fn ingest_isolated(
-        &self,
-        conn: &mut SqliteConnection,
-        item: &BatchItem<'_>,
-    ) -> Result<Outcome> {
+    pub async fn ingest_isolated(&self, conn: &mut Conn, item: &BatchItem<'_>) -> Result<Outcome> {
         self.ingest_isolated_watched(conn, item, None).await
     }
 
     async fn ingest_isolated_watched(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         item: &BatchItem<'_>,
         watch: Option<&InFlight>,
     ) -> Result<Outcome> {
@@ -270,11 +266,13 @@ impl Pipeline {
     /// retried another way.
     async fn batch_in_savepoint(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         items: &[BatchItem<'_>],
         watch: Option<&InFlight>,
     ) -> Result<Result<Vec<Outcome>>> {
-        let mut sp = conn.begin().await.context("Opening a savepoint")?;
+        let mut sp = crate::store::savepoint(conn)
+            .await
+            .context("Opening a savepoint")?;
         match self.ingest_batch(&mut sp, items, watch).await {
             Ok(o) => {
                 sp.commit().await.context("Releasing the savepoint")?;
@@ -290,7 +288,7 @@ impl Pipeline {
     /// The batch itself, without isolation: load, decide each message in memory, write.
     async fn ingest_batch(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         items: &[BatchItem<'_>],
         watch: Option<&InFlight>,
     ) -> Result<Vec<Outcome>> {
@@ -379,7 +377,7 @@ impl Pipeline {
     /// Decides and writes a run of customer mail with one unit of work, then empties it.
     async fn decide_run<'a>(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         run: &mut Vec<(usize, Item<'a>)>,
         outcomes: &mut [Option<Outcome>],
         now: chrono::DateTime<chrono::Utc>,
@@ -407,7 +405,7 @@ impl Pipeline {
     /// Stores a message that could not be processed, with its raw bytes, without a ticket.
     pub async fn store_unprocessable(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         raw: &[u8],
         error: &str,
         source: Option<Source<'_>>,
@@ -454,7 +452,7 @@ impl Pipeline {
 
     async fn record_source(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         source: Option<Source<'_>>,
         row: i64,
         now: &str,
@@ -470,7 +468,7 @@ impl Pipeline {
     /// real size. It is left on the server (no flag, no move).
     async fn store_rejected(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         head: &[u8],
         size: usize,
         source: Option<Source<'_>>,

@@ -74,20 +74,12 @@ impl Env {
     }
 
     async fn scalar(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap()
+        crate::store::inspect::one(self.store.pool(), sql).await
     }
 
     /// Message-ID → ticket, for inbound messages.
     async fn grouping(&self) -> Vec<Vec<String>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT message_id, ticket_id FROM messages WHERE direction = 'inbound' AND ticket_id IS NOT NULL",
-        )
-        .fetch_all(self.store.pool())
-        .await
-        .unwrap();
+        let rows: Vec<(String, i64)> = crate::store::inspect::all(self.store.pool(), "SELECT message_id, ticket_id FROM messages WHERE direction = 'inbound' AND ticket_id IS NOT NULL").await;
         let mut by_ticket: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         for (m, t) in rows {
             by_ticket.entry(t).or_default().push(m);
@@ -123,10 +115,7 @@ async fn a_message_that_fails_processing_is_kept_as_unprocessable_and_the_batch_
     let e = env().await;
     let p = e.pipeline_at(t0());
     // Break the schema under the pipeline: every ticket insert now fails.
-    sqlx::query("DROP TABLE participants")
-        .execute(e.store.pool())
-        .await
-        .unwrap();
+    crate::store::inspect::execute(e.store.pool(), "DROP TABLE participants").await;
     let raw = mail("a@c.org", "Hello", Some("x1@c.org"), "", "body");
     let mut tx = e.store.begin_write().await.unwrap();
     let other = mail("b@c.org", "Other", Some("x2@c.org"), "", "b");
@@ -162,10 +151,11 @@ async fn a_message_that_fails_processing_is_kept_as_unprocessable_and_the_batch_
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(raw.as_slice()));
-    let problem: String = sqlx::query_scalar("SELECT problems FROM messages ORDER BY id LIMIT 1")
-        .fetch_one(e.store.pool())
-        .await
-        .unwrap();
+    let problem: String = crate::store::inspect::one(
+        e.store.pool(),
+        "SELECT problems FROM messages ORDER BY id LIMIT 1",
+    )
+    .await;
     assert!(problem.contains("participants"), "{problem}");
 }
 
@@ -441,15 +431,10 @@ async fn mutated_mail_never_fails_the_pipeline() {
         .scalar("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'")
         .await;
     assert!(stored > 0);
-    let broken = sqlx::query("PRAGMA foreign_key_check")
-        .fetch_all(e.store.pool())
-        .await
-        .unwrap();
-    assert!(broken.is_empty(), "foreign keys broken: {}", broken.len());
-    let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(e.store.pool())
-        .await
-        .unwrap();
+    let broken =
+        crate::store::inspect::count_rows(e.store.pool(), "PRAGMA foreign_key_check").await;
+    assert_eq!(broken, 0, "foreign keys broken: {broken}");
+    let ok: String = crate::store::inspect::one(e.store.pool(), "PRAGMA integrity_check").await;
     assert_eq!(ok, "ok");
 }
 
@@ -630,15 +615,10 @@ impl Env {
     /// Every notification, oldest first. Each has exactly one message row and one outbox
     /// row, on the same ticket, to the same single agent.
     async fn notifications(&self) -> Vec<Sent> {
-        let rows: Vec<NotificationRow> = sqlx::query_as(
-            "SELECT m.ticket_id, m.to_addrs, m.body_text, m.match_reason, o.ticket_id, o.raw, o.rcpt_to \
+        let rows: Vec<NotificationRow> = crate::store::inspect::all(self.store.pool(), "SELECT m.ticket_id, m.to_addrs, m.body_text, m.match_reason, o.ticket_id, o.raw, o.rcpt_to \
              FROM messages m JOIN outbox o ON o.message_row = m.id \
              WHERE m.kind = 'notification' AND o.kind = 'notification' \
-               AND m.direction = 'outbound' ORDER BY m.id",
-        )
-        .fetch_all(self.store.pool())
-        .await
-        .unwrap();
+               AND m.direction = 'outbound' ORDER BY m.id").await;
         assert_eq!(
             self.scalar("SELECT COUNT(*) FROM messages WHERE kind = 'notification'")
                 .await,
@@ -668,7 +648,7 @@ impl Env {
     }
 
     async fn exec(&self, sql: &'static str) {
-        sqlx::query(sql).execute(self.store.pool()).await.unwrap();
+        crate::store::inspect::execute(self.store.pool(), sql).await;
     }
 }
 
@@ -745,14 +725,15 @@ async fn a_new_ticket_notifies_the_agent_with_a_verifiable_token_and_the_context
     let root = crate::channels::email::compose::thread_root_id(ticket, &e.cfg.message_id_domain);
     assert_eq!(n.mail.in_reply_to, vec![root.clone()]);
     assert_eq!(n.mail.references, vec![root.clone()]);
-    let refs: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM message_refs r JOIN messages m ON m.id = r.message_row \
+    let refs: i64 = crate::store::inspect::one(
+        e.store.pool(),
+        &crate::store::inspect::bound(
+            "SELECT COUNT(*) FROM message_refs r JOIN messages m ON m.id = r.message_row \
          WHERE m.kind = 'notification' AND r.ref_id = ?",
+            &[&root.to_string()],
+        ),
     )
-    .bind(&root)
-    .fetch_one(e.store.pool())
-    .await
-    .unwrap();
+    .await;
     assert_eq!(refs, 1);
     // The agent is not a participant: their mail must never pass for the customer's.
     assert_eq!(
@@ -870,21 +851,16 @@ async fn a_reply_from_outside_the_thread_never_joins_it_in_any_order() {
             e.ingest(&p, &msgs[i]).await;
         }
         // Ann's messages share one ticket, which is hers.
-        let anns: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT DISTINCT m.ticket_id, c.email FROM messages m JOIN tickets t ON t.id = m.ticket_id \
-             JOIN customers c ON c.id = t.customer_id WHERE m.message_id IN ('a1@c.org', 'a2@c.org')",
-        )
-        .fetch_all(e.store.pool())
-        .await
-        .unwrap();
+        let anns: Vec<(i64, String)> = crate::store::inspect::all(e.store.pool(), "SELECT DISTINCT m.ticket_id, c.email FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             JOIN customers c ON c.id = t.customer_id WHERE m.message_id IN ('a1@c.org', 'a2@c.org')").await;
         assert_eq!(anns.len(), 1, "order {order:?}: {anns:?}");
         assert_eq!(anns[0].1, "ann@c.org", "order {order:?}");
         // Bob's is held on it, or is a ticket of his own; never part of her conversation.
-        let (kind, ticket): (String, Option<i64>) =
-            sqlx::query_as("SELECT kind, ticket_id FROM messages WHERE message_id = 'b1@c.org'")
-                .fetch_one(e.store.pool())
-                .await
-                .unwrap();
+        let (kind, ticket): (String, Option<i64>) = crate::store::inspect::row(
+            e.store.pool(),
+            "SELECT kind, ticket_id FROM messages WHERE message_id = 'b1@c.org'",
+        )
+        .await;
         let on_anns = ticket == Some(anns[0].0);
         assert!(
             (on_anns && kind == "held") || (!on_anns && kind == "customer"),
@@ -1037,12 +1013,11 @@ async fn held_notices_are_capped_per_hour_and_the_rest_come_as_one_digest() {
     // After it: one digest naming the two that were not announced.
     assert_eq!(digest_at(&e, t0() + chrono::Duration::minutes(61)).await, 1);
     assert_eq!(e.scalar(NOTICES).await, 2);
-    let body: String = sqlx::query_scalar(
+    let body: String = crate::store::inspect::one(
+        e.store.pool(),
         "SELECT body_text FROM messages WHERE kind = 'held_notice' ORDER BY id DESC LIMIT 1",
     )
-    .fetch_one(e.store.pool())
-    .await
-    .unwrap();
+    .await;
     assert!(
         body.contains("Also held since the last notice (1)"),
         "{body}"
@@ -1147,14 +1122,15 @@ async fn collaborators_are_notified_once_and_never_of_their_own_mail() {
         .await,
     );
     // Mixed case as typed, and the agent invited as well: each address is told once.
-    sqlx::query(
-        "INSERT INTO ticket_collaborators (ticket_id, email, added_by, created_at) \
+    crate::store::inspect::execute(
+        e.store.pool(),
+        &crate::store::inspect::bound(
+            "INSERT INTO ticket_collaborators (ticket_id, email, added_by, created_at) \
          VALUES (?1, 'Legal@Partner.org', 'alice', 'x'), (?1, 'alice@example.com', 'alice', 'x')",
+            &[&ticket.to_string()],
+        ),
     )
-    .bind(ticket)
-    .execute(e.store.pool())
-    .await
-    .unwrap();
+    .await;
     e.ingest(
         &p,
         &mail(

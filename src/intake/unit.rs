@@ -17,10 +17,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::store::Conn;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::RngCore;
-use sqlx::SqliteConnection;
 
 use crate::agent::token;
 use crate::channels::email::compose::{self, AckInput, NotifyEvent, NotifyInput};
@@ -129,7 +129,7 @@ fn addresses_json(list: &[Mailbox]) -> String {
 impl<'a> Unit<'a> {
     /// Loads everything the batch's decisions can depend on.
     pub async fn load(
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         p: &Pipeline,
         items: &[Item<'a>],
         now: DateTime<Utc>,
@@ -343,7 +343,7 @@ impl<'a> Unit<'a> {
     /// Writes everything decided, in foreign-key order. The new raw bytes go to the
     /// segment files on a blocking thread while the SQL runs, and are on disk (synced)
     /// before this returns, so before the caller's COMMIT.
-    pub async fn flush(self, conn: &mut SqliteConnection, raw: &RawStore) -> Result<()> {
+    pub async fn flush(self, conn: &mut Conn, raw: &RawStore) -> Result<()> {
         let now = &self.now_s;
         let pending: Vec<(&[u8], &str)> = self
             .raw_rows

@@ -542,6 +542,20 @@ pub async fn list_command_log(
     rows.iter().map(log_entry).collect()
 }
 
+/// Links a command_log entry to the message that carried the commands.
+pub async fn set_command_log_message(
+    conn: &mut SqliteConnection,
+    log: i64,
+    row: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE command_log SET message_row = ? WHERE id = ?")
+        .bind(row)
+        .bind(log)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -435,3 +435,53 @@ pub async fn find_ticket_of_row(conn: &mut SqliteConnection, row: i64) -> Result
             .flatten(),
     )
 }
+
+/// Who wrote a message (agents' mail) and why it was held.
+pub async fn set_agent_columns(
+    conn: &mut SqliteConnection,
+    row: i64,
+    agent: Option<&str>,
+    held_reason: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE messages SET agent = ?, held_reason = ? WHERE id = ?")
+        .bind(agent)
+        .bind(held_reason)
+        .bind(row)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The agent reply on `ticket` with exactly this text stored at or after `since`, if any
+/// (a double send).
+pub async fn find_same_agent_reply_since(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    text: &str,
+    since: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM messages WHERE ticket_id = ? AND kind = 'agent_reply' \
+         AND direction = 'inbound' AND body_text = ? AND created_at >= ? \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .bind(text)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A message's kind and its problems (a JSON array of sentences).
+pub async fn get_kind_and_problems(
+    conn: &mut SqliteConnection,
+    row: i64,
+) -> Result<(String, Vec<String>)> {
+    let (kind, problems): (String, String) =
+        sqlx::query_as("SELECT kind, problems FROM messages WHERE id = ?")
+            .bind(row)
+            .fetch_one(conn)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, "message"))?;
+    Ok((kind, serde_json::from_str(&problems).unwrap_or_default()))
+}

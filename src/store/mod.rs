@@ -16,6 +16,8 @@ pub mod events;
 pub mod held;
 pub mod ids;
 pub mod imap_state;
+#[cfg(test)]
+pub mod inspect;
 pub mod messages;
 pub mod outbox;
 pub mod rawstore;
@@ -67,6 +69,8 @@ impl StoreError {
 pub type Conn = sqlx::SqliteConnection;
 /// An open write transaction ([`Store::begin_write`]).
 pub type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+/// A connection taken from the pool.
+pub type PoolConn = sqlx::pool::PoolConnection<sqlx::Sqlite>;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -172,6 +176,12 @@ pub async fn begin_write_on(conn: &mut SqliteConnection) -> Result<Transaction<'
 }
 
 /// Reads a setting.
+/// A savepoint inside the caller's transaction: commit releases it, rollback (or drop)
+/// undoes what was written since.
+pub async fn savepoint(conn: &mut Conn) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>> {
+    Ok(sqlx::Connection::begin(conn).await?)
+}
+
 pub async fn find_setting(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = ?")

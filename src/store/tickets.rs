@@ -201,6 +201,16 @@ pub async fn set_status(
     Ok(())
 }
 
+/// Sets `updated_at` (an agent's action on the ticket).
+pub async fn set_updated_at(conn: &mut SqliteConnection, id: TicketId, now: &str) -> Result<()> {
+    sqlx::query("UPDATE tickets SET updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn touch_ticket(conn: &mut SqliteConnection, id: TicketId, now: &str) -> Result<()> {
     sqlx::query("UPDATE tickets SET updated_at = ? WHERE id = ? AND updated_at < ?")
         .bind(now)

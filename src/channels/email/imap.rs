@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
+use crate::store::Conn;
 use anyhow::{Context, Result, anyhow, bail};
 use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
-use sqlx::SqliteConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -852,7 +852,7 @@ async fn fetch_chunk(
 /// in one transaction.
 #[allow(clippy::too_many_arguments)]
 async fn commit_chunk(
-    writer: &mut SqliteConnection,
+    writer: &mut Conn,
     pipeline: &Pipeline,
     mb: &MailboxConfig,
     folder: &str,

@@ -200,12 +200,7 @@ pub async fn import(
         }
         // Each message that could not be filed is named, with why.
         for (row, from) in unfiled {
-            let (kind, problems): (String, String) =
-                sqlx::query_as("SELECT kind, problems FROM messages WHERE id = ?")
-                    .bind(row)
-                    .fetch_one(&mut *txn)
-                    .await?;
-            let why: Vec<String> = serde_json::from_str(&problems).unwrap_or_default();
+            let (kind, why) = crate::store::messages::get_kind_and_problems(&mut txn, row).await?;
             tracing::warn!(
                 "The {from} was stored as {kind} (message #{row}): {}",
                 if why.is_empty() {
