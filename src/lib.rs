@@ -58,6 +58,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod domain;
+pub mod events;
 pub mod intake;
 pub mod lock;
 pub mod outbound;

@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
             Command::Ticket(c) => cli::ticket::execute(&cli.config, c).await,
             Command::Keys(c) => cli::keys::execute(&cli.config, c).await,
             Command::Message(c) => cli::message::execute(&cli.config, c).await,
+            Command::Events(a) => cli::events::execute(&cli.config, a).await,
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each a clap struct plus `execute`.
 
 pub mod check_config;
+pub mod events;
 pub mod import;
 pub mod keys;
 pub mod message;
@@ -68,6 +69,8 @@ pub enum Command {
     /// Inspect stored messages: their raw bytes, and those that could not be filed.
     #[command(subcommand)]
     Message(message::MessageCommand),
+    /// List the post-commit event log (what happened to tickets, in order).
+    Events(events::EventsArgs),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

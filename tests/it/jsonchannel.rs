@@ -166,6 +166,41 @@ fn a_signed_push_opens_a_ticket_notifies_the_agent_and_a_retry_stores_nothing_tw
         0
     );
 
+    // The post-commit events tell the same story, in order.
+    let out = jd.desk.cmd(&["events", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<(String, i64)> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["ticket_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds.first(),
+        Some(&("ticket_created".to_string(), ticket)),
+        "{ev}"
+    );
+    let added = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["kind"] == "message_added"
+                && e["data"].as_str().unwrap().contains("\"channel\":\"json\"")
+        })
+        .unwrap_or_else(|| panic!("no message_added for the chat message: {ev}"));
+    assert_eq!(added["ticket_id"], ticket);
+
     let n = notification(&jd.desk, ticket);
     assert!(n.body_text().contains("Order 991"), "{}", n.body_text());
     // No acknowledgement by mail to a chat identity, nor anything else to it.
@@ -287,6 +322,19 @@ fn the_agents_mail_reply_reaches_the_relay_as_a_signed_post_once_after_a_500() {
         .cloned()
         .unwrap_or_else(|| panic!("no outbound json message: {shown}"));
     assert_eq!(out["delivery"], "sent");
+    // Answering an unassigned ticket assigned it to alice: an event says so.
+    let out = jd.desk.cmd(&["events", "--json"]);
+    let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        ev["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "assignee_changed"
+                && e["ticket_id"] == ticket
+                && e["data"].as_str().unwrap().contains("alice")),
+        "{ev}"
+    );
 }
 
 #[test]
