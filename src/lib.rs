@@ -1,54 +1,65 @@
 //! # postdesk: a mail-first helpdesk daemon
 //!
-//! The path of one message, and which module owns each step. Everything in a message is
-//! written by strangers; `SECURITY.md` says what is trusted and why.
+//! The path of one message through the rooms, and which module owns each step. Everything
+//! in a message is written by strangers; `SECURITY.md` says what is trusted and why.
 //!
-//! 1. **Fetch** (`ingest::imap`). One task per configured mailbox folder connects to IMAP,
-//!    compares the folder's UIDVALIDITY with the stored one (RFC 9051 §2.3.1.1), asks for
-//!    every UID above the stored watermark (and not quarantined) and fetches them with
-//!    `BODY.PEEK[]`, so `\Seen` never matters. Maildir and mbox imports (`ingest::maildir`,
-//!    `ingest::mbox`) feed the same pipeline. The UID being parsed and decided is kept in
-//!    the folder's in-flight record (`ingest::inflight`): after a crash the suspects are
-//!    retried one at a time, each suspect alone, and a message that kills the process
-//!    twice, the second time alone, is quarantined.
-//! 2. **Parse** (`ingest::parse`). mail-parser turns raw bytes into a [`ingest::parse::Inbound`]:
-//!    normalised Message-ID (or a stable synthetic one), threading headers, addresses
-//!    (bare quoted local parts read by `ingest::address`; no From address falls back to
-//!    Reply-To, then Return-Path), decoded subject, the text parts (HTML rewritten and
-//!    rendered to text within bounds by `ingest::html`, `format=flowed` rejoined, raw
-//!    8-bit headers and unlabelled text decoded by charset detection in
-//!    `ingest::charset`, the first part kept apart for agents' commands), loop/bounce
-//!    signals. Parsing never fails: hostile input yields a best-effort result, and the raw
-//!    bytes are always kept.
-//! 3. **Decide** (`threading`, `ingest::unit`). Pure functions normalise subjects and
-//!    recognise courtesy replies. A batch of messages is a unit of work: `store::bulk`
-//!    loads every candidate the batch can need in a few set-based queries, then each
-//!    message is decided in memory in arrival order, in a fixed rule order (reply token,
-//!    References/In-Reply-To in either direction *from a sender who takes part in the
-//!    ticket*, `[#N]` from a participant, same subject from the same sender within a
-//!    window), with the reason recorded on the message. A message claiming one of our own
-//!    Message-IDs, or reaching a ticket only through headers, is held; tickets of
-//!    different customers are linked, never merged. Mail from agents (`ingest::agent`) is
-//!    claimed by its token, checked (`commands::authres`, `commands::token`), read
-//!    (`ingest::quote` cuts at our own marker line, `commands::parse`), and either acted
-//!    on (`commands::apply`; an unassigned ticket goes to the agent who answers; the text
-//!    and attachments relayed to the customer, once) or held with a capped notice.
-//! 4. **Commit** (`ingest::pipeline`, `store`). The raw bytes, the parsed messages, the
-//!    ticket changes, the outbox rows they cause (acknowledgements and agents' mail,
-//!    composed by `outbound::compose` from `templates/` with every outside value cleaned)
-//!    and the folder's new UID watermark are written in one SQLite transaction with a few
-//!    multi-row statements. A failing batch (or a panic while deciding) is replayed message
-//!    by message under savepoints. Only after COMMIT is the server touched (flag or move),
-//!    from a durable `pending_actions` queue.
-//! 5. **Send** (`outbound::worker`). The outbox worker sends queued mail over SMTP with
-//!    lettre, retrying 4xx and timeouts with backoff under a global rate limit (governor),
-//!    stopping on 5xx, and keeping the same Message-ID on every attempt.
+//! 1. **A channel brings it in** (`channels`). Each channel is a folder that speaks one
+//!    protocol, keeps its own durable cursor, and hands [`domain::inbound::Inbound`]
+//!    messages (channel, account, external id, conversation, sender, time, subject, text,
+//!    attachments, threading hints, loop signals) and their raw bytes to intake.
+//!    - `channels::email`: one task per mailbox folder speaks IMAP (`imap`, IDLE), compares
+//!      UIDVALIDITY (RFC 9051 §2.3.1.1), fetches every UID above the stored watermark with
+//!      `BODY.PEEK[]`, and records the UID being decided (`inflight`) so that a message that
+//!      kills the process twice, the second time alone, is quarantined. Maildir and mbox
+//!      (`import`) feed the same intake. `parse` turns bytes into an `Inbound`: normalised
+//!      Message-ID, threading headers, addresses (`domain::address`), decoded subject, text
+//!      (HTML rewritten and rendered within bounds by `html`, `format=flowed` rejoined,
+//!      unlabelled 8-bit decoded by `charset`), loop and bounce signals (`loops`, RFC
+//!      3834). Parsing never fails; the raw bytes are always kept.
+//!    - `channels::json`: relays (SMS, WhatsApp, web forms...) push signed JSON to the HTTP
+//!      listener (`http`: account, size, HMAC signature, replay, then `wire` parsing, each
+//!      refusal in words with its field) or are polled (`source::feed_loop`, the feed's
+//!      cursor committed with the messages it brought). A sender is an identity of its own,
+//!      `json:<account>:<sender>`; the external id makes retries copies.
+//! 2. **Intake decides it** (`intake`). A batch from any source is one unit of work
+//!    (`intake::unit`): a few set-based queries load a [`intake::matching::Snapshot`] of
+//!    everything the batch can touch, each message is decided in memory in arrival order,
+//!    and the result is a few multi-row writes. Which ticket a message belongs to, and why,
+//!    is the pure function `Snapshot::find_ticket` (`intake::matching`): conversation (chat
+//!    channels), reply token, References/In-Reply-To in either direction *from a sender who
+//!    takes part in the ticket*, `[#N]` from a participant, same subject from the same
+//!    customer within a window. A message reaching a ticket only through headers is held;
+//!    tickets of different customers are linked, never merged; the reason is recorded on
+//!    the message. Subjects and courtesy replies are read by the pure `threading`.
+//! 3. **Agents' mail** (`agent`) is claimed by its token (`agent::token`), verified
+//!    (`agent::authres`: the trusted server's Authentication-Results, or local DKIM), read
+//!    (`channels::email::quote` cuts at our marker line; `commands::parse`), then acted on
+//!    (`commands::apply`; an unassigned ticket goes to the agent who answers; the text goes
+//!    to the customer once, on the channel they last wrote from) or held with a capped
+//!    notice.
+//! 4. **The store commits it** (`store`, the only module that names the database driver).
+//!    The raw bytes, the messages, the ticket changes, the outbox rows they cause
+//!    (acknowledgements and agents' mail composed by `channels::email::compose` from
+//!    `templates/`, answers for other channels as JSON payloads), the source's cursor (UID
+//!    watermark, feed cursor) and an **event** per change (`store::events`) commit in one
+//!    transaction. Row ids come from `store::ids`. A failing batch is replayed message by
+//!    message under savepoints; a bad message costs only itself. Server-side actions
+//!    (flag, move) run only after COMMIT, from a durable queue.
+//! 5. **Events are followed** (`events`): workers read the event log from their own durable
+//!    cursor, moved in the transaction of their handling (`postdesk events` lists it).
+//! 6. **Outbound sends** (`outbound::worker`): each outbox row names its channel and the
+//!    worker dispatches it to that channel's transport: SMTP with lettre for email (4xx
+//!    and timeouts retried with backoff, 5xx final, the same Message-ID on every attempt), a
+//!    signed POST for a JSON account with a `deliver_url` (the outbox id as idempotency
+//!    key, 5xx retried, 4xx final); a pulling relay reads and acknowledges its rows over
+//!    HTTP instead. A global rate limit (governor) paces it.
 //!
-//! `daemon` supervises the long-running loops (folders, outbox, housekeeping: held-notice
-//! digests and the admin's daily summary of unfiled messages), holds the single-instance
-//! lock and handles SIGTERM; `cli` holds one file per subcommand (text views escape
-//! terminal controls); `config` reads the TOML file (every problem at once, in words) and
-//! validates it, secrets included (systemd credentials too).
+//! `daemon` supervises the long-running loops (folders, feeds, the HTTP listener with
+//! `/healthz`, the outbox, housekeeping), holds the single-instance lock and handles
+//! SIGTERM; `cli` holds one file per subcommand (text views escape terminal controls);
+//! `config` reads the TOML file (every problem at once, in words) and validates it, secrets
+//! included. `domain` holds the plain types every room shares and depends on none of them.
+//! The benchmark corpus lives in `benches/`, outside the library.
 
 pub mod agent;
 pub mod channels;

@@ -29,6 +29,8 @@ use crate::store::{Store, outbox};
 pub enum SendResult {
     Sent,
     Transient(String),
+    /// Transient, and the other side said when to come back (`Retry-After`): not sooner.
+    TransientAfter(String, Duration),
     Permanent(String),
 }
 
@@ -139,6 +141,10 @@ impl Outbox {
         let now = self.clock.now().timestamp();
         match crate::channels::json::source::send(http, cfg, item.id, payload, now).await {
             DeliveryOutcome::Delivered => SendResult::Sent,
+            DeliveryOutcome::Retry {
+                reason,
+                retry_after: Some(after),
+            } => SendResult::TransientAfter(reason, after),
             DeliveryOutcome::Retry { reason, .. } => SendResult::Transient(reason),
             DeliveryOutcome::Failed(reason) => SendResult::Permanent(reason),
         }
@@ -201,7 +207,7 @@ impl Outbox {
                         Ok(()) => {
                             match &result {
                                 SendResult::Sent => stats.sent += 1,
-                                SendResult::Transient(_)
+                                SendResult::Transient(_) | SendResult::TransientAfter(..)
                                     if item.attempts + 1 < self.max_attempts =>
                                 {
                                     stats.retrying += 1
@@ -242,7 +248,9 @@ impl Outbox {
                 outbox::mark_failed(&mut tx, item.id, e).await?;
                 tracing::error!("Outbox: <{}> failed permanently: {e}", item.message_id);
             }
-            SendResult::Transient(e) if item.attempts + 1 >= self.max_attempts => {
+            SendResult::Transient(e) | SendResult::TransientAfter(e, _)
+                if item.attempts + 1 >= self.max_attempts =>
+            {
                 outbox::mark_failed(
                     &mut tx,
                     item.id,
@@ -255,8 +263,11 @@ impl Outbox {
                     item.attempts + 1
                 );
             }
-            SendResult::Transient(e) => {
-                let delay = retry_delay(self.retry_base, item.attempts);
+            SendResult::Transient(e) | SendResult::TransientAfter(e, _) => {
+                let mut delay = retry_delay(self.retry_base, item.attempts);
+                if let SendResult::TransientAfter(_, after) = result {
+                    delay = delay.max(*after);
+                }
                 let next = now
                     + chrono::Duration::from_std(delay)
                         .unwrap_or_else(|_| chrono::Duration::hours(1));
