@@ -181,6 +181,19 @@ pub async fn find_participant_role(
     .await?)
 }
 
+/// The ticket's participants as (email, role), by email.
+pub async fn list_participants(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as::<_, (String, String)>(
+        "SELECT email, role FROM participants WHERE ticket_id = ? ORDER BY email",
+    )
+    .bind(ticket)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Removes a participant, but only while it still has `role`; true if a row went.
 pub async fn remove_participant(
     conn: &mut SqliteConnection,
