@@ -2,7 +2,7 @@
 //! `#undo` reads, internal collaborators (`#invite`), copied customer addresses (`#cc`),
 //! and the ticket fields commands set (assignee, priority, tags).
 //!
-//! SQL only: deciding what a command means is `commands::apply`'s job. Addresses are
+//! SQL only: deciding what a command means is `commands::plan`'s job. Addresses are
 //! stored as given; callers pass them normalised (lowercased), like `participants`.
 
 use serde::{Deserialize, Serialize};
