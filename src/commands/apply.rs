@@ -1,69 +1,19 @@
-//! Applies the commands of one authenticated agent reply to its ticket, and records what
-//! changed so that `#undo` can revert it.
+//! Applies the commands of one authenticated agent reply to its ticket: loads what
+//! `commands::plan` needs ([`load`]), plans, and writes the plan ([`write`]), recording
+//! what changed in `command_log` so that `#undo` can revert it.
 //!
-//! Owns the meaning of each command against the database; the text rules are
-//! `commands::parse`'s, the SQL is `store::agent`'s and `store::tickets`'s. It does not
-//! authenticate (the caller passes the authenticated agent), does not begin or commit a
-//! transaction (the caller runs [`apply`] inside its own, with the message it stores) and
+//! What each command means is decided by `commands::plan` (pure, with the rules); the text
+//! rules are `commands::parse`'s, the SQL is `store::agent`'s and `store::tickets`'s. This
+//! module does not authenticate (the caller passes the authenticated agent), does not
+//! begin or commit a transaction (the caller runs [`apply`] inside its own, with the
+//! message it stores, so the snapshot cannot go stale between [`load`] and [`write`]) and
 //! sends no mail (the receipt is built by the caller from the [`ApplyReport`]).
-//!
-//! # Decisions
-//!
-//! - **Each command stands alone.** Valid commands are applied, invalid ones are rejected
-//!   one by one with a reason; a rejection never undoes the rest of the reply. A command
-//!   that would change nothing (`#status pending` on a pending ticket, `#invite` of a
-//!   collaborator) is applied with a line saying so.
-//! - **Order.** `#undo` runs first, wherever it stands; then the other commands in line
-//!   order; `#merge` last, so everything else lands on this ticket before it moves.
-//! - **`#assign`**: `me` is the acting agent, `none` unassigns, anything else must be a
-//!   configured agent's name, or else its address, compared case-insensitively ("no agent
-//!   named X" otherwise). The configured spelling of the name is stored.
-//! - **`#tag`**: adding a tag that is there or removing one that is not is fine and said so.
-//! - **Internal and customer-side addresses never mix on a ticket**, because collaborators
-//!   see internal notes and copied addresses get replies meant for the customer:
-//!   - `#invite` refuses the customer, copied addresses (`ticket_cc`) and any participant
-//!     whose role is not `agent` or `collaborator` (someone the customer copied). It adds
-//!     to `ticket_collaborators` only, not to `participants`, so the threading never takes
-//!     a collaborator for a customer. Inviting a collaborator again: "already invited".
-//!   - `#cc` refuses configured agent addresses and collaborators. It adds to `ticket_cc`
-//!     and, if the address is not a participant yet, to `participants` with role `cc`.
-//!     The customer's own address and an address already copied: nothing to do, said so.
-//! - **`#merge N`** merges *this* ticket into N with `store::tickets::merge_ticket`
-//!   (messages, participants and tags move, this ticket is closed and its token and
-//!   number lead to N); collaborators and copied addresses move too. If N was itself
-//!   merged, the merge follows it to the ticket N now lives in (as the number `#N` does
-//!   everywhere else) and the receipt says so. Rejected: N does not exist, N is this
-//!   ticket or was merged into it, or the ticket N leads to is closed (the conversation
-//!   would land where customer replies start new tickets; reopen it first). Assignee,
-//!   status and priority given in the same reply stay with this ticket, which the merge
-//!   then closes.
-//! - **`#macro`** is checked with the caller's `macro_exists`; valid names are returned in
-//!   [`ApplyReport::macros`] for the caller to insert. `#note`, `#quiet` and `#help` set
-//!   flags in the report. None of them changes the ticket.
-//! - **A ticket already merged away** (the caller should have followed the merge) takes
-//!   no state-changing command: each is rejected, naming the ticket to write to.
-//! - **Command log.** Everything one reply changed is one `command_log` row holding, per
-//!   field, only what changed: assignee/status/priority as (before, after), tags added
-//!   and removed, cc, participant and collaborator rows added, and the merge target. Its
-//!   `commands` are the changing commands written out canonically (`#tag billing -spam`).
-//!   A reply that changed nothing (flags, macros, no-ops, rejections only) writes no row.
-//! - **`#undo`** reverts the acting agent's newest set on this ticket that is not undone
-//!   yet, and marks it undone; a second `#undo` reverts the set before that, and so on.
-//!   The undo itself writes no log row (there is no redo). It reverts only what the set
-//!   changed: a field is put back only while it still holds the value the set gave it
-//!   (someone else's later change wins and the receipt says so); tags are reverted as a
-//!   difference (tags others added since stay); added cc/participant/collaborator rows
-//!   are removed. A set that merged, or any set on a ticket since merged into this one,
-//!   cannot be undone: the merge is a barrier, and `#undo` says so rather than reach past
-//!   it. No set: "nothing to undo". If the reply has other commands, they are applied
-//!   after the undo as a new set, with its own log row.
-//! - `tickets.updated_at` moves to `now` when anything changed.
 
-use crate::commands::parse::{AssignTarget, Command};
-use crate::domain::address::normalize_address;
-use crate::domain::{Status, TicketId};
+use crate::commands::parse::Command;
+use crate::commands::plan::{self, Actor, Plan, Snapshot, Write};
+use crate::domain::TicketId;
 use crate::store::Conn as SqliteConnection;
-use crate::store::agent::{self, Change, NewCommandLog, TicketState, UndoState};
+use crate::store::agent::{self, NewCommandLog, TicketState};
 use crate::store::{Result, StoreError, tickets};
 
 /// Who acts on which ticket, and what the caller knows that the database does not.
@@ -80,6 +30,17 @@ pub struct ApplyContext<'a> {
     pub now: &'a str,
     /// Whether a macro template of this name exists.
     pub macro_exists: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+impl ApplyContext<'_> {
+    /// The part of the context that planning needs.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            agent: self.agent,
+            agents: self.agents,
+            macro_exists: self.macro_exists,
+        }
+    }
 }
 
 /// What happened to each command, for the receipt and for the caller's next steps.
@@ -103,145 +64,122 @@ pub struct ApplyReport {
     pub command_log_id: Option<i64>,
 }
 
-/// The result of one command.
-enum Outcome {
-    /// Applied and changed the ticket.
-    Changed(String),
-    /// Applied, nothing to change.
-    Unchanged(String),
-    Rejected(String),
-}
-
 /// Applies one reply's commands (in the form `commands::parse::ParsedReply::commands`
-/// gives them) to `ctx.ticket_id`, by the rules in the module documentation. Problems with
-/// a command are rejections in the report; an `Err` is a database failure, after which
-/// the caller rolls back.
+/// gives them) to `ctx.ticket_id`: [`load`], `commands::plan::plan`, [`write`]. Problems
+/// with a command are rejections in the report; an `Err` is a database failure (or a
+/// ticket that does not exist), after which the caller rolls back.
 pub async fn apply(
     conn: &mut SqliteConnection,
     ctx: &ApplyContext<'_>,
     commands: &[(usize, String, Command)],
 ) -> Result<ApplyReport> {
-    let mut report = ApplyReport::default();
-    let mut state = get_state(conn, ctx.ticket_id).await?;
+    let snapshot = load(conn, ctx, commands).await?;
+    let plan = plan::plan(&snapshot, &ctx.actor(), commands);
+    write(conn, ctx, &plan).await
+}
 
-    if let Some((_, line, _)) = commands.iter().find(|(_, _, c)| *c == Command::Undo) {
-        let outcome = match state.merged_into {
-            Some(into) => Outcome::Rejected(merged_away(state.id, into)),
-            None => undo_last(conn, ctx, &state).await?,
-        };
-        push(&mut report, "#undo", line, outcome);
-        state = get_state(conn, ctx.ticket_id).await?;
+/// Reads what planning `commands` on `ctx.ticket_id` needs: the ticket's state, tags and
+/// people, and, only when the commands ask for them, the agent's last undoable set and
+/// where `#merge N` leads.
+pub async fn load(
+    conn: &mut SqliteConnection,
+    ctx: &ApplyContext<'_>,
+    commands: &[(usize, String, Command)],
+) -> Result<Snapshot> {
+    let ticket = get_state(conn, ctx.ticket_id).await?;
+    let id = ticket.id;
+    let mut snapshot = Snapshot::new(ticket);
+    snapshot.tags = agent::list_tags(conn, id).await?;
+    snapshot.cc = agent::list_cc(conn, id).await?;
+    snapshot.collaborators = agent::list_collaborators(conn, id).await?;
+    snapshot.participants = agent::list_participants(conn, id).await?;
+    if commands.iter().any(|(_, _, c)| *c == Command::Undo) {
+        snapshot.last_undoable = agent::find_last_undoable(conn, id, ctx.agent).await?;
     }
+    if let Some(n) = commands.iter().find_map(|(_, _, c)| match c {
+        Command::Merge(n) => Some(*n),
+        _ => None,
+    }) {
+        // find_ticket follows merges: #n may now live on in another ticket.
+        let target = tickets::find_ticket(conn, n)
+            .await?
+            .map(|t| (t.id, t.status));
+        snapshot.merge_target = Some((n, target));
+    }
+    Ok(snapshot)
+}
 
-    let mut undo = UndoState::default();
-    let mut changed: Vec<String> = Vec::new();
-    let mut merge: Option<(&String, TicketId)> = None;
-    for (_, line, command) in commands {
-        let text = command_text(command);
-        let outcome = match command {
-            Command::Undo => continue,
-            Command::Merge(n) => {
-                // The parser lets one #merge through; keep the first all the same.
-                if merge.is_none() {
-                    merge = Some((line, *n));
-                }
-                continue;
+/// Writes `plan` and, when it changed anything, its `command_log` row.
+pub async fn write(
+    conn: &mut SqliteConnection,
+    ctx: &ApplyContext<'_>,
+    plan: &Plan,
+) -> Result<ApplyReport> {
+    let id = plan.ticket;
+    let (agent_name, now) = (ctx.agent, ctx.now);
+    for w in &plan.writes {
+        match w {
+            Write::Assignee(a) => agent::set_assignee(conn, id, a.as_deref(), now).await?,
+            Write::Status(s) => tickets::set_status(conn, id, *s, now).await?,
+            Write::Priority(p) => agent::set_priority(conn, id, *p, now).await?,
+            Write::AddTag(t) => {
+                agent::add_tag(conn, id, t).await?;
             }
-            Command::Note => {
-                report.note = true;
-                Outcome::Unchanged(
-                    "this reply is an internal note; the customer does not get it".into(),
-                )
+            Write::RemoveTag(t) => {
+                agent::remove_tag(conn, id, t).await?;
             }
-            Command::Quiet => {
-                report.quiet = true;
-                Outcome::Unchanged("no receipt unless something fails".into())
+            Write::AddCollaborator(e) => {
+                agent::add_collaborator(conn, id, e, agent_name, now).await?;
             }
-            Command::Help => {
-                report.help = true;
-                Outcome::Unchanged("the command list is on its way".into())
+            Write::RemoveCollaborator(e) => {
+                agent::remove_collaborator(conn, id, e).await?;
             }
-            // Done by the caller, which owns the held message.
-            Command::Release(_) => continue,
-            Command::Macro(name) => {
-                if (ctx.macro_exists)(name) {
-                    report.macros.push(name.clone());
-                    Outcome::Unchanged(format!("macro {name} inserted"))
-                } else {
-                    Outcome::Rejected(format!("no macro named {name}"))
-                }
+            Write::AddCc(e) => {
+                agent::add_cc(conn, id, e, agent_name, now).await?;
             }
-            Command::Assign(_)
-            | Command::Status(_)
-            | Command::Priority(_)
-            | Command::Tag { .. }
-            | Command::Invite(_)
-            | Command::Cc(_)
-                if let Some(into) = state.merged_into =>
-            {
-                Outcome::Rejected(merged_away(state.id, into))
+            Write::RemoveCc(e) => {
+                agent::remove_cc(conn, id, e).await?;
             }
-            Command::Assign(target) => assign(conn, ctx, &mut state, &mut undo, target).await?,
-            Command::Status(s) => {
-                if state.status == *s {
-                    Outcome::Unchanged(format!("status was already {s}"))
-                } else {
-                    tickets::set_status(conn, state.id, *s, ctx.now).await?;
-                    record(&mut undo.status, state.status, *s);
-                    state.status = *s;
-                    Outcome::Changed(format!("status is now {s}"))
-                }
+            Write::AddCcParticipant(e) => tickets::add_participant(conn, id, e, "cc").await?,
+            Write::RemoveCcParticipant(e) => {
+                agent::remove_participant(conn, id, e, "cc").await?;
             }
-            Command::Priority(p) => {
-                if state.priority == *p {
-                    Outcome::Unchanged(format!("priority was already {p}"))
-                } else {
-                    agent::set_priority(conn, state.id, *p, ctx.now).await?;
-                    record(&mut undo.priority, state.priority, *p);
-                    state.priority = *p;
-                    Outcome::Changed(format!("priority is now {p}"))
-                }
+            Write::MergeInto(into) => {
+                agent::move_people(conn, *into, id).await?;
+                tickets::merge_ticket(conn, *into, id, now).await?;
             }
-            Command::Tag { add, remove } => tag(conn, state.id, &mut undo, add, remove).await?,
-            Command::Invite(email) => invite(conn, ctx, &state, &mut undo, email).await?,
-            Command::Cc(email) => cc(conn, ctx, &state, &mut undo, email).await?,
-        };
-        if matches!(outcome, Outcome::Changed(_)) {
-            changed.push(text.clone());
+            Write::MarkUndone(row) => agent::mark_undone(conn, *row, now).await?,
+            Write::Touch => tickets::touch_ticket(conn, id, now).await?,
         }
-        push(&mut report, &text, line, outcome);
     }
-
-    if let Some((line, n)) = merge {
-        let text = format!("#merge {n}");
-        let outcome = match state.merged_into {
-            Some(into) => Outcome::Rejected(merged_away(state.id, into)),
-            None => merge_into(conn, ctx, &state, &mut undo, n).await?,
-        };
-        if let Outcome::Changed(_) = outcome {
-            changed.push(text.clone());
-            report.merged_into = undo.merged_into;
-        }
-        push(&mut report, &text, line, outcome);
-    }
-
-    if !undo.is_empty() {
-        tickets::touch_ticket(conn, state.id, ctx.now).await?;
-        let id = agent::insert_command_log(
-            conn,
-            &NewCommandLog {
-                ticket_id: state.id,
-                agent: ctx.agent,
-                message_row: ctx.message_row,
-                commands: &changed,
-                undo: &undo,
-                now: ctx.now,
-            },
+    let command_log_id = if plan.changes.is_empty() {
+        None
+    } else {
+        Some(
+            agent::insert_command_log(
+                conn,
+                &NewCommandLog {
+                    ticket_id: id,
+                    agent: agent_name,
+                    message_row: ctx.message_row,
+                    commands: &plan.changed,
+                    undo: &plan.changes,
+                    now,
+                },
+            )
+            .await?,
         )
-        .await?;
-        report.command_log_id = Some(id);
-    }
-    Ok(report)
+    };
+    Ok(ApplyReport {
+        applied: plan.applied.clone(),
+        rejected: plan.rejected.clone(),
+        note: plan.note,
+        quiet: plan.quiet,
+        help: plan.help,
+        macros: plan.macros.clone(),
+        merged_into: plan.merged_into,
+        command_log_id,
+    })
 }
 
 async fn get_state(conn: &mut SqliteConnection, id: TicketId) -> Result<TicketState> {
@@ -250,356 +188,13 @@ async fn get_state(conn: &mut SqliteConnection, id: TicketId) -> Result<TicketSt
         .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))
 }
 
-fn push(report: &mut ApplyReport, text: &str, line: &str, outcome: Outcome) {
-    match outcome {
-        Outcome::Changed(what) | Outcome::Unchanged(what) => {
-            report.applied.push(format!("{text}: {what}"));
-        }
-        Outcome::Rejected(why) => report.rejected.push((line.to_string(), why)),
-    }
-}
-
-fn merged_away(id: TicketId, into: TicketId) -> String {
-    format!("ticket #{id} was merged into #{into}; send commands to #{into}")
-}
-
-/// Notes a field change, keeping the earliest `before` if the field changed twice.
-fn record<T: Clone>(slot: &mut Option<Change<T>>, before: T, after: T) {
-    let before = slot.take().map_or(before, |c| c.before);
-    *slot = Some(Change { before, after });
-}
-
-/// The command written out canonically, as the receipt and the command log show it.
-fn command_text(command: &Command) -> String {
-    match command {
-        Command::Assign(AssignTarget::Agent(name)) => format!("#assign {name}"),
-        Command::Assign(AssignTarget::Me) => "#assign me".into(),
-        Command::Assign(AssignTarget::Nobody) => "#assign none".into(),
-        Command::Status(s) => format!("#status {s}"),
-        Command::Priority(p) => format!("#priority {p}"),
-        Command::Tag { add, remove } => {
-            let mut out = String::from("#tag");
-            for t in add {
-                out.push(' ');
-                out.push_str(t);
-            }
-            for t in remove {
-                out.push_str(" -");
-                out.push_str(t);
-            }
-            out
-        }
-        Command::Invite(email) => format!("#invite {email}"),
-        Command::Cc(email) => format!("#cc {email}"),
-        Command::Merge(n) => format!("#merge {n}"),
-        Command::Macro(name) => format!("#macro {name}"),
-        Command::Release(Some(n)) => format!("#release {n}"),
-        Command::Note | Command::Undo | Command::Help | Command::Quiet | Command::Release(None) => {
-            format!("#{}", command.name())
-        }
-    }
-}
-
-async fn assign(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext<'_>,
-    state: &mut TicketState,
-    undo: &mut UndoState,
-    target: &AssignTarget,
-) -> Result<Outcome> {
-    let assignee = match target {
-        AssignTarget::Me => Some(ctx.agent.to_string()),
-        AssignTarget::Nobody => None,
-        AssignTarget::Agent(typed) => {
-            let wanted = typed.to_lowercase();
-            let found = ctx
-                .agents
-                .iter()
-                .find(|(name, _)| name.to_lowercase() == wanted)
-                .or_else(|| {
-                    ctx.agents
-                        .iter()
-                        .find(|(_, email)| email.to_lowercase() == wanted)
-                });
-            match found {
-                Some((name, _)) => Some(name.clone()),
-                None => return Ok(Outcome::Rejected(format!("no agent named {typed}"))),
-            }
-        }
-    };
-    if state.assignee == assignee {
-        return Ok(Outcome::Unchanged(match &assignee {
-            Some(name) => format!("already assigned to {name}"),
-            None => "already unassigned".into(),
-        }));
-    }
-    agent::set_assignee(conn, state.id, assignee.as_deref(), ctx.now).await?;
-    record(&mut undo.assignee, state.assignee.clone(), assignee.clone());
-    let what = match &assignee {
-        Some(name) => format!("assigned to {name}"),
-        None => "unassigned".into(),
-    };
-    state.assignee = assignee;
-    Ok(Outcome::Changed(what))
-}
-
-/// Records that `t` changed one way for `#undo`, unless an earlier line of the same reply
-/// changed it the other way: then the two cancel out.
-fn record_change(this_way: &mut Vec<String>, other_way: &mut Vec<String>, t: &str) {
-    if let Some(i) = other_way.iter().position(|x| x == t) {
-        other_way.remove(i);
-    } else {
-        this_way.push(t.to_string());
-    }
-}
-
-async fn tag(
-    conn: &mut SqliteConnection,
-    ticket: TicketId,
-    undo: &mut UndoState,
-    add: &[String],
-    remove: &[String],
-) -> Result<Outcome> {
-    let mut parts = Vec::new();
-    let mut any = false;
-    for t in add {
-        if agent::add_tag(conn, ticket, t).await? {
-            record_change(&mut undo.tags_added, &mut undo.tags_removed, t);
-            any = true;
-            parts.push(format!("added {t}"));
-        } else {
-            parts.push(format!("{t} was already set"));
-        }
-    }
-    for t in remove {
-        if agent::remove_tag(conn, ticket, t).await? {
-            record_change(&mut undo.tags_removed, &mut undo.tags_added, t);
-            any = true;
-            parts.push(format!("removed {t}"));
-        } else {
-            parts.push(format!("{t} was not set"));
-        }
-    }
-    let what = parts.join("; ");
-    Ok(if any {
-        Outcome::Changed(what)
-    } else {
-        Outcome::Unchanged(what)
-    })
-}
-
-/// Participant roles an internal collaborator may also have.
-const INTERNAL_ROLES: &[&str] = &["agent", "collaborator"];
-
-async fn invite(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext<'_>,
-    state: &TicketState,
-    undo: &mut UndoState,
-    email: &str,
-) -> Result<Outcome> {
-    let email = normalize_address(email);
-    // Collaborators read internal notes: no customer-side address may become one.
-    if email == normalize_address(&state.customer_email) {
-        return Ok(Outcome::Rejected(format!(
-            "{email} is this ticket's customer; collaborators see internal notes"
-        )));
-    }
-    if agent::is_cc(conn, state.id, &email).await? {
-        return Ok(Outcome::Rejected(format!(
-            "{email} is copied on this ticket as a customer address; collaborators see internal notes"
-        )));
-    }
-    if let Some(role) = agent::find_participant_role(conn, state.id, &email).await?
-        && !INTERNAL_ROLES.contains(&role.as_str())
-    {
-        return Ok(Outcome::Rejected(format!(
-            "{email} takes part in this ticket on the customer's side ({role}); collaborators see internal notes"
-        )));
-    }
-    if agent::is_collaborator(conn, state.id, &email).await? {
-        return Ok(Outcome::Unchanged(format!("{email} was already invited")));
-    }
-    agent::add_collaborator(conn, state.id, &email, ctx.agent, ctx.now).await?;
-    undo.invited.push(email.clone());
-    Ok(Outcome::Changed(format!(
-        "{email} invited as a collaborator"
-    )))
-}
-
-async fn cc(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext<'_>,
-    state: &TicketState,
-    undo: &mut UndoState,
-    email: &str,
-) -> Result<Outcome> {
-    let email = normalize_address(email);
-    if let Some((name, _)) = ctx
-        .agents
-        .iter()
-        .find(|(_, a)| normalize_address(a) == email)
-    {
-        return Ok(Outcome::Rejected(format!(
-            "{email} is agent {name}'s address; use #invite for colleagues"
-        )));
-    }
-    if agent::is_collaborator(conn, state.id, &email).await? {
-        return Ok(Outcome::Rejected(format!(
-            "{email} is an internal collaborator on this ticket; it cannot also be copied as a customer address"
-        )));
-    }
-    if email == normalize_address(&state.customer_email) {
-        return Ok(Outcome::Unchanged(format!(
-            "{email} is this ticket's customer and gets every reply already"
-        )));
-    }
-    if agent::is_cc(conn, state.id, &email).await? {
-        return Ok(Outcome::Unchanged(format!("{email} was already copied")));
-    }
-    agent::add_cc(conn, state.id, &email, ctx.agent, ctx.now).await?;
-    undo.cc_added.push(email.clone());
-    if agent::find_participant_role(conn, state.id, &email)
-        .await?
-        .is_none()
-    {
-        tickets::add_participant(conn, state.id, &email, "cc").await?;
-        undo.participants_added.push(email.clone());
-    }
-    Ok(Outcome::Changed(format!(
-        "{email} is now copied on replies to the customer"
-    )))
-}
-
-async fn merge_into(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext<'_>,
-    state: &TicketState,
-    undo: &mut UndoState,
-    n: TicketId,
-) -> Result<Outcome> {
-    if n == state.id {
-        return Ok(Outcome::Rejected(
-            "a ticket cannot be merged into itself".into(),
-        ));
-    }
-    // find_ticket follows merges: #n may now live on in another ticket.
-    let Some(target) = tickets::find_ticket(conn, n).await? else {
-        return Ok(Outcome::Rejected(format!("no ticket #{n}")));
-    };
-    if target.id == state.id {
-        return Ok(Outcome::Rejected(format!(
-            "ticket #{n} was merged into this ticket already"
-        )));
-    }
-    let via = if target.id == n {
-        String::new()
-    } else {
-        format!(" (#{n} had been merged into #{})", target.id)
-    };
-    if target.status == Status::Closed {
-        return Ok(Outcome::Rejected(format!(
-            "ticket #{}{via} is closed; reopen it before merging into it",
-            target.id
-        )));
-    }
-    agent::move_people(conn, target.id, state.id).await?;
-    tickets::merge_ticket(conn, target.id, state.id, ctx.now).await?;
-    undo.merged_into = Some(target.id);
-    Ok(Outcome::Changed(format!(
-        "merged into #{}{via}; this ticket is closed and its messages, participants, tags, cc and collaborators moved there",
-        target.id
-    )))
-}
-
-/// Reverts the agent's newest undoable set on this ticket.
-async fn undo_last(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext<'_>,
-    state: &TicketState,
-) -> Result<Outcome> {
-    let Some(entry) = agent::find_last_undoable(conn, state.id, ctx.agent).await? else {
-        return Ok(Outcome::Rejected("nothing to undo".into()));
-    };
-    let what = if entry.commands.is_empty() {
-        format!("your commands of {}", entry.created_at)
-    } else {
-        format!("{} (of {})", entry.commands.join(", "), entry.created_at)
-    };
-    let Some(set) = entry.undo else {
-        return Ok(Outcome::Rejected(format!(
-            "{what} cannot be undone: the record of the state before is unreadable"
-        )));
-    };
-    if let Some(into) = set.merged_into {
-        return Ok(Outcome::Rejected(format!(
-            "{what} merged ticket #{} into #{into}; a merge cannot be undone",
-            entry.ticket_id
-        )));
-    }
-    if entry.ticket_id != state.id {
-        return Ok(Outcome::Rejected(format!(
-            "{what} applied to ticket #{}, which has since been merged into this one; \
-             commands before a merge cannot be undone",
-            entry.ticket_id
-        )));
-    }
-
-    // Put a field back only while it still holds what the set gave it.
-    let mut kept = Vec::new();
-    if let Some(c) = &set.assignee {
-        if state.assignee == c.after {
-            agent::set_assignee(conn, state.id, c.before.as_deref(), ctx.now).await?;
-        } else {
-            let now = state.assignee.as_deref().unwrap_or("nobody");
-            kept.push(format!("assignee stays {now} (changed since)"));
-        }
-    }
-    if let Some(c) = &set.status {
-        if state.status == c.after {
-            tickets::set_status(conn, state.id, c.before, ctx.now).await?;
-        } else {
-            kept.push(format!("status stays {} (changed since)", state.status));
-        }
-    }
-    if let Some(c) = &set.priority {
-        if state.priority == c.after {
-            agent::set_priority(conn, state.id, c.before, ctx.now).await?;
-        } else {
-            kept.push(format!("priority stays {} (changed since)", state.priority));
-        }
-    }
-    for t in &set.tags_added {
-        agent::remove_tag(conn, state.id, t).await?;
-    }
-    for t in &set.tags_removed {
-        agent::add_tag(conn, state.id, t).await?;
-    }
-    for e in &set.cc_added {
-        agent::remove_cc(conn, state.id, e).await?;
-    }
-    for e in &set.participants_added {
-        agent::remove_participant(conn, state.id, e, "cc").await?;
-    }
-    for e in &set.invited {
-        agent::remove_collaborator(conn, state.id, e).await?;
-    }
-    agent::mark_undone(conn, entry.id, ctx.now).await?;
-    tickets::touch_ticket(conn, state.id, ctx.now).await?;
-    let mut out = format!("reverted {what}");
-    if !kept.is_empty() {
-        out.push_str("; ");
-        out.push_str(&kept.join("; "));
-    }
-    Ok(Outcome::Changed(out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::commands::parse::parse_reply;
-    use crate::domain::Priority;
+    use crate::domain::{Priority, Status};
     use crate::store::Store;
+    use crate::store::agent::Change;
     use crate::store::tickets::{NewTicket, get_ticket_view, insert_ticket, upsert_customer};
 
     const T0: &str = "2026-01-01T00:00:00.000000Z";

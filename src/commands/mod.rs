@@ -1,8 +1,10 @@
-//! Reply-by-email commands from agents (issue 3, in progress): `parse` turns the new text
-//! of an agent's reply into commands (pure), `token` makes and checks the per-agent,
-//! per-ticket HMAC reply tokens, `authres` decides whether a message proves its sender
-//! (Authentication-Results from a trusted server, or local DKIM/DMARC verification).
-//! Wiring into the pipeline (notifications, applying commands, receipts) comes next.
+//! Reply-by-email commands from agents. `table` defines every command once (name, short
+//! forms, arguments, help, repeat rule, argument reader); `parse` turns the new text of an
+//! agent's reply into commands by it (pure); `plan` decides what a reply's commands will
+//! do to a ticket from a snapshot of it (pure); `apply` loads that snapshot, writes the
+//! plan and logs it for `#undo`.
 
 pub mod apply;
 pub mod parse;
+pub mod plan;
+pub mod table;

@@ -5,6 +5,10 @@
 //! whether ticket 123 exists or whether a macro template is there is for the code that
 //! applies the commands to decide; this module checks only what the text itself can show.
 //!
+//! The commands themselves (names, short forms, whether they repeat, how their arguments
+//! are read) are rows of `commands::table`; this module owns the rules for lines and
+//! blocks, and the did-you-mean suggestions over the table's names.
+//!
 //! # Rules
 //!
 //! - **Only the top.** Commands are lines at the top of the new text. Blank lines between
@@ -40,7 +44,7 @@
 //!   - `#merge 123` (also `#123`, `[#123]`): a positive ticket number.
 //!   - `#macro refund-policy`: 1-64 of `a-z 0-9 _ -`, starting with a letter or digit, so
 //!     it can never name a path outside the template directory.
-//!   - `#undo`, `#help`, `#quiet`: no argument.
+//!   - `#undo`, `#help`, `#quiet`: no argument. `#release [N]`: a message number or none.
 //! - **One line is all or nothing.** A line with any bad argument is rejected whole, with
 //!   the reason; nothing on it is applied.
 //! - **Repeats and conflicts.** Status (with its short forms), priority, assign, merge,
@@ -59,8 +63,7 @@
 //! Parsing never fails and never panics: anything it cannot use is a rejected line or
 //! body text.
 
-use std::str::FromStr;
-
+use crate::commands::table;
 use crate::domain::{Priority, Status, TicketId};
 
 /// Command lines looked at per reply.
@@ -79,19 +82,6 @@ pub const MAX_MACRO_CHARS: usize = 64;
 pub const MAX_AGENT_CHARS: usize = 64;
 /// Addresses on one `#invite` or `#cc` line.
 pub const MAX_ADDRESSES_PER_LINE: usize = 10;
-
-/// The cheat sheet shown in notifications and sent in reply to `#help`.
-pub const CHEAT_SHEET: &str = "\
-Commands go on the first lines of your reply, one per line, above any other text:
-  #assign alice | me | none      #status open | pending | resolved | closed
-  #close  #resolve  #reopen       #priority low | normal | high | urgent
-  #tag billing -spam             #note   (the whole reply stays internal)
-  #invite bob@example.com        #cc customer2@example.com
-  #merge 123                     #macro refund-policy
-  #undo   (revert your last commands on this ticket)
-  #quiet  (no receipt when everything worked)   #help
-  #release (in reply to a held notice: act on the held message)
-A reply made only of commands sends nothing to the customer.";
 
 /// Who `#assign` gives the ticket to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -151,14 +141,6 @@ impl Command {
             Command::Quiet => "quiet",
             Command::Release(_) => "release",
         }
-    }
-
-    /// True for commands that may appear only once per reply.
-    fn is_single(&self) -> bool {
-        !matches!(
-            self,
-            Command::Tag { .. } | Command::Invite(_) | Command::Cc(_) | Command::Macro(_)
-        )
     }
 }
 
@@ -263,12 +245,6 @@ fn did_you_mean(suggestion: Option<&'static str>) -> String {
     suggestion.map_or_else(String::new, |s| format!("; did you mean #{s}?"))
 }
 
-/// Every command name, for suggestions.
-const NAMES: &[&str] = &[
-    "assign", "status", "close", "resolve", "reopen", "priority", "tag", "note", "invite", "cc",
-    "merge", "macro", "undo", "help", "quiet", "release",
-];
-
 /// Splits the new text of an agent's reply into commands, rejected command lines and the
 /// body, by the rules in the module documentation.
 pub fn parse_reply(new_text: &str) -> ParsedReply {
@@ -326,13 +302,11 @@ pub fn parse_reply(new_text: &str) -> ParsedReply {
                     if command.is_single() {
                         singles.push((command.name(), number));
                     }
-                    match &command {
-                        Command::Invite(a) | Command::Cc(a) => values.push((a.clone(), number)),
-                        Command::Macro(m) => values.push((format!("#macro {m}"), number)),
-                        Command::Note if !candidate.rest.is_empty() => {
-                            note_text = Some((number, original_rest(t, &candidate)));
-                        }
-                        _ => {}
+                    if let Some(key) = command.repeat_key() {
+                        values.push((key, number));
+                    }
+                    if command == Command::Note && !candidate.rest.is_empty() {
+                        note_text = Some((number, original_rest(t, &candidate)));
                     }
                     out.commands.push((number, echo.clone(), command));
                 }
@@ -348,7 +322,7 @@ pub fn parse_reply(new_text: &str) -> ParsedReply {
         }
         let cleaned = crate::domain::strip_format_chars(raw);
         let t = cleaned.trim();
-        if command_line(t).is_some_and(|c| NAMES.contains(&c.word.as_str())) {
+        if command_line(t).is_some_and(|c| table::find(&c.word).is_some()) {
             out.ignored.push((body_start + offset + 1, echo(t)));
         }
     }
@@ -432,7 +406,7 @@ fn fold_full_width(c: char) -> char {
     }
 }
 
-fn echo(t: &str) -> String {
+pub(crate) fn echo(t: &str) -> String {
     if t.chars().count() <= MAX_ECHO_CHARS {
         t.to_string()
     } else {
@@ -443,237 +417,12 @@ fn echo(t: &str) -> String {
 }
 
 fn parse_command(c: &Candidate) -> Result<Vec<Command>, CommandError> {
-    let args: Vec<&str> = c.rest.split_whitespace().collect();
-    let one = match c.word.as_str() {
-        "assign" => Command::Assign(assign_target(one_arg(
-            "assign",
-            "a name, me or none",
-            &args,
-        )?)?),
-        "status" => {
-            let value = one_arg("status", "open, pending, resolved or closed", &args)?;
-            Command::Status(
-                Status::from_str(value).map_err(|_| CommandError::InvalidStatus {
-                    value: value.to_string(),
-                })?,
-            )
-        }
-        "close" => no_args("close", &c.rest, Command::Status(Status::Closed))?,
-        "resolve" => no_args("resolve", &c.rest, Command::Status(Status::Resolved))?,
-        "reopen" => no_args("reopen", &c.rest, Command::Status(Status::Open))?,
-        "priority" => {
-            let value = one_arg("priority", "low, normal, high or urgent", &args)?;
-            Command::Priority(Priority::from_str(value).map_err(|_| {
-                CommandError::InvalidPriority {
-                    value: value.to_string(),
-                }
-            })?)
-        }
-        "tag" => tags(&c.rest)?,
-        "note" => Command::Note,
-        "invite" => return addresses("invite", &c.rest, Command::Invite),
-        "cc" => return addresses("cc", &c.rest, Command::Cc),
-        "merge" => Command::Merge(ticket(one_arg("merge", "a ticket number", &args)?)?),
-        "macro" => Command::Macro(macro_name(one_arg("macro", "a macro name", &args)?)?),
-        "undo" => no_args("undo", &c.rest, Command::Undo)?,
-        "help" => no_args("help", &c.rest, Command::Help)?,
-        "quiet" => no_args("quiet", &c.rest, Command::Quiet)?,
-        "release" => match args.as_slice() {
-            [] => Command::Release(None),
-            more => Command::Release(Some(ticket(one_arg(
-                "release",
-                "a message number, or nothing in reply to a held notice",
-                more,
-            )?)?)),
-        },
-        _ => {
-            return Err(CommandError::Unknown {
-                word: c.word.chars().take(MAX_ECHO_CHARS).collect(),
-                suggestion: suggest(&c.word),
-            });
-        }
-    };
-    Ok(vec![one])
-}
-
-fn no_args(command: &'static str, rest: &str, ok: Command) -> Result<Command, CommandError> {
-    if rest.is_empty() {
-        Ok(ok)
-    } else {
-        Err(CommandError::UnexpectedArgument {
-            command,
-            got: echo(rest),
+    table::parse_args(&c.word, &c.rest).unwrap_or_else(|| {
+        Err(CommandError::Unknown {
+            word: c.word.chars().take(MAX_ECHO_CHARS).collect(),
+            suggestion: suggest(&c.word),
         })
-    }
-}
-
-fn one_arg<'a>(
-    command: &'static str,
-    expected: &'static str,
-    args: &[&'a str],
-) -> Result<&'a str, CommandError> {
-    match args {
-        [] => Err(CommandError::MissingArgument { command, expected }),
-        [one] => Ok(one),
-        more => Err(CommandError::TooManyArguments {
-            command,
-            expected,
-            count: more.len(),
-        }),
-    }
-}
-
-fn assign_target(value: &str) -> Result<AssignTarget, CommandError> {
-    let lower = value.to_lowercase();
-    match lower.as_str() {
-        "me" | "myself" => return Ok(AssignTarget::Me),
-        "none" | "nobody" | "unassigned" => return Ok(AssignTarget::Nobody),
-        _ => {}
-    }
-    let name = value.strip_prefix('@').unwrap_or(value);
-    let valid = !name.is_empty()
-        && name.chars().count() <= MAX_AGENT_CHARS
-        && name.chars().next().is_some_and(char::is_alphanumeric)
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@'));
-    if valid {
-        Ok(AssignTarget::Agent(name.to_string()))
-    } else {
-        Err(CommandError::InvalidAgent { value: echo(value) })
-    }
-}
-
-fn tags(rest: &str) -> Result<Command, CommandError> {
-    let mut add: Vec<String> = Vec::new();
-    let mut remove: Vec<String> = Vec::new();
-    let words: Vec<&str> = rest
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.is_empty() {
-        return Err(CommandError::MissingArgument {
-            command: "tag",
-            expected: "at least one tag, e.g. billing or -spam",
-        });
-    }
-    if words.len() > MAX_TAGS_PER_LINE {
-        return Err(CommandError::TooManyTags);
-    }
-    for word in words {
-        let (list, name) = match word.strip_prefix('-') {
-            Some(name) => (&mut remove, name),
-            None => (&mut add, word.strip_prefix('+').unwrap_or(word)),
-        };
-        let valid = !name.is_empty()
-            && name.chars().count() <= MAX_TAG_CHARS
-            && name.chars().next().is_some_and(char::is_alphanumeric)
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            return Err(CommandError::InvalidTag { value: echo(word) });
-        }
-        let name = name.to_lowercase();
-        if !list.contains(&name) {
-            list.push(name);
-        }
-    }
-    if let Some(tag) = add.iter().find(|t| remove.contains(t)) {
-        return Err(CommandError::TagConflict { tag: tag.clone() });
-    }
-    Ok(Command::Tag { add, remove })
-}
-
-fn addresses(
-    command: &'static str,
-    rest: &str,
-    make: fn(String) -> Command,
-) -> Result<Vec<Command>, CommandError> {
-    let words: Vec<&str> = rest
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.is_empty() {
-        return Err(CommandError::MissingArgument {
-            command,
-            expected: "an email address",
-        });
-    }
-    if words.len() > MAX_ADDRESSES_PER_LINE {
-        return Err(CommandError::TooManyAddresses {
-            command,
-            max: MAX_ADDRESSES_PER_LINE,
-        });
-    }
-    let mut out: Vec<Command> = Vec::new();
-    for word in words {
-        let address = email(word)?;
-        let command = make(address);
-        if !out.contains(&command) {
-            out.push(command);
-        }
-    }
-    Ok(out)
-}
-
-/// A plain `local@domain` address: dot-atom local part (RFC 5322 §3.4.1, no quoted
-/// strings), a domain of at least two LDH labels (RFC 1035). The domain is lower-cased.
-fn email(word: &str) -> Result<String, CommandError> {
-    let invalid = || CommandError::InvalidEmail { value: echo(word) };
-    let bare = word.strip_prefix("mailto:").unwrap_or(word);
-    let bare = bare
-        .strip_prefix('<')
-        .and_then(|b| b.strip_suffix('>'))
-        .unwrap_or(bare);
-    let (local, domain) = bare.rsplit_once('@').ok_or_else(invalid)?;
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local
-            .split('.')
-            .all(|part| !part.is_empty() && part.chars().all(atext));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()));
-    if local_ok && domain_ok && bare.len() <= 254 {
-        Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
-    } else {
-        Err(invalid())
-    }
-}
-
-fn ticket(value: &str) -> Result<TicketId, CommandError> {
-    let bare = value
-        .strip_prefix('[')
-        .and_then(|v| v.strip_suffix(']'))
-        .unwrap_or(value);
-    let bare = bare.strip_prefix('#').unwrap_or(bare);
-    match bare.parse::<TicketId>() {
-        Ok(n) if n > 0 && bare.chars().all(|c| c.is_ascii_digit()) => Ok(n),
-        _ => Err(CommandError::InvalidTicket { value: echo(value) }),
-    }
-}
-
-fn macro_name(value: &str) -> Result<String, CommandError> {
-    // One rule for what `#macro` accepts and what a template file may be called, so every
-    // parsed name can be found and none is a path.
-    let name = value.to_ascii_lowercase();
-    if crate::outbound::templates::is_macro_name(&name) {
-        Ok(name)
-    } else {
-        Err(CommandError::InvalidMacro { value: echo(value) })
-    }
+    })
 }
 
 fn check_repeats(
@@ -690,12 +439,7 @@ fn check_repeats(
                 line: *first,
             });
         }
-        let value = match command {
-            Command::Invite(a) | Command::Cc(a) => Some(a.clone()),
-            Command::Macro(m) => Some(format!("#macro {m}")),
-            _ => None,
-        };
-        if let Some(value) = value
+        if let Some(value) = command.repeat_key()
             && let Some((_, first)) = values.iter().find(|(v, _)| *v == value)
         {
             return Err(CommandError::RepeatedValue {
@@ -714,9 +458,8 @@ fn suggest(word: &str) -> Option<&'static str> {
         return None;
     }
     let max = if word.chars().count() <= 4 { 1 } else { 2 };
-    NAMES
-        .iter()
-        .map(|name| (edit_distance(word, name), *name))
+    table::names()
+        .map(|name| (edit_distance(word, name), name))
         .filter(|(d, _)| *d <= max)
         .min_by_key(|(d, _)| *d)
         .map(|(_, name)| name)

@@ -713,7 +713,7 @@ async fn a_new_ticket_notifies_the_agent_with_a_verifiable_token_and_the_context
         "Assignee:      nobody".to_string(),
         "Matched by:    new_ticket".to_string(),
         "room 4 is on fire".to_string(),
-        crate::commands::parse::CHEAT_SHEET
+        crate::commands::table::cheat_sheet()
             .lines()
             .next()
             .unwrap()

@@ -2,7 +2,7 @@
 //! `#undo` reads, internal collaborators (`#invite`), copied customer addresses (`#cc`),
 //! and the ticket fields commands set (assignee, priority, tags).
 //!
-//! SQL only: deciding what a command means is `commands::apply`'s job. Addresses are
+//! SQL only: deciding what a command means is `commands::plan`'s job. Addresses are
 //! stored as given; callers pass them normalised (lowercased), like `participants`.
 
 use serde::{Deserialize, Serialize};
@@ -178,6 +178,19 @@ pub async fn find_participant_role(
     .bind(ticket)
     .bind(email)
     .fetch_optional(conn)
+    .await?)
+}
+
+/// The ticket's participants as (email, role), by email.
+pub async fn list_participants(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as::<_, (String, String)>(
+        "SELECT email, role FROM participants WHERE ticket_id = ? ORDER BY email",
+    )
+    .bind(ticket)
+    .fetch_all(conn)
     .await?)
 }
 

@@ -32,7 +32,7 @@ use lettre::message::{Attachment, Mailbox as LettreMailbox, Message, MultiPart, 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::commands::parse::CHEAT_SHEET;
+use crate::commands::table::cheat_sheet;
 use crate::config::Config;
 use crate::domain::address::{Mailbox, token_address};
 use crate::domain::{INTERNAL_MARKER, Priority, REPLY_ABOVE_MARKER, Status, TicketId};
@@ -681,7 +681,7 @@ pub fn agent_notification(
         "sla_due": n.sla_due.map(|s| one_line(s, MAX_LINE_CHARS)).filter(|s| !s.is_empty()),
         "message": { "text": text, "omitted": omitted },
         "support": support_json(cfg),
-        "cheat_sheet": CHEAT_SHEET,
+        "cheat_sheet": cheat_sheet(),
     });
     let body = templates.render("notify.txt", &data)?;
     let mut extra = Vec::new();
@@ -998,7 +998,7 @@ pub fn receipt(cfg: &Config, templates: &Templates, r: &ReceiptInput<'_>) -> Res
             },
         },
         "help": r.help,
-        "cheat_sheet": CHEAT_SHEET,
+        "cheat_sheet": cheat_sheet(),
         "support": support_json(cfg),
     });
     let mail = render_mail(templates, "receipt", r.ticket_id, &data)?;
@@ -1468,10 +1468,10 @@ mod tests {
             body.trim_end()
                 .trim_end_matches(INTERNAL_MARKER)
                 .trim_end()
-                .ends_with(CHEAT_SHEET.lines().last().unwrap()),
+                .ends_with(cheat_sheet().lines().last().unwrap()),
             "{body}"
         );
-        assert!(body.contains(CHEAT_SHEET), "{body}");
+        assert!(body.contains(cheat_sheet()), "{body}");
         // The customer's "#close" is never at the start of a line.
         assert!(!body.lines().any(|l| l.starts_with("#close")), "{body}");
         assert!(!body.contains("New ticket #42"));
@@ -1766,7 +1766,7 @@ mod tests {
         ] {
             assert!(body.contains(line), "{line:?} missing in:\n{body}");
         }
-        assert!(!body.contains(CHEAT_SHEET));
+        assert!(!body.contains(cheat_sheet()));
         assert!(!body.contains("sent to the customer"));
 
         input.help = true;
@@ -1782,7 +1782,7 @@ mod tests {
         );
         assert_eq!(p.in_reply_to().as_text(), Some("pd.42.thread@example.com"));
         let body = text(&p);
-        assert!(body.contains(CHEAT_SHEET), "{body}");
+        assert!(body.contains(cheat_sheet()), "{body}");
         assert!(
             body.contains("Your text was sent to the customer."),
             "{body}"
