@@ -46,8 +46,7 @@ use crate::commands::apply::{self, ApplyContext};
 use crate::commands::parse::{self, ParsedReply};
 use crate::domain::address::{Mailbox, reply_token, split_plus};
 use crate::domain::{Channel, Direction, MatchReason, MessageKind, TicketId};
-use crate::intake::pipeline::{Outcome, Pipeline};
-use crate::intake::unit::Item;
+use crate::intake::{Item, Outcome, Services};
 use crate::store::{
     agent as agent_store, held as held_store, imap_state, messages, outbox, tickets,
 };
@@ -77,7 +76,7 @@ struct Claim {
 
 /// True when `p` must take the agent path: it is addressed to an agent token or the
 /// commands address, or its From is a configured agent.
-pub fn is_agent_mail(pl: &Pipeline, p: &Inbound) -> bool {
+pub fn is_agent_mail(pl: &Services, p: &Inbound) -> bool {
     if p.channel != Channel::Email {
         // Agents work by mail; a chat sender is a customer whatever it claims.
         return false;
@@ -100,7 +99,7 @@ pub fn is_agent_mail(pl: &Pipeline, p: &Inbound) -> bool {
 /// mail after all (an agent writing in without reference to a ticket) and goes the
 /// customer path.
 pub async fn handle(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     it: &Item<'_>,
     now: DateTime<Utc>,
@@ -187,7 +186,7 @@ fn take_release(reply: &mut ParsedReply) -> Option<(String, Option<i64>)> {
 /// `Ok(Err(why))` when it cannot be released; the receipt says why.
 #[allow(clippy::too_many_arguments)]
 async fn release(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     it: &Item<'_>,
     ticket: TicketId,
@@ -353,7 +352,7 @@ fn read_reply(p: &Inbound, collaborator: bool) -> Result<ReadReply<'_>, String> 
 }
 
 /// Reads the claim: token, commands address, identity and ticket.
-async fn claim(pl: &Pipeline, conn: &mut Conn, p: &Inbound, now: DateTime<Utc>) -> Result<Claim> {
+async fn claim(pl: &Services, conn: &mut Conn, p: &Inbound, now: DateTime<Utc>) -> Result<Claim> {
     let cfg = pl.config();
     let own = cfg.own_addresses();
     let mut c = Claim::default();
@@ -444,7 +443,7 @@ fn agent_identity(a: &crate::config::AgentConfig) -> Identity {
 
 /// The agent or collaborator of `ticket` whose identity id is `id`.
 async fn identity_for(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     ticket: TicketId,
     id: u32,
@@ -478,7 +477,7 @@ async fn identity_for(
 
 /// The ticket `p`'s In-Reply-To/References (ours, or any stored message) or its single
 /// `[#N]` point at.
-async fn threaded_ticket(pl: &Pipeline, conn: &mut Conn, p: &Inbound) -> Result<Option<TicketId>> {
+async fn threaded_ticket(pl: &Services, conn: &mut Conn, p: &Inbound) -> Result<Option<TicketId>> {
     let cfg = pl.config();
     let domain = &cfg.message_id_domain;
     // A customer's reply address (`support+<ticket token>@`, the acknowledgement's
@@ -564,7 +563,7 @@ fn from_fields(raw: &[u8]) -> usize {
 }
 
 /// Checks 2, 3 and 4; adds a reason per failure.
-async fn check_sender(pl: &Pipeline, raw: &[u8], p: &Inbound, c: &mut Claim, automatic: bool) {
+async fn check_sender(pl: &Services, raw: &[u8], p: &Inbound, c: &mut Claim, automatic: bool) {
     let cfg = pl.config();
     if automatic {
         c.reasons.push(
@@ -616,7 +615,7 @@ async fn check_sender(pl: &Pipeline, raw: &[u8], p: &Inbound, c: &mut Claim, aut
 }
 
 /// DKIM/DMARC evidence: the trusted Authentication-Results first, then local DKIM.
-async fn authenticate(pl: &Pipeline, raw: &[u8], from_domain: &str) -> Result<(), String> {
+async fn authenticate(pl: &Services, raw: &[u8], from_domain: &str) -> Result<(), String> {
     let cfg = pl.config();
     let mut why: Vec<String> = Vec::new();
     match cfg.security.trusted_authserv_id.as_deref() {
@@ -647,7 +646,7 @@ async fn record_source(conn: &mut Conn, it: &Item<'_>, row: i64, now: &str) -> R
 #[allow(clippy::too_many_arguments)]
 async fn store_inbound(
     conn: &mut Conn,
-    pl: &Pipeline,
+    pl: &Services,
     it: &Item<'_>,
     ticket: Option<TicketId>,
     kind: MessageKind,
@@ -700,7 +699,7 @@ async fn store_inbound(
 
 /// Queues `c` (to an agent or the customer) as an outbound message and an outbox row.
 async fn queue(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     ticket: TicketId,
     kind: MessageKind,
@@ -756,7 +755,7 @@ async fn queue(
 /// Queues an agent's answer on the channel the customer last wrote from: an outbound
 /// message row and an outbox row whose payload the channel's transport sends.
 async fn queue_on_channel(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     t: &tickets::TicketRow,
     ctx: &messages::ReplyContext,
@@ -822,7 +821,7 @@ async fn queue_on_channel(
 
 /// Keeps a message that failed the checks and tells the real agent.
 async fn hold(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     it: &Item<'_>,
     claim: &Claim,
@@ -900,7 +899,7 @@ const HELD_NOTICE_INTERVAL_SECS: i64 = 3600;
 /// a notice went to them within [`HELD_NOTICE_INTERVAL_SECS`], or the message is no
 /// longer held.
 async fn notify_held(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     agent: &Identity,
     row: i64,
@@ -995,7 +994,7 @@ async fn notify_held(
 /// notice has passed. The daemon calls it every few minutes; `run --once` at its end.
 /// Returns how many notices were queued.
 pub async fn send_held_digests(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     now: DateTime<Utc>,
 ) -> Result<usize> {
@@ -1121,7 +1120,7 @@ fn answers_customer(identity: &Identity, reply: &ParsedReply) -> bool {
 /// The checks passed: run the commands, relay the text, send the receipt.
 #[allow(clippy::too_many_arguments)]
 async fn act(
-    pl: &Pipeline,
+    pl: &Services,
     conn: &mut Conn,
     it: &Item<'_>,
     ticket: TicketId,

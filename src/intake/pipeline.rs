@@ -12,7 +12,6 @@
 //! message at fault is stored as unprocessable with its raw bytes and the rest go on: one
 //! bad message never stops a batch.
 
-use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -20,7 +19,6 @@ use futures::FutureExt;
 
 use crate::store::Conn;
 use anyhow::{Context, Result};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::agent::authres::DkimVerifier;
 use crate::agent::token::Keyring;
@@ -28,72 +26,27 @@ use crate::channels::email::inflight::InFlight;
 use crate::channels::email::parse::{self, Inbound};
 use crate::clock::{Clock, db_time};
 use crate::config::Config;
-use crate::domain::{Channel, Direction, MatchReason, MessageKind, TicketId};
-use crate::intake::unit::{Item, Unit};
+use crate::domain::{Channel, Direction, MatchReason, MessageKind};
+use crate::intake::unit::Unit;
+use crate::intake::{BatchItem, Item, Outcome, Services, Source};
 use crate::outbound::templates::Templates;
 use crate::store::rawstore::RawStore;
 use crate::store::{imap_state, messages};
 
-/// Where a message was found, for the `message_sources` record.
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    pub mailbox: &'a str,
-    pub folder: &'a str,
-    pub uidvalidity: u32,
-    pub uid: u32,
-}
-
-/// What became of one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A new ticket was opened (with or without an acknowledgement).
-    NewTicket {
-        ticket: TicketId,
-        row: i64,
-        acknowledged: bool,
-    },
-    /// The message joined an existing ticket.
-    Joined {
-        ticket: TicketId,
-        row: i64,
-        reason: MatchReason,
-    },
-    /// A copy of a message already stored.
-    Duplicate { row: i64 },
-    /// A bounce or other report (read receipt, feedback), attached to the ticket of the
-    /// mail it reports on; it never opens a ticket.
-    Bounce { row: i64, ticket: Option<TicketId> },
-    /// Stored without a ticket because it could not be processed; raw bytes kept.
-    Unprocessable { row: i64 },
-    /// Over the size cap: headers kept, left on the server.
-    Rejected { row: i64 },
-    /// An authenticated agent's mail: commands applied, text relayed or kept as a note.
-    AgentMail { ticket: TicketId, row: i64 },
-    /// Claimed to be an agent's and failed a check: kept, not executed, not relayed.
-    Held { row: i64, ticket: Option<TicketId> },
-}
-
-impl Outcome {
-    /// Whether the server-side after-ingest action (flag/move) may be applied.
-    pub fn allows_server_action(&self) -> bool {
-        !matches!(self, Outcome::Rejected { .. })
-    }
-}
-
 /// Raw bytes kept for a rejected (oversize) message: enough for every header.
 const REJECTED_KEEP_BYTES: usize = 256 * 1024;
 
+/// The batch runner: [`Services`] plus the savepoints, replay and oversize handling
+/// around the unit of work. Dereferences to its services.
 pub struct Pipeline {
-    cfg: Arc<Config>,
-    templates: Arc<Templates>,
-    clock: Arc<dyn Clock>,
-    ack_limiter: DefaultKeyedRateLimiter<String>,
-    /// The secrets of agents' reply tokens (kept in the database, made at first start).
-    keyring: Keyring,
-    /// Local DKIM verification of agents' replies, when configured.
-    dkim: Option<DkimVerifier>,
-    /// Where raw message bytes go (the store's segment files).
-    raw: Arc<RawStore>,
+    sv: Services,
+}
+
+impl std::ops::Deref for Pipeline {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.sv
+    }
 }
 
 impl Pipeline {
@@ -104,85 +57,28 @@ impl Pipeline {
         keyring: Keyring,
         raw: Arc<RawStore>,
     ) -> Pipeline {
-        let per_hour =
-            NonZeroU32::new(cfg.autoreply.max_per_sender_per_hour).unwrap_or(NonZeroU32::MIN);
         Pipeline {
-            cfg,
-            templates,
-            clock,
-            ack_limiter: RateLimiter::keyed(Quota::per_hour(per_hour)),
-            keyring,
-            dkim: None,
-            raw,
+            sv: Services::new(cfg, templates, clock, keyring, raw),
         }
     }
 
-    /// A pipeline for `store`: its token keyring is loaded (or made, at first start), and
-    /// DKIM is verified through the system resolver when `[security]` asks for it.
+    /// A pipeline for `store`: see [`Services::open`].
     pub async fn open(
         cfg: Arc<Config>,
         templates: Arc<Templates>,
         clock: Arc<dyn Clock>,
         store: &crate::store::Store,
     ) -> Result<Pipeline> {
-        let mut tx = store.begin_write().await?;
-        let keyring = crate::store::agent::load_or_create_keyring(&mut tx)
-            .await
-            .context("Loading the agent token keyring")?;
-        tx.commit().await?;
-        let dkim = if cfg.security.verify_dkim_locally && !cfg.security.dns_servers.is_empty() {
-            Some(DkimVerifier::with_servers(&cfg.security.dns_servers))
-        } else if cfg.security.verify_dkim_locally {
-            match DkimVerifier::from_system_conf() {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    tracing::warn!(
-                        "Local DKIM verification is off: no DNS resolver ({e}); agent replies need a trusted Authentication-Results header"
-                    );
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        Ok(Pipeline::new(cfg, templates, clock, keyring, Arc::clone(store.raw())).with_dkim(dkim))
+        Ok(Pipeline {
+            sv: Services::open(cfg, templates, clock, store).await?,
+        })
     }
 
     /// Replaces the DKIM verifier (tests pin keys with an offline one).
-    pub fn with_dkim(mut self, dkim: Option<DkimVerifier>) -> Pipeline {
-        self.dkim = dkim;
-        self
-    }
-
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
-    }
-
-    pub fn dkim(&self) -> Option<&DkimVerifier> {
-        self.dkim.as_ref()
-    }
-
-    pub fn clock(&self) -> &dyn Clock {
-        self.clock.as_ref()
-    }
-
-    /// Where raw message bytes go.
-    pub fn raw(&self) -> &RawStore {
-        &self.raw
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-
-    pub fn templates(&self) -> &Templates {
-        &self.templates
-    }
-
-    /// The in-memory per-sender acknowledgement limiter (the database count is the other
-    /// half of the cap, and survives restarts).
-    pub fn ack_allowed(&self, address: &str) -> bool {
-        self.ack_limiter.check_key(&address.to_string()).is_ok()
+    pub fn with_dkim(self, dkim: Option<DkimVerifier>) -> Pipeline {
+        Pipeline {
+            sv: self.sv.with_dkim(dkim),
+        }
     }
 
     /// Ingests a batch into `conn`'s open transaction, in order. Messages over the size
@@ -292,8 +188,8 @@ impl Pipeline {
         items: &[BatchItem<'_>],
         watch: Option<&InFlight>,
     ) -> Result<Vec<Outcome>> {
-        let now = self.clock.now();
-        let max = self.cfg.ingest.max_message_bytes;
+        let now = self.clock().now();
+        let max = self.config().ingest.max_message_bytes;
         // Parse what the caller did not parse ahead.
         let mut owned: Vec<Option<Inbound>> = Vec::with_capacity(items.len());
         for it in items {
@@ -397,7 +293,7 @@ impl Pipeline {
                 *slot = Some(o);
             }
         }
-        unit.flush(conn, &self.raw).await?;
+        unit.flush(conn, self.raw()).await?;
         run.clear();
         Ok(())
     }
@@ -410,7 +306,7 @@ impl Pipeline {
         error: &str,
         source: Option<Source<'_>>,
     ) -> Result<Outcome> {
-        let now = db_time(self.clock.now());
+        let now = db_time(self.clock().now());
         let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw));
         let message_id = format!(
             "unprocessable.{}@postdesk.invalid",
@@ -419,7 +315,7 @@ impl Pipeline {
         if let Some(existing) = messages::find_by_message_id(conn, &message_id).await? {
             return Ok(Outcome::Duplicate { row: existing.row });
         }
-        let raw_id = messages::insert_raw(conn, &self.raw, &sha, raw, raw.len(), &now).await?;
+        let raw_id = messages::insert_raw(conn, self.raw(), &sha, raw, raw.len(), &now).await?;
         let problems = serde_json::to_string(&[error]).unwrap_or_default();
         let row = messages::insert_message(
             conn,
@@ -484,11 +380,11 @@ impl Pipeline {
         let reason = format!(
             "message of {} bytes exceeds max_message_mb ({} bytes); only the first {} bytes are kept and the message is left on the server",
             size,
-            self.cfg.ingest.max_message_bytes,
+            self.config().ingest.max_message_bytes,
             head.len()
         );
         tracing::warn!("Rejected message <{}>: {reason}", p.message_id);
-        let raw_id = messages::insert_raw(conn, &self.raw, &sha, head, size, now).await?;
+        let raw_id = messages::insert_raw(conn, self.raw(), &sha, head, size, now).await?;
         let to: Vec<&str> = p.to.iter().map(|m| m.address.as_str()).collect();
         let row = messages::insert_message(
             conn,
@@ -533,28 +429,6 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string())
-}
-
-/// One message handed to the pipeline: its bytes (the first bytes or the header block of
-/// an oversize message), its real size, a parse done ahead if any, and where it came from.
-#[derive(Clone, Copy)]
-pub struct BatchItem<'a> {
-    pub raw: &'a [u8],
-    pub size: u64,
-    pub parsed: Option<&'a Inbound>,
-    pub source: Option<Source<'a>>,
-}
-
-impl<'a> BatchItem<'a> {
-    /// A whole message.
-    pub fn new(raw: &'a [u8], parsed: Option<&'a Inbound>, source: Option<Source<'a>>) -> Self {
-        BatchItem {
-            raw,
-            size: raw.len() as u64,
-            parsed,
-            source,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::domain::EventKind;
 use crate::domain::address::{Mailbox, mailbox_key, reply_token, split_plus, token_address};
 use crate::domain::{Channel, Direction, MatchReason, MessageKind, Status, TicketId};
-use crate::intake::pipeline::{Outcome, Pipeline, Source};
+use crate::intake::{Item, Outcome, Services, Source};
 use crate::store::bulk::{self, CustomerProfile, KnownMessage, KnownTicket, TicketDetails};
 use crate::store::events::{self, NewEvent};
 use crate::store::rawstore::RawStore;
@@ -42,14 +42,6 @@ use super::matching::{Found, Snapshot, TicketState, conversation_key};
 
 /// Addresses of a customer's To and Cc that become participants of the ticket, at most.
 pub const MAX_COPIED_PARTICIPANTS: usize = 20;
-
-/// One message of a batch, already parsed.
-#[derive(Clone, Copy)]
-pub struct Item<'a> {
-    pub raw: &'a [u8],
-    pub parsed: &'a Inbound,
-    pub source: Option<Source<'a>>,
-}
 
 /// What agent notifications need beyond threading; loaded only when they are on.
 struct NotifyContext {
@@ -130,7 +122,7 @@ impl<'a> Unit<'a> {
     /// Loads everything the batch's decisions can depend on.
     pub async fn load(
         conn: &mut Conn,
-        p: &Pipeline,
+        p: &Services,
         items: &[Item<'a>],
         now: DateTime<Utc>,
     ) -> Result<Unit<'a>> {
@@ -635,7 +627,7 @@ impl<'a> Unit<'a> {
     }
 
     /// Decides one message. Never touches the database.
-    pub fn decide(&mut self, pl: &Pipeline, it: &Item<'a>) -> Result<Outcome> {
+    pub fn decide(&mut self, pl: &Services, it: &Item<'a>) -> Result<Outcome> {
         let p = it.parsed;
         // 1. Dedup: the same Message-ID with the same body is a copy; our own outbound
         // mail coming back is one too.
@@ -1151,7 +1143,7 @@ impl<'a> Unit<'a> {
 
     fn maybe_acknowledge(
         &mut self,
-        pl: &Pipeline,
+        pl: &Services,
         p: &Inbound,
         message_id: &str,
         from: &Mailbox,
@@ -1255,7 +1247,7 @@ impl<'a> Unit<'a> {
     #[allow(clippy::too_many_arguments)]
     fn notify_agents(
         &mut self,
-        pl: &Pipeline,
+        pl: &Services,
         p: &Inbound,
         message_id: &str,
         from: &Mailbox,

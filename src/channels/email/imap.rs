@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use crate::channels::email::inflight::{self, InFlight};
 use crate::clock::db_time;
 use crate::config::{AfterIngest, MailboxConfig, Security};
-use crate::intake::pipeline::{BatchItem, Outcome, Pipeline, Source};
+use crate::intake::pipeline::Pipeline;
+use crate::intake::{BatchItem, Outcome, Source};
 use crate::store::{Store, imap_state};
 use crate::{channels::email::parse, intake::BATCH_BYTES};
 

@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::channels::email::parse::{self, Inbound};
-use crate::intake::pipeline::{BatchItem, Outcome, Pipeline};
+use crate::intake::pipeline::Pipeline;
+use crate::intake::{BatchItem, Outcome};
 use crate::store::Store;
 
 use crate::intake::BATCH_BYTES;

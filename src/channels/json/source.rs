@@ -25,7 +25,8 @@ use crate::config::JsonChannelConfig;
 use crate::domain::address::Mailbox;
 use crate::domain::inbound::Inbound;
 use crate::domain::{Channel, TicketId};
-use crate::intake::pipeline::{BatchItem, Outcome, Pipeline};
+use crate::intake::pipeline::Pipeline;
+use crate::intake::{BatchItem, Outcome};
 use crate::store::{Store, cursors, messages, outbox};
 
 /// Message-IDs of chat messages end in this domain: never one of ours, never a mail's.
