@@ -364,6 +364,24 @@ email = "alice@example.com"
             + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
             + sqlx::Type<sqlx::Sqlite>,
     {
+        self.try_scalar(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// [`Desk::count`], or None while the database cannot answer it yet (a daemon just
+    /// started may not have created or migrated it).
+    pub fn try_count(&self, sql: &str) -> Option<i64> {
+        self.try_scalar::<i64>(sql).ok()
+    }
+
+    fn try_scalar<T>(&self, sql: &str) -> Result<T, String>
+    where
+        T: Send
+            + Unpin
+            + 'static
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>,
+    {
         let db = self.db_path();
         let sql = sql.to_string();
         std::thread::spawn(move || {
@@ -375,11 +393,11 @@ email = "alice@example.com"
                 use sqlx::Connection;
                 let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
                     .await
-                    .unwrap();
+                    .map_err(|e| e.to_string())?;
                 sqlx::query_scalar::<_, T>(sqlx::AssertSqlSafe(sql))
                     .fetch_one(&mut c)
                     .await
-                    .unwrap()
+                    .map_err(|e| e.to_string())
             })
         })
         .join()

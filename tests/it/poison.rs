@@ -25,11 +25,12 @@ fn html_mail(from: &str, id: &str, html: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Whether the message is stored; false too while the daemon has not yet created or
+/// migrated the database (it was a race under load: "no such table: messages").
 fn stored(desk: &Desk, message_id: &str) -> bool {
-    desk.db_path().exists()
-        && desk.count(&format!(
-            "SELECT COUNT(*) FROM messages WHERE message_id = '{message_id}'"
-        )) == 1
+    desk.try_count(&format!(
+        "SELECT COUNT(*) FROM messages WHERE message_id = '{message_id}'"
+    )) == Some(1)
 }
 
 /// Runs the daemon over `poison` followed by an ordinary mail, and checks that the daemon
