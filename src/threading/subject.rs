@@ -13,8 +13,10 @@
 //!   (`Re:`, `AW:`, `SV:`, `回复：`, `轉寄:` ...) because a helpdesk must map a reply to the
 //!   same key as the message it answers, whatever the customer's mail client speaks.
 //! * [`rfc5256_base_subject`] is RFC 5256 section 2.1 to the letter (ASCII `re`/`fw`/`fwd`
-//!   only). It exists so the REFERENCES threader in `jwz` and the conformance tests agree
-//!   with IMAP servers such as Dovecot; it is not the ticket-matching key.
+//!   only), the base subject IMAP servers such as Dovecot sort and thread by. It is not
+//!   the ticket-matching key and the product does not use it: the conformance tests
+//!   compare it with Dovecot's SORT results, so that where `normalize_subject` departs
+//!   from RFC 5256 it does so knowingly.
 
 use std::collections::HashSet;
 
@@ -161,8 +163,9 @@ pub fn rfc5256_base_subject(subject: &str) -> String {
 
 /// [`rfc5256_base_subject`] plus whether the message counts as a reply or forward: RFC 5256
 /// (end of section 2.1) says so when the extraction removed a subj-refwd (`Re:`), a
-/// `(fwd)` trailer or a `[fwd: ...]` wrapper. THREAD=REFERENCES step 5 needs that flag.
-pub fn rfc5256_base_subject_ext(subject: &str) -> (String, bool) {
+/// `(fwd)` trailer or a `[fwd: ...]` wrapper (THREAD=REFERENCES step 5 uses the flag; we
+/// keep it because the extraction decides it on the way, and the tests pin it).
+fn rfc5256_base_subject_ext(subject: &str) -> (String, bool) {
     // Step 1: encoded words are already decoded; runs of whitespace become one space.
     let collapsed = collapse_whitespace(subject);
     let mut cur: &str = &collapsed;
