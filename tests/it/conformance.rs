@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use mail_parser::MessageParser;
 use postdesk::clock::FixedClock;
-use postdesk::intake::pipeline::{BatchItem, Outcome, Pipeline};
+use postdesk::intake::pipeline::Pipeline;
+use postdesk::intake::{BatchItem, Outcome};
 use postdesk::outbound::templates::Templates;
 use postdesk::store::Store;
 use postdesk::threading::subject::{normalize_subject, rfc5256_base_subject, strip_reply_prefixes};
