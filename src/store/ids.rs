@@ -46,6 +46,7 @@ pub async fn max_ids(conn: &mut SqliteConnection) -> Result<MaxIds> {
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
     Messages,
+    Raw,
     Events,
 }
 
@@ -53,6 +54,7 @@ pub enum Table {
 pub async fn next_id(conn: &mut SqliteConnection, table: Table) -> Result<i64> {
     let sql = match table {
         Table::Messages => "SELECT COALESCE(MAX(id), 0) + 1 FROM messages",
+        Table::Raw => "SELECT COALESCE(MAX(id), 0) + 1 FROM raw_messages",
         Table::Events => "SELECT COALESCE(MAX(id), 0) + 1 FROM events",
     };
     Ok(sqlx::query_scalar(sql).fetch_one(conn).await?)

@@ -30,19 +30,23 @@ pub async fn insert_raw(
         .into_iter()
         .next()
         .ok_or_else(|| StoreError::Conflict("the raw store wrote nothing".into()))?;
-    Ok(sqlx::query_scalar::<_, i64>(
-        "INSERT INTO raw_messages (sha256, size, truncated, data, seg, seg_offset, seg_len, created_at) \
-         VALUES (?, ?, ?, X'', ?, ?, ?, ?) RETURNING id",
+    // The unit of work's statement, with an id from the one allocator.
+    let id = ids::next_id(conn, ids::Table::Raw).await?;
+    let row = bulk::RawRow {
+        id,
+        sha256: sha256.to_string(),
+        size: original_size as i64,
+        truncated: data.len() < original_size,
+        data,
+    };
+    bulk::insert_raw_rows(
+        conn,
+        std::slice::from_ref(&row),
+        std::slice::from_ref(&loc),
+        now,
     )
-    .bind(sha256)
-    .bind(original_size as i64)
-    .bind(i64::from(data.len() < original_size))
-    .bind(loc.seg)
-    .bind(loc.offset)
-    .bind(loc.len)
-    .bind(now)
-    .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok(id)
 }
 
 /// The stored bytes of raw row `id` (a truncated message's kept head), from its segment or,

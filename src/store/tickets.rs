@@ -28,6 +28,9 @@ fn ticket_row(r: &sqlx::sqlite::SqliteRow) -> Result<TicketRow> {
     })
 }
 
+/// Test fixtures only: production writes customers and tickets through the unit of work
+/// (`bulk::insert_customers`, `bulk::insert_tickets`), the one write path of each.
+#[cfg(test)]
 /// Finds the customer by address, creating them on first contact. Returns the row id.
 pub async fn upsert_customer(
     conn: &mut SqliteConnection,
@@ -49,6 +52,9 @@ pub async fn upsert_customer(
     Ok(id)
 }
 
+/// Test fixtures only: production writes customers and tickets through the unit of work
+/// (`bulk::insert_customers`, `bulk::insert_tickets`), the one write path of each.
+#[cfg(test)]
 /// Fields of a new ticket.
 pub struct NewTicket<'a> {
     pub subject: &'a str,
@@ -59,6 +65,9 @@ pub struct NewTicket<'a> {
     pub now: &'a str,
 }
 
+/// Test fixtures only: production writes customers and tickets through the unit of work
+/// (`bulk::insert_customers`, `bulk::insert_tickets`), the one write path of each.
+#[cfg(test)]
 pub async fn insert_ticket(conn: &mut SqliteConnection, t: &NewTicket<'_>) -> Result<TicketId> {
     let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO tickets (subject, subject_key, status, priority, customer_id, token, \
