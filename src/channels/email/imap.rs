@@ -1027,6 +1027,33 @@ pub async fn folder_loop(
     tracing::info!("Mailbox {:?} folder {folder:?}: stopped.", mb.name);
 }
 
+/// Records a good sync of the folder for `/healthz` (source `email:<mailbox>/<folder>`). A
+/// failure to record is logged and changes nothing else.
+async fn note_poll(store: &Store, pipeline: &Pipeline, mb: &MailboxConfig, folder: &str) {
+    let name = format!("{}/{folder}", mb.name);
+    let now = crate::clock::db_time(pipeline.clock().now());
+    let result = async {
+        let mut tx = store.begin_write().await?;
+        crate::store::cursors::record_poll(
+            &mut tx,
+            crate::domain::Channel::Email,
+            &name,
+            None,
+            &now,
+        )
+        .await?;
+        tx.commit().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(
+            "Mailbox {:?} folder {folder:?}: could not record the poll: {e:#}",
+            mb.name
+        );
+    }
+}
+
 async fn watch(
     store: &Store,
     pipeline: &Pipeline,
@@ -1051,6 +1078,7 @@ async fn watch(
     loop {
         let stats = sync_folder(&mut session, store, pipeline, mb, folder, caps, cancel).await?;
         failures.store(0, std::sync::atomic::Ordering::Relaxed);
+        note_poll(store, pipeline, mb, folder).await;
         if stats.fetched > 0 {
             wake_outbox.notify_one();
         }
