@@ -387,22 +387,26 @@ impl<'a> Unit<'a> {
     fn events(&self) -> Vec<NewEvent> {
         let mut out = Vec::with_capacity(self.ticket_rows.len() + self.message_rows.len());
         for t in &self.ticket_rows {
-            out.push(NewEvent::new(
+            let linked = t
+                .linked_ticket_id
+                .map_or("null".to_string(), |l| l.to_string());
+            out.push(NewEvent::with_data(
                 EventKind::TicketCreated,
                 t.id,
-                serde_json::json!({"customer_id": t.customer_id, "linked_to": t.linked_ticket_id}),
+                format!(
+                    r#"{{"customer_id":{},"linked_to":{linked}}}"#,
+                    t.customer_id
+                ),
             ));
         }
         for m in &self.message_rows {
             if let Some(t) = m.ticket_id {
-                out.push(
-                    NewEvent::new(
-                        EventKind::MessageAdded,
-                        t,
-                        serde_json::json!({"direction": m.direction, "kind": m.kind, "channel": m.channel}),
-                    )
-                    .with_message(m.id),
+                // The three values are our own fixed words: no escaping needed.
+                let data = format!(
+                    r#"{{"direction":"{}","kind":"{}","channel":"{}"}}"#,
+                    m.direction, m.kind, m.channel
                 );
+                out.push(NewEvent::with_data(EventKind::MessageAdded, t, data).with_message(m.id));
             }
         }
         let mut changed: Vec<&TicketState> = self

@@ -32,6 +32,16 @@ impl NewEvent {
         }
     }
 
+    /// An event whose `data` is already JSON text (the unit of work writes thousands).
+    pub fn with_data(kind: EventKind, ticket: TicketId, data: String) -> NewEvent {
+        NewEvent {
+            kind,
+            ticket_id: Some(ticket),
+            message_row: None,
+            data,
+        }
+    }
+
     pub fn with_message(mut self, row: i64) -> NewEvent {
         self.message_row = Some(row);
         self

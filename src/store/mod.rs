@@ -175,13 +175,13 @@ pub async fn begin_write_on(conn: &mut SqliteConnection) -> Result<Transaction<'
     Ok(sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?)
 }
 
-/// Reads a setting.
 /// A savepoint inside the caller's transaction: commit releases it, rollback (or drop)
 /// undoes what was written since.
 pub async fn savepoint(conn: &mut Conn) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>> {
     Ok(sqlx::Connection::begin(conn).await?)
 }
 
+/// Reads a setting.
 pub async fn find_setting(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = ?")
