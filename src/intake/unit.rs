@@ -401,12 +401,13 @@ impl<'a> Unit<'a> {
         }
         for m in &self.message_rows {
             if let Some(t) = m.ticket_id {
-                // The three values are our own fixed words: no escaping needed.
-                let data = format!(
-                    r#"{{"direction":"{}","kind":"{}","channel":"{}"}}"#,
-                    m.direction, m.kind, m.channel
-                );
-                out.push(NewEvent::with_data(EventKind::MessageAdded, t, data).with_message(m.id));
+                out.push(NewEvent::message_added(
+                    t,
+                    m.id,
+                    m.direction,
+                    m.kind,
+                    m.channel,
+                ));
             }
         }
         let mut changed: Vec<&TicketState> = self

@@ -42,6 +42,20 @@ impl NewEvent {
         }
     }
 
+    /// `message_added` for message `row` on `ticket`. The three words are our own fixed
+    /// spellings (`Direction`, `MessageKind`, `Channel`): no escaping is needed.
+    pub fn message_added(
+        ticket: TicketId,
+        row: i64,
+        direction: &str,
+        kind: &str,
+        channel: &str,
+    ) -> NewEvent {
+        let data =
+            format!(r#"{{"direction":"{direction}","kind":"{kind}","channel":"{channel}"}}"#);
+        NewEvent::with_data(EventKind::MessageAdded, ticket, data).with_message(row)
+    }
+
     pub fn with_message(mut self, row: i64) -> NewEvent {
         self.message_row = Some(row);
         self

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
 use super::rawstore::{RawLoc, RawStore};
-use super::{Result, StoreError, bulk, ids};
+use super::{Result, StoreError, bulk, events, ids};
 use crate::domain::{Channel, Direction, MatchReason, MessageKind, TicketId};
 
 /// Stores raw bytes once per content hash; returns the row id (existing or new). New bytes
@@ -213,6 +213,17 @@ pub async fn insert_message(conn: &mut SqliteConnection, m: &NewMessage<'_>) -> 
             StoreError::Db(e) => StoreError::from_sqlx(e, "message"),
             other => other,
         })?;
+    // Its event, as the unit of work writes for its own rows.
+    if let Some(t) = m.ticket_id {
+        let e = events::NewEvent::message_added(
+            t,
+            id,
+            m.direction.as_str(),
+            m.kind.as_str(),
+            m.channel.as_str(),
+        );
+        events::append(conn, e, m.now).await?;
+    }
     Ok(id)
 }
 

@@ -322,9 +322,24 @@ fn the_agents_mail_reply_reaches_the_relay_as_a_signed_post_once_after_a_500() {
         .cloned()
         .unwrap_or_else(|| panic!("no outbound json message: {shown}"));
     assert_eq!(out["delivery"], "sent");
-    // Answering an unassigned ticket assigned it to alice: an event says so.
+    let out_row = out["id"].clone();
+    // Answering an unassigned ticket assigned it to alice: an event says so; and the
+    // answer written row by row by the agent room has its message_added like the rest.
     let out = jd.desk.cmd(&["events", "--json"]);
     let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        ev["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "message_added"
+                && e["message_row"] == out_row
+                && e["data"]
+                    .as_str()
+                    .unwrap()
+                    .contains(r#""kind":"agent_reply""#)),
+        "no message_added for the outbound answer #{out_row}: {ev}"
+    );
     assert!(
         ev["events"]
             .as_array()
