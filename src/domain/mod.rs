@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod inbound;
+pub mod known;
 
 use std::fmt;
 use std::str::FromStr;

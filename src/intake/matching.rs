@@ -18,8 +18,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::domain::address::{Mailbox, reply_token};
 use crate::domain::inbound::Inbound;
+use crate::domain::known::{KnownMessage, KnownTicket};
 use crate::domain::{Channel, MatchReason, Status, TicketId};
-use crate::store::bulk::{KnownMessage, KnownTicket};
 use crate::threading::subject;
 
 /// Where the threading rules put a message.

@@ -42,18 +42,7 @@ async fn json_rows<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
 }
 
-/// A stored message, as dedup and threading need it.
-#[derive(Debug, Clone)]
-pub struct KnownMessage {
-    pub row: i64,
-    pub ticket: Option<TicketId>,
-    pub body_sha256: String,
-    pub direction: Direction,
-    /// The message may lead a reply to its ticket. Held, unprocessable and rejected
-    /// messages never do: their Message-ID and References came from someone we do not
-    /// trust (a forged agent mail, a stranger) or from nothing we could read.
-    pub threads: bool,
-}
+pub use crate::domain::known::{KnownMessage, KnownTicket};
 
 /// Message kinds whose Message-ID and References never take part in threading.
 pub const NON_THREADING_KINDS: &[&str] = &["held", "unprocessable", "rejected"];
@@ -129,19 +118,6 @@ pub async fn customers_by_email(
         .into_iter()
         .map(|(e, id, name)| (e, (id, name.is_some())))
         .collect())
-}
-
-/// A ticket as batch threading needs it.
-#[derive(Debug, Clone)]
-pub struct KnownTicket {
-    pub id: TicketId,
-    pub status: Status,
-    pub customer_id: i64,
-    pub token: String,
-    pub subject: String,
-    pub subject_key: String,
-    pub updated_at: String,
-    pub merged_into: Option<TicketId>,
 }
 
 /// A ticket row as [`TICKET_JSON`] encodes it.

@@ -96,3 +96,27 @@ fn domain_depends_on_no_other_room() {
         offenders.join("\n")
     );
 }
+
+#[test]
+fn the_pure_rooms_need_no_database() {
+    // The matcher, the subject rules and command planning decide from values they are
+    // given; their tests build those by hand.
+    let mut offenders = Vec::new();
+    let mut files = rust_files(&src().join("threading"));
+    files.push(src().join("intake").join("matching.rs"));
+    files.push(src().join("commands").join("parse.rs"));
+    files.push(src().join("commands").join("table.rs"));
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        for (n, line) in code_lines_naming(&text, "store") {
+            if line.contains("crate::store") {
+                offenders.push(format!("{}:{n}: {line}", f.display()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "pure rooms reach the store:\n{}",
+        offenders.join("\n")
+    );
+}
