@@ -73,6 +73,7 @@ pub mod events;
 pub mod intake;
 pub mod lock;
 pub mod outbound;
+pub mod rules;
 pub mod store;
 pub mod threading;
 

@@ -9,6 +9,9 @@
 
 pub mod raw;
 mod read;
+mod triage;
+
+pub use triage::{AlertsConfig, DigestConfig};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -117,6 +120,14 @@ pub struct AgentConfig {
     pub email: String,
     /// How the agent signs to customers ("Alice Martin"); the handle when not given.
     pub display_name: String,
+    /// The agent's time zone (`timezone`; UTC when not given).
+    pub timezone: jiff::tz::TimeZone,
+    /// Working hours in that zone; `None`: always available.
+    pub hours: Option<crate::rules::calendar::Calendar>,
+    /// Skills routing matches against categories and languages, lower-case.
+    pub skills: Vec<String>,
+    /// Marks a team lead (for the dashboard).
+    pub lead: bool,
 }
 
 /// How replies that claim to come from an agent are authenticated (issue 3).
@@ -212,6 +223,16 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// The `[[channel.json]]` accounts, in file order.
     pub json_channels: Vec<JsonChannelConfig>,
+    // issue 13: teams, SLA, calendars, alerts, digest
+    /// `[[team]]`s, in file order.
+    pub teams: Vec<crate::rules::routing::Team>,
+    /// `[[sla]]` policies, in file order.
+    pub slas: crate::rules::sla::SlaPolicies,
+    /// `[calendar.NAME]` business calendars, by name.
+    pub calendars:
+        std::collections::BTreeMap<String, std::sync::Arc<crate::rules::calendar::Calendar>>,
+    pub alerts: AlertsConfig,
+    pub digest: DigestConfig,
 }
 
 impl Config {
@@ -777,10 +798,27 @@ fn validate(
                 "agent {name:?}: display_name must be one line of at most 100 characters"
             ));
         }
+        let (timezone, hours) = triage::agent_hours(
+            &name,
+            a.timezone.as_deref(),
+            a.hours.as_deref(),
+            &mut problems,
+        );
+        let skills = a
+            .skills
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
         agents.push(AgentConfig {
             name,
             email,
             display_name,
+            timezone,
+            hours,
+            skills,
+            lead: a.lead.unwrap_or(false),
         });
     }
 
@@ -881,6 +919,14 @@ fn validate(
     );
     let http = http(raw.http, !json_channels.is_empty(), &mut problems);
 
+    // issue 13: teams, SLA, calendars, alerts, digest
+    let calendars = triage::calendars(raw.calendar, &mut problems);
+    let slas = triage::slas(raw.sla, &calendars, &mut problems);
+    let agent_names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    let teams = triage::teams(raw.team, &agent_names, &mut problems);
+    let alerts = triage::alerts(raw.alerts, &mut problems);
+    let digest = triage::digest(raw.digest, &mut problems);
+
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -914,6 +960,11 @@ fn validate(
         notify_enabled,
         http,
         json_channels,
+        teams,
+        slas,
+        calendars,
+        alerts,
+        digest,
     })
 }
 

@@ -1,6 +1,8 @@
 //! The configuration file exactly as written: every key optional here, so that
 //! validation (in the parent module) can name each missing or wrong key itself.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, Default)]
@@ -22,6 +24,14 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub http: Option<RawHttp>,
     pub channel: Option<RawChannels>,
+    // issue 13: teams, SLA, calendars, alerts, digest
+    #[serde(default)]
+    pub team: Vec<RawTeam>,
+    #[serde(default)]
+    pub sla: Vec<RawSla>,
+    pub calendar: Option<BTreeMap<String, RawCalendar>>,
+    pub alerts: Option<RawAlerts>,
+    pub digest: Option<RawDigest>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +96,11 @@ pub struct RawAgent {
     pub name: Option<String>,
     pub email: Option<String>,
     pub display_name: Option<String>,
+    // issue 13: working hours, skills, lead
+    pub timezone: Option<String>,
+    pub hours: Option<String>,
+    pub skills: Option<Vec<String>>,
+    pub lead: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,4 +176,57 @@ pub struct RawJsonChannel {
     pub feed_url: Option<String>,
     pub max_body_mb: Option<u64>,
     pub poll_interval_secs: Option<u64>,
+}
+
+// issue 13: teams, SLA, calendars, alerts, digest
+
+/// `[[team]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    pub name: Option<String>,
+    pub members: Option<Vec<String>>,
+    pub lead: Option<String>,
+    pub strategy: Option<String>,
+}
+
+/// `[[sla]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSla {
+    pub name: Option<String>,
+    pub priorities: Option<Vec<String>>,
+    pub tiers: Option<Vec<String>>,
+    pub categories: Option<Vec<String>>,
+    pub first_response: Option<String>,
+    pub next_response: Option<String>,
+    pub resolution: Option<String>,
+    pub calendar: Option<String>,
+    pub warn_at: Option<f64>,
+}
+
+/// `[calendar.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    pub timezone: Option<String>,
+    pub hours: Option<String>,
+    pub holidays: Option<Vec<String>>,
+    pub workdays: Option<Vec<String>>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub on_call: Option<Vec<String>>,
+    pub report_within: Option<String>,
+}
+
+/// `[digest]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDigest {
+    pub enabled: Option<bool>,
+    pub hour: Option<i64>,
 }
