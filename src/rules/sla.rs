@@ -460,6 +460,34 @@ mod tests {
     }
 
     #[test]
+    fn a_pause_outside_business_hours_moves_nothing_and_a_sent_warning_stays() {
+        let p = policy(office());
+        // Fri 2027-03-05 17:00 Shanghai; pending over the weekend only.
+        let mut h = history("2027-03-05T09:00:00Z");
+        h.pending = vec![(
+            utc("2027-03-05T10:30:00Z"),
+            Some(utc("2027-03-07T12:00:00Z")),
+        )];
+        let s = evaluate(&p, &h, utc("2027-03-08T01:00:00Z"));
+        assert_eq!(first(&s).due, Some(utc("2027-03-08T08:00:00Z")));
+        // Paused after the warning instant but before the due one: the warning stays
+        // due (with the same key), the due instant is unknown.
+        let mut h = history("2027-03-01T01:00:00Z"); // Mon 09:00 local
+        h.pending = vec![(utc("2027-03-01T08:00:00Z"), None)]; // 16:00 local, 7h used
+        let s = evaluate(&p, &h, utc("2027-03-01T09:00:00Z"));
+        assert!(first(&s).paused);
+        assert_eq!(first(&s).due, None);
+        assert_eq!(first(&s).warn_at, Some(utc("2027-03-01T07:24:00Z")));
+        assert_eq!(
+            due_notices(&s, utc("2027-03-01T09:00:00Z")),
+            vec![(
+                Notice::Warning(Target::FirstResponse),
+                utc("2027-03-01T01:00:00Z")
+            )]
+        );
+    }
+
+    #[test]
     fn friday_evening_ticket_is_due_monday_afternoon() {
         let p = policy(office());
         // Fri 2027-03-05 17:00 Shanghai.
