@@ -9,6 +9,7 @@
 
 pub mod raw;
 mod read;
+pub mod rules;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -212,6 +213,9 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// The `[[channel.json]]` accounts, in file order.
     pub json_channels: Vec<JsonChannelConfig>,
+    /// Triage (issue 13): the `[[rule]]`s (then those of `[triage] rules_file`), the
+    /// forced-human list and the sentiment lexicon, compiled.
+    pub rules: crate::rules::RuleSet,
 }
 
 impl Config {
@@ -881,6 +885,22 @@ fn validate(
     );
     let http = http(raw.http, !json_channels.is_empty(), &mut problems);
 
+    // issue 13: rules
+    let agent_names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    // TODO(merge): pass the [[team]] and [[sla]] names here once those sections exist
+    // (an empty list is not checked).
+    let rule_set = rules::compile(
+        raw.rule,
+        raw.triage,
+        base,
+        &rules::Known {
+            teams: &[],
+            agents: &agent_names,
+            slas: &[],
+        },
+        &mut problems,
+    );
+
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -914,6 +934,7 @@ fn validate(
         notify_enabled,
         http,
         json_channels,
+        rules: rule_set,
     })
 }
 
