@@ -288,11 +288,19 @@ fn cond_table(c: RawCond, path: &str, depth: usize, p: &mut dyn FnMut(String)) -
         ("all_keywords", c.all_keywords, false),
     ] {
         let Some(v) = v else { continue };
-        let kws: Vec<Keyword> = values(v, &key(k), p)
-            .into_iter()
-            .filter(|s| !s.trim_end_matches('*').trim().is_empty())
-            .map(Keyword::new)
-            .collect();
+        if v.is_empty() {
+            p(format!("{} is an empty list", key(k)));
+        }
+        let mut kws = Vec::new();
+        for (i, s) in v.into_iter().enumerate() {
+            if s.trim().is_empty() {
+                p(format!("{} (item {}) is empty", key(k), i + 1));
+            } else if s.trim_end_matches('*').trim().is_empty() {
+                p(format!("{} (item {}) is only a *", key(k), i + 1));
+            } else {
+                kws.push(Keyword::new(s));
+            }
+        }
         all.push(if any {
             Cond::AnyKeywords(kws)
         } else {

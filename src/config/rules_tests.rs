@@ -67,6 +67,7 @@ fn every_rule_problem_is_reported_at_once_with_its_rule() {
 [[rule]]
 name = "refund"
 when.any_keywords = ["refund", ""]
+when.all_keywords = ["*"]
 set.priority = "hgih"
 route.agent = "alcie"
 
@@ -95,6 +96,7 @@ set.priority = 3
     let p = problems(&text, Path::new(""));
     let want = [
         r#"rule "refund": when.any_keywords (item 2) is empty"#,
+        r#"rule "refund": when.all_keywords (item 1) is only a *"#,
         r#"rule "refund": set.priority "hgih" is not one of low, normal, high, urgent"#,
         r#"rule "refund": route.agent "alcie" is not a configured [[agent]]; did you mean "alice"?"#,
         r#"rule "refund": name is used by two rules"#,

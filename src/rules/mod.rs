@@ -19,6 +19,11 @@
 //!
 //! Keywords of all rules are compiled into one automaton, run once per message; the
 //! header block of the raw message is parsed only when a header condition is reached.
+//! Bounds against hostile mail: keywords and forced-human entries see the first
+//! [`keywords::MAX_SCAN_BYTES`] of subject and text, sentiment the first
+//! [`sentiment::SAMPLE_BYTES`], language the first [`language::SAMPLE_BYTES`], header
+//! conditions the first [`headers::MAX_HEADERS`] headers within
+//! [`headers::MAX_HEADER_BYTES`].
 
 pub mod conditions;
 pub mod forced;
