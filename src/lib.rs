@@ -54,6 +54,10 @@
 //!    key, 5xx retried, 4xx final); a pulling relay reads and acknowledges its rows over
 //!    HTTP instead. A global rate limit (governor) paces it.
 //!
+//! Triage is the pure `rules`: the text's signals (language, sentiment, forced-human
+//! topics such as account takeover or self-harm) and the configured `[[rule]]`s give a
+//! message its category, priority, team, SLA and whether a person must see it first.
+//!
 //! `daemon` supervises the long-running loops (folders, feeds, the HTTP listener with
 //! `/healthz`, the outbox, housekeeping), holds the single-instance lock and handles
 //! SIGTERM; `cli` holds one file per subcommand (text views escape terminal controls);

@@ -12,6 +12,7 @@ mod read;
 mod triage;
 
 pub use triage::{AlertsConfig, DigestConfig};
+pub mod rules;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -233,6 +234,9 @@ pub struct Config {
         std::collections::BTreeMap<String, std::sync::Arc<crate::rules::calendar::Calendar>>,
     pub alerts: AlertsConfig,
     pub digest: DigestConfig,
+    /// Triage (issue 13): the `[[rule]]`s (then those of `[triage] rules_file`), the
+    /// forced-human list and the sentiment lexicon, compiled.
+    pub rules: crate::rules::RuleSet,
 }
 
 impl Config {
@@ -926,6 +930,20 @@ fn validate(
     let teams = triage::teams(raw.team, &agent_names, &mut problems);
     let alerts = triage::alerts(raw.alerts, &mut problems);
     let digest = triage::digest(raw.digest, &mut problems);
+    // issue 13: rules, checked against the teams, agents and SLA policies above.
+    let team_names: Vec<String> = teams.iter().map(|t| t.name.clone()).collect();
+    let sla_names: Vec<String> = slas.0.iter().map(|p| p.name.clone()).collect();
+    let rule_set = rules::compile(
+        raw.rule,
+        raw.triage,
+        base,
+        &rules::Known {
+            teams: &team_names,
+            agents: &agent_names,
+            slas: &sla_names,
+        },
+        &mut problems,
+    );
 
     if !problems.is_empty() {
         return Err(ConfigError { problems });
@@ -965,6 +983,7 @@ fn validate(
         calendars,
         alerts,
         digest,
+        rules: rule_set,
     })
 }
 

@@ -32,6 +32,10 @@ pub struct RawConfig {
     pub calendar: Option<BTreeMap<String, RawCalendar>>,
     pub alerts: Option<RawAlerts>,
     pub digest: Option<RawDigest>,
+    // issue 13: rules
+    #[serde(default)]
+    pub rule: Vec<RawRule>,
+    pub triage: Option<RawTriage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,4 +233,101 @@ pub struct RawAlerts {
 pub struct RawDigest {
     pub enabled: Option<bool>,
     pub hour: Option<i64>,
+// issue 13: rules
+
+/// One `[[rule]]` (in the configuration file or in `[triage] rules_file`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: Option<String>,
+    pub when: Option<RawCond>,
+    pub set: Option<RawRuleSet>,
+    pub route: Option<RawRoute>,
+    pub sla: Option<String>,
+    pub forced_human: Option<bool>,
+    pub suppress_ack: Option<bool>,
+    pub no_bot: Option<bool>,
+    pub suggest_macros: Option<Vec<String>>,
+    pub stop: Option<bool>,
+}
+
+/// A rule's `when` table (and each table in its `all`, `any`, `not`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCond {
+    pub any_keywords: Option<Vec<String>>,
+    pub all_keywords: Option<Vec<String>>,
+    pub header: Option<RawHeaderCond>,
+    pub headers: Option<Vec<RawHeaderCond>>,
+    pub sender: Option<OneOrMany>,
+    pub sender_domain: Option<OneOrMany>,
+    pub channel: Option<OneOrMany>,
+    pub account: Option<OneOrMany>,
+    pub language: Option<OneOrMany>,
+    pub tier: Option<OneOrMany>,
+    pub sentiment_below: Option<f64>,
+    pub sentiment_above: Option<f64>,
+    pub first_message: Option<bool>,
+    pub all: Option<Vec<RawCond>>,
+    pub any: Option<Vec<RawCond>>,
+    pub not: Option<Box<RawCond>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderCond {
+    pub name: Option<String>,
+    pub regex: Option<String>,
+}
+
+/// `"x"` or `["x", "y"]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A rule's `set.*` keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuleSet {
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub priority: Option<String>,
+}
+
+/// A rule's `route.*` keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub team: Option<String>,
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTriage {
+    pub rules_file: Option<String>,
+    pub forced_human_terms: Option<Vec<String>>,
+    pub forced_human_patterns: Option<Vec<String>>,
+    pub sentiment_zh_lexicon: Option<String>,
+    pub negative_alert_below: Option<f64>,
+}
+
+/// The file named by `[triage] rules_file`: `[[rule]]` entries only.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRulesFile {
+    #[serde(default)]
+    pub rule: Vec<RawRule>,
 }

@@ -27,12 +27,19 @@ const MAX_ROUNDS: usize = 500;
 /// The raw configuration with every bad key left out, and what was wrong; or, for a file
 /// that is not TOML at all, the syntax error.
 pub fn read(text: &str) -> Result<(RawConfig, Vec<ReadProblem>), String> {
+    read_as(text)
+}
+
+/// [`read`] for another file of raw structs (the `[triage] rules_file`).
+pub fn read_as<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<(T, Vec<ReadProblem>), String> {
     let mut table: toml::Table = toml::from_str(text)
         .map_err(|e| format!("the file is not valid TOML: {}", e.to_string().trim()))?;
     let mut problems = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let value = toml::Value::Table(table.clone());
-        match serde_path_to_error::deserialize::<_, RawConfig>(value) {
+        match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(raw) => return Ok((raw, problems)),
             Err(e) => {
                 let mut path: Vec<Segment> = e.path().iter().cloned().collect();
@@ -120,6 +127,14 @@ fn place(table: &toml::Table, path: &[Segment]) -> (String, String) {
             format!("mailbox {name:?}")
         }
         ("agent", Some(Segment::Seq { index })) => format!("agent #{}", index + 1),
+        ("rule", Some(Segment::Seq { index })) => table
+            .get("rule")
+            .and_then(|m| m.as_array())
+            .and_then(|a| a.get(*index))
+            .and_then(|m| m.get("name"))
+            .and_then(|n| n.as_str())
+            .filter(|n| !n.trim().is_empty())
+            .map_or_else(|| format!("rule #{}", index + 1), |n| format!("rule {n:?}")),
         ("channel", Some(Segment::Map { key: kind })) => match path.get(2) {
             Some(Segment::Seq { index }) if path.len() > 3 => {
                 let account = table
