@@ -30,6 +30,8 @@ pub struct Daemon {
 
 /// How often the daemon looks for held-message notices the hourly cap held back.
 const HELD_DIGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often SLA timers, alert reports and digests are checked.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Queues the held-message notices the hourly cap held back (see
 /// `agent::send_held_digests`), in one transaction.
@@ -131,6 +133,8 @@ async fn housekeeping(store: &Store, pipeline: &Pipeline) -> usize {
         Ok(false) => {}
         Err(e) => tracing::error!("Summary of unfiled messages: {e:#}"),
     }
+    // SLA warnings and breaches, overdue alert reports, daily digests.
+    queued += crate::watch::tick(store, pipeline).await.total();
     queued
 }
 
@@ -341,6 +345,25 @@ impl Daemon {
                     }
                 }
                 "housekeeping (held digests, admin summary)".to_string()
+            });
+        }
+        {
+            // The clock's triage chores (`watch`): SLA warnings and breaches, overdue red
+            // alert reports, daily digests. Each notice is claimed once in the database.
+            let (store, pipeline) = (self.store.clone(), self.pipeline.clone());
+            let cancel = cancel.clone();
+            let wake = wake.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(WATCH_EVERY) => {}
+                    }
+                    if crate::watch::tick(&store, &pipeline).await.total() > 0 {
+                        wake.notify_one();
+                    }
+                }
+                "watch (SLA timers, red alerts, digests)".to_string()
             });
         }
         tracing::info!(

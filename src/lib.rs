@@ -31,6 +31,12 @@
 //!    customer within a window. A message reaching a ticket only through headers is held;
 //!    tickets of different customers are linked, never merged; the reason is recorded on
 //!    the message. Subjects and courtesy replies are read by the pure `threading`.
+//!    **Triage** (`intake::triage`) then reads each customer message with the pure
+//!    `rules`: language, sentiment and the forced-human list (`rules::forced`), the
+//!    `[[rule]]`s (category, tags, priority, team or agent, SLA policy, macros), routing by
+//!    the team's strategy among available agents (`rules::routing`), and the SLA policy
+//!    (`rules::sla`). A forced-human match silences every automatic answer for good and
+//!    raises a red alert mailed to the on-call list; all of it commits with the message.
 //! 3. **Agents' mail** (`agent`) is claimed by its token (`agent::token`), verified
 //!    (`agent::authres`: the trusted server's Authentication-Results, or local DKIM), read
 //!    (`channels::email::quote` cuts at our marker line; `commands::parse`), then acted on
@@ -58,6 +64,10 @@
 //! topics such as account takeover or self-harm) and the configured `[[rule]]`s give a
 //! message its category, priority, team, SLA and whether a person must see it first.
 //!
+//! `watch` runs from the clock: SLA warnings and breaches (business calendars, paused
+//! while pending), overdue red-alert reports escalated to the lead, and daily digests;
+//! each notice is claimed once in the database, so restarts never repeat one.
+//!
 //! `daemon` supervises the long-running loops (folders, feeds, the HTTP listener with
 //! `/healthz`, the outbox, housekeeping), holds the single-instance lock and handles
 //! SIGTERM; `cli` holds one file per subcommand (text views escape terminal controls);
@@ -80,6 +90,7 @@ pub mod outbound;
 pub mod rules;
 pub mod store;
 pub mod threading;
+pub mod watch;
 
 /// Peak resident memory of this process in KiB (VmHWM), where the platform tells it.
 pub fn peak_rss_kib() -> Option<u64> {

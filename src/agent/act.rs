@@ -417,6 +417,13 @@ pub(super) async fn act(
         .collect();
     let templates = pl.templates();
     let macro_exists = |name: &str| templates.macro_names().iter().any(|m| m == name);
+    let transfer = match reply.commands.iter().find_map(|(_, _, c)| match c {
+        crate::commands::parse::Command::Transfer(team) => Some(team.clone()),
+        _ => None,
+    }) {
+        Some(team) => Some(super::route::transfer_route(cfg, conn, &team, now).await?),
+        None => None,
+    };
     let mut report = apply::apply(
         conn,
         &ApplyContext {
@@ -426,6 +433,8 @@ pub(super) async fn act(
             message_row: None,
             now: &now_s,
             macro_exists: &macro_exists,
+            body: &reply.body,
+            transfer,
         },
         &reply.commands,
     )
@@ -592,6 +601,10 @@ pub(super) async fn act(
                 format!("it could not be sent to the customer: {e:#}"),
             )),
         }
+    }
+
+    if matches!(outcome, ReplyOutcome::SentToCustomer) {
+        crate::store::triage::record_first_human(conn, t.id, &now_s).await?;
     }
 
     // The receipt: unless #quiet and all went well, whenever there were commands.

@@ -40,6 +40,7 @@ mod act;
 pub mod authres;
 mod claim;
 mod hold;
+pub mod route;
 pub mod token;
 
 use act::*;
@@ -240,6 +241,41 @@ async fn store_inbound(
     }
     record_source(conn, it, row, now).await?;
     Ok(row)
+}
+
+/// Queues a team mail (`compose::internal_mail`): on a ticket, as an outbound message
+/// of `kind` in its thread with its outbox row; without one, as an outbox row only.
+pub async fn queue_internal(
+    pl: &Services,
+    conn: &mut Conn,
+    ticket: Option<TicketId>,
+    kind: MessageKind,
+    c: &Composed,
+    now: &str,
+) -> Result<()> {
+    match ticket {
+        Some(t) => {
+            let root = compose::thread_root_id(t, &pl.config().message_id_domain);
+            queue(pl, conn, t, kind, c, &[root], now).await?;
+        }
+        None => {
+            outbox::insert_outbox(
+                conn,
+                &outbox::NewOutbox {
+                    message_row: None,
+                    ticket_id: None,
+                    kind: kind.as_str(),
+                    message_id: &c.message_id,
+                    mail_from: &pl.config().smtp.from.address,
+                    rcpt_to: &c.to,
+                    raw: &c.raw,
+                    now,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Queues `c` (to an agent or the customer) as an outbound message and an outbox row.

@@ -1,10 +1,12 @@
 //! The command line: one file per subcommand, each a clap struct plus `execute`.
 
 pub mod check_config;
+pub mod digest;
 pub mod events;
 pub mod import;
 pub mod keys;
 pub mod message;
+pub mod rules;
 pub mod run;
 pub mod ticket;
 
@@ -71,6 +73,12 @@ pub enum Command {
     Message(message::MessageCommand),
     /// List the post-commit event log (what happened to tickets, in order).
     Events(events::EventsArgs),
+    /// Try the triage rules on a message file.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Send the agents' daily digests now.
+    #[command(subcommand)]
+    Digest(digest::DigestCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

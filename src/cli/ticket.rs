@@ -79,11 +79,57 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
             };
             let msgs = messages::list_message_views(&mut conn, *id).await?;
             let links = tickets::list_links(&mut conn, *id).await?;
+            let tri = crate::store::triage::get_triage(&mut conn, *id)
+                .await?
+                .unwrap_or_default();
+            let signals = crate::store::triage::message_signals(&mut conn, *id).await?;
+            let alerts = crate::store::triage::alerts_of(&mut conn, *id).await?;
+            let notices = crate::store::triage::sla_notices(&mut conn, *id).await?;
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            let timers = match crate::store::triage::open_ticket(&mut conn, *id).await? {
+                Some(t) => crate::watch::timers(&cfg, &mut conn, &t, now).await?,
+                None => Vec::new(),
+            };
+            let sla = tri.sla_policy.as_ref().map(|policy| {
+                serde_json::json!({
+                    "policy": policy,
+                    "timers": timers,
+                    "breaches": timers.iter().filter(|t| t.breached).map(|t| t.target.as_str()).collect::<Vec<_>>(),
+                    "notices": notices.iter().map(|(target, kind, cycle, sent)| serde_json::json!({
+                        "target": target, "kind": kind, "cycle": cycle, "sent_at": sent,
+                    })).collect::<Vec<_>>(),
+                })
+            });
             if *json {
                 let mut v = serde_json::to_value(&ticket)?;
+                let mut msgs_v = serde_json::to_value(&msgs)?;
+                if let Some(list) = msgs_v.as_array_mut() {
+                    for m in list.iter_mut() {
+                        let row = m.get("id").and_then(serde_json::Value::as_i64).unwrap_or(0);
+                        let (fired, language, sentiment) =
+                            signals.get(&row).cloned().unwrap_or_default();
+                        if let Some(o) = m.as_object_mut() {
+                            o.insert("rules_fired".into(), serde_json::json!(fired));
+                            o.insert("language".into(), serde_json::json!(language));
+                            o.insert("sentiment".into(), serde_json::json!(sentiment));
+                        }
+                    }
+                }
                 if let Some(o) = v.as_object_mut() {
                     o.insert("links".into(), serde_json::to_value(&links)?);
-                    o.insert("messages".into(), serde_json::to_value(&msgs)?);
+                    o.insert("category".into(), serde_json::json!(tri.category));
+                    o.insert("team".into(), serde_json::json!(tri.team));
+                    o.insert(
+                        "forced_human".into(),
+                        serde_json::json!(tri.forced_human.is_some()),
+                    );
+                    o.insert(
+                        "forced_human_match".into(),
+                        serde_json::json!(tri.forced_human),
+                    );
+                    o.insert("sla".into(), serde_json::json!(sla));
+                    o.insert("alerts".into(), serde_json::to_value(&alerts)?);
+                    o.insert("messages".into(), msgs_v);
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -99,6 +145,40 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                         .map(|l| format!(", follows #{l}"))
                         .unwrap_or_default()
                 );
+                if tri.category.is_some() || tri.team.is_some() {
+                    println!(
+                        "Category {}, team {}",
+                        term_line(tri.category.as_deref().unwrap_or("(none)")),
+                        term_line(tri.team.as_deref().unwrap_or("(none)"))
+                    );
+                }
+                if let Some(f) = &tri.forced_human {
+                    println!("FORCED TO A HUMAN: {}", term_line(&f.to_string()));
+                }
+                for t in &timers {
+                    println!(
+                        "SLA {}: due {}{}{}",
+                        t.target,
+                        t.due.map_or("(paused)".to_string(), |d| d.to_rfc3339()),
+                        if t.met.is_some() { ", met" } else { "" },
+                        if t.breached { ", BREACHED" } else { "" }
+                    );
+                }
+                for a in &alerts {
+                    println!(
+                        "Red alert {} ({}): report due {}{}",
+                        a.id,
+                        term_line(&a.reason),
+                        a.report_due,
+                        a.report_at
+                            .as_ref()
+                            .map(|r| format!(
+                                ", reported {r} by {}",
+                                a.report_by.as_deref().unwrap_or("?")
+                            ))
+                            .unwrap_or_else(|| ", NO REPORT YET".into())
+                    );
+                }
                 if !ticket.tags.is_empty() {
                     println!("Tags: {}", term_line(&ticket.tags.join(", ")));
                 }

@@ -10,11 +10,11 @@
 //! sends no mail (the receipt is built by the caller from the [`ApplyReport`]).
 
 use crate::commands::parse::Command;
-use crate::commands::plan::{self, Actor, Plan, Snapshot, Write};
+use crate::commands::plan::{self, Actor, Plan, Snapshot, TransferRoute, Write};
 use crate::domain::TicketId;
 use crate::store::Conn as SqliteConnection;
 use crate::store::agent::{self, NewCommandLog, TicketState};
-use crate::store::{Result, StoreError, tickets};
+use crate::store::{Result, StoreError, tickets, triage};
 
 /// Who acts on which ticket, and what the caller knows that the database does not.
 pub struct ApplyContext<'a> {
@@ -30,6 +30,10 @@ pub struct ApplyContext<'a> {
     pub now: &'a str,
     /// Whether a macro template of this name exists.
     pub macro_exists: &'a (dyn Fn(&str) -> bool + Sync),
+    /// The reply's text below its commands (a `#report` without text is this).
+    pub body: &'a str,
+    /// Where `#transfer` goes, when the reply has one (the caller routes it).
+    pub transfer: Option<Result<TransferRoute, String>>,
 }
 
 impl ApplyContext<'_> {
@@ -39,6 +43,7 @@ impl ApplyContext<'_> {
             agent: self.agent,
             agents: self.agents,
             macro_exists: self.macro_exists,
+            has_body: !self.body.trim().is_empty(),
         }
     }
 }
@@ -106,6 +111,19 @@ pub async fn load(
             .map(|t| (t.id, t.status));
         snapshot.merge_target = Some((n, target));
     }
+    snapshot.transfer = ctx.transfer.clone();
+    if commands
+        .iter()
+        .any(|(_, _, c)| matches!(c, Command::Report(_)))
+    {
+        snapshot.open_alert = triage::open_alert(conn, id).await?.map(|a| a.id);
+    }
+    if commands
+        .iter()
+        .any(|(_, _, c)| matches!(c, Command::Away | Command::Back))
+    {
+        snapshot.away = triage::away_agents(conn).await?.contains(ctx.agent);
+    }
     Ok(snapshot)
 }
 
@@ -147,6 +165,23 @@ pub async fn write(
             Write::MergeInto(into) => {
                 agent::move_people(conn, *into, id).await?;
                 tickets::merge_ticket(conn, *into, id, now).await?;
+            }
+            Write::Category(c) => triage::set_category(conn, id, c.as_deref(), now).await?,
+            Write::Team(t) => triage::set_team(conn, id, t.as_deref(), now).await?,
+            Write::TeamCursor { team, agent } => {
+                triage::set_team_cursor(conn, team, agent, now).await?;
+            }
+            Write::Report { alert, text } => {
+                let text = text.as_deref().unwrap_or(ctx.body).trim();
+                if let Some(a) = triage::open_alert(conn, id)
+                    .await?
+                    .filter(|a| a.id == *alert)
+                {
+                    triage::record_report(conn, &a, agent_name, text, now).await?;
+                }
+            }
+            Write::Away(away) => {
+                triage::set_away(conn, agent_name, *away, now).await?;
             }
             Write::MarkUndone(row) => agent::mark_undone(conn, *row, now).await?,
             Write::Touch => tickets::touch_ticket(conn, id, now).await?,
@@ -259,6 +294,8 @@ mod tests {
                 message_row: None,
                 now: &now,
                 macro_exists: &exists,
+                body: parsed.body.as_str(),
+                transfer: None,
             };
             let mut tx = self.store.begin_write().await.unwrap();
             let report = apply(&mut tx, &ctx, &parsed.commands).await.unwrap();

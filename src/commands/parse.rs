@@ -80,6 +80,8 @@ pub const MAX_TAGS_PER_LINE: usize = 20;
 pub const MAX_MACRO_CHARS: usize = 64;
 /// Longest agent name.
 pub const MAX_AGENT_CHARS: usize = 64;
+/// The longest handling report (`#report`), in characters.
+pub const MAX_REPORT_CHARS: usize = 4000;
 /// Addresses on one `#invite` or `#cc` line.
 pub const MAX_ADDRESSES_PER_LINE: usize = 10;
 
@@ -121,6 +123,16 @@ pub enum Command {
     /// Act on a held message as if it had been accepted: the one a held notice is about
     /// (`None`, when replying to the notice), or the message with this number.
     Release(Option<i64>),
+    /// Set the ticket's category by hand, lower-cased.
+    Category(String),
+    /// Re-route the ticket through this team's strategy, lower-cased as typed.
+    Transfer(String),
+    /// The handling report of the ticket's red alert: the text on the line, or (`None`)
+    /// the reply's body, which then stays internal.
+    Report(Option<String>),
+    /// The agent takes no new tickets until `#back`.
+    Away,
+    Back,
 }
 
 impl Command {
@@ -140,6 +152,11 @@ impl Command {
             Command::Help => "help",
             Command::Quiet => "quiet",
             Command::Release(_) => "release",
+            Command::Category(_) => "category",
+            Command::Transfer(_) => "transfer",
+            Command::Report(_) => "report",
+            Command::Away => "away",
+            Command::Back => "back",
         }
     }
 }
@@ -229,6 +246,12 @@ pub enum CommandError {
     TagConflict { tag: String },
     #[error("#tag takes at most {MAX_TAGS_PER_LINE} tags per line")]
     TooManyTags,
+    #[error(
+        "{value:?} is not a valid {what} name; use up to {MAX_TAG_CHARS} letters, digits, _ or -"
+    )]
+    InvalidName { what: &'static str, value: String },
+    #[error("#report takes at most {MAX_REPORT_CHARS} characters")]
+    ReportTooLong,
     #[error("{value:?} is not a macro name; use up to {MAX_MACRO_CHARS} of a-z, 0-9, _ and -")]
     InvalidMacro { value: String },
     #[error("#{command} already given on line {line}; only the first is applied")]

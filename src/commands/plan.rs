@@ -85,6 +85,25 @@ pub struct Snapshot {
     /// For the reply's `#merge N`: N, and the ticket N lives on in with its status (None:
     /// there is no ticket N). A `#merge` whose N is not here is rejected as "no ticket".
     pub merge_target: Option<(TicketId, Option<(TicketId, Status)>)>,
+    /// For the reply's `#transfer`: where the team's strategy routes the ticket, or why
+    /// there is no such team. Computed by the caller, which knows the teams and who is
+    /// available.
+    pub transfer: Option<Result<TransferRoute, String>>,
+    /// The ticket's red alert still waiting for its report (`#report`).
+    pub open_alert: Option<i64>,
+    /// Whether the acting agent is away (`#away`).
+    pub away: bool,
+}
+
+/// Where `#transfer <team>` sends a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRoute {
+    /// The team's configured name.
+    pub team: String,
+    /// The member its strategy chose; `None` when nobody is available.
+    pub assignee: Option<String>,
+    /// Why nobody was chosen (all away or off hours...), for the receipt.
+    pub why_nobody: Option<String>,
 }
 
 impl Snapshot {
@@ -98,6 +117,9 @@ impl Snapshot {
             participants: Vec::new(),
             last_undoable: None,
             merge_target: None,
+            transfer: None,
+            open_alert: None,
+            away: false,
         }
     }
 }
@@ -110,6 +132,8 @@ pub struct Actor<'a> {
     pub agents: &'a [(String, String)],
     /// Whether a macro template of this name exists.
     pub macro_exists: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Whether the reply has text below its commands (a `#report` without text uses it).
+    pub has_body: bool,
 }
 
 /// One database write, in the order [`Plan::writes`] gives them.
@@ -130,6 +154,20 @@ pub enum Write {
     RemoveCcParticipant(String),
     /// Merge this ticket into that one, collaborators and copied addresses included.
     MergeInto(TicketId),
+    Category(Option<String>),
+    Team(Option<String>),
+    /// The team's round-robin cursor moves to this member.
+    TeamCursor {
+        team: String,
+        agent: String,
+    },
+    /// The handling report of alert `alert`: this text, or (`None`) the reply's body.
+    Report {
+        alert: i64,
+        text: Option<String>,
+    },
+    /// The acting agent is away (true) or back.
+    Away(bool),
     /// Mark this `command_log` row undone.
     MarkUndone(i64),
     /// Move `updated_at` to now.
@@ -264,12 +302,49 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
                     Outcome::Rejected(format!("no macro named {name}"))
                 }
             }
+            Command::Away | Command::Back => {
+                let away = *command == Command::Away;
+                if snapshot.away == away {
+                    Outcome::Unchanged(if away {
+                        "you were already away".into()
+                    } else {
+                        "you were not away".into()
+                    })
+                } else {
+                    plan.writes.push(Write::Away(away));
+                    Outcome::Unchanged(if away {
+                        "you are away: no new tickets until #back".into()
+                    } else {
+                        "welcome back: new tickets reach you again".into()
+                    })
+                }
+            }
+            Command::Report(text) => match snapshot.open_alert {
+                None => {
+                    Outcome::Rejected("this ticket has no red alert waiting for a report".into())
+                }
+                Some(_) if text.is_none() && !actor.has_body => {
+                    Outcome::Rejected("#report needs text on its line or below it".into())
+                }
+                Some(alert) => {
+                    if text.is_none() {
+                        plan.note = true;
+                    }
+                    plan.writes.push(Write::Report {
+                        alert,
+                        text: text.clone(),
+                    });
+                    Outcome::Unchanged(format!("report recorded on red alert {alert}"))
+                }
+            },
             Command::Assign(_)
             | Command::Status(_)
             | Command::Priority(_)
             | Command::Tag { .. }
             | Command::Invite(_)
             | Command::Cc(_)
+            | Command::Category(_)
+            | Command::Transfer(_)
                 if let Some(into) = t.state.merged_into =>
             {
                 Outcome::Rejected(merged_away(t.state.id, into))
@@ -298,6 +373,21 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
             Command::Tag { add, remove } => tag(&mut plan, &mut t, add, remove),
             Command::Invite(email) => invite(&mut plan, &mut t, email),
             Command::Cc(email) => cc(&mut plan, &mut t, actor, email),
+            Command::Category(c) => {
+                if t.state.category.as_deref() == Some(c.as_str()) {
+                    Outcome::Unchanged(format!("category was already {c}"))
+                } else {
+                    plan.writes.push(Write::Category(Some(c.clone())));
+                    record(
+                        &mut plan.changes.category,
+                        t.state.category.clone(),
+                        Some(c.clone()),
+                    );
+                    t.state.category = Some(c.clone());
+                    Outcome::Changed(format!("category is now {c}"))
+                }
+            }
+            Command::Transfer(_) => transfer(&mut plan, &mut t, snapshot.transfer.as_ref()),
         };
         if matches!(outcome, Outcome::Changed(_)) {
             plan.changed.push(text.clone());
@@ -530,6 +620,47 @@ fn merge_into(
 }
 
 /// Reverts the agent's newest undoable set on this ticket.
+fn transfer(
+    plan: &mut Plan,
+    t: &mut Ticket,
+    route: Option<&Result<TransferRoute, String>>,
+) -> Outcome {
+    let route = match route {
+        Some(Ok(r)) => r,
+        Some(Err(why)) => return Outcome::Rejected(why.clone()),
+        None => return Outcome::Rejected("no team to transfer to".into()),
+    };
+    let team = Some(route.team.clone());
+    if t.state.team != team {
+        plan.writes.push(Write::Team(team.clone()));
+        record(&mut plan.changes.team, t.state.team.clone(), team.clone());
+        t.state.team = team;
+    }
+    if t.state.assignee != route.assignee {
+        plan.writes.push(Write::Assignee(route.assignee.clone()));
+        record(
+            &mut plan.changes.assignee,
+            t.state.assignee.clone(),
+            route.assignee.clone(),
+        );
+        t.state.assignee = route.assignee.clone();
+    }
+    match &route.assignee {
+        Some(a) => {
+            plan.writes.push(Write::TeamCursor {
+                team: route.team.clone(),
+                agent: a.clone(),
+            });
+            Outcome::Changed(format!("transferred to {}, assigned to {a}", route.team))
+        }
+        None => Outcome::Changed(format!(
+            "transferred to {}, unassigned: {}",
+            route.team,
+            route.why_nobody.as_deref().unwrap_or("nobody is available")
+        )),
+    }
+}
+
 fn undo_last(plan: &mut Plan, t: &mut Ticket, entry: Option<&CommandLogEntry>) -> Outcome {
     let Some(entry) = entry else {
         return Outcome::Rejected("nothing to undo".into());
@@ -586,6 +717,22 @@ fn undo_last(plan: &mut Plan, t: &mut Ticket, entry: Option<&CommandLogEntry>) -
                 "priority stays {} (changed since)",
                 t.state.priority
             ));
+        }
+    }
+    if let Some(c) = &set.category {
+        if t.state.category == c.after {
+            plan.writes.push(Write::Category(c.before.clone()));
+            t.state.category = c.before.clone();
+        } else {
+            kept.push("category stays (changed since)".to_string());
+        }
+    }
+    if let Some(c) = &set.team {
+        if t.state.team == c.after {
+            plan.writes.push(Write::Team(c.before.clone()));
+            t.state.team = c.before.clone();
+        } else {
+            kept.push("team stays (changed since)".to_string());
         }
     }
     // Tags as a difference, and the rows the set added; each write is harmless if the

@@ -13,6 +13,8 @@ fn ticket() -> TicketState {
         assignee: None,
         merged_into: None,
         customer_email: CUSTOMER.into(),
+        category: None,
+        team: None,
     }
 }
 
@@ -33,6 +35,7 @@ fn run(s: &Snapshot, agent: &str, text: &str) -> Plan {
         agent,
         agents: &agents,
         macro_exists: &exists,
+        has_body: !parsed.body.trim().is_empty(),
     };
     plan(s, &actor, &parsed.commands)
 }
@@ -436,6 +439,8 @@ fn undo_reverts_only_what_the_set_changed() {
                 before: Priority::Low,
                 after: Priority::High,
             }),
+            category: None,
+            team: None,
             tags_added: vec!["billing".into()],
             tags_removed: vec!["spam".into()],
             cc_added: vec!["wife@example.org".into()],

@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use crate::commands::parse::{
-    AssignTarget, Command, CommandError, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS, MAX_TAG_CHARS,
-    MAX_TAGS_PER_LINE, echo,
+    AssignTarget, Command, CommandError, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS, MAX_REPORT_CHARS,
+    MAX_TAG_CHARS, MAX_TAGS_PER_LINE, echo,
 };
 use crate::domain::{Priority, Status, TicketId};
 
@@ -227,6 +227,64 @@ pub static COMMANDS: &[CommandSpec] = &[
             }
         },
     },
+    CommandSpec {
+        name: "category",
+        aliases: &[],
+        args: "refund",
+        example: "refund",
+        help: "set the category by hand",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            let value = one_arg("category", "a category name", &words(rest))?;
+            Ok(vec![Command::Category(name("category", value)?)])
+        },
+    },
+    CommandSpec {
+        name: "transfer",
+        aliases: &[],
+        args: "billing",
+        example: "billing",
+        help: "hand the ticket to a team, which routes it",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            let value = one_arg("transfer", "a team name", &words(rest))?;
+            Ok(vec![Command::Transfer(name("team", value)?)])
+        },
+    },
+    CommandSpec {
+        name: "report",
+        aliases: &[],
+        args: "[text]",
+        example: "called the customer, account locked",
+        help: "handling report of a red alert",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            if rest.chars().count() > MAX_REPORT_CHARS {
+                return Err(CommandError::ReportTooLong);
+            }
+            Ok(vec![Command::Report(
+                (!rest.is_empty()).then(|| rest.to_string()),
+            )])
+        },
+    },
+    CommandSpec {
+        name: "away",
+        aliases: &[],
+        args: "",
+        example: "",
+        help: "take no new tickets until #back",
+        repeat: Repeat::Once,
+        parse: |rest| no_args("away", rest, Command::Away),
+    },
+    CommandSpec {
+        name: "back",
+        aliases: &[],
+        args: "",
+        example: "",
+        help: "take new tickets again",
+        repeat: Repeat::Once,
+        parse: |rest| no_args("back", rest, Command::Back),
+    },
 ];
 
 /// The first and last lines of the cheat sheet.
@@ -336,6 +394,9 @@ impl Command {
             Command::Macro(name) => name.clone(),
             Command::Note | Command::Undo | Command::Help | Command::Quiet => String::new(),
             Command::Release(None) => String::new(),
+            Command::Category(name) | Command::Transfer(name) => name.clone(),
+            Command::Report(text) => text.clone().unwrap_or_default(),
+            Command::Away | Command::Back => String::new(),
         };
         if args.is_empty() {
             format!("#{name}")
@@ -535,6 +596,23 @@ fn ticket(value: &str) -> Result<TicketId, CommandError> {
     match bare.parse::<TicketId>() {
         Ok(n) if n > 0 && bare.chars().all(|c| c.is_ascii_digit()) => Ok(n),
         _ => Err(CommandError::InvalidTicket { value: echo(value) }),
+    }
+}
+
+/// A category or team name: what a tag may be.
+fn name(what: &'static str, value: &str) -> Result<String, CommandError> {
+    let valid = value.chars().count() <= MAX_TAG_CHARS
+        && value.chars().next().is_some_and(char::is_alphanumeric)
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(value.to_lowercase())
+    } else {
+        Err(CommandError::InvalidName {
+            what,
+            value: echo(value),
+        })
     }
 }
 

@@ -276,6 +276,13 @@ impl Config {
             .find(|a| a.email.eq_ignore_ascii_case(email))
     }
 
+    /// The configured agent of this name (handles compare case-insensitively).
+    pub fn agent_by_name(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name.trim()))
+    }
+
     /// The address replies should go to, before a `+token` is added.
     pub fn primary_address(&self) -> String {
         self.smtp.from.address.clone()

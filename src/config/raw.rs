@@ -233,6 +233,8 @@ pub struct RawAlerts {
 pub struct RawDigest {
     pub enabled: Option<bool>,
     pub hour: Option<i64>,
+}
+
 // issue 13: rules
 
 /// One `[[rule]]` (in the configuration file or in `[triage] rules_file`).

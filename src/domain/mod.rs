@@ -101,6 +101,15 @@ string_enum!(
         PriorityChanged => "priority_changed",
         TicketMerged => "ticket_merged",
         TicketsLinked => "tickets_linked",
+        Triaged => "triaged",
+        ForcedHuman => "forced_human",
+        CategoryChanged => "category_changed",
+        TeamChanged => "team_changed",
+        AlertRaised => "alert_raised",
+        AlertReported => "alert_reported",
+        AlertEscalated => "alert_escalated",
+        SlaWarning => "sla_warning",
+        SlaBreached => "sla_breached",
     }
 );
 

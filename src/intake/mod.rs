@@ -8,6 +8,7 @@
 pub mod matching;
 pub mod pipeline;
 mod services;
+pub mod triage;
 pub mod unit;
 
 pub use services::Services;

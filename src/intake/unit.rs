@@ -94,6 +94,11 @@ pub struct Unit<'a> {
     merges: Vec<(TicketId, TicketId)>,
     links: Vec<bulk::LinkRow>,
     bounces: Vec<(String, String)>,
+    /// Triage (`intake::triage`): who is available, what it decided, what it writes.
+    routing: super::triage::RoutingState,
+    tiers: HashMap<i64, String>,
+    triaged: HashMap<TicketId, super::triage::Triaged>,
+    triage_writes: crate::store::triage::TriageWrites,
 }
 
 /// Where a message goes whose own Message-ID claims to be one of ours: it must not occupy
@@ -275,6 +280,16 @@ impl<'a> Unit<'a> {
             bulk::autoreply_counts_since(conn, &ack_keys, &db_time(now - ChronoDuration::hours(1)))
                 .await?;
         let outbox_tickets = bulk::outbox_tickets(conn, &originals).await?;
+        let routing = if cfg.teams.is_empty() {
+            super::triage::RoutingState::default()
+        } else {
+            super::triage::RoutingState {
+                away: crate::store::triage::away_agents(conn).await?,
+                open_counts: crate::store::triage::open_counts(conn).await?,
+                cursors: crate::store::triage::team_cursors(conn).await?,
+            }
+        };
+        let tiers = crate::store::triage::tiers_of(conn, &customer_ids).await?;
         let notify = if cfg.notify_enabled && !cfg.agents.is_empty() {
             let mut by_customer: HashMap<i64, Vec<TicketId>> = HashMap::new();
             for s in tickets.values() {
@@ -329,6 +344,10 @@ impl<'a> Unit<'a> {
             merges: Vec::new(),
             links: Vec::new(),
             bounces: Vec::new(),
+            routing,
+            tiers,
+            triaged: HashMap::new(),
+            triage_writes: Default::default(),
         })
     }
 
@@ -371,6 +390,9 @@ impl<'a> Unit<'a> {
         }
         bulk::insert_links(conn, &self.links, now).await?;
         events::insert_events(conn, &self.events(), now).await?;
+        if !self.triage_writes.is_empty() {
+            crate::store::triage::write_batch(conn, &self.triage_writes, now).await?;
+        }
         for (addr, status) in &self.bounces {
             tickets::mark_bouncing(conn, addr, status, now).await?;
         }
@@ -858,6 +880,9 @@ impl<'a> Unit<'a> {
         let sender_is_ours = own.contains(&from.address)
             || split_plus(&from.address).is_some_and(|(base, _)| own.contains(&base));
         self.own = own;
+        if kind == MessageKind::Customer && !sender_is_ours {
+            self.triage(pl, p, it.raw, ticket, row, is_new, customer_id)?;
+        }
         if kind == MessageKind::Customer && self.notify.is_some() {
             if sender_is_ours {
                 tracing::info!(
@@ -890,13 +915,123 @@ impl<'a> Unit<'a> {
                 reason,
             });
         }
-        let acknowledged =
-            self.maybe_acknowledge(pl, p, &message_id, &from, ticket, suppression)?;
+        let quiet = self.triaged.get(&ticket).and_then(|t| {
+            if let Some((topic, _)) = &t.forced {
+                Some(format!("the ticket is forced to a human ({topic})"))
+            } else if t.verdict.suppress_ack {
+                Some(format!(
+                    "rule {} suppresses it",
+                    t.verdict.rules_fired.last().map_or("?", String::as_str)
+                ))
+            } else {
+                None
+            }
+        });
+        let acknowledged = match quiet {
+            Some(why) => {
+                tracing::info!("Ticket #{ticket}: no acknowledgement because {why}");
+                false
+            }
+            None => self.maybe_acknowledge(pl, p, &message_id, &from, ticket, suppression)?,
+        };
         Ok(Outcome::NewTicket {
             ticket,
             row,
             acknowledged,
         })
+    }
+
+    /// Triage of one customer message (`intake::triage`), and the red alert's mail.
+    #[allow(clippy::too_many_arguments)]
+    fn triage(
+        &mut self,
+        pl: &Services,
+        p: &Inbound,
+        raw: &[u8],
+        ticket: TicketId,
+        row: i64,
+        is_new: bool,
+        customer_id: i64,
+    ) -> Result<()> {
+        let cfg = pl.config();
+        let tier = self.tiers.get(&customer_id).cloned();
+        let alerts_before = self.triage_writes.alerts.len();
+        let t = super::triage::triage(
+            cfg,
+            &mut self.routing,
+            &mut self.triage_writes,
+            p,
+            &super::triage::Ask {
+                ticket,
+                row,
+                is_new,
+                tier: tier.as_deref(),
+                raw,
+                now: self.now,
+            },
+        );
+        if let Some((topic, term)) = &t.forced {
+            tracing::warn!("Ticket #{ticket}: forced to a human ({topic}: {term:?})");
+        }
+        if self.triage_writes.alerts.len() > alerts_before && !cfg.alerts.on_call.is_empty() {
+            let subject = self
+                .snap
+                .tickets
+                .get(&ticket)
+                .map(|s| s.t.subject.clone())
+                .unwrap_or_default();
+            let due = self
+                .triage_writes
+                .alerts
+                .last()
+                .map(|a| {
+                    a.report_due
+                        .get(..16)
+                        .unwrap_or(&a.report_due)
+                        .replace('T', " ")
+                })
+                .unwrap_or_default();
+            let excerpt = compose::neutralised(
+                head(crate::channels::email::quote::new_text(&p.body_text), 1500),
+                1500,
+            );
+            let composed = compose::internal_mail(
+                cfg,
+                pl.templates(),
+                &compose::InternalMail {
+                    template: "alert",
+                    ticket: Some(ticket),
+                    to: &cfg.alerts.on_call,
+                    data: serde_json::json!({
+                        "reason": t.red_alert,
+                        "term": t.forced.as_ref().map(|(_, term)| compose::neutralised(term, 200)),
+                        "report_due": format!("{due} UTC"),
+                        "excerpt": excerpt,
+                        "ticket": {
+                            "id": ticket,
+                            "subject": compose::neutralised(&subject, 200),
+                            "customer": p.from.as_ref().map(|f| compose::neutralised(&f.address, 200)),
+                            "priority": t.priority.unwrap_or(crate::domain::Priority::Normal).as_str(),
+                            "category": t.verdict.category,
+                            "team": t.team,
+                            "assignee": t.assignee,
+                        },
+                    }),
+                    urgent: true,
+                },
+            );
+            match composed {
+                Ok(c) => {
+                    let root = compose::thread_root_id(ticket, &cfg.message_id_domain);
+                    self.queue_outbound(cfg, ticket, MessageKind::Notification, c, vec![root])?;
+                }
+                Err(e) => tracing::error!(
+                    "Ticket #{ticket}: the red alert mail cannot be composed: {e:#}"
+                ),
+            }
+        }
+        self.triaged.insert(ticket, t);
+        Ok(())
     }
 
     fn customer(&mut self, from: &Mailbox, given_email: Option<&str>) -> i64 {
@@ -1269,7 +1404,27 @@ impl<'a> Unit<'a> {
         let Some(state) = self.snap.tickets.get(&ticket) else {
             return Ok(());
         };
-        let details = ctx.details.get(&ticket).cloned().unwrap_or_default();
+        let mut details = ctx.details.get(&ticket).cloned().unwrap_or_default();
+        let triaged = self.triaged.get(&ticket);
+        if let Some(t) = triaged.filter(|_| event == NotifyEvent::NewTicket) {
+            if let Some(p) = t.priority {
+                details.priority = p;
+            }
+            if t.assignee.is_some() {
+                details.assignee = t.assignee.clone();
+            }
+            for tag in &t.verdict.tags {
+                if !details.tags.contains(tag) {
+                    details.tags.push(tag.clone());
+                }
+            }
+        }
+        let category = triaged.and_then(|t| t.verdict.category.clone());
+        let macros: Vec<String> = triaged
+            .map(|t| t.verdict.suggest_macros.clone())
+            .unwrap_or_default();
+        let forced = triaged.and_then(|t| t.forced.as_ref().map(|(topic, _)| topic.clone()));
+        let team = triaged.and_then(|t| t.team.clone());
         let customer_id = state.t.customer_id;
         let profile = ctx.profiles.get(&customer_id).cloned();
         let customer = match &profile {
@@ -1353,6 +1508,10 @@ impl<'a> Unit<'a> {
                     past_tickets,
                     match_reason: reason.as_str(),
                     sla_due: None,
+                    category: category.as_deref(),
+                    team: team.as_deref(),
+                    forced_human: forced.as_deref(),
+                    suggested_macros: &macros,
                     event,
                     message_text: &p.body_text,
                     customer_message_id: (!p.synthetic_id).then_some(message_id),

@@ -53,6 +53,37 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "problems.txt",
         include_str!("../../templates/problems.txt.hbs"),
     ),
+    (
+        "alert.subject",
+        include_str!("../../templates/alert.subject.hbs"),
+    ),
+    ("alert.txt", include_str!("../../templates/alert.txt.hbs")),
+    (
+        "alert-escalation.subject",
+        include_str!("../../templates/alert-escalation.subject.hbs"),
+    ),
+    (
+        "alert-escalation.txt",
+        include_str!("../../templates/alert-escalation.txt.hbs"),
+    ),
+    (
+        "sla.subject",
+        include_str!("../../templates/sla.subject.hbs"),
+    ),
+    ("sla.txt", include_str!("../../templates/sla.txt.hbs")),
+    (
+        "digest.subject",
+        include_str!("../../templates/digest.subject.hbs"),
+    ),
+    ("digest.txt", include_str!("../../templates/digest.txt.hbs")),
+    (
+        "agent-notice.subject",
+        include_str!("../../templates/agent-notice.subject.hbs"),
+    ),
+    (
+        "agent-notice.txt",
+        include_str!("../../templates/agent-notice.txt.hbs"),
+    ),
 ];
 
 /// Every embedded macro (`templates/macros/NAME.txt.hbs`) with its text.

@@ -51,6 +51,8 @@ pub struct TicketState {
     pub merged_into: Option<TicketId>,
     /// The customer's address.
     pub customer_email: String,
+    pub category: Option<String>,
+    pub team: Option<String>,
 }
 
 /// The ticket's own row (merges are *not* followed, unlike `tickets::find_ticket`).
@@ -59,8 +61,8 @@ pub async fn find_ticket_state(
     id: TicketId,
 ) -> Result<Option<TicketState>> {
     let row = sqlx::query(
-        "SELECT t.id, t.status, t.priority, t.assignee, t.merged_into, c.email \
-         FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
+        "SELECT t.id, t.status, t.priority, t.assignee, t.merged_into, c.email, t.category, \
+         t.team FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
     )
     .bind(id)
     .fetch_optional(conn)
@@ -76,6 +78,8 @@ pub async fn find_ticket_state(
         assignee: r.try_get("assignee")?,
         merged_into: r.try_get("merged_into")?,
         customer_email: r.try_get("email")?,
+        category: r.try_get("category")?,
+        team: r.try_get("team")?,
     }))
 }
 
@@ -413,6 +417,10 @@ pub struct UndoState {
     pub status: Option<Change<Status>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Change<Priority>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Change<Option<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<Change<Option<String>>>,
     /// Tags the set added (they were absent before).
     pub tags_added: Vec<String>,
     /// Tags the set removed (they were present before).

@@ -22,6 +22,7 @@ pub mod messages;
 pub mod outbox;
 pub mod rawstore;
 pub mod tickets;
+pub mod triage;
 
 use std::path::Path;
 use std::str::FromStr;

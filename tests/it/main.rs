@@ -35,3 +35,4 @@ mod spoofing;
 mod support;
 mod support_smoke;
 mod tls;
+mod triage;

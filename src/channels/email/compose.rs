@@ -599,6 +599,12 @@ pub struct NotifyInput<'a> {
     pub match_reason: &'a str,
     /// When the SLA is due, formatted for people; the line is left out when `None`.
     pub sla_due: Option<&'a str>,
+    /// What triage decided: the category, the team, the forced-human topic.
+    pub category: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub forced_human: Option<&'a str>,
+    /// Macros the rules suggest, shown as ready-to-paste `#macro NAME` lines.
+    pub suggested_macros: &'a [String],
     pub event: NotifyEvent,
     /// The message as plain text (HTML already rendered); cleaned, cut and indented here.
     pub message_text: &'a str,
@@ -679,6 +685,10 @@ pub fn agent_notification(
         },
         "match_reason": one_line(n.match_reason, MAX_LINE_CHARS),
         "sla_due": n.sla_due.map(|s| one_line(s, MAX_LINE_CHARS)).filter(|s| !s.is_empty()),
+        "category": n.category.map(|s| one_line(s, MAX_LINE_CHARS)),
+        "team": n.team.map(|s| one_line(s, MAX_LINE_CHARS)),
+        "forced_human": n.forced_human.map(|s| one_line(s, MAX_LINE_CHARS)),
+        "suggested_macros": n.suggested_macros.iter().map(|m| format!("#macro {}", one_line(m, MAX_LINE_CHARS))).collect::<Vec<_>>(),
         "message": { "text": text, "omitted": omitted },
         "support": support_json(cfg),
         "cheat_sheet": cheat_sheet(),
@@ -1228,6 +1238,86 @@ pub fn problems_summary(
     })
 }
 
+/// A mail of ours to people inside the team that is not an answer to their mail: red
+/// alerts, SLA warnings and breaches, escalations, digests, notices.
+pub struct InternalMail<'a> {
+    /// The template pair `NAME.subject` / `NAME.txt`.
+    pub template: &'static str,
+    /// The ticket it is about: the mail joins the agents' thread of that ticket.
+    pub ticket: Option<TicketId>,
+    pub to: &'a [String],
+    pub data: serde_json::Value,
+    /// `Importance: high` and `X-Priority: 1` (red alerts).
+    pub urgent: bool,
+}
+
+/// Builds an [`InternalMail`]. The subject is used as the template renders it (the red
+/// alert's must start with `[RED ALERT]`); text from outside in `data` must already be
+/// neutralised by the caller.
+pub fn internal_mail(
+    cfg: &Config,
+    templates: &Templates,
+    m: &InternalMail<'_>,
+) -> Result<Composed> {
+    let mut data = m.data.clone();
+    if let Some(obj) = data.as_object_mut() {
+        obj.insert("support".into(), support_json(cfg));
+    }
+    let subject = clean_subject(&templates.render(&format!("{}.subject", m.template), &data)?);
+    let body = templates.render(&format!("{}.txt", m.template), &data)?;
+    let (first, rest) =
+        m.to.split_first()
+            .with_context(|| format!("Building the {} mail: no recipient", m.template))?;
+    let mut rand_part = [0u8; 8];
+    rand::rng().fill_bytes(&mut rand_part);
+    let message_id = match m.ticket {
+        Some(t) => new_message_id(t, &cfg.message_id_domain),
+        None => format!(
+            "{OWN_ID_PREFIX}team.{}@{}",
+            hex::encode(rand_part),
+            cfg.message_id_domain
+        ),
+    };
+    let address = |a: &str| {
+        lettre_mailbox(&Mailbox {
+            name: None,
+            address: a.to_string(),
+        })
+    };
+    let mut builder = Message::builder()
+        .from(lettre_mailbox(&cfg.smtp.from)?)
+        .to(address(first)?)
+        .subject(subject.clone())
+        .message_id(Some(format!("<{message_id}>")))
+        .raw_header(raw_header("Auto-Submitted", "auto-generated".to_string()))
+        .raw_header(raw_header("X-Auto-Response-Suppress", "All".to_string()));
+    for r in rest {
+        builder = builder.cc(address(r)?);
+    }
+    if let Some(t) = m.ticket {
+        let root = thread_root_id(t, &cfg.message_id_domain);
+        builder = builder
+            .in_reply_to(format!("<{root}>"))
+            .references(format!("<{root}>"));
+    }
+    if m.urgent {
+        builder = builder
+            .raw_header(raw_header("Importance", "high".to_string()))
+            .raw_header(raw_header("X-Priority", "1 (Highest)".to_string()));
+    }
+    let msg = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.clone())
+        .with_context(|| format!("Building the {} mail", m.template))?;
+    Ok(Composed {
+        message_id,
+        subject,
+        body,
+        to: m.to.to_vec(),
+        raw: msg.formatted(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1305,6 +1395,10 @@ mod tests {
             past_tickets: 7,
             match_reason: "reply token",
             sla_due: Some("2025-06-01 12:00 UTC"),
+            category: None,
+            team: None,
+            forced_human: None,
+            suggested_macros: &[],
             event: NotifyEvent::CustomerReply,
             message_text: text,
             customer_message_id: Some("cust-1@example.cn"),
