@@ -256,36 +256,40 @@ async fn sla_ticket(
             continue;
         }
         let state = states.iter().find(|s| s.target == target);
-        let mail = compose::internal_mail(
-            cfg,
-            services.templates(),
-            &InternalMail {
-                template: "sla",
-                ticket: Some(t.id),
-                to: &to,
-                data: serde_json::json!({
-                    "kind": kind,
-                    "breach": breach,
-                    "target": target_words(target),
-                    "due": state.and_then(|s| s.due).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
-                    "policy": t.sla_policy,
-                    "calendar": t.sla_policy.as_deref().and_then(|p| cfg.slas.get(p)).map(|p| p.calendar.name.clone()),
-                    "elapsed": human_duration(state.map_or(0, |s| s.elapsed_s)),
-                    "allowed": human_duration(state.map_or(0, |s| s.allowed_s)),
-                    "ticket": ticket_json(t),
-                }),
-                urgent: breach,
-            },
-        )?;
-        crate::agent::queue_internal(
-            services,
-            &mut tx,
-            Some(t.id),
-            MessageKind::Notification,
-            &mail,
-            &now_s,
-        )
-        .await?;
+        let data = serde_json::json!({
+            "kind": kind,
+            "breach": breach,
+            "target": target_words(target),
+            "due": state.and_then(|s| s.due).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
+            "policy": t.sla_policy,
+            "calendar": t.sla_policy.as_deref().and_then(|p| cfg.slas.get(p)).map(|p| p.calendar.name.clone()),
+            "elapsed": human_duration(state.map_or(0, |s| s.elapsed_s)),
+            "allowed": human_duration(state.map_or(0, |s| s.allowed_s)),
+            "ticket": ticket_json(t),
+        });
+        // One mail each: the assignee's and the lead's are theirs to answer.
+        for rcpt in &to {
+            let mail = compose::internal_mail(
+                cfg,
+                services.templates(),
+                &InternalMail {
+                    template: "sla",
+                    ticket: Some(t.id),
+                    to: std::slice::from_ref(rcpt),
+                    data: data.clone(),
+                    urgent: breach,
+                },
+            )?;
+            crate::agent::queue_internal(
+                services,
+                &mut tx,
+                Some(t.id),
+                MessageKind::Notification,
+                &mail,
+                &now_s,
+            )
+            .await?;
+        }
         tracing::warn!(
             "Ticket #{}: SLA {kind} of {target}, told {}",
             t.id,

@@ -143,6 +143,16 @@ pub async fn handle(
     let automatic = is_automatic(p);
     check_sender(pl, it.raw, p, &mut claim, automatic).await;
 
+    // Agent-wide commands (`#away`, `#back`) to the commands address need no ticket.
+    if claim.via_commands_address
+        && claim.ticket.is_none()
+        && claim.reasons.is_empty()
+        && !automatic
+        && let Some(identity) = claim.identity.clone().filter(|i| !i.collaborator)
+    {
+        let row = agent_wide(pl, conn, it, &identity, now).await?;
+        return Ok(Some(Outcome::AgentMail { ticket: None, row }));
+    }
     let ticket = match claim.ticket {
         Some(t) => tickets::find_ticket(conn, t).await?.map(|t| t.id),
         None => None,
@@ -177,7 +187,83 @@ pub async fn handle(
         read.elsewhere.push((line, why));
     }
     let row = act(pl, conn, it, ticket, &identity, &claim, read, None, now).await?;
-    Ok(Some(Outcome::AgentMail { ticket, row }))
+    Ok(Some(Outcome::AgentMail {
+        ticket: Some(ticket),
+        row,
+    }))
+}
+
+/// A verified agent's mail to the commands address naming no ticket: `#away` and
+/// `#back` apply, anything else is refused for want of a ticket; the agent gets a notice
+/// saying which. Stored as a `command` message on no ticket.
+async fn agent_wide(
+    pl: &Services,
+    conn: &mut Conn,
+    it: &Item<'_>,
+    identity: &Identity,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    use crate::commands::parse::Command;
+    let now_s = db_time(now);
+    let reply = parse::parse_reply(quote::new_text(it.parsed.first_text()));
+    let mut lines: Vec<String> = Vec::new();
+    for (_, line, c) in &reply.commands {
+        match c {
+            Command::Away | Command::Back => {
+                let away = *c == Command::Away;
+                let changed =
+                    crate::store::triage::set_away(conn, &identity.name, away, &now_s).await?;
+                lines.push(match (away, changed) {
+                    (true, true) => format!("{line}: you are away; no new tickets reach you until #back"),
+                    (true, false) => format!("{line}: you were already away"),
+                    (false, true) => format!("{line}: welcome back; new tickets reach you again"),
+                    (false, false) => format!("{line}: you were not away"),
+                });
+            }
+            _ => lines.push(format!(
+                "{line}: not applied: it acts on a ticket; reply to the ticket's notification, or put [#N] in the subject"
+            )),
+        }
+    }
+    for (_, line, why) in &reply.rejected {
+        lines.push(format!("{line}: not applied: {why}"));
+    }
+    if lines.is_empty() {
+        lines.push(
+            "No command found. To the commands address, without a ticket: #away or #back."
+                .to_string(),
+        );
+    }
+    let row = store_inbound(
+        conn,
+        pl,
+        it,
+        None,
+        MessageKind::Command,
+        MatchReason::None,
+        &reply.body,
+        &now_s,
+    )
+    .await?;
+    messages::set_agent_columns(conn, row, Some(&identity.name), None).await?;
+    let to = vec![identity.email.clone()];
+    let mail = compose::internal_mail(
+        pl.config(),
+        pl.templates(),
+        &compose::InternalMail {
+            template: "agent-notice",
+            ticket: None,
+            to: &to,
+            data: serde_json::json!({
+                "what": "your commands",
+                "lines": lines.iter().map(|l| compose::neutralised(l, 300)).collect::<Vec<_>>(),
+            }),
+            urgent: false,
+        },
+    )?;
+    queue_internal(pl, conn, None, MessageKind::Receipt, &mail, &now_s).await?;
+    tracing::info!("Agent-wide commands from {}: {}", identity.email, lines.join("; "));
+    Ok(row)
 }
 
 async fn record_source(conn: &mut Conn, it: &Item<'_>, row: i64, now: &str) -> Result<()> {

@@ -62,6 +62,7 @@ pub async fn execute(config: &Path, cmd: &RulesCommand) -> Result<bool> {
         &p,
         &Ask {
             ticket: 0,
+            customer: 0,
             row: 0,
             is_new: !follow_up,
             tier: tier.as_deref(),

@@ -558,3 +558,119 @@ fn undo_rejections() {
     assert!(p.undone.is_none());
     assert!(!p.writes.iter().any(|w| matches!(w, Write::MarkUndone(_))));
 }
+
+#[test]
+fn category_is_set_undone_and_a_repeat_changes_nothing() {
+    let mut s = snapshot();
+    let p = run(&s, "alice", "#category Refund");
+    assert_eq!(p.applied, ["#category refund: category is now refund"]);
+    assert_eq!(
+        p.writes,
+        [Write::Category(Some("refund".into())), Write::Touch]
+    );
+    assert_eq!(p.changed, ["#category refund"]);
+    s.ticket.category = Some("refund".into());
+    let p = run(&s, "alice", "#category refund");
+    assert_eq!(p.applied, ["#category refund: category was already refund"]);
+    assert!(p.writes.is_empty(), "{:?}", p.writes);
+    // #undo puts the category back while it still holds what the set gave it.
+    s.last_undoable = Some(entry(
+        3,
+        &["#category refund"],
+        UndoState {
+            category: Some(Change {
+                before: Some("return".into()),
+                after: Some("refund".into()),
+            }),
+            ..UndoState::default()
+        },
+    ));
+    let p = run(&s, "alice", "#undo");
+    assert!(
+        p.writes.contains(&Write::Category(Some("return".into()))),
+        "{:?}",
+        p.writes
+    );
+}
+
+#[test]
+fn transfer_routes_through_the_callers_answer_and_moves_the_cursor() {
+    let mut s = snapshot();
+    s.ticket.assignee = Some("alice".into());
+    s.transfer = Some(Ok(TransferRoute {
+        team: "billing".into(),
+        assignee: Some("bob".into()),
+        why_nobody: None,
+    }));
+    let p = run(&s, "alice", "#transfer billing");
+    assert_eq!(
+        p.applied,
+        ["#transfer billing: transferred to billing, assigned to bob"]
+    );
+    assert_eq!(
+        p.writes,
+        [
+            Write::Team(Some("billing".into())),
+            Write::Assignee(Some("bob".into())),
+            Write::TeamCursor {
+                team: "billing".into(),
+                agent: "bob".into()
+            },
+            Write::Touch
+        ]
+    );
+    assert!(p.changes.team.is_some() && p.changes.assignee.is_some());
+    // Nobody available: unassigned, and the receipt says why.
+    s.transfer = Some(Ok(TransferRoute {
+        team: "billing".into(),
+        assignee: None,
+        why_nobody: Some("every member is away".into()),
+    }));
+    let p = run(&s, "alice", "#transfer billing");
+    assert!(p.applied[0].contains("every member is away"), "{:?}", p.applied);
+    assert!(p.writes.contains(&Write::Assignee(None)));
+    // An unknown team is refused with the caller's words.
+    s.transfer = Some(Err("no team named bilin; did you mean billing?".into()));
+    let p = run(&s, "alice", "#transfer bilin");
+    assert_eq!(reasons(&p), ["no team named bilin; did you mean billing?"]);
+    assert!(p.writes.is_empty());
+}
+
+#[test]
+fn report_needs_an_open_alert_and_text_and_without_text_the_reply_is_internal() {
+    let mut s = snapshot();
+    let p = run(&s, "alice", "#report called them");
+    assert_eq!(
+        reasons(&p),
+        ["this ticket has no red alert waiting for a report"]
+    );
+    s.open_alert = Some(9);
+    let p = run(&s, "alice", "#report called them");
+    assert_eq!(
+        p.writes,
+        [Write::Report {
+            alert: 9,
+            text: Some("called them".into())
+        }]
+    );
+    assert!(!p.note, "text on the line: the body still goes to the customer");
+    let p = run(&s, "alice", "#report\n\nCalled the customer, account frozen.");
+    assert_eq!(p.writes, [Write::Report { alert: 9, text: None }]);
+    assert!(p.note, "the body is the report: nothing reaches the customer");
+    let p = run(&s, "alice", "#report");
+    assert_eq!(reasons(&p), ["#report needs text on its line or below it"]);
+}
+
+#[test]
+fn away_and_back_write_only_when_they_change_something() {
+    let mut s = snapshot();
+    let p = run(&s, "alice", "#away");
+    assert_eq!(p.writes, [Write::Away(true)]);
+    assert!(p.changes.is_empty(), "no command log row for an agent-wide command");
+    s.away = true;
+    let p = run(&s, "alice", "#away");
+    assert!(p.writes.is_empty());
+    assert_eq!(p.applied, ["#away: you were already away"]);
+    let p = run(&s, "alice", "#back");
+    assert_eq!(p.writes, [Write::Away(false)]);
+}

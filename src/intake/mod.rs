@@ -55,7 +55,8 @@ pub enum Outcome {
     /// Over the size cap: headers kept, left on the server.
     Rejected { row: i64 },
     /// An authenticated agent's mail: commands applied, text relayed or kept as a note.
-    AgentMail { ticket: TicketId, row: i64 },
+    /// No ticket: agent-wide commands (`#away`, `#back`) sent to the commands address.
+    AgentMail { ticket: Option<TicketId>, row: i64 },
     /// Claimed to be an agent's and failed a check: kept, not executed, not relayed.
     Held { row: i64, ticket: Option<TicketId> },
 }

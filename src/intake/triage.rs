@@ -15,6 +15,11 @@
 //!   team routes by its strategy among available members (not `#away`, inside their
 //!   working hours). Nobody available: unassigned, and every agent (the lead included)
 //!   is notified.
+//! - A strongly negative message (sentiment at or below `[triage]
+//!   negative_alert_below`, default -0.6) is at least high priority unless a rule set
+//!   the priority; on a public (non-email) channel it also raises a red alert.
+//! - The customer's profile keeps the language of their latest message where it was
+//!   detected reliably (`customers.language`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +57,8 @@ pub struct Triaged {
 /// Everything a message's triage needs besides the message.
 pub struct Ask<'b> {
     pub ticket: TicketId,
+    /// The sender's customer row: their profile keeps the language of their latest message.
+    pub customer: i64,
     pub row: i64,
     pub is_new: bool,
     pub tier: Option<&'b str>,
@@ -92,6 +99,7 @@ pub fn triage(
     let verdict = cfg.rules.evaluate(&facts, &signals);
     out.messages.push(MessageSignalRow {
         row: ask.row,
+        customer: ask.customer,
         rules_fired: verdict.rules_fired.clone(),
         language: signals.language.map(str::to_string),
         sentiment: signals.sentiment,
@@ -101,6 +109,10 @@ pub fn triage(
         .as_ref()
         .map(|f| (f.topic.to_string(), f.term.clone()));
     let mut priority = verdict.priority;
+    // A strongly negative message is at least high, unless a rule said otherwise.
+    if priority.is_none() && signals.sentiment <= cfg.rules.negative_alert_below() {
+        priority = Some(Priority::High);
+    }
     if forced.is_some() && priority.is_none_or(|p| rank(p) < rank(Priority::High)) {
         priority = Some(Priority::High);
     }

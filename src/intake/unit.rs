@@ -963,6 +963,7 @@ impl<'a> Unit<'a> {
             p,
             &super::triage::Ask {
                 ticket,
+                customer: customer_id,
                 row,
                 is_new,
                 tier: tier.as_deref(),

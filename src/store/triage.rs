@@ -563,6 +563,8 @@ pub struct TicketTriageRow {
 #[derive(Debug, Clone)]
 pub struct MessageSignalRow {
     pub row: i64,
+    /// The sender's customer row (0: none).
+    pub customer: i64,
     pub rules_fired: Vec<String>,
     pub language: Option<String>,
     pub sentiment: f64,

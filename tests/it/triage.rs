@@ -367,6 +367,54 @@ fn away_takes_an_agent_out_of_the_rotation_and_back_returns_them() {
         let id = t["id"].as_i64().unwrap();
         assert_eq!(desk.show(id)["assignee"], "bob", "alice is away");
     }
+    // #back by mail to the commands address, no ticket named: she is in the rotation
+    // again, and told so.
+    desk.deliver(&agent_mail(
+        AUTH_PASS,
+        "Alice Agent <alice@example.com>",
+        "commands@example.com",
+        "back",
+        "alice-back-1@example.com",
+        "",
+        "#back",
+    ));
+    desk.run_once();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM agent_state WHERE away = 1"), 0);
+    desk.deliver(&customer_mail(
+        "D <d@customer.org>",
+        "refund",
+        "away-last@customer.org",
+        "Refund, please.",
+    ));
+    desk.run_once();
+    let last = desk.tickets()[3]["id"].as_i64().unwrap();
+    assert_eq!(desk.show(last)["assignee"], "alice", "back in the rotation");
+    let sent = desk.sent(10);
+    let notice = mails_to(&sent, "alice@example.com")
+        .into_iter()
+        .find(|m| m.body_text().contains("welcome back"))
+        .unwrap_or_else(|| panic!("no notice of #back: {sent:#?}"));
+    assert_eq!(notice.header("Auto-Submitted").as_deref(), Some("auto-generated"));
+}
+
+#[test]
+fn a_forged_away_to_the_commands_address_changes_nothing() {
+    let desk = triage_desk();
+    // No trusted Authentication-Results: anyone can write alice's From.
+    desk.deliver(&agent_mail(
+        "",
+        "Alice Agent <alice@example.com>",
+        "commands@example.com",
+        "away",
+        "forged-away-1@example.com",
+        "",
+        "#away",
+    ));
+    desk.run_once();
+    assert_eq!(
+        desk.try_count("SELECT COUNT(*) FROM agent_state").unwrap_or(0),
+        0
+    );
 }
 
 #[test]

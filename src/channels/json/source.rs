@@ -158,7 +158,7 @@ pub async fn ingest(
             }
             Outcome::Duplicate { row } => (messages::find_ticket_of_row(conn, row).await?, true),
             Outcome::Bounce { ticket, .. } | Outcome::Held { ticket, .. } => (ticket, false),
-            Outcome::AgentMail { ticket, .. } => (Some(ticket), false),
+            Outcome::AgentMail { ticket, .. } => (ticket, false),
             Outcome::Unprocessable { .. } | Outcome::Rejected { .. } => (None, false),
         };
         out.push(PushResult {
