@@ -32,6 +32,10 @@ fn catches_paraphrases_in_english_and_chinese() {
             "account_takeover",
         ),
         ("Someone broke into my Account!!", "account_takeover"),
+        (
+            "I can't sign in, somebody else is using it",
+            "account_takeover",
+        ),
         ("账号被盗", "account_takeover"),
         ("我的账号被盗了", "account_takeover"),
         ("账号被别人登录了", "account_takeover"),
@@ -111,6 +115,7 @@ fn ordinary_requests_do_not_match() {
         "我的订单还没发货",
         "I have an issue with the login page",
         "我会告诉我的朋友",
+        "I cannot log in to my account, could you escalate this to someone?",
     ];
     let hits: Vec<String> = cases
         .iter()

@@ -174,12 +174,18 @@ fn normalise(x: f64) -> f64 {
 /// VADER's compound score for `text` (English and other Latin-script text).
 pub fn score_en(text: &str) -> f64 {
     let text = super::language::head(text, SAMPLE_BYTES);
-    let analyzer = vader_sentiment::SentimentIntensityAnalyzer::new();
-    let v = analyzer
-        .polarity_scores(text)
-        .get("compound")
-        .copied()
-        .unwrap_or(0.0);
+    // vader_sentiment indexes its token list directly; its guards look right, but it is
+    // an unmaintained crate reading strangers' text, so a panic there costs only the
+    // score, not the daemon.
+    let v = std::panic::catch_unwind(|| {
+        vader_sentiment::SentimentIntensityAnalyzer::new()
+            .polarity_scores(text)
+            .get("compound")
+            .copied()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(0.0);
     if v.is_finite() {
         v.clamp(-1.0, 1.0)
     } else {
