@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::channels::email::compose::{self, InternalMail, neutralised};
+use crate::channels::email::compose::{self, InternalMail, plain_line};
 use crate::clock::db_time;
 use crate::config::Config;
 use crate::domain::{MessageKind, TicketId};
@@ -169,8 +169,8 @@ fn assignee_email(cfg: &Config, t: &OpenTicket) -> Option<String> {
 pub fn ticket_json(t: &OpenTicket) -> serde_json::Value {
     serde_json::json!({
         "id": t.id,
-        "subject": neutralised(&t.subject, 200),
-        "customer": neutralised(&t.customer_email, 200),
+        "subject": plain_line(&t.subject, 200),
+        "customer": plain_line(&t.customer_email, 200),
         "tier": t.tier,
         "priority": t.priority.as_str(),
         "status": t.status.as_str(),
@@ -417,7 +417,7 @@ async fn digest_lines(
             .min_by_key(|s| s.due);
         out.push(DigestLine {
             id: t.id,
-            subject: neutralised(&t.subject, 120),
+            subject: plain_line(&t.subject, 120),
             priority: t.priority.as_str(),
             status: t.status.as_str(),
             category: t.category.clone(),

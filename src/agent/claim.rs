@@ -67,9 +67,9 @@ pub(super) async fn claim(
         let tags = subject::ticket_tags(&p.subject);
         match tags.as_slice() {
             [one] => c.ticket = Some(*one),
-            [] => c
-                .reasons
-                .push("mail to the commands address needs [#N] in the subject".to_string()),
+            // No ticket: agent-wide commands only (`#away`, `#back`); the rest are
+            // refused there, saying to name the ticket with [#N].
+            [] => {}
             _ => c.reasons.push(
                 "the subject names more than one ticket; write one [#N] per mail".to_string(),
             ),

@@ -262,7 +262,11 @@ async fn agent_wide(
         },
     )?;
     queue_internal(pl, conn, None, MessageKind::Receipt, &mail, &now_s).await?;
-    tracing::info!("Agent-wide commands from {}: {}", identity.email, lines.join("; "));
+    tracing::info!(
+        "Agent-wide commands from {}: {}",
+        identity.email,
+        lines.join("; ")
+    );
     Ok(row)
 }
 

@@ -62,8 +62,7 @@ pub async fn execute(config: &Path, cmd: &RulesCommand) -> Result<bool> {
         &p,
         &Ask {
             ticket: 0,
-            customer: 0,
-            row: 0,
+            already_forced: false,
             is_new: !follow_up,
             tier: tier.as_deref(),
             raw: &raw,
@@ -85,7 +84,7 @@ pub async fn execute(config: &Path, cmd: &RulesCommand) -> Result<bool> {
     } else {
         Ok(())
     };
-    let sla = writes.tickets.first().and_then(|r| r.sla_policy.clone());
+    let sla = t.sla.clone();
     let out = serde_json::json!({
         "category": t.verdict.category,
         "priority": t.priority.map(|p| p.as_str()).unwrap_or("normal"),

@@ -627,7 +627,11 @@ fn transfer_routes_through_the_callers_answer_and_moves_the_cursor() {
         why_nobody: Some("every member is away".into()),
     }));
     let p = run(&s, "alice", "#transfer billing");
-    assert!(p.applied[0].contains("every member is away"), "{:?}", p.applied);
+    assert!(
+        p.applied[0].contains("every member is away"),
+        "{:?}",
+        p.applied
+    );
     assert!(p.writes.contains(&Write::Assignee(None)));
     // An unknown team is refused with the caller's words.
     s.transfer = Some(Err("no team named bilin; did you mean billing?".into()));
@@ -653,10 +657,26 @@ fn report_needs_an_open_alert_and_text_and_without_text_the_reply_is_internal() 
             text: Some("called them".into())
         }]
     );
-    assert!(!p.note, "text on the line: the body still goes to the customer");
-    let p = run(&s, "alice", "#report\n\nCalled the customer, account frozen.");
-    assert_eq!(p.writes, [Write::Report { alert: 9, text: None }]);
-    assert!(p.note, "the body is the report: nothing reaches the customer");
+    assert!(
+        !p.note,
+        "text on the line: the body still goes to the customer"
+    );
+    let p = run(
+        &s,
+        "alice",
+        "#report\n\nCalled the customer, account frozen.",
+    );
+    assert_eq!(
+        p.writes,
+        [Write::Report {
+            alert: 9,
+            text: None
+        }]
+    );
+    assert!(
+        p.note,
+        "the body is the report: nothing reaches the customer"
+    );
     let p = run(&s, "alice", "#report");
     assert_eq!(reasons(&p), ["#report needs text on its line or below it"]);
 }
@@ -666,7 +686,10 @@ fn away_and_back_write_only_when_they_change_something() {
     let mut s = snapshot();
     let p = run(&s, "alice", "#away");
     assert_eq!(p.writes, [Write::Away(true)]);
-    assert!(p.changes.is_empty(), "no command log row for an agent-wide command");
+    assert!(
+        p.changes.is_empty(),
+        "no command log row for an agent-wide command"
+    );
     s.away = true;
     let p = run(&s, "alice", "#away");
     assert!(p.writes.is_empty());

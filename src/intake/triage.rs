@@ -30,7 +30,7 @@ use crate::domain::inbound::Inbound;
 use crate::domain::{Priority, TicketId};
 use crate::rules::routing::{self, AgentAvailability, Route, RouteInput};
 use crate::rules::{Facts, Signals, Verdict};
-use crate::store::triage::{MessageSignalRow, NewAlertRow, TicketTriageRow, TriageWrites, rank};
+use crate::store::triage::{NewAlertRow, TriageWrites, rank};
 
 /// Who is available, as the batch starts, kept current as it assigns.
 #[derive(Debug, Default)]
@@ -51,22 +51,27 @@ pub struct Triaged {
     pub assignee: Option<String>,
     pub team: Option<String>,
     pub forced: Option<(String, String)>,
+    /// `forced` as the JSON stored on the ticket.
+    pub forced_json: Option<String>,
     pub red_alert: Option<String>,
+    /// A new ticket's SLA policy.
+    pub sla: Option<String>,
 }
 
 /// Everything a message's triage needs besides the message.
 pub struct Ask<'b> {
     pub ticket: TicketId,
-    /// The sender's customer row: their profile keeps the language of their latest message.
-    pub customer: i64,
-    pub row: i64,
+    /// The ticket is already forced to a human: a new match raises no second alert.
+    pub already_forced: bool,
     pub is_new: bool,
     pub tier: Option<&'b str>,
     pub raw: &'b [u8],
     pub now: DateTime<Utc>,
 }
 
-/// Runs triage for one customer message and records its writes in `out`.
+/// Runs triage for one customer message. What a new ticket and the message itself get is
+/// returned (the caller writes it with their rows, and decides what a follow-up adds to
+/// its ticket); what changes elsewhere (tags, round-robin cursors, alerts) goes into `out`.
 pub fn triage(
     cfg: &Config,
     routing_state: &mut RoutingState,
@@ -97,13 +102,6 @@ pub fn triage(
         first_message: ask.is_new,
     };
     let verdict = cfg.rules.evaluate(&facts, &signals);
-    out.messages.push(MessageSignalRow {
-        row: ask.row,
-        customer: ask.customer,
-        rules_fired: verdict.rules_fired.clone(),
-        language: signals.language.map(str::to_string),
-        sentiment: signals.sentiment,
-    });
     let forced = verdict
         .forced_human
         .as_ref()
@@ -137,6 +135,7 @@ pub fn triage(
         sentiment: signals.sentiment,
         priority,
         forced: forced.clone(),
+        forced_json: forced_json.clone(),
         red_alert: red_alert.clone(),
         ..Triaged::default()
     };
@@ -154,34 +153,13 @@ pub fn triage(
                 verdict.category.as_deref(),
             )
             .map(|p| p.name.clone());
-        out.tickets.push(TicketTriageRow {
-            id: ask.ticket,
-            new: true,
-            category: verdict.category.clone(),
-            team: team.clone(),
-            assignee: assignee.clone(),
-            priority,
-            forced_human: forced_json,
-            sla_policy: sla,
-            rules_fired: verdict.rules_fired.clone(),
-        });
+        // The new ticket's row carries these (the caller writes them with it).
+        result.sla = sla;
         result.team = team;
         result.assignee = assignee;
-    } else if verdict.category.is_some() || priority.is_some() || forced_json.is_some() {
-        out.tickets.push(TicketTriageRow {
-            id: ask.ticket,
-            new: false,
-            category: verdict.category.clone(),
-            team: None,
-            assignee: None,
-            priority,
-            forced_human: forced_json,
-            sla_policy: None,
-            rules_fired: verdict.rules_fired.clone(),
-        });
     }
     if let Some(reason) = &red_alert
-        && (ask.is_new || forced.is_some())
+        && (ask.is_new || (forced.is_some() && !ask.already_forced))
     {
         let due = ask.now + chrono::Duration::seconds(cfg.alerts.report_within);
         out.alerts.push(NewAlertRow {

@@ -96,7 +96,12 @@ pub struct Unit<'a> {
     bounces: Vec<(String, String)>,
     /// Triage (`intake::triage`): who is available, what it decided, what it writes.
     routing: super::triage::RoutingState,
-    tiers: HashMap<i64, String>,
+    /// Known customers' tier and language.
+    tiers: HashMap<i64, (String, Option<String>)>,
+    /// (priority, category, forced-human) of the known tickets, kept current.
+    ticket_triage: HashMap<TicketId, (crate::domain::Priority, Option<String>, bool)>,
+    /// The events of what triage decided for new tickets.
+    triage_events: Vec<NewEvent>,
     triaged: HashMap<TicketId, super::triage::Triaged>,
     triage_writes: crate::store::triage::TriageWrites,
 }
@@ -290,6 +295,7 @@ impl<'a> Unit<'a> {
             }
         };
         let tiers = crate::store::triage::tiers_of(conn, &customer_ids).await?;
+        let ticket_triage = crate::store::triage::ticket_triage_of(conn, &ticket_ids).await?;
         let notify = if cfg.notify_enabled && !cfg.agents.is_empty() {
             let mut by_customer: HashMap<i64, Vec<TicketId>> = HashMap::new();
             for s in tickets.values() {
@@ -346,6 +352,8 @@ impl<'a> Unit<'a> {
             bounces: Vec::new(),
             routing,
             tiers,
+            ticket_triage,
+            triage_events: Vec::new(),
             triaged: HashMap::new(),
             triage_writes: Default::default(),
         })
@@ -453,6 +461,7 @@ impl<'a> Unit<'a> {
                 serde_json::json!({"linked": l.b}),
             ));
         }
+        out.extend(self.triage_events.iter().cloned());
         out
     }
 
@@ -624,6 +633,9 @@ impl<'a> Unit<'a> {
             account: p.account.clone(),
             external_id: p.external_id.clone(),
             conversation: p.conversation.clone(),
+            rules_fired: None,
+            language: None,
+            sentiment: None,
         });
         if threads && let (Some(t), Some(key)) = (ticket, conversation_key(p)) {
             self.snap.conversations.insert(key, t);
@@ -954,7 +966,16 @@ impl<'a> Unit<'a> {
         customer_id: i64,
     ) -> Result<()> {
         let cfg = pl.config();
-        let tier = self.tiers.get(&customer_id).cloned();
+        let tier = self.tiers.get(&customer_id).map(|(t, _)| t.clone());
+        let already_forced = self
+            .ticket_rows
+            .iter()
+            .rev()
+            .find(|r| r.id == ticket)
+            .map_or_else(
+                || self.ticket_triage.get(&ticket).is_some_and(|s| s.2),
+                |r| r.forced_human.is_some(),
+            );
         let alerts_before = self.triage_writes.alerts.len();
         let t = super::triage::triage(
             cfg,
@@ -963,17 +984,14 @@ impl<'a> Unit<'a> {
             p,
             &super::triage::Ask {
                 ticket,
-                customer: customer_id,
-                row,
+                already_forced,
                 is_new,
                 tier: tier.as_deref(),
                 raw,
                 now: self.now,
             },
         );
-        if let Some((topic, term)) = &t.forced {
-            tracing::warn!("Ticket #{ticket}: forced to a human ({topic}: {term:?})");
-        }
+        self.record_triage(ticket, row, is_new, customer_id, &t);
         if self.triage_writes.alerts.len() > alerts_before && !cfg.alerts.on_call.is_empty() {
             let subject = self
                 .snap
@@ -1010,8 +1028,8 @@ impl<'a> Unit<'a> {
                         "excerpt": excerpt,
                         "ticket": {
                             "id": ticket,
-                            "subject": compose::neutralised(&subject, 200),
-                            "customer": p.from.as_ref().map(|f| compose::neutralised(&f.address, 200)),
+                            "subject": compose::plain_line(&subject, 200),
+                            "customer": p.from.as_ref().map(|f| compose::plain_line(&f.address, 200)),
                             "priority": t.priority.unwrap_or(crate::domain::Priority::Normal).as_str(),
                             "category": t.verdict.category,
                             "team": t.team,
@@ -1035,6 +1053,131 @@ impl<'a> Unit<'a> {
         Ok(())
     }
 
+    /// Puts what triage decided on the rows it belongs to: the message's signals, a new
+    /// ticket's fields and their events, the customer's language.
+    fn record_triage(
+        &mut self,
+        ticket: TicketId,
+        row: i64,
+        is_new: bool,
+        customer: i64,
+        t: &super::triage::Triaged,
+    ) {
+        let language = t.signals_language.map(str::to_string);
+        if let Some(m) = self.message_rows.iter_mut().rev().find(|m| m.id == row) {
+            m.rules_fired =
+                Some(serde_json::to_string(&t.verdict.rules_fired).unwrap_or_else(|_| "[]".into()));
+            m.language = language.clone();
+            m.sentiment = Some(t.sentiment);
+        }
+        if let Some(lang) = language {
+            if let Some(c) = self
+                .customer_rows
+                .iter_mut()
+                .rev()
+                .find(|c| c.id == customer)
+            {
+                c.language = Some(lang);
+            } else if let Some(known) = self.tiers.get_mut(&customer)
+                && known.1.as_deref() != Some(lang.as_str())
+            {
+                known.1 = Some(lang.clone());
+                self.triage_writes.languages.push((customer, lang));
+            }
+        }
+        if !is_new {
+            self.follow_up_triage(ticket, t);
+            return;
+        }
+        let Some(r) = self.ticket_rows.iter_mut().rev().find(|r| r.id == ticket) else {
+            return;
+        };
+        r.priority = t.priority.unwrap_or(crate::domain::Priority::Normal);
+        r.assignee = t.assignee.clone();
+        r.category = t.verdict.category.clone();
+        r.team = t.team.clone();
+        r.forced_human = t.forced_json.clone();
+        r.sla_policy = t.sla.clone();
+        self.triage_events.push(NewEvent::new(
+            EventKind::Triaged,
+            ticket,
+            serde_json::json!({
+                "category": t.verdict.category, "team": t.team, "assignee": t.assignee,
+                "priority": r.priority.as_str(), "sla": t.sla, "rules": t.verdict.rules_fired,
+            }),
+        ));
+        if let Some(a) = &t.assignee {
+            self.triage_events.push(NewEvent::new(
+                EventKind::AssigneeChanged,
+                ticket,
+                serde_json::json!({"from": null, "to": a}),
+            ));
+        }
+        if let Some((topic, term)) = &t.forced {
+            tracing::warn!("Ticket #{ticket}: forced to a human ({topic}: {term:?})");
+            self.triage_events.push(NewEvent::new(
+                EventKind::ForcedHuman,
+                ticket,
+                serde_json::json!({"topic": topic, "term": term}),
+            ));
+        }
+    }
+
+    /// What a follow-up message adds to its ticket: a category where there is none, a
+    /// higher priority, the forced-human mark. Only what changes is written.
+    fn follow_up_triage(&mut self, ticket: TicketId, t: &super::triage::Triaged) {
+        use crate::store::triage::{TicketTriageRow, rank};
+        let newly_forced = |was: bool| (!was).then(|| t.forced_json.clone()).flatten();
+        // A ticket this batch opened: its row is still in memory.
+        if let Some(r) = self.ticket_rows.iter_mut().rev().find(|r| r.id == ticket) {
+            if r.category.is_none() {
+                r.category = t.verdict.category.clone();
+            }
+            if let Some(p) = t.priority.filter(|p| rank(*p) > rank(r.priority)) {
+                r.priority = p;
+            }
+            if let Some(f) = newly_forced(r.forced_human.is_some()) {
+                r.forced_human = Some(f);
+                if let Some((topic, term)) = &t.forced {
+                    tracing::warn!("Ticket #{ticket}: forced to a human ({topic}: {term:?})");
+                    self.triage_events.push(NewEvent::new(
+                        EventKind::ForcedHuman,
+                        ticket,
+                        serde_json::json!({"topic": topic, "term": term}),
+                    ));
+                }
+            }
+            return;
+        }
+        let Some(state) = self.ticket_triage.get_mut(&ticket) else {
+            return;
+        };
+        let category = t.verdict.category.clone().filter(|_| state.1.is_none());
+        let priority = t.priority.filter(|p| rank(*p) > rank(state.0));
+        let forced = newly_forced(state.2);
+        if category.is_none() && priority.is_none() && forced.is_none() {
+            return;
+        }
+        if let Some(c) = &category {
+            state.1 = Some(c.clone());
+        }
+        if let Some(p) = priority {
+            state.0 = p;
+        }
+        if forced.is_some() {
+            state.2 = true;
+            if let Some((topic, term)) = &t.forced {
+                tracing::warn!("Ticket #{ticket}: forced to a human ({topic}: {term:?})");
+            }
+        }
+        self.triage_writes.tickets.push(TicketTriageRow {
+            id: ticket,
+            category,
+            priority,
+            forced_human: forced,
+        });
+    }
+
     fn customer(&mut self, from: &Mailbox, given_email: Option<&str>) -> i64 {
         if let Some((id, has_name)) = self.customers.get(&from.address).copied() {
             if !has_name && let Some(n) = &from.name {
@@ -1052,6 +1195,7 @@ impl<'a> Unit<'a> {
             email: from.address.clone(),
             name: from.name.clone(),
             given_email: given_email.map(str::to_string),
+            language: None,
         });
         id
     }
@@ -1082,6 +1226,12 @@ impl<'a> Unit<'a> {
             customer_id,
             token: token.clone(),
             linked_ticket_id: linked,
+            priority: crate::domain::Priority::Normal,
+            assignee: None,
+            category: None,
+            team: None,
+            forced_human: None,
+            sla_policy: None,
         });
         self.snap.tokens.insert(token.clone(), id);
         if !key.is_empty() {
@@ -1252,6 +1402,9 @@ impl<'a> Unit<'a> {
             account: None,
             external_id: None,
             conversation: None,
+            rules_fired: None,
+            language: None,
+            sentiment: None,
         });
         self.snap.messages.insert(
             composed.message_id.clone(),
@@ -1454,8 +1607,11 @@ impl<'a> Unit<'a> {
             Some(p) => (p.language, p.tier),
             None => (None, "standard".to_string()),
         };
-        let language =
-            stored_language.or_else(|| detect_language(&p.body_text).map(str::to_string));
+        // The language triage detected in this message, else the profile's, else a guess.
+        let language = triaged
+            .and_then(|t| t.signals_language.map(str::to_string))
+            .or(stored_language)
+            .or_else(|| detect_language(&p.body_text).map(str::to_string));
         let ttl = i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX);
         let expires = self.now.timestamp().saturating_add(ttl);
         let root = compose::thread_root_id(ticket, &cfg.message_id_domain);
@@ -1606,91 +1762,9 @@ fn head(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or("")
 }
 
-/// The language of a message's own text (quoted history left out), as an ISO 639-1 code
-/// where there is one; `None` when whatlang is not confident.
+/// The language of a message for a notification that triage did not read (held mail):
+/// `rules::language` on its new text.
 fn detect_language(body: &str) -> Option<&'static str> {
     let new = crate::channels::email::quote::new_text(head(body, 8 * LANGUAGE_SAMPLE_BYTES));
-    let sample = head(
-        if new.is_empty() { body } else { new },
-        LANGUAGE_SAMPLE_BYTES,
-    );
-    let info = whatlang::detect(sample)?;
-    info.is_reliable().then(|| iso639_1(info.lang().code()))
-}
-
-/// whatlang names languages by ISO 639-3; agents (and `customers.language`) use the
-/// two-letter ISO 639-1 code where one exists. Unknown codes pass through unchanged.
-fn iso639_1(code: &'static str) -> &'static str {
-    match code {
-        "afr" => "af",
-        "aka" => "ak",
-        "amh" => "am",
-        "ara" => "ar",
-        "aze" => "az",
-        "bel" => "be",
-        "ben" => "bn",
-        "bul" => "bg",
-        "cat" => "ca",
-        "ces" => "cs",
-        "cmn" => "zh",
-        "dan" => "da",
-        "deu" => "de",
-        "ell" => "el",
-        "eng" => "en",
-        "epo" => "eo",
-        "est" => "et",
-        "fin" => "fi",
-        "fra" => "fr",
-        "guj" => "gu",
-        "heb" => "he",
-        "hin" => "hi",
-        "hrv" => "hr",
-        "hun" => "hu",
-        "hye" => "hy",
-        "ind" => "id",
-        "ita" => "it",
-        "jav" => "jv",
-        "jpn" => "ja",
-        "kan" => "kn",
-        "kat" => "ka",
-        "khm" => "km",
-        "kor" => "ko",
-        "lat" => "la",
-        "lav" => "lv",
-        "lit" => "lt",
-        "mal" => "ml",
-        "mar" => "mr",
-        "mkd" => "mk",
-        "mya" => "my",
-        "nep" => "ne",
-        "nld" => "nl",
-        "nob" => "nb",
-        "ori" => "or",
-        "pan" => "pa",
-        "pes" => "fa",
-        "pol" => "pl",
-        "por" => "pt",
-        "ron" => "ro",
-        "rus" => "ru",
-        "sin" => "si",
-        "slk" => "sk",
-        "slv" => "sl",
-        "sna" => "sn",
-        "spa" => "es",
-        "srp" => "sr",
-        "swe" => "sv",
-        "tam" => "ta",
-        "tel" => "te",
-        "tgl" => "tl",
-        "tha" => "th",
-        "tuk" => "tk",
-        "tur" => "tr",
-        "ukr" => "uk",
-        "urd" => "ur",
-        "uzb" => "uz",
-        "vie" => "vi",
-        "yid" => "yi",
-        "zul" => "zu",
-        other => other,
-    }
+    crate::rules::language::detect(if new.is_empty() { body } else { new })
 }

@@ -421,6 +421,8 @@ pub struct CustomerRow {
     pub name: Option<String>,
     /// The email address a channel says the sender has: recorded, never trusted to merge.
     pub given_email: Option<String>,
+    /// The language of their message, as triage detected it.
+    pub language: Option<String>,
 }
 
 pub struct NewTicketRow {
@@ -430,6 +432,14 @@ pub struct NewTicketRow {
     pub customer_id: i64,
     pub token: String,
     pub linked_ticket_id: Option<TicketId>,
+    /// What triage decided (issue 13); `Normal` and `None` without it.
+    pub priority: Priority,
+    pub assignee: Option<String>,
+    pub category: Option<String>,
+    pub team: Option<String>,
+    /// JSON `{"topic": .., "term": ..}`.
+    pub forced_human: Option<String>,
+    pub sla_policy: Option<String>,
 }
 
 pub struct MessageRow {
@@ -458,6 +468,11 @@ pub struct MessageRow {
     pub account: Option<String>,
     pub external_id: Option<String>,
     pub conversation: Option<String>,
+    /// Triage's reading of a customer message (issue 13): the rules that fired (JSON
+    /// array), the detected language and the sentiment score.
+    pub rules_fired: Option<String>,
+    pub language: Option<String>,
+    pub sentiment: Option<f64>,
 }
 
 pub struct SourceRow<'a> {
@@ -540,15 +555,16 @@ pub async fn insert_customers(
     let now = now.to_string();
     insert_rows(
         conn,
-        "INSERT INTO customers (id, email, name, created_at, given_email) ",
-        5,
+        "INSERT INTO customers (id, email, name, created_at, given_email, language) ",
+        6,
         rows,
         |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.email.clone())
                 .push_bind(r.name.clone())
                 .push_bind(now.clone())
-                .push_bind(r.given_email.clone());
+                .push_bind(r.given_email.clone())
+                .push_bind(r.language.clone());
         },
     )
     .await
@@ -615,20 +631,26 @@ pub async fn insert_tickets(
     insert_rows(
         conn,
         "INSERT INTO tickets (id, subject, subject_key, status, priority, customer_id, token, \
-             linked_ticket_id, created_at, updated_at) ",
-        8,
+             linked_ticket_id, created_at, updated_at, assignee, category, team, forced_human, \
+             sla_policy) ",
+        15,
         rows,
         |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.subject.clone())
                 .push_bind(r.subject_key.clone())
                 .push_bind("open")
-                .push_bind("normal")
+                .push_bind(r.priority.as_str())
                 .push_bind(r.customer_id)
                 .push_bind(r.token.clone())
                 .push_bind(r.linked_ticket_id)
                 .push_bind(now.clone())
-                .push_bind(now.clone());
+                .push_bind(now.clone())
+                .push_bind(r.assignee.clone())
+                .push_bind(r.category.clone())
+                .push_bind(r.team.clone())
+                .push_bind(r.forced_human.clone())
+                .push_bind(r.sla_policy.clone());
         },
     )
     .await
@@ -643,7 +665,7 @@ pub async fn insert_messages(
     insert_rows(conn, "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
              direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
              match_reason, problems, attachments, date_header, created_at, held_reason, account, external_id, \
-             conversation) ", 24, rows, |b, r| {
+             conversation, rules_fired, language, sentiment) ", 27, rows, |b, r| {
         b.push_bind(r.id)
             .push_bind(r.ticket_id)
             .push_bind(r.raw_id)
@@ -667,7 +689,10 @@ pub async fn insert_messages(
             .push_bind(r.held_reason.clone())
             .push_bind(r.account.clone())
             .push_bind(r.external_id.clone())
-            .push_bind(r.conversation.clone());
+            .push_bind(r.conversation.clone())
+            .push_bind(r.rules_fired.clone())
+            .push_bind(r.language.clone())
+            .push_bind(r.sentiment);
     })
     .await
 }

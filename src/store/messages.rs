@@ -206,6 +206,9 @@ pub async fn insert_message(conn: &mut SqliteConnection, m: &NewMessage<'_>) -> 
         account: None,
         external_id: None,
         conversation: None,
+        rules_fired: None,
+        language: None,
+        sentiment: None,
     };
     bulk::insert_messages(conn, std::slice::from_ref(&row), m.now)
         .await

@@ -541,33 +541,16 @@ pub async fn message_signals(
     Ok(out)
 }
 
-/// What triage decided for one ticket in a batch of intake.
+/// What triage decided for an existing ticket from a follow-up message: it only gains
+/// what it lacks (a category if it has none, a higher priority, the forced-human mark,
+/// never cleared). A new ticket's triage is written with its row.
 #[derive(Debug, Clone)]
 pub struct TicketTriageRow {
     pub id: TicketId,
-    /// A ticket the batch opened: every field is set as given. An existing ticket only
-    /// gains what it lacks: a category if it has none, a higher priority, the
-    /// forced-human mark (never cleared).
-    pub new: bool,
     pub category: Option<String>,
-    pub team: Option<String>,
-    pub assignee: Option<String>,
     pub priority: Option<Priority>,
     /// JSON `{"topic": .., "term": ..}`.
     pub forced_human: Option<String>,
-    pub sla_policy: Option<String>,
-    pub rules_fired: Vec<String>,
-}
-
-/// The signals of one stored message.
-#[derive(Debug, Clone)]
-pub struct MessageSignalRow {
-    pub row: i64,
-    /// The sender's customer row (0: none).
-    pub customer: i64,
-    pub rules_fired: Vec<String>,
-    pub language: Option<String>,
-    pub sentiment: f64,
 }
 
 /// A red alert to raise.
@@ -582,8 +565,10 @@ pub struct NewAlertRow {
 /// Everything triage writes for one batch, after the unit's rows.
 #[derive(Debug, Clone, Default)]
 pub struct TriageWrites {
+    /// Follow-up messages' tickets (new tickets are written with their rows).
     pub tickets: Vec<TicketTriageRow>,
-    pub messages: Vec<MessageSignalRow>,
+    /// Known customers whose language changed: (customer, language).
+    pub languages: Vec<(i64, String)>,
     pub tags: Vec<(TicketId, String)>,
     /// Round-robin cursors: (team, member).
     pub cursors: Vec<(String, String)>,
@@ -593,7 +578,7 @@ pub struct TriageWrites {
 impl TriageWrites {
     pub fn is_empty(&self) -> bool {
         self.tickets.is_empty()
-            && self.messages.is_empty()
+            && self.languages.is_empty()
             && self.tags.is_empty()
             && self.cursors.is_empty()
             && self.alerts.is_empty()
@@ -602,81 +587,46 @@ impl TriageWrites {
 
 /// Writes a batch's triage, with an event per change.
 pub async fn write_batch(conn: &mut SqliteConnection, w: &TriageWrites, now: &str) -> Result<()> {
-    for m in &w.messages {
-        sqlx::query(
-            "UPDATE messages SET rules_fired = ?, language = ?, sentiment = ? WHERE id = ?",
-        )
-        .bind(serde_json::to_string(&m.rules_fired).unwrap_or_else(|_| "[]".into()))
-        .bind(m.language.as_deref())
-        .bind(m.sentiment)
-        .bind(m.row)
-        .execute(&mut *conn)
-        .await?;
+    for (customer, language) in &w.languages {
+        sqlx::query("UPDATE customers SET language = ? WHERE id = ?")
+            .bind(language)
+            .bind(customer)
+            .execute(&mut *conn)
+            .await?;
     }
     for t in &w.tickets {
-        if t.new {
-            sqlx::query(
-                "UPDATE tickets SET category = ?, team = ?, assignee = ?, \
-                 priority = COALESCE(?, priority), forced_human = ?, sla_policy = ? WHERE id = ?",
-            )
-            .bind(t.category.as_deref())
-            .bind(t.team.as_deref())
-            .bind(t.assignee.as_deref())
-            .bind(t.priority.map(|p| p.as_str()))
-            .bind(t.forced_human.as_deref())
-            .bind(t.sla_policy.as_deref())
-            .bind(t.id)
-            .execute(&mut *conn)
-            .await?;
-            let data = serde_json::json!({
-                "category": t.category, "team": t.team, "assignee": t.assignee,
-                "priority": t.priority.map(|p| p.as_str()), "sla": t.sla_policy,
-                "rules": t.rules_fired,
-            });
-            events::append(conn, NewEvent::new(EventKind::Triaged, t.id, data), now).await?;
-            if let Some(a) = &t.assignee {
-                let data = serde_json::json!({"from": null, "to": a});
-                events::append(
-                    conn,
-                    NewEvent::new(EventKind::AssigneeChanged, t.id, data),
-                    now,
-                )
+        let before: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT priority, forced_human FROM tickets WHERE id = ?")
+                .bind(t.id)
+                .fetch_optional(&mut *conn)
                 .await?;
-            }
-        } else {
-            let before: Option<(String, Option<String>)> =
-                sqlx::query_as("SELECT priority, forced_human FROM tickets WHERE id = ?")
-                    .bind(t.id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            let Some((before_priority, before_forced)) = before else {
-                continue;
-            };
-            let before_priority: Priority = before_priority.parse().unwrap_or(Priority::Normal);
-            let priority = t.priority.filter(|p| rank(*p) > rank(before_priority));
-            sqlx::query(
-                "UPDATE tickets SET category = COALESCE(category, ?), \
+        let Some((before_priority, before_forced)) = before else {
+            continue;
+        };
+        let before_priority: Priority = before_priority.parse().unwrap_or(Priority::Normal);
+        let priority = t.priority.filter(|p| rank(*p) > rank(before_priority));
+        sqlx::query(
+            "UPDATE tickets SET category = COALESCE(category, ?), \
                  priority = COALESCE(?, priority), forced_human = COALESCE(forced_human, ?) \
                  WHERE id = ?",
+        )
+        .bind(t.category.as_deref())
+        .bind(priority.map(|p| p.as_str()))
+        .bind(t.forced_human.as_deref())
+        .bind(t.id)
+        .execute(&mut *conn)
+        .await?;
+        if let Some(p) = priority {
+            let data = serde_json::json!({"from": before_priority.as_str(), "to": p.as_str()});
+            events::append(
+                conn,
+                NewEvent::new(EventKind::PriorityChanged, t.id, data),
+                now,
             )
-            .bind(t.category.as_deref())
-            .bind(priority.map(|p| p.as_str()))
-            .bind(t.forced_human.as_deref())
-            .bind(t.id)
-            .execute(&mut *conn)
             .await?;
-            if let Some(p) = priority {
-                let data = serde_json::json!({"from": before_priority.as_str(), "to": p.as_str()});
-                events::append(
-                    conn,
-                    NewEvent::new(EventKind::PriorityChanged, t.id, data),
-                    now,
-                )
-                .await?;
-            }
-            if before_forced.is_some() {
-                continue;
-            }
+        }
+        if before_forced.is_some() {
+            continue;
         }
         if let Some(f) = &t.forced_human {
             let data: serde_json::Value = serde_json::from_str(f).unwrap_or_default();
@@ -733,18 +683,56 @@ pub fn rank(p: Priority) -> u8 {
     }
 }
 
-/// The tiers of these customers.
-pub async fn tiers_of(conn: &mut SqliteConnection, ids: &[i64]) -> Result<HashMap<i64, String>> {
+/// (priority, category, forced-human) of these tickets: what a follow-up message's
+/// triage may add to.
+pub async fn ticket_triage_of(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<HashMap<TicketId, (Priority, Option<String>, bool)>> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(500) {
-        let mut qb = sqlx::QueryBuilder::new("SELECT id, tier FROM customers WHERE id IN (");
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT id, priority, category, forced_human IS NOT NULL AS forced FROM tickets WHERE id IN (",
+        );
         let mut sep = qb.separated(", ");
         for id in chunk {
             sep.push_bind(*id);
         }
         qb.push(")");
         for r in qb.build().fetch_all(&mut *conn).await? {
-            out.insert(r.try_get("id")?, r.try_get("tier")?);
+            let p: String = r.try_get("priority")?;
+            out.insert(
+                r.try_get("id")?,
+                (
+                    p.parse().unwrap_or(Priority::Normal),
+                    r.try_get("category")?,
+                    r.try_get::<bool, _>("forced")?,
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The tier and language of these customers.
+pub async fn tiers_of(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, (String, Option<String>)>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut qb =
+            sqlx::QueryBuilder::new("SELECT id, tier, language FROM customers WHERE id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            out.insert(
+                r.try_get("id")?,
+                (r.try_get("tier")?, r.try_get("language")?),
+            );
         }
     }
     Ok(out)

@@ -311,18 +311,19 @@ first_response = "2s"
         desk.count("SELECT COUNT(*) FROM sla_notices WHERE kind = 'breach'"),
         1
     );
+    // One breach mail to the assignee and one to the lead, with the ticket's context.
     let sent = desk.sent(4);
     let breaches: Vec<&CapturedMail> = sent
         .iter()
         .filter(|m| m.subject().starts_with("SLA breach"))
         .collect();
-    assert_eq!(breaches.len(), 1, "{sent:#?}");
-    let rcpts = &breaches[0].rcpt_to;
-    assert!(rcpts.contains(&"bob@example.com".to_string()), "{rcpts:?}");
-    assert!(
-        rcpts.contains(&"carol@example.com".to_string()),
-        "{rcpts:?}"
-    );
+    assert_eq!(breaches.len(), 2, "{sent:#?}");
+    let mut rcpts: Vec<String> = breaches.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, ["bob@example.com", "carol@example.com"]);
+    let body = breaches[0].body_text();
+    assert!(body.contains("first response"), "{body}");
+    assert!(body.contains("ann@customer.org"), "{body}");
 }
 
 #[test]
@@ -379,7 +380,10 @@ fn away_takes_an_agent_out_of_the_rotation_and_back_returns_them() {
         "#back",
     ));
     desk.run_once();
-    assert_eq!(desk.count("SELECT COUNT(*) FROM agent_state WHERE away = 1"), 0);
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM agent_state WHERE away = 1"),
+        0
+    );
     desk.deliver(&customer_mail(
         "D <d@customer.org>",
         "refund",
@@ -394,7 +398,10 @@ fn away_takes_an_agent_out_of_the_rotation_and_back_returns_them() {
         .into_iter()
         .find(|m| m.body_text().contains("welcome back"))
         .unwrap_or_else(|| panic!("no notice of #back: {sent:#?}"));
-    assert_eq!(notice.header("Auto-Submitted").as_deref(), Some("auto-generated"));
+    assert_eq!(
+        notice.header("Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
 }
 
 #[test]
@@ -412,7 +419,8 @@ fn a_forged_away_to_the_commands_address_changes_nothing() {
     ));
     desk.run_once();
     assert_eq!(
-        desk.try_count("SELECT COUNT(*) FROM agent_state").unwrap_or(0),
+        desk.try_count("SELECT COUNT(*) FROM agent_state")
+            .unwrap_or(0),
         0
     );
 }

@@ -114,6 +114,12 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Text from outside as one clean line of at most `max` characters: what team mails show
+/// of a subject or an address (control and bidi characters removed).
+pub fn plain_line(s: &str, max: usize) -> String {
+    one_line(s, max)
+}
+
 /// A value from outside as one line: controls and line or paragraph separators become
 /// spaces, format characters (bidi controls, zero-width and invisible marks) vanish, at
 /// most `max` characters, trimmed. Every outside value a template gets goes through this
