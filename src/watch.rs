@@ -519,6 +519,10 @@ pub async fn digests(
 }
 
 #[cfg(test)]
+#[path = "watch_tests.rs"]
+mod scheduler_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

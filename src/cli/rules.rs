@@ -61,6 +61,7 @@ pub async fn execute(config: &Path, cmd: &RulesCommand) -> Result<bool> {
         &mut writes,
         &p,
         &Ask {
+            signals: None,
             ticket: 0,
             already_forced: false,
             is_new: !follow_up,

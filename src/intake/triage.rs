@@ -58,8 +58,20 @@ pub struct Triaged {
     pub sla: Option<String>,
 }
 
+/// The text triage reads of a message: its own new text, quoted history cut.
+fn own_text(p: &Inbound) -> &str {
+    let text = crate::channels::email::quote::new_text(&p.body_text);
+    if text.trim().is_empty() {
+        p.body_text.as_str()
+    } else {
+        text
+    }
+}
+
 /// Everything a message's triage needs besides the message.
 pub struct Ask<'b> {
+    /// Its signals, when already computed.
+    pub signals: Option<&'b Signals>,
     pub ticket: TicketId,
     /// The ticket is already forced to a human: a new match raises no second alert.
     pub already_forced: bool,
@@ -79,13 +91,11 @@ pub fn triage(
     p: &Inbound,
     ask: &Ask<'_>,
 ) -> Triaged {
-    let text = crate::channels::email::quote::new_text(&p.body_text);
-    let text = if text.trim().is_empty() {
-        p.body_text.as_str()
-    } else {
-        text
+    let text = own_text(p);
+    let signals: Signals = match ask.signals {
+        Some(s) => s.clone(),
+        None => cfg.rules.signals(&p.subject, text),
     };
-    let signals: Signals = cfg.rules.signals(&p.subject, text);
     let sender = p
         .from
         .as_ref()

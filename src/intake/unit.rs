@@ -983,6 +983,7 @@ impl<'a> Unit<'a> {
             &mut self.triage_writes,
             p,
             &super::triage::Ask {
+                signals: None,
                 ticket,
                 already_forced,
                 is_new,

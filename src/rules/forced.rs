@@ -73,8 +73,15 @@ fn static_topic(name: &str) -> Option<&'static str> {
     TOPICS.iter().copied().find(|t| *t == name)
 }
 
+/// `\b` as an ASCII word boundary: with a Unicode one the fast regex engines give up on
+/// any non-ASCII text (Chinese, accents) and the slow one runs. A letter outside ASCII
+/// then counts as a boundary, which can only make a pattern match more often.
+fn ascii_boundaries(pattern: &str) -> String {
+    pattern.replace("\\b", "(?-u:\\b)")
+}
+
 fn compile(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
+    RegexBuilder::new(&ascii_boundaries(pattern))
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
@@ -174,7 +181,7 @@ impl ForcedList {
         let set = if patterns.is_empty() {
             None
         } else {
-            match RegexSetBuilder::new(patterns.iter().map(|(_, re)| re.as_str()))
+            match RegexSetBuilder::new(patterns.iter().map(|(_, re)| re.as_str().to_string()))
                 .case_insensitive(true)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
@@ -219,7 +226,9 @@ impl ForcedList {
                 term: self.terms.text(id).to_string(),
             });
         }
+        // Most messages match nothing: one pass to say so, the per-pattern pass only then.
         if let Some(set) = &self.set
+            && set.is_match(&hay)
             && let Some(i) = set.matches(&hay).iter().next()
             && let Some((topic, re)) = self.patterns.get(i)
         {

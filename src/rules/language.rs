@@ -58,7 +58,7 @@ pub fn detect(text: &str) -> Option<&'static str> {
 }
 
 /// At most this many bytes go to whatlang: its trigram statistics settle well before.
-const WHATLANG_BYTES: usize = 1024;
+const WHATLANG_BYTES: usize = 512;
 
 /// At least two English function words, making at least 30% of the words.
 fn looks_english(text: &str) -> bool {

@@ -633,16 +633,22 @@ pub async fn write_batch(conn: &mut SqliteConnection, w: &TriageWrites, now: &st
             events::append(conn, NewEvent::new(EventKind::ForcedHuman, t.id, data), now).await?;
         }
     }
-    for (ticket, tag) in &w.tags {
-        sqlx::query(
-            "INSERT INTO ticket_tags (ticket_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(ticket)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?;
-    }
+    super::bulk::insert_rows(
+        conn,
+        "INSERT OR IGNORE INTO ticket_tags (ticket_id, tag) ",
+        2,
+        &w.tags,
+        |b, (ticket, tag)| {
+            b.push_bind(*ticket).push_bind(tag.clone());
+        },
+    )
+    .await?;
+    // Only each team's last member matters.
+    let mut last: HashMap<&str, &str> = HashMap::new();
     for (team, agent) in &w.cursors {
+        last.insert(team, agent);
+    }
+    for (team, agent) in last {
         set_team_cursor(conn, team, agent, now).await?;
     }
     for a in &w.alerts {

@@ -71,6 +71,9 @@ pub struct Opts {
     pub smtp_tls: Option<TlsOpts>,
     /// Agent notifications (off by default: the ingest tests count every mail sent).
     pub notify: bool,
+    /// The daily digest at `[digest] hour` (off by default: it would add mails to every
+    /// test that runs after 08:00 UTC).
+    pub digest: bool,
 }
 
 impl Default for Opts {
@@ -86,6 +89,7 @@ impl Default for Opts {
             imap_tls: None,
             smtp_tls: None,
             notify: false,
+            digest: false,
         }
     }
 }
@@ -181,7 +185,7 @@ enabled = {notify}
 
 [ingest]
 max_message_mb = {max_mb}
-
+{digest}
 [[agent]]
 name = "alice"
 email = "alice@example.com"
@@ -194,6 +198,11 @@ email = "alice@example.com"
             autoreply = opts.autoreply,
             notify = opts.notify,
             max_mb = opts.max_message_mb,
+            digest = if opts.digest {
+                ""
+            } else {
+                "\n[digest]\nenabled = false\n"
+            },
             extra = opts.extra,
         ));
         std::fs::write(&config, text).unwrap();

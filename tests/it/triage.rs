@@ -485,6 +485,45 @@ fn the_digest_lists_open_tickets_and_leads_get_the_unassigned() {
 }
 
 #[test]
+fn the_daemon_sends_each_digest_once_a_day_at_its_hour() {
+    // Hour 0: whenever the test runs, the agents' local day has begun.
+    let desk = Desk::with(Opts {
+        autoreply: false,
+        notify: false,
+        digest: true,
+        extra: r#"
+[[agent]]
+name = "bob"
+email = "bob@example.com"
+timezone = "Asia/Shanghai"
+"#,
+        ..Opts::default()
+    });
+    // With `digest: true` the harness writes no [digest] table: hour 0 goes last.
+    let cfg = std::fs::read_to_string(&desk.config).unwrap();
+    std::fs::write(&desk.config, format!("{cfg}\n[digest]\nhour = 0\n")).unwrap();
+    desk.deliver(&customer_mail(
+        "Ann <ann@customer.org>",
+        "Question",
+        "digest-daemon-1@customer.org",
+        "Where is my parcel?",
+    ));
+    desk.run_once();
+    desk.run_once();
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM digests_sent"),
+        2,
+        "alice and bob, once each"
+    );
+    let sent = desk.sent(2);
+    let digests: Vec<&CapturedMail> = sent
+        .iter()
+        .filter(|m| m.subject().starts_with("Daily digest"))
+        .collect();
+    assert_eq!(digests.len(), 2, "{sent:#?}");
+}
+
+#[test]
 fn rules_test_shows_the_decision_in_english_and_chinese_and_changes_nothing() {
     let desk = triage_desk();
     let dir = tempfile::tempdir().unwrap();
