@@ -11,6 +11,7 @@ use crate::clock::FixedClock;
 use crate::domain::Status;
 use crate::intake::BatchItem;
 use crate::intake::pipeline::Pipeline;
+use crate::intake::unit::MAX_ALERT_MAILS_PER_HOUR;
 use crate::outbound::templates::Templates;
 
 const CONFIG: &str = r#"
@@ -63,9 +64,14 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with("").await
+}
+
+async fn env_with(extra: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-    let cfg = Arc::new(crate::config::parse(CONFIG, std::path::Path::new(""), &|_| None).unwrap());
+    let text = format!("{CONFIG}{extra}");
+    let cfg = Arc::new(crate::config::parse(&text, std::path::Path::new(""), &|_| None).unwrap());
     Env {
         _dir: dir,
         store,
@@ -180,4 +186,41 @@ async fn a_pending_ticket_waits_and_an_answer_stops_the_timer() {
         "the pause moved it"
     );
     assert_eq!(e.tick(utc(2027, 1, 5, 2, 1)).await.sla_breaches, 1);
+}
+
+#[tokio::test]
+async fn one_customer_cannot_bury_the_on_call_list_in_red_alerts() {
+    let e = env_with("[alerts]\non_call = [\"oncall@example.com\"]\n").await;
+    let t0 = utc(2027, 1, 4, 1, 0);
+    for i in 0..5 {
+        let mail = format!(
+            "From: Zed <zed@customer.org>\r\nTo: support@example.com\r\nSubject: Complaint {i}\r\nMessage-ID: <legal-{i}@customer.org>\r\n\r\nMy lawyer will file a lawsuit against you.\r\n"
+        );
+        e.ingest(t0 + chrono::Duration::minutes(i), mail.as_bytes())
+            .await;
+    }
+    assert_eq!(
+        e.count("SELECT COUNT(*) FROM alerts").await,
+        5,
+        "every alert is recorded"
+    );
+    assert_eq!(
+        e.count("SELECT COUNT(*) FROM tickets WHERE forced_human IS NOT NULL")
+            .await,
+        5
+    );
+    assert_eq!(
+        e.count("SELECT COUNT(*) FROM outbox WHERE rcpt_to LIKE '%oncall@%'")
+            .await,
+        MAX_ALERT_MAILS_PER_HOUR,
+        "only the first ones are mailed"
+    );
+    // An hour later the customer's alerts are mailed again.
+    let later = b"From: Zed <zed@customer.org>\r\nTo: support@example.com\r\nSubject: Again\r\nMessage-ID: <legal-9@customer.org>\r\n\r\nI am suing you.\r\n";
+    e.ingest(t0 + chrono::Duration::minutes(90), later).await;
+    assert_eq!(
+        e.count("SELECT COUNT(*) FROM outbox WHERE rcpt_to LIKE '%oncall@%'")
+            .await,
+        MAX_ALERT_MAILS_PER_HOUR + 1
+    );
 }

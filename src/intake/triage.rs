@@ -54,8 +54,11 @@ pub struct Triaged {
     /// `forced` as the JSON stored on the ticket.
     pub forced_json: Option<String>,
     pub red_alert: Option<String>,
-    /// A new ticket's SLA policy.
+    /// A new ticket's SLA policy, and when its first answer is due.
     pub sla: Option<String>,
+    pub first_response_due: Option<DateTime<Utc>>,
+    /// Why a new ticket of a team is unassigned (nobody available), for the notification.
+    pub routing_note: Option<String>,
 }
 
 /// The text triage reads of a message: its own new text, quoted history cut.
@@ -150,19 +153,24 @@ pub fn triage(
         ..Triaged::default()
     };
     if ask.is_new {
-        let (team, assignee) = route(cfg, routing_state, &verdict, signals.language, ask.now);
+        let (team, assignee, nobody) =
+            route(cfg, routing_state, &verdict, signals.language, ask.now);
+        result.routing_note = nobody;
         if let (Some(t), Some(a)) = (&team, &assignee) {
             out.cursors.push((t.clone(), a.clone()));
         }
-        let sla = cfg
-            .slas
-            .pick(
-                verdict.sla.as_deref(),
-                priority.unwrap_or(Priority::Normal),
-                ask.tier,
-                verdict.category.as_deref(),
-            )
-            .map(|p| p.name.clone());
+        let policy = cfg.slas.pick(
+            verdict.sla.as_deref(),
+            priority.unwrap_or(Priority::Normal),
+            ask.tier,
+            verdict.category.as_deref(),
+        );
+        // When the first answer is due, for the notification.
+        result.first_response_due = policy.and_then(|p| {
+            p.first_response
+                .map(|secs| p.calendar.add_business(ask.now, secs))
+        });
+        let sla = policy.map(|p| p.name.clone());
         // The new ticket's row carries these (the caller writes them with it).
         result.sla = sla;
         result.team = team;
@@ -190,18 +198,18 @@ fn route(
     verdict: &Verdict,
     language: Option<&str>,
     now: DateTime<Utc>,
-) -> (Option<String>, Option<String>) {
+) -> (Option<String>, Option<String>, Option<String>) {
     if let Some(agent) = verdict.agent.as_deref().and_then(|a| cfg.agent_by_name(a)) {
         let name = agent.name.clone();
         *state.open_counts.entry(name.clone()).or_insert(0) += 1;
-        return (verdict.team.clone(), Some(name));
+        return (verdict.team.clone(), Some(name), None);
     }
     let Some(team) = verdict
         .team
         .as_deref()
         .and_then(|t| cfg.teams.iter().find(|x| x.name.eq_ignore_ascii_case(t)))
     else {
-        return (verdict.team.clone(), None);
+        return (verdict.team.clone(), None, None);
     };
     let agents: Vec<AgentAvailability<'_>> = cfg
         .agents
@@ -226,14 +234,22 @@ fn route(
         Route::Agent(name) => {
             *state.open_counts.entry(name.clone()).or_insert(0) += 1;
             state.cursors.insert(team.name.clone(), name.clone());
-            (Some(team.name.clone()), Some(name))
+            (Some(team.name.clone()), Some(name), None)
         }
-        Route::Nobody { why, .. } => {
+        Route::Nobody { why, lead } => {
             tracing::warn!(
                 "Team {}: nobody can take a new ticket ({why}); every agent is told",
                 team.name
             );
-            (Some(team.name.clone()), None)
+            let note = format!(
+                "nobody in team {} can take it now ({why}); {}",
+                team.name,
+                match lead {
+                    Some(l) => format!("{l}, the team's lead, please assign it"),
+                    None => "please take it".to_string(),
+                }
+            );
+            (Some(team.name.clone()), None, Some(note))
         }
     }
 }

@@ -59,6 +59,11 @@ struct NotifyContext {
 /// trigrams to settle, and bounded work on a huge message.
 const LANGUAGE_SAMPLE_BYTES: usize = 2048;
 
+/// Red alert mails one customer's messages may cause per hour: a stranger who writes
+/// "lawsuit" a hundred times must not bury the on-call list. The alerts themselves are
+/// all recorded, and the tickets stay forced to a human.
+pub const MAX_ALERT_MAILS_PER_HOUR: i64 = 3;
+
 /// RFC 5321 §4.5.3.1.1: the most octets a local part may have.
 const MAX_LOCAL_PART: usize = 64;
 
@@ -98,6 +103,9 @@ pub struct Unit<'a> {
     routing: super::triage::RoutingState,
     /// Known customers' tier and language.
     tiers: HashMap<i64, (String, Option<String>)>,
+    /// Red alerts raised in the last hour per customer, kept current: past
+    /// [`MAX_ALERT_MAILS_PER_HOUR`] the alert is recorded but not mailed.
+    alerts_last_hour: HashMap<i64, i64>,
     /// (priority, category, forced-human) of the known tickets, kept current.
     ticket_triage: HashMap<TicketId, (crate::domain::Priority, Option<String>, bool)>,
     /// The events of what triage decided for new tickets.
@@ -296,6 +304,12 @@ impl<'a> Unit<'a> {
         };
         let tiers = crate::store::triage::tiers_of(conn, &customer_ids).await?;
         let ticket_triage = crate::store::triage::ticket_triage_of(conn, &ticket_ids).await?;
+        let alerts_last_hour = crate::store::triage::alerts_since(
+            conn,
+            &customer_ids,
+            &db_time(now - ChronoDuration::hours(1)),
+        )
+        .await?;
         let notify = if cfg.notify_enabled && !cfg.agents.is_empty() {
             let mut by_customer: HashMap<i64, Vec<TicketId>> = HashMap::new();
             for s in tickets.values() {
@@ -353,6 +367,7 @@ impl<'a> Unit<'a> {
             routing,
             tiers,
             ticket_triage,
+            alerts_last_hour,
             triage_events: Vec::new(),
             triaged: HashMap::new(),
             triage_writes: Default::default(),
@@ -993,7 +1008,18 @@ impl<'a> Unit<'a> {
             },
         );
         self.record_triage(ticket, row, is_new, customer_id, &t);
-        if self.triage_writes.alerts.len() > alerts_before && !cfg.alerts.on_call.is_empty() {
+        let raised = self.triage_writes.alerts.len() > alerts_before;
+        let mailed_last_hour = self.alerts_last_hour.entry(customer_id).or_insert(0);
+        if raised {
+            *mailed_last_hour += 1;
+        }
+        let over_cap = *mailed_last_hour > MAX_ALERT_MAILS_PER_HOUR;
+        if raised && over_cap {
+            tracing::warn!(
+                "Ticket #{ticket}: red alert recorded, not mailed: this customer raised more than {MAX_ALERT_MAILS_PER_HOUR} in the last hour"
+            );
+        }
+        if raised && !over_cap && !cfg.alerts.on_call.is_empty() {
             let subject = self
                 .snap
                 .tickets
@@ -1580,6 +1606,14 @@ impl<'a> Unit<'a> {
             .unwrap_or_default();
         let forced = triaged.and_then(|t| t.forced.as_ref().map(|(topic, _)| topic.clone()));
         let team = triaged.and_then(|t| t.team.clone());
+        let new_ticket = event == NotifyEvent::NewTicket;
+        let sla_due = triaged
+            .filter(|_| new_ticket)
+            .and_then(|t| t.first_response_due)
+            .map(|d| format!("{} (first response)", d.format("%Y-%m-%d %H:%M UTC")));
+        let routing_note = triaged
+            .filter(|_| new_ticket)
+            .and_then(|t| t.routing_note.clone());
         let customer_id = state.t.customer_id;
         let profile = ctx.profiles.get(&customer_id).cloned();
         let customer = match &profile {
@@ -1665,7 +1699,8 @@ impl<'a> Unit<'a> {
                     open_tickets,
                     past_tickets,
                     match_reason: reason.as_str(),
-                    sla_due: None,
+                    sla_due: sla_due.as_deref(),
+                    routing_note: routing_note.as_deref(),
                     category: category.as_deref(),
                     team: team.as_deref(),
                     forced_human: forced.as_deref(),

@@ -128,27 +128,7 @@ pub async fn set_category(
     category: Option<&str>,
     now: &str,
 ) -> Result<()> {
-    let before: Option<Option<String>> =
-        sqlx::query_scalar("SELECT category FROM tickets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let before = before.flatten();
-    sqlx::query("UPDATE tickets SET category = ? WHERE id = ?")
-        .bind(category)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    if before.as_deref() != category {
-        let data = serde_json::json!({"from": before, "to": category});
-        events::append(
-            conn,
-            NewEvent::new(EventKind::CategoryChanged, id, data),
-            now,
-        )
-        .await?;
-    }
-    Ok(())
+    set_column(conn, id, Column::Category, category, now).await
 }
 
 /// Sets the team (`#transfer`), with its event.
@@ -158,20 +138,48 @@ pub async fn set_team(
     team: Option<&str>,
     now: &str,
 ) -> Result<()> {
-    let before: Option<Option<String>> =
-        sqlx::query_scalar("SELECT team FROM tickets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    set_column(conn, id, Column::Team, team, now).await
+}
+
+/// A text column of `tickets` that commands set, with the event that records it.
+#[derive(Clone, Copy)]
+enum Column {
+    Category,
+    Team,
+}
+
+async fn set_column(
+    conn: &mut SqliteConnection,
+    id: TicketId,
+    column: Column,
+    value: Option<&str>,
+    now: &str,
+) -> Result<()> {
+    let (select, update, kind) = match column {
+        Column::Category => (
+            "SELECT category FROM tickets WHERE id = ?",
+            "UPDATE tickets SET category = ? WHERE id = ?",
+            EventKind::CategoryChanged,
+        ),
+        Column::Team => (
+            "SELECT team FROM tickets WHERE id = ?",
+            "UPDATE tickets SET team = ? WHERE id = ?",
+            EventKind::TeamChanged,
+        ),
+    };
+    let before: Option<Option<String>> = sqlx::query_scalar(select)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let before = before.flatten();
-    sqlx::query("UPDATE tickets SET team = ? WHERE id = ?")
-        .bind(team)
+    sqlx::query(update)
+        .bind(value)
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    if before.as_deref() != team {
-        let data = serde_json::json!({"from": before, "to": team});
-        events::append(conn, NewEvent::new(EventKind::TeamChanged, id, data), now).await?;
+    if before.as_deref() != value {
+        let data = serde_json::json!({"from": before, "to": value});
+        events::append(conn, NewEvent::new(kind, id, data), now).await?;
     }
     Ok(())
 }
@@ -739,6 +747,32 @@ pub async fn tiers_of(
                 r.try_get("id")?,
                 (r.try_get("tier")?, r.try_get("language")?),
             );
+        }
+    }
+    Ok(out)
+}
+
+/// Red alerts raised since `since` on tickets of these customers, per customer.
+pub async fn alerts_since(
+    conn: &mut SqliteConnection,
+    customers: &[i64],
+    since: &str,
+) -> Result<HashMap<i64, i64>> {
+    let mut out = HashMap::new();
+    for chunk in customers.chunks(500) {
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT t.customer_id AS customer, COUNT(*) AS n FROM alerts a \
+             JOIN tickets t ON t.id = a.ticket_id WHERE a.raised_at >= ",
+        );
+        qb.push_bind(since.to_string());
+        qb.push(" AND t.customer_id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        qb.push(") GROUP BY t.customer_id");
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            out.insert(r.try_get("customer")?, r.try_get("n")?);
         }
     }
     Ok(out)

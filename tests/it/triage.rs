@@ -297,6 +297,12 @@ first_response = "2s"
     let t = desk.show(id);
     assert_eq!(t["sla"]["policy"], "fast", "{t:#}");
     assert_eq!(t["assignee"], "bob", "{t:#}");
+    let n = notification(&desk.sent(2), "bob@example.com", id);
+    assert!(
+        n.body_text().contains("(first response)"),
+        "{}",
+        n.body_text()
+    );
     std::thread::sleep(Duration::from_millis(2500));
     desk.run_once();
     // A restart: a new process, the same database.
@@ -402,6 +408,49 @@ fn away_takes_an_agent_out_of_the_rotation_and_back_returns_them() {
         notice.header("Auto-Submitted").as_deref(),
         Some("auto-generated")
     );
+}
+
+#[test]
+fn a_ticket_nobody_can_take_stays_unassigned_and_the_notification_says_so() {
+    let desk = triage_desk();
+    for (who, id) in [
+        ("Alice Agent <alice@example.com>", "a"),
+        ("Bob <bob@example.com>", "b"),
+    ] {
+        desk.deliver(&agent_mail(
+            AUTH_PASS,
+            who,
+            "commands@example.com",
+            "away",
+            &format!("away-{id}@example.com"),
+            "",
+            "#away",
+        ));
+    }
+    desk.run_once();
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM agent_state WHERE away = 1"),
+        2
+    );
+    desk.deliver(&customer_mail(
+        "Ann <ann@customer.org>",
+        "refund",
+        "nobody-1@customer.org",
+        "I want a refund.",
+    ));
+    desk.run_once();
+    let id = desk.tickets()[0]["id"].as_i64().unwrap();
+    let t = desk.show(id);
+    assert!(t["assignee"].is_null(), "{t:#}");
+    assert_eq!(t["team"], "billing", "{t:#}");
+    let sent = desk.sent(6);
+    let n = notification(&sent, "carol@example.com", id);
+    let body = n.body_text();
+    assert!(
+        body.contains("UNASSIGNED: nobody in team billing can take it now"),
+        "{body}"
+    );
+    assert!(body.contains("carol, the team's lead"), "{body}");
 }
 
 #[test]

@@ -605,6 +605,8 @@ pub struct NotifyInput<'a> {
     pub match_reason: &'a str,
     /// When the SLA is due, formatted for people; the line is left out when `None`.
     pub sla_due: Option<&'a str>,
+    /// Why a team's new ticket is unassigned (nobody available), said on top.
+    pub routing_note: Option<&'a str>,
     /// What triage decided: the category, the team, the forced-human topic.
     pub category: Option<&'a str>,
     pub team: Option<&'a str>,
@@ -692,6 +694,7 @@ pub fn agent_notification(
         "match_reason": one_line(n.match_reason, MAX_LINE_CHARS),
         "sla_due": n.sla_due.map(|s| one_line(s, MAX_LINE_CHARS)).filter(|s| !s.is_empty()),
         "category": n.category.map(|s| one_line(s, MAX_LINE_CHARS)),
+        "routing_note": n.routing_note.map(|s| one_line(s, MAX_LINE_CHARS)),
         "team": n.team.map(|s| one_line(s, MAX_LINE_CHARS)),
         "forced_human": n.forced_human.map(|s| one_line(s, MAX_LINE_CHARS)),
         "suggested_macros": n.suggested_macros.iter().map(|m| format!("#macro {}", one_line(m, MAX_LINE_CHARS))).collect::<Vec<_>>(),
@@ -1401,6 +1404,7 @@ mod tests {
             past_tickets: 7,
             match_reason: "reply token",
             sla_due: Some("2025-06-01 12:00 UTC"),
+            routing_note: None,
             category: None,
             team: None,
             forced_human: None,
