@@ -85,6 +85,7 @@ pub mod daemon;
 pub mod domain;
 pub mod events;
 pub mod intake;
+pub mod kb;
 pub mod lock;
 pub mod outbound;
 pub mod rules;

@@ -11,7 +11,7 @@ pub mod raw;
 mod read;
 mod triage;
 
-pub use triage::{AlertsConfig, DigestConfig};
+pub use triage::{AlertsConfig, BotConfig, DigestConfig};
 pub mod rules;
 
 use std::fmt;
@@ -129,6 +129,8 @@ pub struct AgentConfig {
     pub skills: Vec<String>,
     /// Marks a team lead (for the dashboard).
     pub lead: bool,
+    /// May approve or reject articles (`#kb approve`), receives the monthly report.
+    pub admin: bool,
 }
 
 /// How replies that claim to come from an agent are authenticated (issue 3).
@@ -237,6 +239,8 @@ pub struct Config {
     /// Triage (issue 13): the `[[rule]]`s (then those of `[triage] rules_file`), the
     /// forced-human list and the sentiment lexicon, compiled.
     pub rules: crate::rules::RuleSet,
+    // issue 14
+    pub bot: BotConfig,
 }
 
 impl Config {
@@ -830,6 +834,7 @@ fn validate(
             hours,
             skills,
             lead: a.lead.unwrap_or(false),
+            admin: a.admin.unwrap_or(false),
         });
     }
 
@@ -952,6 +957,9 @@ fn validate(
         &mut problems,
     );
 
+    // issue 14: the answer bot
+    let bot = triage::bot(raw.bot, base, &mut problems);
+
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -991,6 +999,7 @@ fn validate(
         alerts,
         digest,
         rules: rule_set,
+        bot,
     })
 }
 

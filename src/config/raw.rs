@@ -36,6 +36,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub rule: Vec<RawRule>,
     pub triage: Option<RawTriage>,
+    // issue 14: the answer bot
+    pub bot: Option<RawBot>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +107,8 @@ pub struct RawAgent {
     pub hours: Option<String>,
     pub skills: Option<Vec<String>>,
     pub lead: Option<bool>,
+    // issue 14: may approve articles, receives the monthly report
+    pub admin: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -332,4 +336,17 @@ pub struct RawTriage {
 pub struct RawRulesFile {
     #[serde(default)]
     pub rule: Vec<RawRule>,
+}
+
+// issue 14: the answer bot
+
+/// `[bot]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBot {
+    pub enabled: Option<bool>,
+    pub min_score: Option<f64>,
+    pub min_margin: Option<f64>,
+    pub handoff_words: Option<Vec<String>>,
+    pub index_dir: Option<String>,
 }

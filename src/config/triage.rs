@@ -371,6 +371,81 @@ pub(super) fn digest(raw: Option<raw::RawDigest>, problems: &mut Vec<String>) ->
     DigestConfig { enabled, hour }
 }
 
+/// `[bot]`: the answer bot (issue 14).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotConfig {
+    /// Answers new tickets from published articles (`enabled`, default true; it still
+    /// needs a published article that clears both bars below).
+    pub enabled: bool,
+    /// The normalised score (0..1) the best article must reach (`min_score`, default 0.6).
+    pub min_score: f32,
+    /// The best article's lead over the second (`min_margin`, default 0.15).
+    pub min_margin: f32,
+    /// Words by which a customer asks for a person: the defaults plus `handoff_words`,
+    /// lower-case.
+    pub handoff_words: Vec<String>,
+    /// Where the search index lives (`index_dir`; default: `kb-index` beside the database).
+    pub index_dir: Option<std::path::PathBuf>,
+}
+
+/// The handoff words every desk understands.
+pub const DEFAULT_HANDOFF_WORDS: &[&str] = &[
+    "human",
+    "agent",
+    "real person",
+    "operator",
+    "人工",
+    "转人工",
+    "真人",
+    "客服",
+];
+
+/// `[bot]`.
+pub(super) fn bot(
+    raw: Option<raw::RawBot>,
+    base: &std::path::Path,
+    problems: &mut Vec<String>,
+) -> BotConfig {
+    let raw = raw.unwrap_or(raw::RawBot {
+        enabled: None,
+        min_score: None,
+        min_margin: None,
+        handoff_words: None,
+        index_dir: None,
+    });
+    let mut unit = |key: &str, v: Option<f64>, default: f32| -> f32 {
+        match v {
+            None => default,
+            Some(x) if (0.0..=1.0).contains(&x) => x as f32,
+            Some(x) => {
+                problems.push(format!("bot: {key} must be between 0 and 1, not {x}"));
+                default
+            }
+        }
+    };
+    let min_score = unit("min_score", raw.min_score, 0.6);
+    let min_margin = unit("min_margin", raw.min_margin, 0.15);
+    let mut handoff_words: Vec<String> = DEFAULT_HANDOFF_WORDS
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    for w in raw.handoff_words.unwrap_or_default() {
+        let w = w.trim().to_lowercase();
+        if w.is_empty() {
+            problems.push("bot: handoff_words has an empty word".to_string());
+        } else if !handoff_words.contains(&w) {
+            handoff_words.push(w);
+        }
+    }
+    BotConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        min_score,
+        min_margin,
+        handoff_words,
+        index_dir: raw.index_dir.map(|d| super::resolve(base, &d)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

@@ -1,0 +1,44 @@
+//! An article's fields and states, and the Markdown files `kb import` reads.
+
+use serde::{Deserialize, Serialize};
+
+/// Where an article is in its life: only `Published` ones are ever sent to customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Draft,
+    Published,
+    Retired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Published => "published",
+            Status::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "draft" => Some(Status::Draft),
+            "published" => Some(Status::Published),
+            "retired" => Some(Status::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// What the search index holds of an article.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexedArticle {
+    pub id: i64,
+    pub title: String,
+    /// The Markdown body.
+    pub body: String,
+    pub language: String,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub status: Status,
+}
