@@ -55,6 +55,11 @@ impl KbIndex {
         Ok(())
     }
 
+    /// True when `open` found no usable index and made a new, empty one.
+    pub fn was_recreated(&self) -> bool {
+        false
+    }
+
     /// Number of articles indexed.
     pub fn len(&self) -> u64 {
         0

@@ -11,4 +11,5 @@ pub mod article;
 pub mod bot;
 pub mod classifier;
 pub mod index;
+pub mod sync;
 pub mod text;
