@@ -122,9 +122,8 @@ pub enum ClassifierCommand {
 }
 
 fn status_arg(s: &str) -> Result<Status> {
-    Status::parse(s).with_context(|| {
-        format!("status must be draft, published or retired, not {s:?}")
-    })
+    Status::parse(s)
+        .with_context(|| format!("status must be draft, published or retired, not {s:?}"))
 }
 
 fn read_body(file: Option<&Path>) -> Result<String> {
@@ -159,7 +158,12 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-async fn attach(conn: &mut crate::store::Conn, id: i64, files: &[PathBuf], now: &str) -> Result<()> {
+async fn attach(
+    conn: &mut crate::store::Conn,
+    id: i64,
+    files: &[PathBuf],
+    now: &str,
+) -> Result<()> {
     for f in files {
         let data = std::fs::read(f).with_context(|| format!("Reading {}", f.display()))?;
         let name = f
@@ -205,13 +209,18 @@ pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
                 ..NewArticle::default()
             };
             let mut tx = store.begin_write().await?;
-            let id = kb::insert_article(&mut tx, &a, &now).await.map_err(store_err)?;
+            let id = kb::insert_article(&mut tx, &a, &now)
+                .await
+                .map_err(store_err)?;
             attach(&mut tx, id, files, &now).await?;
             tx.commit().await?;
             if *json {
                 println!("{}", serde_json::json!({ "id": id }));
             } else {
-                println!("Article {id} added ({}).", a.status.unwrap_or(Status::Draft).as_str());
+                println!(
+                    "Article {id} added ({}).",
+                    a.status.unwrap_or(Status::Draft).as_str()
+                );
             }
         }
         KbCommand::Edit {
@@ -239,12 +248,22 @@ pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
                 },
                 language: language.clone().unwrap_or(old.language),
                 category: category.clone().or(old.category),
-                tags: if tags.is_empty() { old.tags } else { tags.clone() },
-                links: if links.is_empty() { old.links } else { links.clone() },
+                tags: if tags.is_empty() {
+                    old.tags
+                } else {
+                    tags.clone()
+                },
+                links: if links.is_empty() {
+                    old.links
+                } else {
+                    links.clone()
+                },
                 status: status.as_deref().map(status_arg).transpose()?,
                 ..NewArticle::default()
             };
-            kb::update_article(&mut tx, *id, &a, &now).await.map_err(store_err)?;
+            kb::update_article(&mut tx, *id, &a, &now)
+                .await
+                .map_err(store_err)?;
             attach(&mut tx, *id, files, &now).await?;
             tx.commit().await?;
             println!("Article {id} updated.");
@@ -292,7 +311,10 @@ pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
             } else if list.is_empty() {
                 println!("No articles.");
             } else {
-                println!("{:>6}  {:<9}  {:<4}  {:<12}  TITLE", "ID", "STATUS", "LANG", "CATEGORY");
+                println!(
+                    "{:>6}  {:<9}  {:<4}  {:<12}  TITLE",
+                    "ID", "STATUS", "LANG", "CATEGORY"
+                );
                 for a in &list {
                     println!(
                         "{:>6}  {:<9}  {:<4}  {:<12}  {}",
@@ -332,7 +354,12 @@ pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
                     println!("Link: {}", term_line(l));
                 }
                 for f in &a.files {
-                    println!("File: {} ({}, {} bytes)", term_line(&f.name), f.content_type, f.size);
+                    println!(
+                        "File: {} ({}, {} bytes)",
+                        term_line(&f.name),
+                        f.content_type,
+                        f.size
+                    );
                 }
                 println!();
                 println!("{}", term_text(&a.body));
@@ -413,8 +440,16 @@ async fn import(store: &Store, dir: &Path, json: bool, now: &str) -> Result<bool
     let mut tx = store.begin_write().await?;
     for f in &files {
         bar.inc(1);
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
-        let slug = f.file_stem().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let slug = f
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
             Err(e) => {
@@ -444,7 +479,9 @@ async fn import(store: &Store, dir: &Path, json: bool, now: &str) -> Result<bool
             problems.push(format!("{name}: {why}"));
             continue;
         }
-        let (id, new) = kb::upsert_by_slug(&mut tx, &a, now).await.map_err(store_err)?;
+        let (id, new) = kb::upsert_by_slug(&mut tx, &a, now)
+            .await
+            .map_err(store_err)?;
         let base = f.parent().unwrap_or(dir);
         for rel in &parsed.files {
             let path = base.join(rel);
@@ -474,7 +511,10 @@ async fn import(store: &Store, dir: &Path, json: bool, now: &str) -> Result<bool
             serde_json::json!({ "created": created, "updated": updated, "problems": problems })
         );
     } else {
-        println!("{created} article(s) created, {updated} updated, {} skipped.", problems.len());
+        println!(
+            "{created} article(s) created, {updated} updated, {} skipped.",
+            problems.len()
+        );
         for p in &problems {
             println!("  {}", term_line(p));
         }
@@ -502,7 +542,10 @@ pub async fn classifier(config: &Path, cmd: &ClassifierCommand) -> Result<bool> 
             stats.held_out,
             stats
                 .accuracy
-                .map_or("n/a (too few corrections)".to_string(), |a| format!("{:.1}%", a * 100.0))
+                .map_or("n/a (too few corrections)".to_string(), |a| format!(
+                    "{:.1}%",
+                    a * 100.0
+                ))
         );
         for (pair, n) in &stats.confusions {
             println!("  {:>4}  {}", n, term_line(pair));

@@ -60,3 +60,8 @@ pub struct ArticleFile {
 pub fn parse_markdown_file(_text: &str) -> Result<ArticleFile, String> {
     Err("not implemented yet".into())
 }
+
+/// The Markdown as plain text. (Skeleton.)
+pub fn plain_text(markdown: &str) -> String {
+    markdown.to_string()
+}

@@ -47,11 +47,7 @@ pub fn held_out_stats(corrections: &[(String, String, Option<String>)]) -> HeldO
     } else {
         let right = held
             .iter()
-            .filter(|(text, correct)| {
-                model
-                    .predict(text)
-                    .is_some_and(|(c, _)| c == **correct)
-            })
+            .filter(|(text, correct)| model.predict(text).is_some_and(|(c, _)| c == **correct))
             .count();
         Some(right as f64 / held.len() as f64)
     };

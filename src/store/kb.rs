@@ -336,9 +336,11 @@ pub async fn all_for_index(conn: &mut SqliteConnection) -> Result<Vec<IndexedArt
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {ARTICLE_COLUMNS} FROM kb_articles ORDER BY id"
     )))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(|r| article_of(r).map(|a| a.indexed())).collect()
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| article_of(r).map(|a| a.indexed()))
+        .collect()
 }
 
 /// Attaches a file to an article (replacing one of the same name).
@@ -407,7 +409,13 @@ pub async fn file_data(
     .fetch_all(conn)
     .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("name")?, r.try_get("content_type")?, r.try_get("data")?)))
+        .map(|r| {
+            Ok((
+                r.try_get("name")?,
+                r.try_get("content_type")?,
+                r.try_get("data")?,
+            ))
+        })
         .collect()
 }
 
@@ -450,10 +458,12 @@ pub async fn add_request(
         now,
     )
     .await?;
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM kb_requests WHERE topic_key = ?")
-        .bind(&key)
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM kb_requests WHERE topic_key = ?")
+            .bind(&key)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 /// A requested topic and how often it was asked.
@@ -533,7 +543,8 @@ pub async fn bot_states(
 pub enum BotWrite {
     /// A person takes over (`reason`: asked, not_helped, wrote_again...).
     Handoff { ticket: TicketId, reason: String },
-    /// The customer was satisfied with the bot's answer: resolved without a human.
+    /// The customer was satisfied with the bot's answer: resolved without a human (the
+    /// unit sets the status).
     Deflected { ticket: TicketId },
 }
 
@@ -561,12 +572,8 @@ pub async fn write_bot(conn: &mut SqliteConnection, writes: &[BotWrite], now: &s
                 )
                 .await?;
             }
+            // The status change itself is the unit's (with its `status_changed` event).
             BotWrite::Deflected { ticket } => {
-                sqlx::query("UPDATE tickets SET status = 'resolved', updated_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(ticket)
-                    .execute(&mut *conn)
-                    .await?;
                 events::append(
                     conn,
                     NewEvent::new(EventKind::BotDeflected, *ticket, serde_json::json!({})),
@@ -672,7 +679,8 @@ pub async fn load_model(conn: &mut SqliteConnection) -> Result<Model> {
         let c: String = r.try_get("category")?;
         let docs: i64 = r.try_get("docs")?;
         let tokens: i64 = r.try_get("tokens")?;
-        m.categories.insert(c, (docs.max(0) as u64, tokens.max(0) as u64));
+        m.categories
+            .insert(c, (docs.max(0) as u64, tokens.max(0) as u64));
     }
     let toks = sqlx::query("SELECT category, token, count FROM classifier_tokens")
         .fetch_all(conn)
