@@ -300,9 +300,10 @@ impl KbIndex {
         let writer = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
         let reader = index
             .reader_builder()
-            // Reloaded by hand after each commit, so that the next search sees the write
-            // (the default policy reloads a little later, on a file watcher's event).
-            .reload_policy(ReloadPolicy::Manual)
+            // Reloaded by hand after each commit too, so that the next search sees the
+            // write; the watcher is for the merges tantivy commits in the background after
+            // a rebuild, which a manual-only reader would not see until the next write.
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()?;
         // Reading the segments now finds a broken index at open, not at the first search.
         let searcher = reader.searcher();
