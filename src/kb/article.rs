@@ -155,11 +155,7 @@ pub fn plain_text(markdown: &str) -> String {
     };
     for event in Parser::new(markdown) {
         match event {
-            Event::Start(Tag::Paragraph) => {
-                if list_depth == 0 {
-                    blank(&mut out)
-                }
-            }
+            Event::Start(Tag::Paragraph) if list_depth == 0 => blank(&mut out),
             Event::Start(Tag::Heading { .. }) => blank(&mut out),
             Event::End(TagEnd::Heading(_)) => newline(&mut out),
             Event::Start(Tag::List(_)) => {
@@ -178,12 +174,13 @@ pub fn plain_text(markdown: &str) -> String {
             Event::Start(Tag::Link { dest_url, .. })
             | Event::Start(Tag::Image { dest_url, .. }) => links.push(dest_url.to_string()),
             Event::End(TagEnd::Link) | Event::End(TagEnd::Image) => {
-                if let Some(url) = links.pop() {
-                    if !url.is_empty() && !out.ends_with(url.as_str()) {
-                        out.push_str(" <");
-                        out.push_str(&url);
-                        out.push('>');
-                    }
+                if let Some(url) = links.pop()
+                    && !url.is_empty()
+                    && !out.ends_with(url.as_str())
+                {
+                    out.push_str(" <");
+                    out.push_str(&url);
+                    out.push('>');
                 }
             }
             Event::Text(t) | Event::Code(t) => out.push_str(&t),

@@ -726,3 +726,35 @@ pub async fn first_customer_text(
     );
     Ok(Some((r.try_get("id")?, text, r.try_get("language")?)))
 }
+
+/// What the mail commands need to know of a ticket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketFacts {
+    pub subject: String,
+    pub category: Option<String>,
+    pub predicted_category: Option<String>,
+    /// The customer's preferred language.
+    pub language: Option<String>,
+}
+
+/// The subject, categories and customer language of `ticket` (empty when it is gone).
+pub async fn ticket_facts(conn: &mut SqliteConnection, ticket: TicketId) -> Result<TicketFacts> {
+    let row = sqlx::query(
+        "SELECT t.subject, t.category, t.predicted_category, c.language \
+         FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id WHERE t.id = ?",
+    )
+    .bind(ticket)
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else {
+        return Ok(TicketFacts::default());
+    };
+    Ok(TicketFacts {
+        subject: r
+            .try_get::<Option<String>, _>("subject")?
+            .unwrap_or_default(),
+        category: r.try_get("category")?,
+        predicted_category: r.try_get("predicted_category")?,
+        language: r.try_get("language")?,
+    })
+}
