@@ -66,7 +66,8 @@ impl BotContext {
         let Some(index) = pl.kb() else {
             return Ok(None);
         };
-        if !cfg.bot.enabled {
+        // An empty knowledge base is no bot: every ticket would be a "handoff".
+        if !cfg.bot.enabled || index.is_empty() {
             return Ok(None);
         }
         let thresholds = Thresholds {
