@@ -358,8 +358,7 @@ fn the_bot_holds_back_for_low_confidence_forced_human_topics_and_automated_mail(
     let desk = Desk::with(Opts {
         autoreply: false,
         notify: true,
-        extra: concat!(
-            r#"
+        extra: r#"
 [[agent]]
 name = "carol"
 email = "carol@example.com"
@@ -370,8 +369,7 @@ name = "legal"
 when.any_keywords = ["lawyer", "lawsuit"]
 set.category = "legal"
 forced_human = true
-"#
-        ),
+"#,
         ..Opts::default()
     });
     import(
