@@ -21,11 +21,13 @@ use crate::store::{Store, StoreError};
 pub enum KbCommand {
     /// Add an article; its body is read from --body-file, or standard input.
     Add {
+        /// The title (searched first, shown in answers).
         #[arg(long)]
         title: String,
         /// Its language code (en, zh...): the bot answers only in the customer's language.
         #[arg(long)]
         language: String,
+        /// The category it answers (refund, shipping...).
         #[arg(long)]
         category: Option<String>,
         /// A tag (repeat for more).
@@ -43,47 +45,69 @@ pub enum KbCommand {
         /// The Markdown body; standard input when not given.
         #[arg(long)]
         body_file: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Change an article's fields; those not given stay.
     Edit {
+        /// The article's number.
         id: i64,
+        /// The title (searched first, shown in answers).
         #[arg(long)]
         title: Option<String>,
+        /// A language code such as en or zh.
         #[arg(long)]
         language: Option<String>,
+        /// The category it answers (refund, shipping...).
         #[arg(long)]
         category: Option<String>,
+        /// A tag (repeat for more; replaces all tags when given).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// A video or page link (repeat for more; replaces all links when given).
         #[arg(long = "link")]
         links: Vec<String>,
+        /// A file to carry (repeat for more; added beside the existing ones).
         #[arg(long = "file")]
         files: Vec<PathBuf>,
+        /// draft, published or retired.
         #[arg(long)]
         status: Option<String>,
+        /// The new Markdown body, from this file.
         #[arg(long)]
         body_file: Option<PathBuf>,
     },
     /// Publish an article: the bot may answer with it.
-    Publish { id: i64 },
+    Publish {
+        /// The article's number.
+        id: i64,
+    },
     /// Retire an article: it is kept, but never sent again.
-    Retire { id: i64 },
+    Retire {
+        /// The article's number.
+        id: i64,
+    },
     /// List articles, newest first.
     List {
+        /// draft, published or retired.
         #[arg(long)]
         status: Option<String>,
+        /// A language code such as en or zh.
         #[arg(long)]
         language: Option<String>,
+        /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one article.
     Show {
+        /// The article's number.
         id: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -92,13 +116,25 @@ pub enum KbCommand {
         /// The words to look for.
         #[arg(required = true)]
         words: Vec<String>,
+        /// A language code such as en or zh.
         #[arg(long)]
         language: Option<String>,
         /// Drafts and retired articles too.
         #[arg(long)]
         all: bool,
+        /// At most this many.
         #[arg(long, default_value_t = 5)]
         limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What agents asked for with `#kb request`, most asked first.
+    Requests {
+        /// How far back: 30d, 12h, 2w...
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -106,7 +142,9 @@ pub enum KbCommand {
     /// tags, status, links, files); a file's name (without .md) names its article, so a
     /// second import updates instead of duplicating.
     Import {
+        /// The directory of .md files (files they name must lie inside it).
         dir: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -116,6 +154,7 @@ pub enum KbCommand {
 pub enum ClassifierCommand {
     /// Accuracy on held-out corrections (every fifth), and what was corrected to what.
     Stats {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -187,9 +226,10 @@ pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
     // Writing the knowledge base before the daemon's first run is how a desk is set up:
     // the writing commands create the database; the reading ones never do.
     let store = match cmd {
-        KbCommand::List { .. } | KbCommand::Show { .. } | KbCommand::Search { .. } => {
-            Store::open_existing(&cfg.database_path).await?
-        }
+        KbCommand::List { .. }
+        | KbCommand::Show { .. }
+        | KbCommand::Search { .. }
+        | KbCommand::Requests { .. } => Store::open_existing(&cfg.database_path).await?,
         _ => Store::open(&cfg.database_path).await?,
     };
     let now = db_time(chrono::Utc::now());
@@ -292,6 +332,27 @@ pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
                     return Ok(false);
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        KbCommand::Requests { since, json } => {
+            let secs = crate::rules::calendar::parse_duration(since)
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let from = chrono::Utc::now() - chrono::Duration::seconds(secs);
+            let mut conn = store.pool().acquire().await?;
+            let list = kb::request_counts(&mut conn, &db_time(from)).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("No #kb request since {since} ago.");
+            } else {
+                for r in &list {
+                    println!(
+                        "{:>5}  {}  (last {})",
+                        r.count,
+                        term_line(&r.topic),
+                        r.last_at.get(..10).unwrap_or(&r.last_at)
+                    );
+                }
             }
         }
         KbCommand::List {

@@ -291,7 +291,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         args: "propose | request topic | search words",
         example: "request refund to a gift card",
         help: "KB; admins also approve N, reject N why",
-        repeat: Repeat::Once,
+        // A reply may search and request, or review several drafts; the same line twice
+        // (two proposals of one answer) is refused.
+        repeat: Repeat::Distinct(|c| Some(c.canonical())),
         parse: |rest| Ok(vec![Command::Kb(kb(rest)?)]),
     },
     CommandSpec {

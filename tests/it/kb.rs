@@ -343,6 +343,43 @@ fn a_chinese_refund_question_is_answered_handed_off_on_renggong_and_the_answer_b
             .contains("is published"),
         "{mails:#?}"
     );
+    let mut seen = seen + mails.len();
+
+    // An agent asks for an article that does not exist (twice, by two mails), and finds
+    // articles by mail to the commands address.
+    for (n, body) in [
+        (1, "#kb request 退货运费谁付"),
+        (2, "#kb request  退货运费谁付\n#kb search 退款"),
+    ] {
+        desk.deliver(&agent_mail(
+            AUTH_PASS,
+            "Alice Agent <alice@example.com>",
+            "commands@example.com",
+            "kb",
+            &format!("alice-request-{n}@example.com"),
+            "",
+            body,
+        ));
+        desk.run_once();
+        let mails = new_mails(&desk, seen, 1);
+        seen += mails.len();
+        let text = one_to(&mails, "alice@example.com").body_text();
+        assert!(
+            text.contains(&format!("this topic has been asked {n} time")),
+            "{text}"
+        );
+        if n == 2 {
+            assert!(
+                text.contains(&format!("{refund} [published, zh] 如何申请退款")),
+                "{text}"
+            );
+        }
+    }
+    let out = desk.cmd(&["kb", "requests", "--json"]);
+    let requests: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(requests[0]["topic"], "退货运费谁付", "{requests:#}");
+    assert_eq!(requests[0]["count"], 2, "{requests:#}");
+
     // Everything was recorded for analytics.
     for kind in ["bot_answered", "bot_handoff", "kb_article_changed"] {
         assert!(
