@@ -12,3 +12,6 @@ pub mod bot;
 pub mod classifier;
 pub mod index;
 pub mod text;
+
+#[cfg(test)]
+mod eval_tests;
