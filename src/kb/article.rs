@@ -42,3 +42,26 @@ pub struct IndexedArticle {
     pub tags: Vec<String>,
     pub status: Status,
 }
+
+/// A Markdown file with its front matter (`kb import`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArticleFile {
+    pub title: String,
+    pub language: String,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub status: Status,
+    pub links: Vec<String>,
+    pub files: Vec<String>,
+    pub body: String,
+}
+
+/// Reads a Markdown file with YAML front matter. (Skeleton.)
+pub fn parse_markdown_file(_text: &str) -> Result<ArticleFile, String> {
+    Err("not implemented yet".into())
+}
+
+/// The Markdown as plain text. (Skeleton.)
+pub fn plain_text(markdown: &str) -> String {
+    markdown.to_string()
+}
