@@ -445,6 +445,47 @@ mod tests {
     }
 
     #[test]
+    fn decide_thresholds_are_inclusive_and_score_comes_before_margin() {
+        // Values exact in binary, so the comparisons are not at the mercy of rounding.
+        let t = Thresholds {
+            min_score: 0.5,
+            min_margin: 0.25,
+        };
+        assert_eq!(
+            decide(&[hit(4, 0.5), hit(9, 0.25)], &t),
+            Decision::Answer {
+                article: 4,
+                score: 0.5,
+                margin: 0.25
+            }
+        );
+        assert!(matches!(
+            decide(&[hit(4, 0.75), hit(9, 0.5625)], &t),
+            Decision::Handoff {
+                reason: "ambiguous",
+                ..
+            }
+        ));
+        // Below the score and close to the second: low confidence is the reason given.
+        assert!(matches!(
+            decide(&[hit(4, 0.375), hit(9, 0.375)], &t),
+            Decision::Handoff {
+                reason: "low_confidence",
+                best: Some((4, _))
+            }
+        ));
+        // A lone article's margin is its score.
+        assert_eq!(
+            decide(&[hit(4, 0.5)], &t),
+            Decision::Answer {
+                article: 4,
+                score: 0.5,
+                margin: 0.5
+            }
+        );
+    }
+
+    #[test]
     fn question_text_drops_prefixes_quotes_greetings_and_signatures() {
         let q = question_text(
             "Re: RE: Fwd: Refund status",
@@ -496,6 +537,9 @@ mod tests {
             "I want to talk to a real person",
             "Can one of your agents call me?",
             "真人回复一下",
+            "请帮我转人工客服",
+            "能不能找个真人",
+            "Can I speak to an operator?",
         ] {
             assert!(asks_for_human(t, &d), "{t}");
         }
