@@ -184,7 +184,14 @@ fn store_err(e: StoreError) -> anyhow::Error {
 
 pub async fn execute(config: &Path, cmd: &KbCommand) -> Result<bool> {
     let cfg = super::load_config_for_admin(config)?;
-    let store = Store::open_existing(&cfg.database_path).await?;
+    // Writing the knowledge base before the daemon's first run is how a desk is set up:
+    // the writing commands create the database; the reading ones never do.
+    let store = match cmd {
+        KbCommand::List { .. } | KbCommand::Show { .. } | KbCommand::Search { .. } => {
+            Store::open_existing(&cfg.database_path).await?
+        }
+        _ => Store::open(&cfg.database_path).await?,
+    };
     let now = db_time(chrono::Utc::now());
     match cmd {
         KbCommand::Add {

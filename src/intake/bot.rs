@@ -54,6 +54,9 @@ pub struct BotContext {
     pub asked: HashMap<TicketId, String>,
     pub thresholds: Thresholds,
     pub handoff_words: Vec<String>,
+    /// The customer's earlier tickets, newest first, by address as stored: the
+    /// handoff summary's history, so the agent need not ask.
+    pub history: HashMap<String, kb::History>,
 }
 
 impl BotContext {
@@ -68,7 +71,8 @@ impl BotContext {
         let Some(index) = pl.kb() else {
             return Ok(None);
         };
-        if !cfg.bot.enabled {
+        // An empty knowledge base is no bot: every ticket would be a "handoff".
+        if !cfg.bot.enabled || index.is_empty() {
             return Ok(None);
         }
         let thresholds = Thresholds {
@@ -85,7 +89,9 @@ impl BotContext {
             asked: HashMap::new(),
             thresholds,
             handoff_words: cfg.bot.handoff_words.clone(),
+            history: HashMap::new(),
         };
+        let mut senders: Vec<String> = Vec::new();
         let mut wanted: Vec<i64> = Vec::new();
         for it in items {
             let p = it.parsed;
@@ -98,6 +104,10 @@ impl BotContext {
                 || p.auto.x_autoreply
             {
                 continue;
+            }
+            // As the customers table keys them (the unit's `customers` map does too).
+            if let Some(f) = &p.from {
+                senders.push(f.address.clone());
             }
             let text = crate::channels::email::quote::new_text(&p.body_text);
             let question = question_text(&p.subject, text);
@@ -127,6 +137,9 @@ impl BotContext {
             );
         }
         ctx.states = kb::bot_states(conn, ticket_ids).await?;
+        senders.sort();
+        senders.dedup();
+        ctx.history = kb::histories(conn, &senders).await?;
         for (ticket, state) in &ctx.states {
             if let Some(a) = state.article {
                 wanted.push(a);
