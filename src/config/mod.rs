@@ -11,7 +11,7 @@ pub mod raw;
 mod read;
 mod triage;
 
-pub use triage::{AlertsConfig, BotConfig, DigestConfig};
+pub use triage::{AlertsConfig, BotConfig, DEFAULT_HANDOFF_WORDS, DigestConfig};
 pub mod rules;
 
 use std::fmt;

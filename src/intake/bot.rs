@@ -2,7 +2,8 @@
 //!
 //! The unit of work decides in memory, so everything the bot may need is loaded with the
 //! batch ([`BotContext::load`]): for each message that could open a ticket, the search
-//! of the knowledge base in the message's language and the pure decision
+//! of the knowledge base in the message's language (every language when it cannot be
+//! told, as for a short "forgot pasword, help") and the pure decision
 //! (`kb::bot::decide`), with the answering article and its files; for the batch's known
 //! tickets, what the bot did on them before (its answer, a handoff), and what the
 //! customer first asked. Whether the bot may answer at all (forced-human, `no_bot`,
@@ -31,8 +32,9 @@ const CANDIDATES: usize = 5;
 /// The search result for one message.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    /// The language searched in (the message's).
-    pub language: &'static str,
+    /// The language searched in (the message's); `None` when it could not be told and
+    /// every language was searched (the words matched then pick the article's language).
+    pub language: Option<&'static str>,
     pub decision: Decision,
     pub hits: Vec<Hit>,
 }
@@ -109,12 +111,10 @@ impl BotContext {
             }
             let text = crate::channels::email::quote::new_text(&p.body_text);
             let question = question_text(&p.subject, text);
-            let Some(language) = crate::rules::language::detect(&question) else {
-                continue;
-            };
+            let language = search_language(&question);
             let hits = index.search(&Query {
                 text: &question,
-                language: Some(language),
+                language,
                 published_only: true,
                 limit: CANDIDATES,
             })?;
@@ -186,12 +186,33 @@ impl BotContext {
     }
 }
 
-/// What is searched for a message: its subject without reply prefixes or ticket tags,
-/// then its new text (quotes already cut).
+/// What is searched for a message: [`bot::question_text`] of its subject without ticket
+/// tags and reply prefixes (threading's list, the one tickets are matched by) and of its
+/// new text (quotes already cut).
 pub fn question_text(subject: &str, text: &str) -> String {
     let subject = crate::threading::subject::without_ticket_tags(subject);
     let (subject, _) = crate::threading::subject::strip_reply_prefixes(&subject);
-    format!("{}\n{}", subject.trim(), text.trim())
+    bot::question_text(&subject, text)
+}
+
+/// The language a question is searched in: triage's detector, or for a mixed mail it
+/// cannot call ("我的order还没到，tracking number 在哪里看？") Chinese when its Han
+/// characters are at least as many as its Latin words (the detector counts letters, so
+/// three English words outweigh a Chinese sentence); `None` otherwise: every language is
+/// searched and the words matched pick the article.
+pub fn search_language(question: &str) -> Option<&'static str> {
+    if let Some(l) = crate::rules::language::detect(question) {
+        return Some(l);
+    }
+    let han = question
+        .chars()
+        .filter(|c| crate::rules::keywords::is_cjk(*c))
+        .count();
+    let latin_words = question
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .count();
+    (han > 0 && han >= latin_words).then_some("zh")
 }
 
 /// Why a person takes over a ticket the bot answered, from the customer's reply; `None`
@@ -217,6 +238,18 @@ mod tests {
             .iter()
             .map(|w| w.to_string())
             .collect()
+    }
+
+    #[test]
+    fn mixed_and_short_questions_get_a_search_language() {
+        assert_eq!(
+            search_language("我的order还没到，tracking number 在哪里看？"),
+            Some("zh")
+        );
+        assert_eq!(search_language("退款多久到账"), Some("zh"));
+        // Too short to tell: every language is searched.
+        assert_eq!(search_language("need receipt pls"), None);
+        assert_eq!(search_language(""), None);
     }
 
     #[test]

@@ -1144,7 +1144,7 @@ impl<'a> Unit<'a> {
                         None,
                         best,
                         t.verdict.category.clone(),
-                        language.or(Some(candidate_language)),
+                        language.or(candidate_language),
                         sentiment,
                     ),
                 );

@@ -109,6 +109,9 @@ const STOP_WORDS: &[&str] = &[
     "的", "了", "是", "我", "你", "您", "他", "她", "它", "我们", "你们", "他们", "在", "和",
     "与", "吗", "呢", "吧", "啊", "呀", "也", "就", "都", "这", "那", "个", "一个", "有",
     "请", "请问", "谢谢", "你好", "您好", "怎么", "如何", "什么", "为什么", "可以", "想",
+    // Single-character verbs and adverbs of any question ("能寄到吗", "会不会缩水", "很满意",
+    // "还没"): in a small knowledge base each is in a few articles and has a high IDF.
+    "到", "会", "很", "还", "能", "已经", "知道",
 ];
 
 #[derive(Clone, Copy)]

@@ -14,3 +14,6 @@ pub mod index;
 pub mod stats;
 pub mod sync;
 pub mod text;
+
+#[cfg(test)]
+mod eval_tests;
