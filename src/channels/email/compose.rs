@@ -36,7 +36,7 @@ use crate::commands::table::cheat_sheet;
 use crate::config::Config;
 use crate::domain::address::{Mailbox, token_address};
 use crate::domain::{INTERNAL_MARKER, Priority, REPLY_ABOVE_MARKER, Status, TicketId};
-use crate::outbound::templates::Templates;
+use crate::outbound::templates::{ScriptKey, Templates};
 
 /// A mail ready for the outbox.
 #[derive(Debug, Clone)]
@@ -510,16 +510,48 @@ pub struct AckInput<'a> {
     pub in_reply_to: Option<&'a str>,
     /// The customer's References (normalised), oldest first.
     pub references: &'a [String],
+    /// What picks the variant of `ack` (see `Templates::chain`): the customer's language
+    /// and tier, the channel, and `negative` for a strongly negative message
+    /// (`templates::mood_of`). `None` where unknown.
+    pub language: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub mood: Option<&'a str>,
+    /// The time now (RFC 3339), for the `greeting` helper.
+    pub now: &'a str,
 }
 
-/// Builds the acknowledgement of a new ticket.
+/// Builds the acknowledgement of a new ticket from the variant of `ack.subject` / `ack.txt`
+/// that the customer's language, tier, channel and mood pick (`Templates::render_script`).
+///
+/// Template data: `ticket` {id, subject, token}, `customer` {name, email, language, tier,
+/// timezone} (null where unknown), `support` {name, address}, `now` (RFC 3339).
 pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) -> Result<Composed> {
+    let word = |v: Option<&str>| {
+        v.map(|v| one_line(v, MAX_LINE_CHARS))
+            .filter(|v| !v.is_empty())
+    };
     let data = serde_json::json!({
         "ticket": { "id": a.ticket_id, "subject": clean_subject(a.ticket_subject), "token": a.token },
-        "customer": { "name": clean_name(a.customer), "email": one_line(&a.customer.address, MAX_LINE_CHARS) },
+        "customer": {
+            "name": clean_name(a.customer),
+            "email": one_line(&a.customer.address, MAX_LINE_CHARS),
+            "language": word(a.language),
+            "tier": word(a.tier),
+            "timezone": null,
+        },
         "support": support_json(cfg),
+        "now": one_line(a.now, 64),
     });
-    let mail = render_mail(templates, "ack", a.ticket_id, &data)?;
+    let key = ScriptKey {
+        language: a.language,
+        tier: a.tier,
+        channel: a.channel,
+        mood: a.mood,
+    };
+    let subject = templates.render_script("ack.subject", &key, &data)?;
+    let body = templates.render_script("ack.txt", &key, &data)?;
+    let mail = (tagged_subject(a.ticket_id, clean_subject(&subject)), body);
     let recipients = std::slice::from_ref(a.customer);
     build(
         cfg,
@@ -530,6 +562,88 @@ pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) ->
             ..Envelope::new("the acknowledgement", a.ticket_id, recipients, mail)
         },
     )
+}
+
+/// What the bot answers with: the article it found for a customer's message.
+pub struct BotAnswerInput<'a> {
+    pub ticket_id: TicketId,
+    pub ticket_subject: &'a str,
+    pub customer: &'a Mailbox,
+    pub language: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    /// IANA time zone of the customer, for the greeting; UTC when unknown.
+    pub timezone: Option<&'a str>,
+    pub article_id: i64,
+    pub article_title: &'a str,
+    /// The article as plain text.
+    pub article_text: &'a str,
+    pub article_links: &'a [String],
+    /// Names of the files sent with the answer.
+    pub article_files: &'a [String],
+    pub score: f64,
+    /// Replying with one of these reaches a person (`[bot]` configuration).
+    pub handoff_words: &'a [String],
+    /// The time now (RFC 3339).
+    pub now: &'a str,
+}
+
+/// Template data for `bot-answer.subject` / `bot-answer.txt`: `ticket` {id, subject},
+/// `customer` {name, email, language, tier, timezone}, `article` {id, title, text, links,
+/// files}, `score`, `handoff_words`, `now`, `support` {name, address}. Every value from
+/// outside is cleaned (one line; the article text keeps its lines).
+pub fn bot_answer_data(cfg: &Config, b: &BotAnswerInput<'_>) -> serde_json::Value {
+    let word = |v: Option<&str>| {
+        v.map(|v| one_line(v, MAX_LINE_CHARS))
+            .filter(|v| !v.is_empty())
+    };
+    let lines = |l: &[String]| {
+        l.iter()
+            .take(MAX_LIST_ENTRIES)
+            .map(|x| one_line(x, MAX_LINE_CHARS))
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+    };
+    serde_json::json!({
+        "ticket": { "id": b.ticket_id, "subject": clean_subject(b.ticket_subject) },
+        "customer": {
+            "name": clean_name(b.customer),
+            "email": one_line(&b.customer.address, MAX_LINE_CHARS),
+            "language": word(b.language),
+            "tier": word(b.tier),
+            "timezone": word(b.timezone),
+        },
+        "article": {
+            "id": b.article_id,
+            "title": one_line(b.article_title, MAX_LINE_CHARS),
+            "text": clean_text(b.article_text).trim().to_string(),
+            "links": lines(b.article_links),
+            "files": lines(b.article_files),
+        },
+        "score": b.score,
+        "handoff_words": lines(b.handoff_words),
+        "now": one_line(b.now, 64),
+        "support": support_json(cfg),
+    })
+}
+
+/// The bot's answer as (subject with the ticket tag, body), from the variant of
+/// `bot-answer` the customer's language, tier and channel pick.
+pub fn bot_answer_text(
+    cfg: &Config,
+    templates: &Templates,
+    b: &BotAnswerInput<'_>,
+) -> Result<(String, String)> {
+    let data = bot_answer_data(cfg, b);
+    let key = ScriptKey {
+        language: b.language,
+        tier: b.tier,
+        channel: b.channel,
+        mood: None,
+    };
+    let subject = templates.render_script("bot-answer.subject", &key, &data)?;
+    let body = templates.render_script("bot-answer.txt", &key, &data)?;
+    Ok((tagged_subject(b.ticket_id, clean_subject(&subject)), body))
 }
 
 /// The subject of every notification about `ticket`, which is also the conversation topic
@@ -1447,6 +1561,11 @@ mod tests {
                 customer: &customer,
                 in_reply_to: Some("cust@x"),
                 references: &refs,
+                language: None,
+                tier: None,
+                channel: None,
+                mood: None,
+                now: "2026-12-07T09:30:00Z",
             },
         )
         .unwrap();
