@@ -2105,4 +2105,158 @@ mod tests {
         let text = t.render_macro("password-reset", &data).unwrap().unwrap();
         assert!(text.contains("enter\nli@example.cn."), "{text}");
     }
+
+    fn ack_input<'a>(
+        subject: &'a str,
+        customer: &'a Mailbox,
+        language: Option<&'a str>,
+        tier: Option<&'a str>,
+    ) -> AckInput<'a> {
+        AckInput {
+            ticket_id: 9,
+            ticket_subject: subject,
+            token: "tok9",
+            customer,
+            in_reply_to: None,
+            references: &[],
+            language,
+            tier,
+            channel: Some("email"),
+            mood: None,
+            now: "2026-12-07T09:30:00Z",
+        }
+    }
+
+    #[test]
+    fn ack_variant_follows_language_and_tier() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = customer();
+        let vip = acknowledgement(
+            &cfg,
+            &t,
+            &ack_input("打印机坏了", &customer, Some("zh"), Some("vip")),
+        )
+        .unwrap();
+        assert_eq!(vip.subject, "[#9] 已收到：打印机坏了");
+        assert!(vip.body.starts_with("尊敬的李雷您好，"), "{}", vip.body);
+        assert!(vip.body.contains("重要客户"), "{}", vip.body);
+        let zh = acknowledgement(
+            &cfg,
+            &t,
+            &ack_input("打印机坏了", &customer, Some("zh"), Some("standard")),
+        )
+        .unwrap();
+        assert!(zh.body.contains("感谢您联系"), "{}", zh.body);
+        assert!(!zh.body.contains("重要客户"), "{}", zh.body);
+        let fr = acknowledgement(
+            &cfg,
+            &t,
+            &ack_input("Imprimante", &customer, Some("fr"), None),
+        )
+        .unwrap();
+        assert_eq!(fr.subject, "[#9] Imprimante");
+        assert!(fr.body.starts_with("Hello 李雷,"), "{}", fr.body);
+    }
+
+    #[test]
+    fn template_syntax_in_a_subject_stays_literal() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = Mailbox {
+            name: Some("{{support.name}} {{> ack.txt}}".into()),
+            address: "x@example.net".into(),
+        };
+        for (subject, lang) in [
+            ("{{7*7}}", None),
+            ("{{> ack.txt}}", Some("zh")),
+            ("{{#each this}}{{@key}}{{/each}}", Some("en")),
+            ("{{{ticket.token}}}", Some("zh")),
+        ] {
+            let c = acknowledgement(&cfg, &t, &ack_input(subject, &customer, lang, Some("vip")))
+                .unwrap();
+            let parsed = parse(&c.raw);
+            let shown = parsed.subject().unwrap();
+            assert!(shown.contains(subject), "{shown}");
+            assert!(!shown.contains("49"), "{shown}");
+            let body = text(&parsed);
+            assert!(body.contains(subject), "{body}");
+            assert!(body.contains("{{support.name}} {{> ack.txt}}"), "{body}");
+            // The partial was not expanded: the acknowledgement's text appears once.
+            assert_eq!(body.matches("[#9]").count(), 1, "{body}");
+        }
+    }
+
+    #[test]
+    fn line_breaks_in_a_subject_cannot_add_headers() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = customer();
+        for subject in [
+            "Hi\r\nBcc: victim@example.org",
+            "Hi\nX-Injected: 1\n\nbody",
+            "Hi\rBcc: victim@example.org",
+            "Hi\u{2028}Bcc: victim@example.org\u{85}X-Injected: 1",
+        ] {
+            for lang in [None, Some("zh")] {
+                let c =
+                    acknowledgement(&cfg, &t, &ack_input(subject, &customer, lang, Some("vip")))
+                        .unwrap();
+                let parsed = parse(&c.raw);
+                let names = header_names(&parsed);
+                assert!(
+                    !names.iter().any(|n| n == "bcc" || n == "x-injected"),
+                    "{names:?}"
+                );
+                assert_eq!(names.iter().filter(|n| *n == "subject").count(), 1);
+                let shown = parsed.subject().unwrap();
+                assert!(!shown.contains(['\r', '\n']), "{shown:?}");
+                assert!(
+                    shown.contains("Bcc: victim@example.org") || shown.contains("X-Injected: 1"),
+                    "{shown:?}"
+                );
+                assert_eq!(c.to, ["li@example.cn"]);
+            }
+        }
+    }
+
+    #[test]
+    fn bot_answer_is_cleaned_and_picks_the_language() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = customer();
+        let words = ["human".to_string(), "agent".to_string(), "人工".to_string()];
+        let links = ["https://example.com/kb/1".to_string()];
+        let mut b = BotAnswerInput {
+            ticket_id: 9,
+            ticket_subject: "密码\r\nBcc: x@y",
+            customer: &customer,
+            language: Some("zh"),
+            tier: None,
+            channel: Some("email"),
+            timezone: Some("Asia/Shanghai"),
+            article_id: 1,
+            article_title: "重置密码",
+            article_text: "第一步\n第二步 {{ticket.token}}",
+            article_links: &links,
+            article_files: &[],
+            score: 0.9,
+            handoff_words: &words,
+            now: "2026-12-07T12:00:00Z",
+        };
+        let (subject, body) = bot_answer_text(&cfg, &t, &b).unwrap();
+        assert_eq!(subject, "[#9] 自动解答：密码  Bcc: x@y");
+        assert!(body.starts_with("晚上好，李雷！"), "{body}");
+        assert!(body.contains("第一步\n第二步 {{ticket.token}}"), "{body}");
+        assert!(body.contains("“人工”"), "{body}");
+        b.language = Some("en");
+        let (subject, body) = bot_answer_text(&cfg, &t, &b).unwrap();
+        assert_eq!(subject, "[#9] 密码  Bcc: x@y");
+        assert!(body.starts_with("Good evening 李雷,"), "{body}");
+        assert!(
+            body.contains("\"human\" or \"agent\" or \"人工\""),
+            "{body}"
+        );
+        assert!(!body.contains("Attached"), "{body}");
+    }
 }
