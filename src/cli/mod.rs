@@ -8,6 +8,7 @@ pub mod keys;
 pub mod message;
 pub mod rules;
 pub mod run;
+pub mod template;
 pub mod ticket;
 
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Send the agents' daily digests now.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// Check the templates, or preview one for a ticket.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -324,6 +324,56 @@ fn template_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(found)
 }
 
+/// Why `file`, a `.hbs` file in the template directory, is not a template; `None` when it
+/// is one. For `template check`, which reports what loading only warns about.
+fn misnamed(file: &str, bases: &BTreeSet<&str>) -> Option<String> {
+    if template_name(file, bases).is_some() {
+        return None;
+    }
+    let stem = file.strip_suffix(HBS_SUFFIX).unwrap_or(file);
+    let parts: Vec<&str> = stem.split('.').collect();
+    let base = parts.first().copied().unwrap_or_default();
+    let kind = parts.last().copied().unwrap_or_default();
+    let known = bases.iter().copied().collect::<Vec<_>>().join(", ");
+    Some(if !bases.contains(base) {
+        format!("is not a template: {base:?} is not a template name (one of {known})")
+    } else if parts.len() < 2 || !KINDS.contains(&kind) {
+        format!(
+            "is not a template: the name must end in .txt.hbs or .subject.hbs, as {base}.txt.hbs"
+        )
+    } else if parts.len() > MAX_QUALIFIERS + 2 {
+        format!(
+            "is not a template: at most {MAX_QUALIFIERS} qualifiers (language, tier, channel, mood)"
+        )
+    } else {
+        format!(
+            "is not a template: each qualifier must be 1-{MAX_QUALIFIER} of a-z, 0-9, _ and - \
+             (lower case, as {base}.zh.vip.txt.hbs)"
+        )
+    })
+}
+
+/// The `.hbs` files directly in `dir` that are not templates, with why; loading skips them.
+fn misnamed_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let bases = base_names();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let file = e.file_name().to_str()?.to_string();
+            if !file.ends_with(HBS_SUFFIX) {
+                return None;
+            }
+            misnamed(&file, &bases).map(|why| (e.path(), why))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 impl Templates {
     /// Loads the defaults (qualified ones too), then every template file in `dir`: an
     /// override of a default of the same name, or a qualified variant of a known template.
@@ -462,7 +512,9 @@ impl Templates {
     /// Everything wrong with the templates of `dir` and the defaults: each file that does
     /// not compile, and each template and macro that fails to render in strict mode with
     /// the sample data of its kind (`sample(base)`, e.g. `crate::outbound::samples::data`),
-    /// which holds every field the code gives it. Empty when all is well.
+    /// which holds every field the code gives it; and each `.hbs` file in `dir` that is not
+    /// a template by its name, which loading skips with only a warning (`ack.ZH.txt.hbs`,
+    /// `akc.txt.hbs`). Empty when all is well.
     pub fn check(
         dir: Option<&Path>,
         sample: impl Fn(&str) -> serde_json::Value,
@@ -491,6 +543,12 @@ impl Templates {
         if let Some(dir) = dir {
             let listed =
                 template_files(dir).and_then(|t| Ok((t, macro_files(&dir.join(MACRO_DIR))?)));
+            for (path, why) in misnamed_files(dir) {
+                problems.push(TemplateProblem {
+                    file: path.display().to_string(),
+                    problem: why,
+                });
+            }
             match listed {
                 Ok((files, macros)) => {
                     for (name, path) in files {
@@ -1130,6 +1188,35 @@ mod tests {
             .render_script("ack.txt", &key(Some("zh"), None), &data)
             .unwrap_err();
         assert!(format!("{err:#}").contains("ack.zh.txt"), "{err:#}");
+    }
+
+    #[test]
+    fn check_names_each_misnamed_template_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ack.zh.vip.txt.hbs"), "fine {{ticket.id}}").unwrap();
+        std::fs::write(d.join("akc.zh.txt.hbs"), "x").unwrap();
+        std::fs::write(d.join("ack.ZH.txt.hbs"), "x").unwrap();
+        std::fs::write(d.join("ack.zh.hbs"), "x").unwrap();
+        std::fs::write(d.join("ack.a.b.c.d.e.txt.hbs"), "x").unwrap();
+        // Not `.hbs`: not a template, and not a mistake either.
+        std::fs::write(d.join("README.md"), "x").unwrap();
+        let problems = Templates::check(Some(d), crate::outbound::samples::data);
+        let got: Vec<(String, &str)> = problems
+            .iter()
+            .map(|p| {
+                let f = Path::new(&p.file).file_name().unwrap().to_str().unwrap();
+                (f.to_string(), p.problem.as_str())
+            })
+            .collect();
+        assert_eq!(got.len(), 4, "{problems:#?}");
+        let why = |f: &str| got.iter().find(|(g, _)| g == f).unwrap().1;
+        assert!(why("akc.zh.txt.hbs").contains("\"akc\" is not a template name"));
+        assert!(why("ack.ZH.txt.hbs").contains("each qualifier"));
+        assert!(why("ack.zh.hbs").contains("must end in .txt.hbs or .subject.hbs"));
+        assert!(why("ack.a.b.c.d.e.txt.hbs").contains("at most 4 qualifiers"));
+        // Loading still works: it skips them with a warning.
+        assert!(Templates::load(Some(d)).is_ok());
     }
 
     #[test]

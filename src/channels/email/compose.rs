@@ -224,7 +224,8 @@ fn support_name(cfg: &Config) -> String {
         .unwrap_or_else(|| cfg.smtp.from.address.clone())
 }
 
-fn support_json(cfg: &Config) -> serde_json::Value {
+/// `support` in every template's data: {name, address}.
+pub fn support_json(cfg: &Config) -> serde_json::Value {
     serde_json::json!({ "name": support_name(cfg), "address": cfg.smtp.from.address })
 }
 
