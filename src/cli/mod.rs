@@ -4,6 +4,7 @@ pub mod check_config;
 pub mod digest;
 pub mod events;
 pub mod import;
+pub mod kb;
 pub mod keys;
 pub mod message;
 pub mod rules;
@@ -80,6 +81,12 @@ pub enum Command {
     /// Send the agents' daily digests now.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// The knowledge base: add, edit, publish, retire, list, show, search, import.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
+    /// The category classifier trained by agents' #wrong corrections.
+    #[command(subcommand)]
+    Classifier(kb::ClassifierCommand),
     /// Check the templates, or preview one for a ticket.
     #[command(subcommand)]
     Template(template::TemplateCommand),

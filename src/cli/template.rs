@@ -6,7 +6,8 @@
 //! `postdesk template preview NAME --ticket N [--lang X --tier Y --channel Z] [--json]`:
 //! renders `NAME.subject` and `NAME.txt` for a real ticket: the fallback chain of each,
 //! the file it chose, and the text. The context is the sample data of `NAME` overlaid with
-//! what the database knows (the ticket, its customer, their last message); the customer's
+//! what the database knows (the ticket, its customer, their last message, the article the
+//! bot answered with and its score, the assignee as `agent`); the customer's
 //! language, tier, the channel and the mood of that message pick the variant unless
 //! given. Read only; nothing is sent.
 
@@ -195,6 +196,14 @@ pub async fn preview(
     let mood = last_sentiment
         .and_then(|s| mood_of(s, cfg.rules.negative_alert_below()))
         .map(str::to_string);
+    let bot = crate::store::kb::bot_states(conn, &[ticket])
+        .await?
+        .remove(&ticket)
+        .unwrap_or_default();
+    let article = match bot.article {
+        Some(id) => crate::store::kb::get_article(conn, id).await?,
+        None => None,
+    };
     let key = ScriptKey {
         language: language.as_deref(),
         tier: tier.as_deref(),
@@ -221,11 +230,33 @@ pub async fn preview(
             "subject": last.map(|m| plain_line(&m.subject, 250)),
         },
         "agent": agent_json(cfg, view.assignee.as_deref()),
+        "bot": {
+            "article": bot.article,
+            "score": bot.score.map(|x| format!("{x:.2}")),
+            "handoff": bot.handoff,
+        },
+        "handoff_words": cfg.bot.handoff_words,
         "support": support_json(cfg),
         "now": now,
     });
     let mut data = samples::data(if name.is_empty() { "ack" } else { name });
     overlay(&mut data, real);
+    // The article the bot answered with, as `compose::bot_answer_data` gives it.
+    if let (Some(a), Value::Object(d)) = (&article, &mut data) {
+        d.insert(
+            "article".into(),
+            json!({
+                "id": a.id,
+                "title": plain_line(&a.title, 250),
+                "text": crate::kb::article::plain_text(&a.body),
+                "links": a.links,
+                "files": a.files.iter().map(|f| plain_line(&f.name, 250)).collect::<Vec<_>>(),
+            }),
+        );
+        if let Some(score) = bot.score {
+            d.insert("score".into(), json!(format!("{score:.2}")));
+        }
+    }
     let mut parts = Vec::new();
     for kind in ["subject", "txt"] {
         let template = format!("{name}.{kind}");

@@ -37,14 +37,14 @@ pub fn data(base: &str) -> Value {
         }),
         // compose::bot_answer_data
         "bot-answer" => json!({
-            "ticket": {"id": 42, "subject": "Printer on fire"},
+            "ticket": {"id": 42, "subject": "Printer on fire", "token": "tok"},
             "customer": customer,
             "article": {
                 "id": 7, "title": "Resetting the printer", "text": "Hold the button.",
                 "links": ["https://example.com/kb/7"], "files": ["reset.pdf"],
             },
-            "score": 0.8,
-            "handoff_words": ["human", "agent", "人工"],
+            "score": "0.80",
+            "handoff_words": ["human", "agent", "人工", "转人工"],
             "now": SAMPLE_NOW,
             "support": support(),
         }),

@@ -90,7 +90,7 @@ fn import(config: &Path, dir: &Path, mails: &[(&str, &str, &str)]) {
 }
 
 /// The body part of a preview.
-fn body(p: &Value) -> &Value {
+fn body_of(p: &Value) -> &Value {
     p["parts"]
         .as_array()
         .unwrap()
@@ -142,7 +142,7 @@ fn preview_renders_a_real_ticket_through_the_fallback_chain() {
     let p = json_of(&out);
     assert_eq!(p["key"]["language"], "zh", "{p:#}");
     assert_eq!(p["key"]["channel"], "email", "{p:#}");
-    let b = body(&p);
+    let b = body_of(&p);
     assert_eq!(b["chosen"], "ack.zh.txt", "{p:#}");
     assert_eq!(b["file"], "templates/ack.zh.txt.hbs", "{p:#}");
     assert_eq!(b["chain"][0], "ack.zh.standard.email.txt", "{p:#}");
@@ -165,9 +165,9 @@ fn preview_renders_a_real_ticket_through_the_fallback_chain() {
         ],
     );
     let p = json_of(&out);
-    assert_eq!(body(&p)["chosen"], "ack.zh.vip.txt", "{p:#}");
+    assert_eq!(body_of(&p)["chosen"], "ack.zh.vip.txt", "{p:#}");
     assert_eq!(subject(&p)["chosen"], "ack.zh.subject", "{p:#}");
-    assert!(body(&p)["text"].as_str().unwrap().contains("重要客户"));
+    assert!(body_of(&p)["text"].as_str().unwrap().contains("重要客户"));
 
     // A file in the template directory wins over the embedded default, and sees the
     // ticket, the customer and the agent.
@@ -185,7 +185,7 @@ fn preview_renders_a_real_ticket_through_the_fallback_chain() {
         ],
     );
     let p = json_of(&out);
-    let b = body(&p);
+    let b = body_of(&p);
     assert_eq!(b["file"], own.display().to_string(), "{p:#}");
     let text = b["text"].as_str().unwrap();
     assert!(
@@ -283,4 +283,86 @@ fn check_fails_on_a_broken_template_and_names_the_file() {
     // The daemon would refuse to start on it; preview says why too.
     let out = postdesk(&config, &["template", "preview", "ack", "--ticket", "1"]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn preview_of_a_bot_answered_ticket_shows_its_article() {
+    let desk = crate::harness::Desk::start();
+    desk.run_once();
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("refund.md");
+    std::fs::write(
+        &body,
+        "在订单页面点击“申请退款”，填写退款原因并提交。退款会在三个工作日内原路退回。\n",
+    )
+    .unwrap();
+    let out = desk.cmd(&[
+        "kb",
+        "add",
+        "--title",
+        "如何申请退款",
+        "--language",
+        "zh",
+        "--category",
+        "refund",
+        "--tag",
+        "退款",
+        "--status",
+        "published",
+        "--body-file",
+        body.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    desk.deliver(&crate::harness::mail(
+        "李雷 <li@example.cn>",
+        "support@example.com",
+        "退款",
+        "refund-1@example.cn",
+        "",
+        "你好，请问如何申请退款？",
+    ));
+    desk.run_once();
+    assert_eq!(desk.show(1)["status"], "pending", "the bot answered");
+
+    // The answer the customer got, and the preview of it, say how to reach a person.
+    let sent = desk.sent(1);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&sent[0].data)
+        .unwrap();
+    let answer = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+    assert!(answer.contains("三个工作日内原路退回"), "{answer}");
+    for word in ["“人工”", "“human”", "“agent”"] {
+        assert!(answer.contains(word), "{answer}");
+    }
+    assert_eq!(parsed.subject(), Some("[#1] 自动解答：退款"));
+    let out = desk.cmd(&[
+        "template",
+        "preview",
+        "bot-answer",
+        "--ticket",
+        "1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = json_of(&out);
+    let b = body_of(&p);
+    assert_eq!(b["chosen"], "bot-answer.zh.txt", "{p:#}");
+    let text = b["text"].as_str().unwrap();
+    assert!(text.contains("如何申请退款"), "{text}");
+    assert!(text.contains("三个工作日内原路退回"), "{text}");
+    for word in ["“人工”", "“human”", "“agent”"] {
+        assert!(text.contains(word), "{text}");
+    }
+    assert!(
+        !text.contains("Resetting the printer"),
+        "sample data left: {text}"
+    );
 }

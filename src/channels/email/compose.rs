@@ -565,71 +565,75 @@ pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) ->
     )
 }
 
-/// What the bot answers with: the article it found for a customer's message.
+/// What the answer bot sends: the article that answers a new ticket.
 pub struct BotAnswerInput<'a> {
     pub ticket_id: TicketId,
     pub ticket_subject: &'a str,
+    pub token: &'a str,
     pub customer: &'a Mailbox,
-    pub language: Option<&'a str>,
-    pub tier: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+    /// The customer's language (the article's): picks the template variant
+    /// (`bot-answer.zh.txt`...) and its wording.
+    pub language: &'a str,
+    pub tier: &'a str,
+    /// The channel the customer wrote on (`email`...): a qualifier of the variant too.
     pub channel: Option<&'a str>,
-    /// IANA time zone of the customer, for the greeting; UTC when unknown.
-    pub timezone: Option<&'a str>,
     pub article_id: i64,
     pub article_title: &'a str,
-    /// The article as plain text.
+    /// The article as plain text (Markdown rendered).
     pub article_text: &'a str,
-    pub article_links: &'a [String],
-    /// Names of the files sent with the answer.
-    pub article_files: &'a [String],
-    pub score: f64,
-    /// Replying with one of these reaches a person (`[bot]` configuration).
-    pub handoff_words: &'a [String],
-    /// The time now (RFC 3339).
+    pub links: &'a [String],
+    /// Files sent along (images, PDFs); names of those left out for size are listed.
+    pub attachments: &'a [OutAttachment],
+    pub score: f32,
+    /// The time now (RFC 3339), for the `greeting` helper.
     pub now: &'a str,
 }
 
-/// Template data for `bot-answer.subject` / `bot-answer.txt`: `ticket` {id, subject},
-/// `customer` {name, email, language, tier, timezone}, `article` {id, title, text, links,
-/// files}, `score`, `handoff_words`, `now`, `support` {name, address}. Every value from
-/// outside is cleaned (one line; the article text keeps its lines).
+/// Template data for `bot-answer.subject` / `bot-answer.txt`: `ticket` {id, subject,
+/// token}, `customer` {name, email, language, tier, timezone}, `article` {id, title, text,
+/// links, files}, `score` (two decimals), `handoff_words` (`[bot] handoff_words`, which
+/// always hold "human", "agent" and "人工"), `now`, `support` {name, address}. Every value
+/// from outside is cleaned (one line; the article text keeps its lines).
 pub fn bot_answer_data(cfg: &Config, b: &BotAnswerInput<'_>) -> serde_json::Value {
-    let word = |v: Option<&str>| {
-        v.map(|v| one_line(v, MAX_LINE_CHARS))
-            .filter(|v| !v.is_empty())
-    };
-    let lines = |l: &[String]| {
-        l.iter()
-            .take(MAX_LIST_ENTRIES)
+    let word = |v: &str| Some(one_line(v, MAX_LINE_CHARS)).filter(|v| !v.is_empty());
+    let lines = |l: &mut dyn Iterator<Item = &str>| {
+        l.take(MAX_LIST_ENTRIES)
             .map(|x| one_line(x, MAX_LINE_CHARS))
             .filter(|x| !x.is_empty())
             .collect::<Vec<_>>()
     };
     serde_json::json!({
-        "ticket": { "id": b.ticket_id, "subject": clean_subject(b.ticket_subject) },
+        "ticket": {
+            "id": b.ticket_id,
+            "subject": clean_subject(b.ticket_subject),
+            "token": one_line(b.token, MAX_LINE_CHARS),
+        },
         "customer": {
             "name": clean_name(b.customer),
             "email": one_line(&b.customer.address, MAX_LINE_CHARS),
             "language": word(b.language),
             "tier": word(b.tier),
-            "timezone": word(b.timezone),
+            "timezone": null,
         },
         "article": {
             "id": b.article_id,
             "title": one_line(b.article_title, MAX_LINE_CHARS),
             "text": clean_text(b.article_text).trim().to_string(),
-            "links": lines(b.article_links),
-            "files": lines(b.article_files),
+            "links": lines(&mut b.links.iter().map(String::as_str)),
+            "files": lines(&mut b.attachments.iter().map(|a| a.filename.as_str())),
         },
-        "score": b.score,
-        "handoff_words": lines(b.handoff_words),
+        "score": format!("{:.2}", b.score),
+        "handoff_words": lines(&mut cfg.bot.handoff_words.iter().map(String::as_str)),
         "now": one_line(b.now, 64),
         "support": support_json(cfg),
     })
 }
 
 /// The bot's answer as (subject with the ticket tag, body), from the variant of
-/// `bot-answer` the customer's language, tier and channel pick.
+/// `bot-answer` that the customer's language, tier and channel pick
+/// (`Templates::render_script`).
 pub fn bot_answer_text(
     cfg: &Config,
     templates: &Templates,
@@ -637,14 +641,33 @@ pub fn bot_answer_text(
 ) -> Result<(String, String)> {
     let data = bot_answer_data(cfg, b);
     let key = ScriptKey {
-        language: b.language,
-        tier: b.tier,
+        language: Some(b.language),
+        tier: Some(b.tier),
         channel: b.channel,
         mood: None,
     };
     let subject = templates.render_script("bot-answer.subject", &key, &data)?;
     let body = templates.render_script("bot-answer.txt", &key, &data)?;
     Ok((tagged_subject(b.ticket_id, clean_subject(&subject)), body))
+}
+
+/// Builds the bot's answer ([`bot_answer_text`]): the article's text inline, its links
+/// listed, its files attached, and how to reach a person. Automatic (`Auto-Submitted:
+/// auto-replied`), threaded under the customer's message, with the ticket's reply address,
+/// so a reply ("human", "人工") comes back to the ticket.
+pub fn bot_answer(cfg: &Config, templates: &Templates, b: &BotAnswerInput<'_>) -> Result<Composed> {
+    let mail = bot_answer_text(cfg, templates, b)?;
+    let recipients = std::slice::from_ref(b.customer);
+    build(
+        cfg,
+        Envelope {
+            reply_token: Some(b.token),
+            auto_submitted: Some(AutoSubmitted::Replied),
+            thread: Thread::reply_to(b.in_reply_to, b.references),
+            attachments: b.attachments,
+            ..Envelope::new("the bot's answer", b.ticket_id, recipients, mail)
+        },
+    )
 }
 
 /// The subject of every notification about `ticket`, which is also the conversation topic
@@ -728,6 +751,9 @@ pub struct NotifyInput<'a> {
     pub forced_human: Option<&'a str>,
     /// Macros the rules suggest, shown as ready-to-paste `#macro NAME` lines.
     pub suggested_macros: &'a [String],
+    /// Why the answer bot handed the ticket over, with what it knew (issue 14): every key
+    /// present, see `intake::unit`'s `handoff_summary`.
+    pub handoff: Option<&'a serde_json::Value>,
     pub event: NotifyEvent,
     /// The message as plain text (HTML already rendered); cleaned, cut and indented here.
     pub message_text: &'a str,
@@ -813,6 +839,7 @@ pub fn agent_notification(
         "team": n.team.map(|s| one_line(s, MAX_LINE_CHARS)),
         "forced_human": n.forced_human.map(|s| one_line(s, MAX_LINE_CHARS)),
         "suggested_macros": n.suggested_macros.iter().map(|m| format!("#macro {}", one_line(m, MAX_LINE_CHARS))).collect::<Vec<_>>(),
+        "handoff": n.handoff,
         "message": { "text": text, "omitted": omitted },
         "support": support_json(cfg),
         "cheat_sheet": cheat_sheet(),
@@ -1524,6 +1551,7 @@ mod tests {
             team: None,
             forced_human: None,
             suggested_macros: &[],
+            handoff: None,
             event: NotifyEvent::CustomerReply,
             message_text: text,
             customer_message_id: Some("cust-1@example.cn"),
@@ -2226,38 +2254,60 @@ mod tests {
         let cfg = cfg();
         let t = Templates::load(None).unwrap();
         let customer = customer();
-        let words = ["human".to_string(), "agent".to_string(), "人工".to_string()];
-        let links = ["https://example.com/kb/1".to_string()];
+        let links = ["https://example.com/kb/1\r\nBcc: x@y".to_string()];
+        let files = [OutAttachment {
+            filename: "步骤.pdf".into(),
+            content_type: "application/pdf".into(),
+            bytes: b"%PDF-1.4".to_vec(),
+        }];
+        let refs = ["cust-0@example.cn".to_string()];
         let mut b = BotAnswerInput {
             ticket_id: 9,
-            ticket_subject: "密码\r\nBcc: x@y",
+            ticket_subject: "{{7*7}} 密码\r\nBcc: x@y",
+            token: "tok9",
             customer: &customer,
-            language: Some("zh"),
-            tier: None,
+            in_reply_to: Some("cust-1@example.cn"),
+            references: &refs,
+            language: "zh",
+            tier: "standard",
             channel: Some("email"),
-            timezone: Some("Asia/Shanghai"),
             article_id: 1,
-            article_title: "重置密码",
+            article_title: "重置密码 {{> ack.txt}}",
             article_text: "第一步\n第二步 {{ticket.token}}",
-            article_links: &links,
-            article_files: &[],
+            links: &links,
+            attachments: &files,
             score: 0.9,
-            handoff_words: &words,
             now: "2026-12-07T12:00:00Z",
         };
         let (subject, body) = bot_answer_text(&cfg, &t, &b).unwrap();
-        assert_eq!(subject, "[#9] 自动解答：密码  Bcc: x@y");
-        assert!(body.starts_with("晚上好，李雷！"), "{body}");
+        assert_eq!(subject, "[#9] 自动解答：{{7*7}} 密码  Bcc: x@y");
+        // 12:00 UTC, the customer's time zone unknown: afternoon.
+        assert!(body.starts_with("下午好，李雷！"), "{body}");
+        assert!(body.contains("重置密码 {{> ack.txt}}"), "{body}");
         assert!(body.contains("第一步\n第二步 {{ticket.token}}"), "{body}");
-        assert!(body.contains("“人工”"), "{body}");
-        b.language = Some("en");
+        assert!(body.contains("附件：步骤.pdf"), "{body}");
+        for word in ["“人工”", "“human”", "“agent”"] {
+            assert!(body.contains(word), "{body}");
+        }
+        // The whole mail: automatic, threaded, attached, no injected header.
+        let c = bot_answer(&cfg, &t, &b).unwrap();
+        let parsed = parse(&c.raw);
+        let names = header_names(&parsed);
+        assert!(!names.iter().any(|n| n == "bcc"), "{names:?}");
+        assert_eq!(header(&parsed, "Auto-Submitted"), Some("auto-replied"));
+        assert_eq!(header(&parsed, "In-Reply-To"), Some("<cust-1@example.cn>"));
+        assert_eq!(parsed.attachment_count(), 1);
+        assert_eq!(c.to, ["li@example.cn"]);
+        b.language = "en";
         let (subject, body) = bot_answer_text(&cfg, &t, &b).unwrap();
-        assert_eq!(subject, "[#9] 密码  Bcc: x@y");
-        assert!(body.starts_with("Good evening 李雷,"), "{body}");
+        assert_eq!(subject, "[#9] {{7*7}} 密码  Bcc: x@y");
+        assert!(body.starts_with("Good afternoon 李雷,"), "{body}");
         assert!(
-            body.contains("\"human\" or \"agent\" or \"人工\""),
+            body.contains("Reply with the word \"human\" or \"agent\""),
             "{body}"
         );
-        assert!(!body.contains("Attached"), "{body}");
+        assert!(body.contains(" or \"人工\""), "{body}");
+        assert!(body.contains("Attached: 步骤.pdf"), "{body}");
+        assert!(!body.contains("49"), "{body}");
     }
 }
