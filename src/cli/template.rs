@@ -16,7 +16,6 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
 
 use super::{term_line, term_text};
 use crate::channels::email::compose::{plain_line, support_json};
@@ -24,7 +23,7 @@ use crate::config::Config;
 use crate::domain::TicketId;
 use crate::outbound::samples;
 use crate::outbound::templates::{ScriptKey, Templates, mood_of};
-use crate::store::{Store, StoreError, messages, tickets};
+use crate::store::{Conn, Store, StoreError, messages, tickets};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TemplateCommand {
@@ -160,7 +159,7 @@ pub struct PartView {
 pub async fn preview(
     cfg: &Config,
     templates: &Templates,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     name: &str,
     ticket: TicketId,
     given: &Given<'_>,
