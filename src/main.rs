@@ -45,6 +45,7 @@ fn main() -> std::process::ExitCode {
             Command::Digest(c) => cli::digest::execute(&cli.config, c).await,
             Command::Kb(c) => cli::kb::execute(&cli.config, c).await,
             Command::Classifier(c) => cli::kb::classifier(&cli.config, c).await,
+            Command::Template(c) => cli::template::execute(&cli.config, c).await,
         }
     });
     match result {

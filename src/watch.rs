@@ -345,7 +345,11 @@ async fn alert_pass(
         }
         let ticket = match &t {
             Some(t) => ticket_json(t),
-            None => serde_json::json!({"id": alert.ticket_id, "subject": "(closed)"}),
+            // Every field `alert-escalation.txt` prints, as templates render in strict mode.
+            None => serde_json::json!({
+                "id": alert.ticket_id, "subject": "(closed)", "customer": "", "priority": "",
+                "assignee": null,
+            }),
         };
         let mail = compose::internal_mail(
             cfg,

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod message;
 pub mod rules;
 pub mod run;
+pub mod template;
 pub mod ticket;
 
 use std::path::PathBuf;
@@ -86,6 +87,9 @@ pub enum Command {
     /// The category classifier trained by agents' #wrong corrections.
     #[command(subcommand)]
     Classifier(kb::ClassifierCommand),
+    /// Check the templates, or preview one for a ticket.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

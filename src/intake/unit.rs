@@ -1197,6 +1197,8 @@ impl<'a> Unit<'a> {
                 links: &a.links,
                 attachments: &files,
                 score,
+                channel: Some(p.channel.as_str()),
+                now: &self.now_s,
             },
         );
         let composed = match composed {
@@ -1785,6 +1787,10 @@ impl<'a> Unit<'a> {
         let Some(t) = self.snap.tickets.get(&ticket) else {
             return Ok(false);
         };
+        // The acknowledgement's variant (issue 14): language and mood from this message's
+        // triage, else the customer's stored language; tier as stored.
+        let triaged = self.triaged.get(&ticket);
+        let known = self.tiers.get(&t.t.customer_id);
         let composed = compose::acknowledgement(
             cfg,
             pl.templates(),
@@ -1795,6 +1801,18 @@ impl<'a> Unit<'a> {
                 customer: from,
                 in_reply_to: (!p.synthetic_id).then_some(message_id),
                 references: &p.references,
+                language: triaged
+                    .and_then(|t| t.signals_language)
+                    .or_else(|| known.and_then(|k| k.1.as_deref())),
+                tier: known.map(|k| k.0.as_str()),
+                channel: Some(p.channel.as_str()),
+                mood: triaged.and_then(|t| {
+                    crate::outbound::templates::mood_of(
+                        t.sentiment,
+                        cfg.rules.negative_alert_below(),
+                    )
+                }),
+                now: &self.now_s,
             },
         );
         // An address mail-parser accepts but lettre refuses (e.g. `a..b@example.jp`) must

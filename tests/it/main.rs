@@ -35,5 +35,6 @@ mod resilience;
 mod spoofing;
 mod support;
 mod support_smoke;
+mod templates;
 mod tls;
 mod triage;

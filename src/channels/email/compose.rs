@@ -36,7 +36,7 @@ use crate::commands::table::cheat_sheet;
 use crate::config::Config;
 use crate::domain::address::{Mailbox, token_address};
 use crate::domain::{INTERNAL_MARKER, Priority, REPLY_ABOVE_MARKER, Status, TicketId};
-use crate::outbound::templates::Templates;
+use crate::outbound::templates::{ScriptKey, Templates};
 
 /// A mail ready for the outbox.
 #[derive(Debug, Clone)]
@@ -224,7 +224,8 @@ fn support_name(cfg: &Config) -> String {
         .unwrap_or_else(|| cfg.smtp.from.address.clone())
 }
 
-fn support_json(cfg: &Config) -> serde_json::Value {
+/// `support` in every template's data: {name, address}.
+pub fn support_json(cfg: &Config) -> serde_json::Value {
     serde_json::json!({ "name": support_name(cfg), "address": cfg.smtp.from.address })
 }
 
@@ -510,16 +511,48 @@ pub struct AckInput<'a> {
     pub in_reply_to: Option<&'a str>,
     /// The customer's References (normalised), oldest first.
     pub references: &'a [String],
+    /// What picks the variant of `ack` (see `Templates::chain`): the customer's language
+    /// and tier, the channel, and `negative` for a strongly negative message
+    /// (`templates::mood_of`). `None` where unknown.
+    pub language: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub mood: Option<&'a str>,
+    /// The time now (RFC 3339), for the `greeting` helper.
+    pub now: &'a str,
 }
 
-/// Builds the acknowledgement of a new ticket.
+/// Builds the acknowledgement of a new ticket from the variant of `ack.subject` / `ack.txt`
+/// that the customer's language, tier, channel and mood pick (`Templates::render_script`).
+///
+/// Template data: `ticket` {id, subject, token}, `customer` {name, email, language, tier,
+/// timezone} (null where unknown), `support` {name, address}, `now` (RFC 3339).
 pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) -> Result<Composed> {
+    let word = |v: Option<&str>| {
+        v.map(|v| one_line(v, MAX_LINE_CHARS))
+            .filter(|v| !v.is_empty())
+    };
     let data = serde_json::json!({
         "ticket": { "id": a.ticket_id, "subject": clean_subject(a.ticket_subject), "token": a.token },
-        "customer": { "name": clean_name(a.customer), "email": one_line(&a.customer.address, MAX_LINE_CHARS) },
+        "customer": {
+            "name": clean_name(a.customer),
+            "email": one_line(&a.customer.address, MAX_LINE_CHARS),
+            "language": word(a.language),
+            "tier": word(a.tier),
+            "timezone": null,
+        },
         "support": support_json(cfg),
+        "now": one_line(a.now, 64),
     });
-    let mail = render_mail(templates, "ack", a.ticket_id, &data)?;
+    let key = ScriptKey {
+        language: a.language,
+        tier: a.tier,
+        channel: a.channel,
+        mood: a.mood,
+    };
+    let subject = templates.render_script("ack.subject", &key, &data)?;
+    let body = templates.render_script("ack.txt", &key, &data)?;
+    let mail = (tagged_subject(a.ticket_id, clean_subject(&subject)), body);
     let recipients = std::slice::from_ref(a.customer);
     build(
         cfg,
@@ -540,9 +573,12 @@ pub struct BotAnswerInput<'a> {
     pub customer: &'a Mailbox,
     pub in_reply_to: Option<&'a str>,
     pub references: &'a [String],
-    /// The customer's language (the article's): picks the template's wording.
+    /// The customer's language (the article's): picks the template variant
+    /// (`bot-answer.zh.txt`...) and its wording.
     pub language: &'a str,
     pub tier: &'a str,
+    /// The channel the customer wrote on (`email`...): a qualifier of the variant too.
+    pub channel: Option<&'a str>,
     pub article_id: i64,
     pub article_title: &'a str,
     /// The article as plain text (Markdown rendered).
@@ -551,35 +587,76 @@ pub struct BotAnswerInput<'a> {
     /// Files sent along (images, PDFs); names of those left out for size are listed.
     pub attachments: &'a [OutAttachment],
     pub score: f32,
+    /// The time now (RFC 3339), for the `greeting` helper.
+    pub now: &'a str,
 }
 
-/// Builds the bot's answer: the article's text inline, its links listed, its files
-/// attached. Automatic (`Auto-Submitted: auto-replied`), threaded under the customer's
-/// message, with the ticket's reply address, so a reply ("human", "人工") comes back to
-/// the ticket. Template data for `bot-answer.*`: `ticket` {id, subject, token}, `customer`
-/// {name, email, language, tier}, `article` {id, title, text, links, files}, `score`,
-/// `support`.
-pub fn bot_answer(cfg: &Config, templates: &Templates, b: &BotAnswerInput<'_>) -> Result<Composed> {
-    let files: Vec<&str> = b.attachments.iter().map(|a| a.filename.as_str()).collect();
-    let data = serde_json::json!({
-        "ticket": { "id": b.ticket_id, "subject": clean_subject(b.ticket_subject), "token": b.token },
+/// Template data for `bot-answer.subject` / `bot-answer.txt`: `ticket` {id, subject,
+/// token}, `customer` {name, email, language, tier, timezone}, `article` {id, title, text,
+/// links, files}, `score` (two decimals), `handoff_words` (`[bot] handoff_words`, which
+/// always hold "human", "agent" and "人工"), `now`, `support` {name, address}. Every value
+/// from outside is cleaned (one line; the article text keeps its lines).
+pub fn bot_answer_data(cfg: &Config, b: &BotAnswerInput<'_>) -> serde_json::Value {
+    let word = |v: &str| Some(one_line(v, MAX_LINE_CHARS)).filter(|v| !v.is_empty());
+    let lines = |l: &mut dyn Iterator<Item = &str>| {
+        l.take(MAX_LIST_ENTRIES)
+            .map(|x| one_line(x, MAX_LINE_CHARS))
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+    };
+    serde_json::json!({
+        "ticket": {
+            "id": b.ticket_id,
+            "subject": clean_subject(b.ticket_subject),
+            "token": one_line(b.token, MAX_LINE_CHARS),
+        },
         "customer": {
             "name": clean_name(b.customer),
             "email": one_line(&b.customer.address, MAX_LINE_CHARS),
-            "language": b.language,
-            "tier": b.tier,
+            "language": word(b.language),
+            "tier": word(b.tier),
+            "timezone": null,
         },
         "article": {
             "id": b.article_id,
             "title": one_line(b.article_title, MAX_LINE_CHARS),
-            "text": b.article_text,
-            "links": b.links,
-            "files": files,
+            "text": clean_text(b.article_text).trim().to_string(),
+            "links": lines(&mut b.links.iter().map(String::as_str)),
+            "files": lines(&mut b.attachments.iter().map(|a| a.filename.as_str())),
         },
         "score": format!("{:.2}", b.score),
+        "handoff_words": lines(&mut cfg.bot.handoff_words.iter().map(String::as_str)),
+        "now": one_line(b.now, 64),
         "support": support_json(cfg),
-    });
-    let mail = render_mail(templates, "bot-answer", b.ticket_id, &data)?;
+    })
+}
+
+/// The bot's answer as (subject with the ticket tag, body), from the variant of
+/// `bot-answer` that the customer's language, tier and channel pick
+/// (`Templates::render_script`).
+pub fn bot_answer_text(
+    cfg: &Config,
+    templates: &Templates,
+    b: &BotAnswerInput<'_>,
+) -> Result<(String, String)> {
+    let data = bot_answer_data(cfg, b);
+    let key = ScriptKey {
+        language: Some(b.language),
+        tier: Some(b.tier),
+        channel: b.channel,
+        mood: None,
+    };
+    let subject = templates.render_script("bot-answer.subject", &key, &data)?;
+    let body = templates.render_script("bot-answer.txt", &key, &data)?;
+    Ok((tagged_subject(b.ticket_id, clean_subject(&subject)), body))
+}
+
+/// Builds the bot's answer ([`bot_answer_text`]): the article's text inline, its links
+/// listed, its files attached, and how to reach a person. Automatic (`Auto-Submitted:
+/// auto-replied`), threaded under the customer's message, with the ticket's reply address,
+/// so a reply ("human", "人工") comes back to the ticket.
+pub fn bot_answer(cfg: &Config, templates: &Templates, b: &BotAnswerInput<'_>) -> Result<Composed> {
+    let mail = bot_answer_text(cfg, templates, b)?;
     let recipients = std::slice::from_ref(b.customer);
     build(
         cfg,
@@ -1513,6 +1590,11 @@ mod tests {
                 customer: &customer,
                 in_reply_to: Some("cust@x"),
                 references: &refs,
+                language: None,
+                tier: None,
+                channel: None,
+                mood: None,
+                now: "2026-12-07T09:30:00Z",
             },
         )
         .unwrap();
@@ -2051,5 +2133,181 @@ mod tests {
         assert_eq!(data["customer"]["name"], "{{agent.name}}");
         let text = t.render_macro("password-reset", &data).unwrap().unwrap();
         assert!(text.contains("enter\nli@example.cn."), "{text}");
+    }
+
+    fn ack_input<'a>(
+        subject: &'a str,
+        customer: &'a Mailbox,
+        language: Option<&'a str>,
+        tier: Option<&'a str>,
+    ) -> AckInput<'a> {
+        AckInput {
+            ticket_id: 9,
+            ticket_subject: subject,
+            token: "tok9",
+            customer,
+            in_reply_to: None,
+            references: &[],
+            language,
+            tier,
+            channel: Some("email"),
+            mood: None,
+            now: "2026-12-07T09:30:00Z",
+        }
+    }
+
+    #[test]
+    fn ack_variant_follows_language_and_tier() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = customer();
+        let vip = acknowledgement(
+            &cfg,
+            &t,
+            &ack_input("打印机坏了", &customer, Some("zh"), Some("vip")),
+        )
+        .unwrap();
+        assert_eq!(vip.subject, "[#9] 已收到：打印机坏了");
+        assert!(vip.body.starts_with("尊敬的李雷您好，"), "{}", vip.body);
+        assert!(vip.body.contains("重要客户"), "{}", vip.body);
+        let zh = acknowledgement(
+            &cfg,
+            &t,
+            &ack_input("打印机坏了", &customer, Some("zh"), Some("standard")),
+        )
+        .unwrap();
+        assert!(zh.body.contains("感谢您联系"), "{}", zh.body);
+        assert!(!zh.body.contains("重要客户"), "{}", zh.body);
+        let fr = acknowledgement(
+            &cfg,
+            &t,
+            &ack_input("Imprimante", &customer, Some("fr"), None),
+        )
+        .unwrap();
+        assert_eq!(fr.subject, "[#9] Imprimante");
+        assert!(fr.body.starts_with("Hello 李雷,"), "{}", fr.body);
+    }
+
+    #[test]
+    fn template_syntax_in_a_subject_stays_literal() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = Mailbox {
+            name: Some("{{support.name}} {{> ack.txt}}".into()),
+            address: "x@example.net".into(),
+        };
+        for (subject, lang) in [
+            ("{{7*7}}", None),
+            ("{{> ack.txt}}", Some("zh")),
+            ("{{#each this}}{{@key}}{{/each}}", Some("en")),
+            ("{{{ticket.token}}}", Some("zh")),
+        ] {
+            let c = acknowledgement(&cfg, &t, &ack_input(subject, &customer, lang, Some("vip")))
+                .unwrap();
+            let parsed = parse(&c.raw);
+            let shown = parsed.subject().unwrap();
+            assert!(shown.contains(subject), "{shown}");
+            assert!(!shown.contains("49"), "{shown}");
+            let body = text(&parsed);
+            assert!(body.contains(subject), "{body}");
+            assert!(body.contains("{{support.name}} {{> ack.txt}}"), "{body}");
+            // The partial was not expanded: the acknowledgement's text appears once.
+            assert_eq!(body.matches("[#9]").count(), 1, "{body}");
+        }
+    }
+
+    #[test]
+    fn line_breaks_in_a_subject_cannot_add_headers() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = customer();
+        for subject in [
+            "Hi\r\nBcc: victim@example.org",
+            "Hi\nX-Injected: 1\n\nbody",
+            "Hi\rBcc: victim@example.org",
+            "Hi\u{2028}Bcc: victim@example.org\u{85}X-Injected: 1",
+        ] {
+            for lang in [None, Some("zh")] {
+                let c =
+                    acknowledgement(&cfg, &t, &ack_input(subject, &customer, lang, Some("vip")))
+                        .unwrap();
+                let parsed = parse(&c.raw);
+                let names = header_names(&parsed);
+                assert!(
+                    !names.iter().any(|n| n == "bcc" || n == "x-injected"),
+                    "{names:?}"
+                );
+                assert_eq!(names.iter().filter(|n| *n == "subject").count(), 1);
+                let shown = parsed.subject().unwrap();
+                assert!(!shown.contains(['\r', '\n']), "{shown:?}");
+                assert!(
+                    shown.contains("Bcc: victim@example.org") || shown.contains("X-Injected: 1"),
+                    "{shown:?}"
+                );
+                assert_eq!(c.to, ["li@example.cn"]);
+            }
+        }
+    }
+
+    #[test]
+    fn bot_answer_is_cleaned_and_picks_the_language() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let customer = customer();
+        let links = ["https://example.com/kb/1\r\nBcc: x@y".to_string()];
+        let files = [OutAttachment {
+            filename: "步骤.pdf".into(),
+            content_type: "application/pdf".into(),
+            bytes: b"%PDF-1.4".to_vec(),
+        }];
+        let refs = ["cust-0@example.cn".to_string()];
+        let mut b = BotAnswerInput {
+            ticket_id: 9,
+            ticket_subject: "{{7*7}} 密码\r\nBcc: x@y",
+            token: "tok9",
+            customer: &customer,
+            in_reply_to: Some("cust-1@example.cn"),
+            references: &refs,
+            language: "zh",
+            tier: "standard",
+            channel: Some("email"),
+            article_id: 1,
+            article_title: "重置密码 {{> ack.txt}}",
+            article_text: "第一步\n第二步 {{ticket.token}}",
+            links: &links,
+            attachments: &files,
+            score: 0.9,
+            now: "2026-12-07T12:00:00Z",
+        };
+        let (subject, body) = bot_answer_text(&cfg, &t, &b).unwrap();
+        assert_eq!(subject, "[#9] 自动解答：{{7*7}} 密码  Bcc: x@y");
+        // 12:00 UTC, the customer's time zone unknown: afternoon.
+        assert!(body.starts_with("下午好，李雷！"), "{body}");
+        assert!(body.contains("重置密码 {{> ack.txt}}"), "{body}");
+        assert!(body.contains("第一步\n第二步 {{ticket.token}}"), "{body}");
+        assert!(body.contains("附件：步骤.pdf"), "{body}");
+        for word in ["“人工”", "“human”", "“agent”"] {
+            assert!(body.contains(word), "{body}");
+        }
+        // The whole mail: automatic, threaded, attached, no injected header.
+        let c = bot_answer(&cfg, &t, &b).unwrap();
+        let parsed = parse(&c.raw);
+        let names = header_names(&parsed);
+        assert!(!names.iter().any(|n| n == "bcc"), "{names:?}");
+        assert_eq!(header(&parsed, "Auto-Submitted"), Some("auto-replied"));
+        assert_eq!(header(&parsed, "In-Reply-To"), Some("<cust-1@example.cn>"));
+        assert_eq!(parsed.attachment_count(), 1);
+        assert_eq!(c.to, ["li@example.cn"]);
+        b.language = "en";
+        let (subject, body) = bot_answer_text(&cfg, &t, &b).unwrap();
+        assert_eq!(subject, "[#9] {{7*7}} 密码  Bcc: x@y");
+        assert!(body.starts_with("Good afternoon 李雷,"), "{body}");
+        assert!(
+            body.contains("Reply with the word \"human\" or \"agent\""),
+            "{body}"
+        );
+        assert!(body.contains(" or \"人工\""), "{body}");
+        assert!(body.contains("Attached: 步骤.pdf"), "{body}");
+        assert!(!body.contains("49"), "{body}");
     }
 }
