@@ -88,6 +88,7 @@ pub mod intake;
 pub mod kb;
 pub mod lock;
 pub mod outbound;
+pub mod profile;
 pub mod rules;
 pub mod store;
 pub mod threading;

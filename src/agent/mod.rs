@@ -193,8 +193,9 @@ pub async fn handle(
     }))
 }
 
-/// A verified agent's mail to the commands address naming no ticket: `#away` and
-/// `#back` apply, anything else is refused for want of a ticket; the agent gets a notice
+/// A verified agent's mail to the commands address naming no ticket: `#away`, `#back`
+/// and `#feedback` (recorded on no ticket) apply, anything else is refused for want of a
+/// ticket; the agent gets a notice
 /// saying which. Stored as a `command` message on no ticket.
 async fn agent_wide(
     pl: &Services,
@@ -220,6 +221,22 @@ async fn agent_wide(
                     (false, false) => format!("{line}: you were not away"),
                 });
             }
+            Command::Feedback(text) => {
+                let theme =
+                    crate::profile::feedback_theme(text, &pl.config().rules.categories());
+                crate::store::feedback::add_feedback(
+                    conn,
+                    &identity.name,
+                    None,
+                    text,
+                    &theme,
+                    &now_s,
+                )
+                .await?;
+                lines.push(format!(
+                    "{line}: thank you; recorded under {theme} for the admins"
+                ));
+            }
             _ => lines.push(format!(
                 "{line}: not applied: it acts on a ticket; reply to the ticket's notification, or put [#N] in the subject"
             )),
@@ -230,7 +247,7 @@ async fn agent_wide(
     }
     if lines.is_empty() {
         lines.push(
-            "No command found. To the commands address, without a ticket: #away or #back."
+            "No command found. To the commands address, without a ticket: #away, #back or #feedback <text>."
                 .to_string(),
         );
     }

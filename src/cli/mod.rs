@@ -1,11 +1,14 @@
 //! The command line: one file per subcommand, each a clap struct plus `execute`.
 
 pub mod check_config;
+pub mod customer;
 pub mod digest;
 pub mod events;
+pub mod feedback;
 pub mod import;
 pub mod keys;
 pub mod message;
+pub mod report;
 pub mod rules;
 pub mod run;
 pub mod ticket;
@@ -79,6 +82,15 @@ pub enum Command {
     /// Send the agents' daily digests now.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// Customer profiles: import a CSV, show one, list them.
+    #[command(subcommand)]
+    Customer(customer::CustomerCommand),
+    /// Agents' feedback (#feedback).
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
+    /// Reports to admins: the monthly report.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -133,6 +133,21 @@ pub enum Command {
     /// The agent takes no new tickets until `#back`.
     Away,
     Back,
+    /// `#profile note|tier|lang ...`: a change to the ticket's customer.
+    Profile(ProfileChange),
+    /// `#feedback <text>`: the agent's pain point or idea, for the monthly report.
+    Feedback(String),
+}
+
+/// What `#profile` changes on the ticket's customer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProfileChange {
+    /// A note for whoever handles this customer next.
+    Note(String),
+    /// The tier, lower-cased (`vip`).
+    Tier(String),
+    /// The language, as `profile::language_code` spells it; detection no longer changes it.
+    Lang(String),
 }
 
 impl Command {
@@ -157,6 +172,8 @@ impl Command {
             Command::Report(_) => "report",
             Command::Away => "away",
             Command::Back => "back",
+            Command::Profile(_) => "profile",
+            Command::Feedback(_) => "feedback",
         }
     }
 }
@@ -252,6 +269,10 @@ pub enum CommandError {
     InvalidName { what: &'static str, value: String },
     #[error("#report takes at most {MAX_REPORT_CHARS} characters")]
     ReportTooLong,
+    #[error("#{command} takes at most {MAX_REPORT_CHARS} characters")]
+    TextTooLong { command: &'static str },
+    #[error("{value:?} is not a language code; use two or three letters like de or pt-BR")]
+    InvalidLanguage { value: String },
     #[error("{value:?} is not a macro name; use up to {MAX_MACRO_CHARS} of a-z, 0-9, _ and -")]
     InvalidMacro { value: String },
     #[error("#{command} already given on line {line}; only the first is applied")]

@@ -110,6 +110,8 @@ string_enum!(
         AlertEscalated => "alert_escalated",
         SlaWarning => "sla_warning",
         SlaBreached => "sla_breached",
+        ProfileChanged => "profile_changed",
+        FeedbackGiven => "feedback_given",
     }
 );
 
