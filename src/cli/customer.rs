@@ -2,8 +2,9 @@
 //!
 //! `import FILE.csv` reads a header row (required) and one customer per line: `email`
 //! (required), `name`, `tier`, `company`, `plan`, `language`; any other column becomes a
-//! custom attribute. A bad line is reported with its line number and column and skipped;
-//! the rest is written in one transaction (all or nothing for a database failure).
+//! custom attribute. Every bad line is reported with its line number and why; then nothing
+//! is imported, so a fixed file can simply be imported again (`--skip-bad` imports the
+//! good lines anyway). The file is written in one transaction: all or nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,13 +20,18 @@ use crate::store::{Store, StoreError};
 pub enum CustomerCommand {
     /// Create or update customers from a CSV file with a header row.
     Import {
+        /// The CSV file: a header row (email required), one customer per line.
         file: PathBuf,
+        /// Import the good lines even when some are bad (the bad ones are listed).
+        #[arg(long)]
+        skip_bad: bool,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show one customer's profile.
     Show {
+        /// The customer's address (any case), or an address they gave on a chat channel.
         email: String,
         /// Print the profile as JSON.
         #[arg(long)]
@@ -56,12 +62,33 @@ pub struct ReadCsv {
 }
 
 /// Reads a customer CSV. A header without an `email` column, or no header at all, is an
-/// error; a bad line is a problem and is skipped.
-pub fn read_csv(input: impl std::io::Read) -> Result<ReadCsv> {
+/// error; a bad line is a problem, reported with its line number.
+pub fn read_csv(mut input: impl std::io::Read) -> Result<ReadCsv> {
+    let mut data = Vec::new();
+    input.read_to_end(&mut data)?;
+    // The csv crate's own line count skips blank lines, and a record's position is where
+    // the reader began, before the blank lines it skipped. Count the newlines up to the
+    // record's first byte instead, so the number is the line an editor shows.
+    let line_at = |pos: Option<&csv::Position>| {
+        pos.map_or(0, |p| {
+            let start = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let blank = data
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            data.get(..start + blank)
+                .map_or(0, |d| d.iter().filter(|b| **b == b'\n').count())
+                + 1
+        })
+    };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(data.as_slice());
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| anyhow::anyhow!("line 1: the header row cannot be read: {e}"))?
@@ -79,12 +106,13 @@ pub fn read_csv(input: impl std::io::Read) -> Result<ReadCsv> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                out.problems.push(format!("line {line}: cannot be read: {e}"));
+                let line = line_at(e.position());
+                out.problems
+                    .push(format!("line {line}: cannot be read: {e}"));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = line_at(record.position());
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -111,8 +139,8 @@ fn read_row(headers: &[String], record: &csv::StringRecord) -> Result<ImportRow,
         let v = (!value.is_empty()).then(|| value.to_string());
         match h.as_str() {
             "email" => {
-                row.email = address(value)
-                    .ok_or_else(|| format!("email {value:?} is not an address"))?;
+                row.email =
+                    address(value).ok_or_else(|| format!("email {value:?} is not an address"))?;
             }
             "name" => row.name = v,
             "company" => row.company = v,
@@ -161,13 +189,46 @@ fn address(value: &str) -> Option<String> {
 pub async fn execute(config: &Path, cmd: &CustomerCommand) -> Result<bool> {
     let cfg = super::load_config_for_admin(config)?;
     match cmd {
-        CustomerCommand::Import { file, json } => {
-            let f = std::fs::File::open(file)
-                .with_context(|| format!("Opening {}", file.display()))?;
+        CustomerCommand::Import {
+            file,
+            skip_bad,
+            json,
+        } => {
+            let f =
+                std::fs::File::open(file).with_context(|| format!("Opening {}", file.display()))?;
             let read = read_csv(std::io::BufReader::new(f))
                 .with_context(|| format!("Reading {}", file.display()))?;
+            if !read.problems.is_empty() && !*skip_bad {
+                let summary = format!(
+                    "Nothing imported: {} bad line(s). Fix them and import again, or pass \
+                     --skip-bad to import the {} good one(s).",
+                    read.problems.len(),
+                    read.rows.len()
+                );
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "created": 0,
+                            "updated": 0,
+                            "skipped": read.problems.len(),
+                            "imported": false,
+                            "problems": read.problems,
+                        }))?
+                    );
+                } else {
+                    for p in &read.problems {
+                        eprintln!("{}", term_line(p));
+                    }
+                    eprintln!("{summary}");
+                }
+                return Ok(false);
+            }
             let store = Store::open(&cfg.database_path).await?;
-            let bar = if read.rows.len() > PROGRESS_FROM && !json {
+            let bar = if read.rows.len() > PROGRESS_FROM
+                && !json
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            {
                 let bar = indicatif::ProgressBar::new(read.rows.len() as u64);
                 bar.set_style(
                     indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} customers")
@@ -197,6 +258,7 @@ pub async fn execute(config: &Path, cmd: &CustomerCommand) -> Result<bool> {
                         "created": counts.created,
                         "updated": counts.updated,
                         "skipped": skipped,
+                        "imported": true,
                         "problems": read.problems,
                     }))?
                 );
@@ -341,7 +403,10 @@ mod tests {
     #[test]
     fn the_header_row_is_required_and_needs_an_email_column() {
         let err = read_csv("name,tier\nAnn,vip\n".as_bytes()).unwrap_err();
-        assert_eq!(err.to_string(), "line 1: the header row has no email column");
+        assert_eq!(
+            err.to_string(),
+            "line 1: the header row has no email column"
+        );
         let err = read_csv("ann@customer.org,Ann\n".as_bytes()).unwrap_err();
         assert!(err.to_string().contains("no email column"), "{err}");
         assert!(read_csv("".as_bytes()).is_err());
