@@ -18,7 +18,9 @@ pub enum ReportCommand {
         /// The month; the previous one by default.
         #[arg(long)]
         month: Option<String>,
-        /// Queue it for every admin (`admin = true`), whatever was sent before.
+        /// Queue it for every admin (`admin = true`) now, whatever was sent before. A
+        /// finished month is then not sent again by the daemon; the month still running
+        /// is, once it is over.
         #[arg(long)]
         send: bool,
     },
@@ -28,9 +30,7 @@ pub async fn execute(config: &Path, cmd: &ReportCommand) -> Result<bool> {
     let ReportCommand::Monthly { month, send } = cmd;
     let cfg = super::load_config_for_admin(config)?;
     let now = SystemClock.now();
-    let period = month
-        .clone()
-        .unwrap_or_else(|| report::previous_month(now));
+    let period = month.clone().unwrap_or_else(|| report::previous_month(now));
     if report::month_bounds(&period).is_none() {
         bail!("--month {period:?} is not a month; use YYYY-MM, e.g. 2026-11");
     }

@@ -158,6 +158,10 @@ pub fn render(cfg: &Config, templates: &Templates, m: &Monthly) -> Result<String
 
 /// Queues the report of `period` to each admin who has not had it; with `anyway`, to
 /// every admin whatever was sent before. Returns the admins it was queued for.
+///
+/// Only a finished month is recorded in `reports_sent`: a report of the month still
+/// running (`report monthly --month <this month> --send`) is a preview, and the clock
+/// still sends the whole month once it is over.
 pub async fn send_monthly(
     store: &Store,
     services: &Services,
@@ -171,7 +175,9 @@ pub async fn send_monthly(
     let mut report: Option<Monthly> = None;
     for admin in cfg.agents.iter().filter(|a| a.admin) {
         let mut tx = store.begin_write().await?;
-        let claimed = feedback::claim_report(&mut tx, KIND, &admin.email, period, &now_s).await?;
+        let finished = period < this_month(now).as_str();
+        let claimed =
+            finished && feedback::claim_report(&mut tx, KIND, &admin.email, period, &now_s).await?;
         if !claimed && !anyway {
             continue;
         }
@@ -236,7 +242,9 @@ pub async fn monthly_pass(store: &Store, services: &Services, now: DateTime<Utc>
     {
         return Ok(0);
     }
-    Ok(send_monthly(store, services, &period, false, now).await?.len())
+    Ok(send_monthly(store, services, &period, false, now)
+        .await?
+        .len())
 }
 
 #[cfg(test)]
@@ -264,6 +272,121 @@ mod tests {
         assert_eq!(month_bounds("2026-13"), None);
         assert_eq!(month_bounds("2026-1"), None);
         assert_eq!(month_bounds("december"), None);
+    }
+
+    /// One month's report reads that month only: KB requests by topic (any spelling of
+    /// one topic counts once), corrections by pair, forced-human matches by topic.
+    #[tokio::test]
+    async fn the_report_counts_the_month_and_nothing_outside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+        let mut c = store.pool().acquire().await.unwrap();
+        let (nov, nov2, dec) = (
+            "2026-11-03T10:00:00.000000Z",
+            "2026-11-30T23:59:59.000000Z",
+            "2026-12-01T00:00:00.000000Z",
+        );
+        for (topic, at) in [
+            ("Refund to PayPal", nov),
+            ("refund to  paypal", nov2),
+            ("退货地址", nov),
+            ("refund to paypal", dec),
+        ] {
+            sqlx::query(
+                "INSERT INTO kb_requests (topic, topic_key, agent, created_at) \
+                 VALUES (?, ?, 'alice', ?)",
+            )
+            .bind(topic)
+            .bind(
+                topic
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase(),
+            )
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        }
+        for (predicted, correct, at) in [
+            ("refund", "return", nov),
+            ("refund", "return", nov2),
+            ("shipping", "return", nov),
+            ("refund", "return", dec),
+        ] {
+            sqlx::query(
+                "INSERT INTO corrections (ticket_id, agent, predicted, correct, text, created_at) \
+                 VALUES (1, 'alice', ?, ?, 'text', ?)",
+            )
+            .bind(predicted)
+            .bind(correct)
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        }
+        for (topic, at) in [("legal", nov), ("legal", nov2), ("security", dec)] {
+            crate::store::events::append(
+                &mut c,
+                crate::store::events::NewEvent::new(
+                    crate::domain::EventKind::ForcedHuman,
+                    1,
+                    serde_json::json!({"topic": topic, "term": "x"}),
+                ),
+                at,
+            )
+            .await
+            .unwrap();
+        }
+        feedback::add_feedback(&mut c, "bob", None, "late", "other", dec)
+            .await
+            .unwrap();
+        feedback::add_feedback(&mut c, "bob", Some(1), "the digest", "feature:digest", nov)
+            .await
+            .unwrap();
+
+        let m = load(&mut c, "2026-11").await.unwrap();
+        let pairs = |v: &[Count]| -> Vec<(String, i64)> {
+            v.iter().map(|c| (c.key.clone(), c.count)).collect()
+        };
+        assert_eq!(
+            pairs(&m.kb_requests),
+            [
+                ("Refund to PayPal".to_string(), 2),
+                ("退货地址".to_string(), 1)
+            ]
+        );
+        let corrections: Vec<(&str, &str, i64)> = m
+            .corrections
+            .iter()
+            .map(|c| (c.predicted.as_str(), c.correct.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            corrections,
+            [("refund", "return", 2), ("shipping", "return", 1)]
+        );
+        assert_eq!(pairs(&m.forced_human), [("legal".to_string(), 2)]);
+        assert_eq!(m.feedback.len(), 1);
+        assert_eq!(m.feedback[0].theme, "feature:digest");
+
+        // Each admin's report of a month is claimed once.
+        assert!(
+            feedback::claim_report(&mut c, KIND, "carol@example.com", "2026-11", dec)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !feedback::claim_report(&mut c, KIND, "carol@example.com", "2026-11", dec)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            feedback::reports_sent_to(&mut c, KIND, "2026-11")
+                .await
+                .unwrap(),
+            ["carol@example.com"]
+        );
     }
 
     #[test]

@@ -93,7 +93,9 @@ pub struct CorrectionCount {
     pub count: i64,
 }
 
-/// `#kb request` topics of the period by `topic_key`, most frequent first.
+/// `#kb request` topics of the period, grouped as `store::kb::request_counts` groups them
+/// (by `topic_key`, shown as first spelt), most frequent first. Unlike that function it
+/// has an end: a past month's report counts that month only.
 pub async fn kb_requests_by_topic(
     conn: &mut SqliteConnection,
     since: &str,
@@ -101,8 +103,9 @@ pub async fn kb_requests_by_topic(
 ) -> Result<Vec<Count>> {
     counts(
         conn,
-        "SELECT topic_key AS key, COUNT(*) AS n FROM kb_requests \
-         WHERE created_at >= ? AND created_at < ? GROUP BY topic_key ORDER BY n DESC, key",
+        "SELECT MIN(topic) AS key, COUNT(*) AS n FROM kb_requests \
+         WHERE created_at >= ? AND created_at < ? GROUP BY topic_key \
+         ORDER BY n DESC, topic_key",
         since,
         until,
     )
