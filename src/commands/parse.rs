@@ -565,6 +565,47 @@ mod tests {
     }
 
     #[test]
+    fn profile_and_feedback() {
+        assert_eq!(
+            only("#profile note prefers phone callback"),
+            Command::Profile(ProfileChange::Note("prefers phone callback".into()))
+        );
+        assert_eq!(
+            only("#profile tier VIP"),
+            Command::Profile(ProfileChange::Tier("vip".into()))
+        );
+        assert_eq!(
+            only("#profile lang ZH"),
+            Command::Profile(ProfileChange::Lang("zh".into()))
+        );
+        assert_eq!(
+            only("#feedback the macro list is too long"),
+            Command::Feedback("the macro list is too long".into())
+        );
+        // Two notes are two commands; a second tier is refused as a repeat.
+        let p = parse_reply(
+            "#profile note one\n#profile note two\n#profile tier vip\n#profile tier gold",
+        );
+        assert_eq!(p.commands.len(), 3, "{:?}", p.commands);
+        assert_eq!(p.rejected.len(), 1, "{:?}", p.rejected);
+        for bad in [
+            "#profile",
+            "#profile note",
+            "#profile colour blue",
+            "#profile tier gold plus",
+            "#profile lang english",
+            "#feedback",
+        ] {
+            let why = reason(bad);
+            assert!(!why.is_empty(), "{bad}");
+        }
+        assert!(reason("#profile lang english").contains("not a language code"));
+        // A command line's own limit comes first.
+        let long = format!("#feedback {}", "x".repeat(MAX_REPORT_CHARS + 1));
+        assert!(reason(&long).contains("longer than"));
+    }
+
+    #[test]
     fn every_command() {
         use AssignTarget::*;
         let cases: Vec<(&str, Command)> = vec![

@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use crate::commands::parse::{
-    AssignTarget, Command, CommandError, MAX_ADDRESSES_PER_LINE, ProfileChange, MAX_AGENT_CHARS, MAX_REPORT_CHARS,
-    MAX_TAG_CHARS, MAX_TAGS_PER_LINE, echo,
+    AssignTarget, Command, CommandError, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS, MAX_REPORT_CHARS,
+    MAX_TAG_CHARS, MAX_TAGS_PER_LINE, ProfileChange, echo,
 };
 use crate::domain::{Priority, Status, TicketId};
 
@@ -290,7 +290,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         args: "note <text> | tier <tier> | lang <code>",
         example: "tier vip",
-        help: "note on, or set tier or language of, the ticket's customer",
+        help: "the customer's note, tier or language",
         repeat: Repeat::Distinct(|c| match c {
             Command::Profile(ProfileChange::Note(t)) => Some(format!("#profile note {t}")),
             Command::Profile(ProfileChange::Tier(_)) => Some("#profile tier".into()),
@@ -304,9 +304,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         args: "<text>",
         example: "the macro list is too long",
-        help: "tell the admins what hurts or what would help",
+        help: "what hurts or would help, for the admins",
         repeat: Repeat::Once,
-        parse: |rest| Ok(vec![Command::Feedback(text("feedback", "your feedback", rest)?)]),
+        parse: |rest| {
+            Ok(vec![Command::Feedback(text(
+                "feedback",
+                "your feedback",
+                rest,
+            )?)])
+        },
     },
 ];
 
@@ -675,11 +681,7 @@ fn profile(rest: &str) -> Result<ProfileChange, CommandError> {
 }
 
 /// Free text on the command's line: not empty, at most [`MAX_REPORT_CHARS`].
-fn text(
-    command: &'static str,
-    expected: &'static str,
-    rest: &str,
-) -> Result<String, CommandError> {
+fn text(command: &'static str, expected: &'static str, rest: &str) -> Result<String, CommandError> {
     let rest = rest.trim();
     if rest.is_empty() {
         Err(CommandError::MissingArgument { command, expected })
