@@ -29,6 +29,7 @@ mod layout;
 mod leaks;
 mod mimekit;
 mod poison;
+mod profiles;
 mod realmail;
 mod resilience;
 mod spoofing;
