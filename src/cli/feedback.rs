@@ -24,7 +24,8 @@ pub enum FeedbackCommand {
 
 pub async fn execute(config: &Path, cmd: &FeedbackCommand) -> Result<bool> {
     let FeedbackCommand::List { since, json } = cmd;
-    let secs = crate::rules::calendar::parse_duration(since).map_err(|e| anyhow!("--since: {e}"))?;
+    let secs =
+        crate::rules::calendar::parse_duration(since).map_err(|e| anyhow!("--since: {e}"))?;
     let cfg = super::load_config_for_admin(config)?;
     let store = Store::open_existing(&cfg.database_path).await?;
     let mut conn = store.pool().acquire().await?;

@@ -1648,7 +1648,9 @@ impl<'a> Unit<'a> {
         let stored = ctx.extras.get(&customer_id);
         // The language a person set, else the one triage detected in this message, else
         // the profile's, else a guess.
-        let set_language = stored_language.clone().filter(|_| stored.is_some_and(|s| s.language_set));
+        let set_language = stored_language
+            .clone()
+            .filter(|_| stored.is_some_and(|s| s.language_set));
         let language = set_language
             .or_else(|| triaged.and_then(|t| t.signals_language.map(str::to_string)))
             .or(stored_language)

@@ -349,7 +349,12 @@ mod tests {
         let t = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(
             t.macro_names(),
-            ["password-reset", "plan-vip", "refund-policy", "shipping-delay"]
+            [
+                "password-reset",
+                "plan-vip",
+                "refund-policy",
+                "shipping-delay"
+            ]
         );
         let data = serde_json::json!({"customer": {"name": "李雷"}});
         assert_eq!(

@@ -11,12 +11,21 @@ pub mod report;
 /// first one named in the text gives the theme `feature:<name>`. Each has the words that
 /// name it (lower case, matched as whole words).
 pub const FEATURES: &[(&str, &[&str])] = &[
-    ("bot", &["bot", "bots", "chatbot", "answer bot", "auto-answer"]),
+    (
+        "bot",
+        &["bot", "bots", "chatbot", "answer bot", "auto-answer"],
+    ),
     ("template", &["template", "templates"]),
     ("macro", &["macro", "macros", "canned"]),
     (
         "notification",
-        &["notification", "notifications", "notify", "notice", "notices"],
+        &[
+            "notification",
+            "notifications",
+            "notify",
+            "notice",
+            "notices",
+        ],
     ),
     ("search", &["search", "searching"]),
     (
@@ -85,8 +94,10 @@ pub fn language_code(value: &str) -> Option<String> {
         Some((p, r)) => (p, Some(r)),
         None => (value, None),
     };
-    let primary_ok = (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
-    let rest_ok = rest.is_none_or(|r| (2..=8).contains(&r.len()) && r.chars().all(|c| c.is_ascii_alphanumeric()));
+    let primary_ok =
+        (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
+    let rest_ok = rest
+        .is_none_or(|r| (2..=8).contains(&r.len()) && r.chars().all(|c| c.is_ascii_alphanumeric()));
     (primary_ok && rest_ok).then(|| match rest {
         Some(r) => format!("{}-{r}", primary.to_ascii_lowercase()),
         None => primary.to_ascii_lowercase(),
@@ -136,7 +147,10 @@ mod tests {
             "command:assign"
         );
         // A short form counts as its command.
-        assert_eq!(feedback_theme("I wish #close asked first", &cats()), "command:status");
+        assert_eq!(
+            feedback_theme("I wish #close asked first", &cats()),
+            "command:status"
+        );
         assert_eq!(
             feedback_theme("Refund tickets need the order number macro", &cats()),
             "category:refund"
@@ -154,7 +168,10 @@ mod tests {
         // Whole words only: "robot" is not the bot, "#123" and "# x" are no command.
         assert_eq!(feedback_theme("a robot #123 # x", &[]), "other");
         // An unknown #word is no command; the rest of the text still counts.
-        assert_eq!(feedback_theme("#foo the digest is late", &[]), "feature:digest");
+        assert_eq!(
+            feedback_theme("#foo the digest is late", &[]),
+            "feature:digest"
+        );
     }
 
     #[test]

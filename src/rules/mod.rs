@@ -225,7 +225,11 @@ impl RuleSet {
     /// The categories the rules can set, distinct, in rule order.
     pub fn categories(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for c in self.rules.iter().filter_map(|r| r.actions.category.as_ref()) {
+        for c in self
+            .rules
+            .iter()
+            .filter_map(|r| r.actions.category.as_ref())
+        {
             if !out.contains(c) {
                 out.push(c.clone());
             }

@@ -279,7 +279,8 @@ pub async fn set_tier(
             .bind(customer)
             .execute(&mut *conn)
             .await?;
-        let data = serde_json::json!({"customer": customer, "field": "tier", "from": before, "to": tier});
+        let data =
+            serde_json::json!({"customer": customer, "field": "tier", "from": before, "to": tier});
         profile_event(conn, ticket, data, now).await?;
     }
     Ok(before)
@@ -392,8 +393,7 @@ pub async fn import_customers(
 ) -> Result<ImportCounts> {
     let mut counts = ImportCounts::default();
     for r in rows {
-        let attributes =
-            serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".to_string());
+        let attributes = serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".to_string());
         let existed: Option<i64> =
             sqlx::query_scalar("SELECT id FROM customers WHERE email = ? COLLATE NOCASE")
                 .bind(&r.email)

@@ -68,18 +68,60 @@ async fn a_profile_counts_tickets_complaints_contacts_and_channels() {
     let alerted = ticket(&mut c, ann, 3).await;
     let merged = ticket(&mut c, ann, 4).await;
     let elsewhere = ticket(&mut c, other, 5).await;
-    message(&mut c, calm, "customer", "email", 0.2, "2026-11-02T10:00:00.000000Z").await;
-    message(&mut c, calm, "agent_reply", "sms", -0.9, "2026-11-30T10:00:00.000000Z").await;
-    message(&mut c, angry, "customer", "json", -0.5, "2026-11-05T10:00:00.000000Z").await;
-    message(&mut c, alerted, "customer", "email", 0.0, "2026-11-09T10:00:00.000000Z").await;
-    message(&mut c, elsewhere, "customer", "sms", -1.0, "2026-10-01T10:00:00.000000Z").await;
-    sqlx::query("INSERT INTO alerts (ticket_id, reason, raised_at, report_due) VALUES (?, 'urgent', ?, ?)")
-        .bind(alerted)
-        .bind(T0)
-        .bind(T0)
-        .execute(&mut *c)
-        .await
-        .unwrap();
+    message(
+        &mut c,
+        calm,
+        "customer",
+        "email",
+        0.2,
+        "2026-11-02T10:00:00.000000Z",
+    )
+    .await;
+    message(
+        &mut c,
+        calm,
+        "agent_reply",
+        "sms",
+        -0.9,
+        "2026-11-30T10:00:00.000000Z",
+    )
+    .await;
+    message(
+        &mut c,
+        angry,
+        "customer",
+        "json",
+        -0.5,
+        "2026-11-05T10:00:00.000000Z",
+    )
+    .await;
+    message(
+        &mut c,
+        alerted,
+        "customer",
+        "email",
+        0.0,
+        "2026-11-09T10:00:00.000000Z",
+    )
+    .await;
+    message(
+        &mut c,
+        elsewhere,
+        "customer",
+        "sms",
+        -1.0,
+        "2026-10-01T10:00:00.000000Z",
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO alerts (ticket_id, reason, raised_at, report_due) VALUES (?, 'urgent', ?, ?)",
+    )
+    .bind(alerted)
+    .bind(T0)
+    .bind(T0)
+    .execute(&mut *c)
+    .await
+    .unwrap();
     sqlx::query("UPDATE tickets SET merged_into = ? WHERE id = ?")
         .bind(calm)
         .bind(merged)
@@ -96,14 +138,32 @@ async fn a_profile_counts_tickets_complaints_contacts_and_channels() {
     assert_eq!(p.id, ann);
     assert_eq!(p.addresses, ["ann@customer.org", "ann.private@example.net"]);
     assert_eq!(p.tickets, 3, "the merged-away ticket is not one of its own");
-    assert_eq!(p.complaints, 2, "sentiment -0.5 and a red alert; an agent's -0.9 is not the customer's");
-    assert_eq!(p.first_contact.as_deref(), Some("2026-11-02T10:00:00.000000Z"));
-    assert_eq!(p.last_contact.as_deref(), Some("2026-11-09T10:00:00.000000Z"));
+    assert_eq!(
+        p.complaints, 2,
+        "sentiment -0.5 and a red alert; an agent's -0.9 is not the customer's"
+    );
+    assert_eq!(
+        p.first_contact.as_deref(),
+        Some("2026-11-02T10:00:00.000000Z")
+    );
+    assert_eq!(
+        p.last_contact.as_deref(),
+        Some("2026-11-09T10:00:00.000000Z")
+    );
     assert_eq!(p.channels, ["email", "json"]);
-    assert_eq!((p.tier.as_str(), p.language_source.as_deref()), ("standard", None));
+    assert_eq!(
+        (p.tier.as_str(), p.language_source.as_deref()),
+        ("standard", None)
+    );
     assert_eq!(p.satisfaction, None);
     // Found by the address they gave too.
-    assert_eq!(customer_profile(&mut c, "ann.private@example.net").await.unwrap().id, ann);
+    assert_eq!(
+        customer_profile(&mut c, "ann.private@example.net")
+            .await
+            .unwrap()
+            .id,
+        ann
+    );
     assert!(matches!(
         customer_profile(&mut c, "nobody@example.org").await,
         Err(StoreError::NotFound(_))
@@ -126,7 +186,11 @@ async fn import_upserts_by_address_merges_attributes_and_marks_the_language() {
             .collect(),
         ..ImportRow::default()
     };
-    let mut first = row("ann@customer.org", Some("vip"), &[("region", "EU"), ("seats", "10")]);
+    let mut first = row(
+        "ann@customer.org",
+        Some("vip"),
+        &[("region", "EU"), ("seats", "10")],
+    );
     first.company = Some("ACME".into());
     first.language = Some("de".into());
     let mut tx = s.begin_write().await.unwrap();
@@ -138,25 +202,47 @@ async fn import_upserts_by_address_merges_attributes_and_marks_the_language() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(counts, ImportCounts { created: 1, updated: 1 });
+    assert_eq!(
+        counts,
+        ImportCounts {
+            created: 1,
+            updated: 1
+        }
+    );
 
     let ann = customer_profile(&mut c, "ann@customer.org").await.unwrap();
     assert_eq!(ann.name.as_deref(), Some("Ann"), "no name column: kept");
-    assert_eq!((ann.tier.as_str(), ann.company.as_deref()), ("vip", Some("ACME")));
+    assert_eq!(
+        (ann.tier.as_str(), ann.company.as_deref()),
+        ("vip", Some("ACME"))
+    );
     assert_eq!(
         (ann.language.as_deref(), ann.language_source.as_deref()),
         (Some("de"), Some("import"))
     );
     let bob = customer_profile(&mut c, "bob@customer.org").await.unwrap();
-    assert_eq!((bob.tier.as_str(), bob.language_source), ("standard".to_string().as_str(), None));
+    assert_eq!(
+        (bob.tier.as_str(), bob.language_source),
+        ("standard".to_string().as_str(), None)
+    );
 
     // A second import changes what it names and merges the custom fields.
     let mut tx = s.begin_write().await.unwrap();
-    let counts = import_customers(&mut tx, &[row("ann@customer.org", None, &[("seats", "12")])], T0)
-        .await
-        .unwrap();
+    let counts = import_customers(
+        &mut tx,
+        &[row("ann@customer.org", None, &[("seats", "12")])],
+        T0,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(counts, ImportCounts { created: 0, updated: 1 });
+    assert_eq!(
+        counts,
+        ImportCounts {
+            created: 0,
+            updated: 1
+        }
+    );
     let ann = customer_profile(&mut c, "ann@customer.org").await.unwrap();
     assert_eq!(ann.tier, "vip", "an empty tier changes nothing");
     assert_eq!(ann.attributes.get("seats"), Some(&serde_json::json!("12")));
@@ -178,12 +264,28 @@ async fn notes_tier_and_language_are_recorded_with_events() {
     add_note(&mut c, ann, "alice", Some(t), "prefers phone callback", T0)
         .await
         .unwrap();
-    add_note(&mut c, ann, "bob", None, "second", "2026-11-02T00:00:00.000000Z")
-        .await
-        .unwrap();
-    assert_eq!(set_tier(&mut c, ann, "vip", Some(t), T0).await.unwrap(), "standard");
-    assert_eq!(set_tier(&mut c, ann, "vip", Some(t), T0).await.unwrap(), "vip");
-    assert_eq!(set_language(&mut c, ann, "fr", Some(t), T0).await.unwrap(), None);
+    add_note(
+        &mut c,
+        ann,
+        "bob",
+        None,
+        "second",
+        "2026-11-02T00:00:00.000000Z",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        set_tier(&mut c, ann, "vip", Some(t), T0).await.unwrap(),
+        "standard"
+    );
+    assert_eq!(
+        set_tier(&mut c, ann, "vip", Some(t), T0).await.unwrap(),
+        "vip"
+    );
+    assert_eq!(
+        set_language(&mut c, ann, "fr", Some(t), T0).await.unwrap(),
+        None
+    );
 
     let p = customer_profile(&mut c, "ann@customer.org").await.unwrap();
     let notes: Vec<(&str, &str, Option<i64>)> = p
@@ -193,28 +295,49 @@ async fn notes_tier_and_language_are_recorded_with_events() {
         .collect();
     assert_eq!(
         notes,
-        [("second", "bob", None), ("prefers phone callback", "alice", Some(t))]
+        [
+            ("second", "bob", None),
+            ("prefers phone callback", "alice", Some(t))
+        ]
     );
-    assert_eq!((p.language.as_deref(), p.language_source.as_deref()), (Some("fr"), Some("agent")));
-    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'profile_changed'")
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
-    assert_eq!(events, 4, "two notes, one tier change (not the no-op), one language");
+    assert_eq!(
+        (p.language.as_deref(), p.language_source.as_deref()),
+        (Some("fr"), Some("agent"))
+    );
+    let events: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'profile_changed'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(
+        events, 4,
+        "two notes, one tier change (not the no-op), one language"
+    );
 
     let extras = notify_profiles(&mut c, &[ann]).await.unwrap();
     let e = &extras[&ann];
     assert!(e.language_set);
     assert_eq!(e.notes[0].0, "second");
-    assert_eq!(e.notes[1], ("prefers phone callback".to_string(), "alice".to_string(), "2026-11-01".to_string()));
+    assert_eq!(
+        e.notes[1],
+        (
+            "prefers phone callback".to_string(),
+            "alice".to_string(),
+            "2026-11-01".to_string()
+        )
+    );
 }
 
 #[tokio::test]
 async fn triage_does_not_overwrite_a_language_a_person_set() {
     let (_d, s) = store().await;
     let mut c = s.pool().acquire().await.unwrap();
-    let set = upsert_customer(&mut c, "ann@customer.org", None, T0).await.unwrap();
-    let detected = upsert_customer(&mut c, "bob@customer.org", None, T0).await.unwrap();
+    let set = upsert_customer(&mut c, "ann@customer.org", None, T0)
+        .await
+        .unwrap();
+    let detected = upsert_customer(&mut c, "bob@customer.org", None, T0)
+        .await
+        .unwrap();
     set_language(&mut c, set, "de", None, T0).await.unwrap();
     let w = TriageWrites {
         languages: vec![(set, "en".into()), (detected, "en".into())],

@@ -1418,7 +1418,10 @@ mod tests {
         let plain = agent_notification(&cfg, &t, &notify_input(&agent, &customer, &[], "hi"))
             .unwrap()
             .body;
-        assert!(!plain.contains("Company:") && !plain.contains("Notes on"), "{plain}");
+        assert!(
+            !plain.contains("Company:") && !plain.contains("Notes on"),
+            "{plain}"
+        );
         let extra = CustomerExtra {
             company: Some("ACME Ltd".into()),
             plan: Some("enterprise".into()),
