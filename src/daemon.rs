@@ -25,11 +25,15 @@ pub struct Daemon {
     pub store: Store,
     pub pipeline: Arc<Pipeline>,
     pub outbox: Arc<Outbox>,
+    /// The knowledge base's search index, when the bot is on.
+    pub kb: Option<Arc<crate::kb::index::KbIndex>>,
     _lock: InstanceLock,
 }
 
 /// How often the daemon looks for held-message notices the hourly cap held back.
 const HELD_DIGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often the search index follower looks for article changes when nothing woke it.
+const KB_FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often SLA timers, alert reports and digests are checked.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -164,8 +168,24 @@ impl Daemon {
         let templates = Arc::new(Templates::load(cfg.templates_dir.as_deref())?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let cfg = Arc::new(cfg);
-        let pipeline =
-            Arc::new(Pipeline::open(cfg.clone(), templates, clock.clone(), &store).await?);
+        // The answer bot's search index: a cache of the articles, rebuilt when it does not
+        // match the database. Without it the daemon still runs; the bot stays silent.
+        let kb = if cfg.bot.enabled {
+            match crate::kb::sync::open_index(&cfg, &store).await {
+                Ok(index) => Some(index),
+                Err(e) => {
+                    tracing::error!("The answer bot is off: {e:#}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let pipeline = Arc::new(
+            Pipeline::open(cfg.clone(), templates, clock.clone(), &store)
+                .await?
+                .with_kb(kb.clone()),
+        );
         let outbox = Arc::new(
             Outbox::new(store.clone(), &cfg.smtp, clock)?.with_json_channels(&cfg.json_channels)?,
         );
@@ -174,13 +194,33 @@ impl Daemon {
             store,
             pipeline,
             outbox,
+            kb,
             _lock: lock,
         })
+    }
+
+    /// Brings the search index up to date with the article events (one pass).
+    async fn follow_kb_once(&self) {
+        let Some(index) = &self.kb else { return };
+        let follower = crate::kb::sync::IndexFollower {
+            index: Arc::clone(index),
+        };
+        loop {
+            match crate::events::follow_once(&self.store, &SystemClock, &follower).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    break;
+                }
+            }
+        }
     }
 
     /// One full cycle: sync every mailbox folder, then flush the outbox.
     pub async fn run_once(&self, cancel: &CancellationToken) -> Result<OnceReport> {
         let mut report = OnceReport::default();
+        self.follow_kb_once().await;
         for mb in &self.cfg.mailboxes {
             match imap::sync_mailbox_once(&self.store, &self.pipeline, mb, cancel).await {
                 Ok(SyncStats {
@@ -317,6 +357,24 @@ impl Daemon {
                     name
                 });
             }
+        }
+        if let Some(index) = &self.kb {
+            // Article writes (the CLI, `#kb approve`) reach the index through the event log.
+            let follower = Arc::new(crate::kb::sync::IndexFollower {
+                index: Arc::clone(index),
+            });
+            let fut = crate::events::follow_loop(
+                self.store.clone(),
+                Arc::new(SystemClock),
+                follower,
+                Arc::new(tokio::sync::Notify::new()),
+                KB_FOLLOW_EVERY,
+                cancel.clone(),
+            );
+            tasks.spawn(async move {
+                fut.await;
+                "search index follower".to_string()
+            });
         }
         {
             let outbox = self.outbox.clone();

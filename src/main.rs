@@ -43,6 +43,8 @@ fn main() -> std::process::ExitCode {
             Command::Events(a) => cli::events::execute(&cli.config, a).await,
             Command::Rules(c) => cli::rules::execute(&cli.config, c).await,
             Command::Digest(c) => cli::digest::execute(&cli.config, c).await,
+            Command::Kb(c) => cli::kb::execute(&cli.config, c).await,
+            Command::Classifier(c) => cli::kb::classifier(&cli.config, c).await,
             Command::Customer(c) => cli::customer::execute(&cli.config, c).await,
             Command::Feedback(c) => cli::feedback::execute(&cli.config, c).await,
             Command::Report(c) => cli::report::execute(&cli.config, c).await,

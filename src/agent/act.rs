@@ -478,6 +478,11 @@ pub(super) async fn act(
             Err(e) => extra_rejected.push((format!("#macro {name}"), format!("{e:#}"))),
         }
     }
+    // `#kb` and `#wrong`: the knowledge base and the classifier, with the text as written.
+    let kb_report =
+        super::kb::run(pl, conn, Some(t.id), identity, &reply.commands, &text, now).await?;
+    report.applied.extend(kb_report.applied);
+    extra_rejected.extend(kb_report.rejected);
     let mut relay = !text.is_empty() && !note && report.merged_into.is_none();
     // A double send (or a client's retry with a new Message-ID) of the same text within
     // a minute reaches the customer once; the receipt says so.

@@ -40,6 +40,7 @@ mod act;
 pub mod authres;
 mod claim;
 mod hold;
+mod kb;
 pub mod route;
 pub mod token;
 
@@ -194,9 +195,10 @@ pub async fn handle(
 }
 
 /// A verified agent's mail to the commands address naming no ticket: `#away`, `#back`
-/// and `#feedback` (recorded on no ticket) apply, anything else is refused for want of a
-/// ticket; the agent gets a notice
-/// saying which. Stored as a `command` message on no ticket.
+/// `#feedback` (recorded on no ticket) and the `#kb` commands that need no ticket
+/// (approve, reject, request, search) apply, anything else is refused for want of a
+/// ticket; the agent gets a notice saying which. Stored as a `command` message on no
+/// ticket.
 async fn agent_wide(
     pl: &Services,
     conn: &mut Conn,
@@ -237,17 +239,26 @@ async fn agent_wide(
                     "{line}: thank you; recorded under {theme} for the admins"
                 ));
             }
+            c if kb::is_kb(c) => {}
             _ => lines.push(format!(
                 "{line}: not applied: it acts on a ticket; reply to the ticket's notification, or put [#N] in the subject"
             )),
         }
     }
+    let kb_report = kb::run(pl, conn, None, identity, &reply.commands, "", now).await?;
+    lines.extend(kb_report.applied);
+    lines.extend(
+        kb_report
+            .rejected
+            .into_iter()
+            .map(|(line, why)| format!("{line}: not applied: {why}")),
+    );
     for (_, line, why) in &reply.rejected {
         lines.push(format!("{line}: not applied: {why}"));
     }
     if lines.is_empty() {
         lines.push(
-            "No command found. To the commands address, without a ticket: #away, #back or #feedback <text>."
+            "No command found. To the commands address, without a ticket: #away, #back, #feedback <text>, #kb approve N, #kb reject N <why>, #kb request <topic> or #kb search <words>."
                 .to_string(),
         );
     }

@@ -6,6 +6,7 @@ pub mod digest;
 pub mod events;
 pub mod feedback;
 pub mod import;
+pub mod kb;
 pub mod keys;
 pub mod message;
 pub mod report;
@@ -82,6 +83,12 @@ pub enum Command {
     /// Send the agents' daily digests now.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// The knowledge base: add, edit, publish, retire, list, show, search, import.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
+    /// The category classifier trained by agents' #wrong corrections.
+    #[command(subcommand)]
+    Classifier(kb::ClassifierCommand),
     /// Customer profiles: import a CSV, show one, list them.
     #[command(subcommand)]
     Customer(customer::CustomerCommand),

@@ -85,6 +85,16 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
             let signals = crate::store::triage::message_signals(&mut conn, *id).await?;
             let alerts = crate::store::triage::alerts_of(&mut conn, *id).await?;
             let notices = crate::store::triage::sla_notices(&mut conn, *id).await?;
+            let bot_state = crate::store::kb::bot_states(&mut conn, &[*id])
+                .await?
+                .remove(id)
+                .unwrap_or_default();
+            let bot_title = match bot_state.article {
+                Some(a) => crate::store::kb::get_article(&mut conn, a)
+                    .await?
+                    .map(|a| a.title),
+                None => None,
+            };
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             let timers = match crate::store::triage::open_ticket(&mut conn, *id).await? {
                 Some(t) => crate::watch::timers(&cfg, &mut conn, &t, now).await?,
@@ -128,6 +138,32 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                         serde_json::json!(tri.forced_human),
                     );
                     o.insert("sla".into(), serde_json::json!(sla));
+                    o.insert(
+                        "bot".into(),
+                        match bot_state.article {
+                            Some(article) => serde_json::json!({
+                                "article": article,
+                                "title": bot_title,
+                                "score": bot_state.score,
+                                "at": bot_state.at,
+                            }),
+                            None => serde_json::Value::Null,
+                        },
+                    );
+                    o.insert(
+                        "handoff".into(),
+                        match &bot_state.handoff {
+                            Some(reason) => serde_json::json!({
+                                "reason": reason,
+                                "at": bot_state.handoff_at,
+                            }),
+                            None => serde_json::Value::Null,
+                        },
+                    );
+                    o.insert(
+                        "predicted_category".into(),
+                        serde_json::json!(bot_state.predicted_category),
+                    );
                     o.insert("alerts".into(), serde_json::to_value(&alerts)?);
                     o.insert("messages".into(), msgs_v);
                 }
@@ -154,6 +190,16 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                 }
                 if let Some(f) = &tri.forced_human {
                     println!("FORCED TO A HUMAN: {}", term_line(&f.to_string()));
+                }
+                if let Some(article) = bot_state.article {
+                    println!(
+                        "Answered by the bot with article {article} ({}), score {:.2}",
+                        term_line(bot_title.as_deref().unwrap_or("?")),
+                        bot_state.score.unwrap_or(0.0)
+                    );
+                }
+                if let Some(reason) = &bot_state.handoff {
+                    println!("Handed off to a person: {}", term_line(reason));
                 }
                 for t in &timers {
                     println!(

@@ -82,6 +82,8 @@ pub const MAX_MACRO_CHARS: usize = 64;
 pub const MAX_AGENT_CHARS: usize = 64;
 /// The longest handling report (`#report`), in characters.
 pub const MAX_REPORT_CHARS: usize = 4000;
+/// The longest topic, search or reason after `#kb`, in characters.
+pub const MAX_KB_TEXT_CHARS: usize = 300;
 /// Addresses on one `#invite` or `#cc` line.
 pub const MAX_ADDRESSES_PER_LINE: usize = 10;
 
@@ -137,6 +139,26 @@ pub enum Command {
     Profile(ProfileChange),
     /// `#feedback <text>`: the agent's pain point or idea, for the monthly report.
     Feedback(String),
+    /// A knowledge-base command (`#kb propose`, `#kb approve 12`...).
+    Kb(KbCommand),
+    /// The bot or the classifier took the ticket for the wrong category: this is the
+    /// right one, lower-cased.
+    Wrong(String),
+}
+
+/// What `#kb` does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KbCommand {
+    /// The reply's text becomes a draft article linked to the ticket.
+    Propose,
+    /// An admin publishes draft N.
+    Approve(i64),
+    /// An admin rejects (retires) draft N, saying why.
+    Reject(i64, String),
+    /// No article answered this: the topic is collected for the admins.
+    Request(String),
+    /// The top articles for these words come back in the receipt.
+    Search(String),
 }
 
 /// What `#profile` changes on the ticket's customer.
@@ -174,6 +196,8 @@ impl Command {
             Command::Back => "back",
             Command::Profile(_) => "profile",
             Command::Feedback(_) => "feedback",
+            Command::Kb(_) => "kb",
+            Command::Wrong(_) => "wrong",
         }
     }
 }
@@ -275,6 +299,13 @@ pub enum CommandError {
     InvalidLanguage { value: String },
     #[error("{value:?} is not a macro name; use up to {MAX_MACRO_CHARS} of a-z, 0-9, _ and -")]
     InvalidMacro { value: String },
+    #[error(
+        "#kb takes propose, approve N, reject N <reason>, request <topic> or search <words>{}",
+        if .got.is_empty() { String::new() } else { format!(", but got {:?}", .got) }
+    )]
+    InvalidKb { got: String },
+    #[error("#kb {what} takes at most {MAX_KB_TEXT_CHARS} characters")]
+    KbTextTooLong { what: &'static str },
     #[error("#{command} already given on line {line}; only the first is applied")]
     Repeated { command: &'static str, line: usize },
     #[error("{what} already given on line {line}")]

@@ -319,6 +319,9 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
             }
             // Done by the caller, which owns the held message.
             Command::Release(_) => continue,
+            // Done by the caller (`agent::kb`): they touch the knowledge base and the
+            // classifier, not the ticket.
+            Command::Kb(_) | Command::Wrong(_) => continue,
             Command::Macro(name) => {
                 if (actor.macro_exists)(name) {
                     plan.macros.push(name.clone());

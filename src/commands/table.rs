@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use crate::commands::parse::{
-    AssignTarget, Command, CommandError, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS, MAX_REPORT_CHARS,
-    MAX_TAG_CHARS, MAX_TAGS_PER_LINE, ProfileChange, echo,
+    AssignTarget, Command, CommandError, KbCommand, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS,
+    MAX_KB_TEXT_CHARS, MAX_REPORT_CHARS, MAX_TAG_CHARS, MAX_TAGS_PER_LINE, ProfileChange, echo,
 };
 use crate::domain::{Priority, Status, TicketId};
 
@@ -314,6 +314,27 @@ pub static COMMANDS: &[CommandSpec] = &[
             )?)])
         },
     },
+    CommandSpec {
+        name: "kb",
+        aliases: &[],
+        args: "propose | request topic | search words",
+        example: "request refund to a gift card",
+        help: "KB; admins also approve N, reject N why",
+        repeat: Repeat::Once,
+        parse: |rest| Ok(vec![Command::Kb(kb(rest)?)]),
+    },
+    CommandSpec {
+        name: "wrong",
+        aliases: &[],
+        args: "return",
+        example: "return",
+        help: "the right category (teaches the bot)",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            let value = one_arg("wrong", "the right category", &words(rest))?;
+            Ok(vec![Command::Wrong(name("category", value)?)])
+        },
+    },
 ];
 
 /// The first and last lines of the cheat sheet.
@@ -430,6 +451,14 @@ impl Command {
             Command::Profile(ProfileChange::Tier(t)) => format!("tier {t}"),
             Command::Profile(ProfileChange::Lang(l)) => format!("lang {l}"),
             Command::Feedback(t) => t.clone(),
+            Command::Kb(k) => match k {
+                KbCommand::Propose => "propose".into(),
+                KbCommand::Approve(n) => format!("approve {n}"),
+                KbCommand::Reject(n, why) => format!("reject {n} {why}"),
+                KbCommand::Request(topic) => format!("request {topic}"),
+                KbCommand::Search(words) => format!("search {words}"),
+            },
+            Command::Wrong(category) => category.clone(),
         };
         if args.is_empty() {
             format!("#{name}")
@@ -456,6 +485,66 @@ fn address_key(c: &Command) -> Option<String> {
     match c {
         Command::Invite(a) | Command::Cc(a) => Some(a.clone()),
         _ => None,
+    }
+}
+
+/// `#kb`'s sub-command and its arguments.
+fn kb(rest: &str) -> Result<KbCommand, CommandError> {
+    let (sub, args) = match rest.split_once(char::is_whitespace) {
+        Some((sub, args)) => (sub, args.trim()),
+        None => (rest, ""),
+    };
+    let invalid = || CommandError::InvalidKb { got: echo(rest) };
+    let text = |what: &'static str| -> Result<String, CommandError> {
+        if args.is_empty() {
+            return Err(CommandError::MissingArgument {
+                command: "kb",
+                expected: match what {
+                    "request" => "a topic after request",
+                    "search" => "words after search",
+                    _ => "a reason after the article number",
+                },
+            });
+        }
+        if args.chars().count() > MAX_KB_TEXT_CHARS {
+            return Err(CommandError::KbTextTooLong { what });
+        }
+        Ok(args.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    let number = |value: &str| -> Result<i64, CommandError> {
+        value
+            .trim_start_matches('#')
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(CommandError::InvalidKb { got: echo(rest) })
+    };
+    match sub.to_ascii_lowercase().as_str() {
+        "propose" if args.is_empty() => Ok(KbCommand::Propose),
+        "approve" => match words(args).as_slice() {
+            [n] => Ok(KbCommand::Approve(number(n)?)),
+            _ => Err(invalid()),
+        },
+        "reject" => {
+            let (n, why) = match args.split_once(char::is_whitespace) {
+                Some((n, why)) => (n, why.trim()),
+                None => (args, ""),
+            };
+            let n = number(n)?;
+            if why.is_empty() {
+                return Err(CommandError::MissingArgument {
+                    command: "kb",
+                    expected: "a reason after the article number",
+                });
+            }
+            if why.chars().count() > MAX_KB_TEXT_CHARS {
+                return Err(CommandError::KbTextTooLong { what: "reject" });
+            }
+            Ok(KbCommand::Reject(n, why.to_string()))
+        }
+        "request" => Ok(KbCommand::Request(text("request")?)),
+        "search" => Ok(KbCommand::Search(text("search")?)),
+        _ => Err(invalid()),
     }
 }
 
@@ -760,12 +849,49 @@ mod tests {
             Command::Quiet,
             Command::Release(None),
             Command::Release(Some(4)),
+            Command::Kb(KbCommand::Propose),
+            Command::Kb(KbCommand::Approve(12)),
+            Command::Kb(KbCommand::Reject(12, "out of date".into())),
+            Command::Kb(KbCommand::Request("gift card refund".into())),
+            Command::Kb(KbCommand::Search("退款 多久".into())),
+            Command::Wrong("return".into()),
         ];
         for command in all {
             let spec = command.spec().unwrap_or_else(|| panic!("{command:?}"));
             assert_eq!(spec.name, command.name());
             assert_eq!(only(&command.canonical()), command);
         }
+    }
+
+    #[test]
+    fn kb_lines_read_their_sub_command_and_reject_the_rest() {
+        assert_eq!(only("#KB Propose"), Command::Kb(KbCommand::Propose));
+        assert_eq!(only("#kb approve #7"), Command::Kb(KbCommand::Approve(7)));
+        assert_eq!(
+            only("#kb reject 7   too   vague"),
+            Command::Kb(KbCommand::Reject(7, "too   vague".into()))
+        );
+        assert_eq!(
+            only("＃ｋｂ request 退货  运费"),
+            Command::Kb(KbCommand::Request("退货 运费".into()))
+        );
+        assert_eq!(only("#wrong Return"), Command::Wrong("return".into()));
+        let rejected = |line: &str| {
+            let p = parse_reply(line);
+            assert!(p.commands.is_empty(), "{line}: {:?}", p.commands);
+            p.rejected.into_iter().next().unwrap().2
+        };
+        assert!(rejected("#kb").contains("propose, approve N"));
+        assert!(rejected("#kb publish 3").contains("\"publish 3\""));
+        assert!(rejected("#kb propose now").contains("propose"));
+        assert!(rejected("#kb approve 0").contains("approve"));
+        assert!(rejected("#kb approve 3 4").contains("approve"));
+        assert!(rejected("#kb reject 3").contains("reason"));
+        assert!(rejected("#kb request").contains("topic"));
+        assert!(rejected(&format!("#kb search {}", "a".repeat(400))).contains("at most"));
+        assert!(rejected("#wrong").contains("right category"));
+        assert!(rejected("#wrong refund return").contains("one argument"));
+        assert!(rejected("#wrong ../etc").contains("category"));
     }
 
     #[test]

@@ -110,6 +110,12 @@ string_enum!(
         AlertEscalated => "alert_escalated",
         SlaWarning => "sla_warning",
         SlaBreached => "sla_breached",
+        KbArticleChanged => "kb_article_changed",
+        KbRequested => "kb_requested",
+        BotAnswered => "bot_answered",
+        BotHandoff => "bot_handoff",
+        BotDeflected => "bot_deflected",
+        CategoryCorrected => "category_corrected",
         ProfileChanged => "profile_changed",
         FeedbackGiven => "feedback_given",
     }

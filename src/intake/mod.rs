@@ -5,6 +5,7 @@
 //! the result as a few multi-row statements inside the caller's transaction. Mail from
 //! agents is handed to `agent`.
 
+pub mod bot;
 pub mod matching;
 pub mod pipeline;
 mod services;

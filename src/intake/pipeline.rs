@@ -74,6 +74,13 @@ impl Pipeline {
         })
     }
 
+    /// Gives the answer bot its search index (the daemon; imports never answer).
+    pub fn with_kb(self, kb: Option<Arc<crate::kb::index::KbIndex>>) -> Pipeline {
+        Pipeline {
+            sv: self.sv.with_kb(kb),
+        }
+    }
+
     /// Replaces the DKIM verifier (tests pin keys with an offline one).
     pub fn with_dkim(self, dkim: Option<DkimVerifier>) -> Pipeline {
         Pipeline {

@@ -27,6 +27,9 @@ pub struct Services {
     dkim: Option<DkimVerifier>,
     /// Where raw message bytes go (the store's segment files).
     raw: Arc<RawStore>,
+    /// The knowledge base's search index, for the answer bot; `None`: the bot is off
+    /// (imports, tests that do not ask for it).
+    kb: Option<Arc<crate::kb::index::KbIndex>>,
 }
 
 impl Services {
@@ -47,6 +50,7 @@ impl Services {
             keyring,
             dkim: None,
             raw,
+            kb: None,
         }
     }
 
@@ -85,6 +89,17 @@ impl Services {
     pub fn with_dkim(mut self, dkim: Option<DkimVerifier>) -> Services {
         self.dkim = dkim;
         self
+    }
+
+    /// Gives the answer bot its search index.
+    pub fn with_kb(mut self, kb: Option<Arc<crate::kb::index::KbIndex>>) -> Services {
+        self.kb = kb;
+        self
+    }
+
+    /// The search index, when the bot may answer.
+    pub fn kb(&self) -> Option<&crate::kb::index::KbIndex> {
+        self.kb.as_deref()
     }
 
     pub fn keyring(&self) -> &Keyring {

@@ -114,6 +114,25 @@ pub struct Unit<'a> {
     triage_events: Vec<NewEvent>,
     triaged: HashMap<TicketId, super::triage::Triaged>,
     triage_writes: crate::store::triage::TriageWrites,
+    /// The answer bot's view of the batch (`intake::bot`); `None` when it is off.
+    bot: Option<super::bot::BotContext>,
+    /// The bot's changes to known tickets (handoffs, deflections).
+    bot_writes: Vec<crate::store::kb::BotWrite>,
+    /// The handoff summary of a ticket, for the notification that follows it.
+    handoffs: HashMap<TicketId, serde_json::Value>,
+}
+
+/// What the answer bot did with a customer message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BotStep {
+    /// Nothing: the bot is off, may not answer, or had nothing to do with the ticket.
+    Nothing,
+    /// It answered a new ticket: no acknowledgement, no agent notification.
+    Answered,
+    /// A person takes over: the notification carries the summary.
+    Handoff,
+    /// The customer thanked the bot: the ticket is resolved without a human.
+    Deflected,
 }
 
 /// Where a message goes whose own Message-ID claims to be one of ours: it must not occupy
@@ -306,6 +325,7 @@ impl<'a> Unit<'a> {
         };
         let tiers = crate::store::triage::tiers_of(conn, &customer_ids).await?;
         let ticket_triage = crate::store::triage::ticket_triage_of(conn, &ticket_ids).await?;
+        let bot = super::bot::BotContext::load(conn, p, items, &ticket_ids).await?;
         let alerts_last_hour = crate::store::triage::alerts_since(
             conn,
             &customer_ids,
@@ -374,6 +394,9 @@ impl<'a> Unit<'a> {
             triage_events: Vec::new(),
             triaged: HashMap::new(),
             triage_writes: Default::default(),
+            bot,
+            bot_writes: Vec::new(),
+            handoffs: HashMap::new(),
         })
     }
 
@@ -419,6 +442,7 @@ impl<'a> Unit<'a> {
         if !self.triage_writes.is_empty() {
             crate::store::triage::write_batch(conn, &self.triage_writes, now).await?;
         }
+        crate::store::kb::write_bot(conn, &self.bot_writes, now).await?;
         for (addr, status) in &self.bounces {
             tickets::mark_bouncing(conn, addr, status, now).await?;
         }
@@ -913,7 +937,21 @@ impl<'a> Unit<'a> {
         if kind == MessageKind::Customer && !sender_is_ours {
             self.triage(pl, p, it.raw, ticket, row, is_new, customer_id)?;
         }
-        if kind == MessageKind::Customer && self.notify.is_some() {
+        let bot_step = if kind == MessageKind::Customer && !sender_is_ours {
+            self.bot_step(
+                pl,
+                p,
+                &message_id,
+                &from,
+                ticket,
+                is_new,
+                suppression.is_none(),
+            )?
+        } else {
+            BotStep::Nothing
+        };
+        let bot_quiet = matches!(bot_step, BotStep::Answered | BotStep::Deflected);
+        if kind == MessageKind::Customer && self.notify.is_some() && !bot_quiet {
             if sender_is_ours {
                 tracing::info!(
                     "Ticket #{ticket}: no agent notification because the sender {} is our own address",
@@ -946,7 +984,9 @@ impl<'a> Unit<'a> {
             });
         }
         let quiet = self.triaged.get(&ticket).and_then(|t| {
-            if let Some((topic, _)) = &t.forced {
+            if bot_step == BotStep::Answered {
+                Some("the answer bot answered it".to_string())
+            } else if let Some((topic, _)) = &t.forced {
                 Some(format!("the ticket is forced to a human ({topic})"))
             } else if t.verdict.suppress_ack {
                 Some(format!(
@@ -969,6 +1009,243 @@ impl<'a> Unit<'a> {
             row,
             acknowledged,
         })
+    }
+
+    /// The answer bot on one customer message (after triage). On a new ticket it answers
+    /// from the knowledge base when the best published article in the customer's language
+    /// clears both bars and nothing forbids it (forced-human, a rule's `no_bot`, automated
+    /// or bulk mail, a bouncing address, the per-sender cap); else it records why a person
+    /// takes it. On a ticket it answered, the customer's reply hands it to a person
+    /// (asked, not helped, wrote again) or, a plain thank-you, resolves it.
+    #[allow(clippy::too_many_arguments)]
+    fn bot_step(
+        &mut self,
+        pl: &Services,
+        p: &Inbound,
+        message_id: &str,
+        from: &Mailbox,
+        ticket: TicketId,
+        is_new: bool,
+        not_automated: bool,
+    ) -> Result<BotStep> {
+        use crate::kb::bot::Decision;
+        let cfg = pl.config();
+        let Some(ctx) = &self.bot else {
+            return Ok(BotStep::Nothing);
+        };
+        let triaged = self.triaged.get(&ticket);
+        let (category, language, sentiment) = (
+            triaged.and_then(|t| t.verdict.category.clone()),
+            triaged.and_then(|t| t.signals_language),
+            triaged.map(|t| t.sentiment),
+        );
+        if !is_new {
+            let Some(state) = ctx.states.get(&ticket) else {
+                return Ok(BotStep::Nothing);
+            };
+            let Some(article) = state.article.filter(|_| state.handoff.is_none()) else {
+                return Ok(BotStep::Nothing);
+            };
+            let text = crate::channels::email::quote::new_text(&p.body_text);
+            let reason = super::bot::follow_up_reason(text, &ctx.handoff_words);
+            let title = ctx.articles.get(&article).map(|a| a.title.clone());
+            let asked = ctx.asked.get(&ticket).map(|t| head(t, 1500).to_string());
+            let score = state.score;
+            let Some(reason) = reason else {
+                tracing::info!(
+                    "Ticket #{ticket}: the customer thanked the bot; resolved without a human"
+                );
+                if let Some(s) = self.snap.tickets.get_mut(&ticket) {
+                    s.t.status = Status::Resolved;
+                    s.dirty = true;
+                }
+                self.bot_writes
+                    .push(crate::store::kb::BotWrite::Deflected { ticket });
+                if let Some(ctx) = self.bot.as_mut()
+                    && let Some(st) = ctx.states.get_mut(&ticket)
+                {
+                    st.handoff = Some("deflected".into());
+                }
+                return Ok(BotStep::Deflected);
+            };
+            tracing::info!("Ticket #{ticket}: handed to a person ({reason})");
+            self.bot_writes.push(crate::store::kb::BotWrite::Handoff {
+                ticket,
+                reason: reason.to_string(),
+            });
+            if let Some(ctx) = self.bot.as_mut()
+                && let Some(st) = ctx.states.get_mut(&ticket)
+            {
+                st.handoff = Some(reason.to_string());
+            }
+            let category =
+                category.or_else(|| self.ticket_triage.get(&ticket).and_then(|t| t.1.clone()));
+            self.handoffs.insert(
+                ticket,
+                handoff_summary(
+                    reason,
+                    asked,
+                    Some((article, title, score.map(|s| s as f32))),
+                    None,
+                    category,
+                    language,
+                    sentiment,
+                ),
+            );
+            return Ok(BotStep::Handoff);
+        }
+        let Some(t) = triaged else {
+            return Ok(BotStep::Nothing);
+        };
+        if !not_automated || p.channel != Channel::Email {
+            return Ok(BotStep::Nothing);
+        }
+        if let Some((topic, _)) = &t.forced {
+            tracing::info!("Ticket #{ticket}: the bot stays silent: forced to a human ({topic})");
+            return Ok(BotStep::Nothing);
+        }
+        if t.verdict.no_bot {
+            tracing::info!("Ticket #{ticket}: the bot stays silent: a rule says no_bot");
+            return Ok(BotStep::Nothing);
+        }
+        let Some(c) = ctx.candidates.get(&p.message_id) else {
+            return Ok(BotStep::Nothing);
+        };
+        let candidate_language = c.language;
+        let (article, score, margin) = match c.decision.clone() {
+            Decision::Answer {
+                article,
+                score,
+                margin,
+            } => (article, score, margin),
+            Decision::Handoff { reason, best } => {
+                let best = best.map(|(id, score)| {
+                    (
+                        id,
+                        ctx.articles.get(&id).map(|a| a.title.clone()),
+                        Some(score),
+                    )
+                });
+                if let Some(r) = self.ticket_rows.iter_mut().rev().find(|r| r.id == ticket) {
+                    r.handoff = Some(reason.to_string());
+                }
+                self.triage_events.push(NewEvent::new(
+                    EventKind::BotHandoff,
+                    ticket,
+                    serde_json::json!({ "reason": reason, "best": best.as_ref().map(|b| b.0) }),
+                ));
+                self.handoffs.insert(
+                    ticket,
+                    handoff_summary(
+                        reason,
+                        None,
+                        None,
+                        best,
+                        t.verdict.category.clone(),
+                        language.or(Some(candidate_language)),
+                        sentiment,
+                    ),
+                );
+                return Ok(BotStep::Handoff);
+            }
+        };
+        let Some(a) = ctx.articles.get(&article).cloned() else {
+            return Ok(BotStep::Nothing);
+        };
+        let files = ctx.files.get(&article).cloned().unwrap_or_default();
+        if self.bouncing.contains(&from.address) {
+            tracing::info!(
+                "Ticket #{ticket}: the bot stays silent: {} bounces",
+                from.address
+            );
+            return Ok(BotStep::Nothing);
+        }
+        let key = mailbox_key(&from.address);
+        let sent = self.acks_last_hour.get(&key).copied().unwrap_or(0);
+        if sent >= i64::from(cfg.autoreply.max_per_sender_per_hour) || !pl.ack_allowed(&key) {
+            tracing::warn!(
+                "Ticket #{ticket}: the bot stays silent: {} reached the automatic mail cap",
+                from.address
+            );
+            return Ok(BotStep::Nothing);
+        }
+        let Some(state) = self.snap.tickets.get(&ticket) else {
+            return Ok(BotStep::Nothing);
+        };
+        let tier = self
+            .tiers
+            .get(&self.customers.get(&from.address).map_or(-1, |c| c.0))
+            .map_or_else(|| "standard".to_string(), |t| t.0.clone());
+        let text = crate::kb::article::plain_text(&a.body);
+        let composed = compose::bot_answer(
+            cfg,
+            pl.templates(),
+            &compose::BotAnswerInput {
+                ticket_id: ticket,
+                ticket_subject: &state.t.subject,
+                token: &state.t.token,
+                customer: from,
+                in_reply_to: (!p.synthetic_id).then_some(message_id),
+                references: &p.references,
+                language: &a.language,
+                tier: &tier,
+                article_id: a.id,
+                article_title: &a.title,
+                article_text: &text,
+                links: &a.links,
+                attachments: &files,
+                score,
+            },
+        );
+        let composed = match composed {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("Ticket #{ticket}: the bot's answer cannot be composed: {e:#}");
+                return Ok(BotStep::Nothing);
+            }
+        };
+        let mut refs = p.references.clone();
+        if !p.synthetic_id {
+            refs.push(message_id.to_string());
+        }
+        self.queue_outbound(cfg, ticket, MessageKind::AutoReply, composed, refs)?;
+        self.autoreply_rows.push((key.clone(), ticket));
+        *self.acks_last_hour.entry(key).or_insert(0) += 1;
+        if let Some(r) = self.ticket_rows.iter_mut().rev().find(|r| r.id == ticket) {
+            r.status = Status::Pending;
+            r.bot = Some((article, score));
+        }
+        if let Some(s) = self.snap.tickets.get_mut(&ticket) {
+            s.t.status = Status::Pending;
+            s.was = Status::Pending;
+        }
+        if let Some(ctx) = self.bot.as_mut() {
+            ctx.states.insert(
+                ticket,
+                crate::store::kb::BotState {
+                    article: Some(article),
+                    score: Some(f64::from(score)),
+                    at: Some(self.now_s.clone()),
+                    ..Default::default()
+                },
+            );
+            ctx.asked.insert(
+                ticket,
+                super::bot::question_text(
+                    &p.subject,
+                    crate::channels::email::quote::new_text(&p.body_text),
+                ),
+            );
+        }
+        self.triage_events.push(NewEvent::new(
+            EventKind::BotAnswered,
+            ticket,
+            serde_json::json!({ "article": article, "score": score, "margin": margin, "language": a.language }),
+        ));
+        tracing::info!(
+            "Ticket #{ticket}: the bot answered with article {article} (score {score:.2})"
+        );
+        Ok(BotStep::Answered)
     }
 
     /// Triage of one customer message (`intake::triage`), and the red alert's mail.
@@ -1262,6 +1539,9 @@ impl<'a> Unit<'a> {
             team: None,
             forced_human: None,
             sla_policy: None,
+            status: Status::Open,
+            bot: None,
+            handoff: None,
         });
         self.snap.tokens.insert(token.clone(), id);
         if !key.is_empty() {
@@ -1723,6 +2003,7 @@ impl<'a> Unit<'a> {
                     team: team.as_deref(),
                     forced_human: forced.as_deref(),
                     suggested_macros: &macros,
+                    handoff: self.handoffs.get(&ticket),
                     event,
                     message_text: &p.body_text,
                     customer_message_id: (!p.synthetic_id).then_some(message_id),
@@ -1821,4 +2102,46 @@ fn head(s: &str, max: usize) -> &str {
 fn detect_language(body: &str) -> Option<&'static str> {
     let new = crate::channels::email::quote::new_text(head(body, 8 * LANGUAGE_SAMPLE_BYTES));
     crate::rules::language::detect(if new.is_empty() { body } else { new })
+}
+
+/// The summary an agent gets when the bot hands a ticket over: why, what the customer
+/// asked, what the bot answered (or its best guess) and how sure it was, and what triage
+/// read. Every key is present (null when unknown), so templates can test each one.
+fn handoff_summary(
+    reason: &str,
+    asked: Option<String>,
+    answered: Option<(i64, Option<String>, Option<f32>)>,
+    best_guess: Option<(i64, Option<String>, Option<f32>)>,
+    category: Option<String>,
+    language: Option<&str>,
+    sentiment: Option<f64>,
+) -> serde_json::Value {
+    let why = match reason {
+        "asked_for_human" => "the customer asked for a person",
+        "not_helped" => "the customer says the bot's answer did not help",
+        "wrote_again" => "the customer wrote again after the bot's answer",
+        "low_confidence" => "the bot found no article it was sure enough of",
+        "ambiguous" => "two articles were about as likely; the bot did not guess",
+        "no_article" => "no published article in the customer's language matches",
+        _ => "the bot did not answer",
+    };
+    let article = |a: Option<(i64, Option<String>, Option<f32>)>| {
+        a.map(|(id, title, score)| {
+            serde_json::json!({
+                "id": id,
+                "title": title.map(|t| compose::plain_line(&t, 200)),
+                "score": score.map(|s| format!("{s:.2}")),
+            })
+        })
+    };
+    serde_json::json!({
+        "reason": reason,
+        "why": why,
+        "asked": asked.map(|a| compose::neutralised(&a, 1500)),
+        "answered": article(answered),
+        "best_guess": article(best_guess),
+        "category": category,
+        "language": language,
+        "sentiment": sentiment.map(|s| format!("{s:.2}")),
+    })
 }

@@ -11,4 +11,6 @@ pub mod article;
 pub mod bot;
 pub mod classifier;
 pub mod index;
+pub mod stats;
+pub mod sync;
 pub mod text;

@@ -27,6 +27,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("ack.txt", include_str!("../../templates/ack.txt.hbs")),
     (
+        "bot-answer.subject",
+        include_str!("../../templates/bot-answer.subject.hbs"),
+    ),
+    (
+        "bot-answer.txt",
+        include_str!("../../templates/bot-answer.txt.hbs"),
+    ),
+    (
         "notify.subject",
         include_str!("../../templates/notify.subject.hbs"),
     ),

@@ -440,6 +440,11 @@ pub struct NewTicketRow {
     /// JSON `{"topic": .., "term": ..}`.
     pub forced_human: Option<String>,
     pub sla_policy: Option<String>,
+    /// `Open`, or `Pending` when the answer bot answered it (issue 14).
+    pub status: crate::domain::Status,
+    /// The bot's answer (article, normalised score) and why a person took over.
+    pub bot: Option<(i64, f32)>,
+    pub handoff: Option<String>,
 }
 
 pub struct MessageRow {
@@ -632,14 +637,14 @@ pub async fn insert_tickets(
         conn,
         "INSERT INTO tickets (id, subject, subject_key, status, priority, customer_id, token, \
              linked_ticket_id, created_at, updated_at, assignee, category, team, forced_human, \
-             sla_policy) ",
-        15,
+             sla_policy, bot_article, bot_score, bot_at, handoff, handoff_at) ",
+        20,
         rows,
         |b, r| {
             b.push_bind(r.id)
                 .push_bind(r.subject.clone())
                 .push_bind(r.subject_key.clone())
-                .push_bind("open")
+                .push_bind(r.status.as_str())
                 .push_bind(r.priority.as_str())
                 .push_bind(r.customer_id)
                 .push_bind(r.token.clone())
@@ -650,7 +655,12 @@ pub async fn insert_tickets(
                 .push_bind(r.category.clone())
                 .push_bind(r.team.clone())
                 .push_bind(r.forced_human.clone())
-                .push_bind(r.sla_policy.clone());
+                .push_bind(r.sla_policy.clone())
+                .push_bind(r.bot.map(|b| b.0))
+                .push_bind(r.bot.map(|b| f64::from(b.1)))
+                .push_bind(r.bot.map(|_| now.clone()))
+                .push_bind(r.handoff.clone())
+                .push_bind(r.handoff.as_ref().map(|_| now.clone()));
         },
     )
     .await

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod imap_state;
 #[cfg(test)]
 pub mod inspect;
+pub mod kb;
 pub mod messages;
 pub mod outbox;
 pub mod profiles;

@@ -25,6 +25,7 @@ mod hostile;
 mod hygiene;
 mod ingest;
 mod jsonchannel;
+mod kb;
 mod layout;
 mod leaks;
 mod mimekit;

@@ -533,6 +533,67 @@ pub fn acknowledgement(cfg: &Config, templates: &Templates, a: &AckInput<'_>) ->
     )
 }
 
+/// What the answer bot sends: the article that answers a new ticket.
+pub struct BotAnswerInput<'a> {
+    pub ticket_id: TicketId,
+    pub ticket_subject: &'a str,
+    pub token: &'a str,
+    pub customer: &'a Mailbox,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+    /// The customer's language (the article's): picks the template's wording.
+    pub language: &'a str,
+    pub tier: &'a str,
+    pub article_id: i64,
+    pub article_title: &'a str,
+    /// The article as plain text (Markdown rendered).
+    pub article_text: &'a str,
+    pub links: &'a [String],
+    /// Files sent along (images, PDFs); names of those left out for size are listed.
+    pub attachments: &'a [OutAttachment],
+    pub score: f32,
+}
+
+/// Builds the bot's answer: the article's text inline, its links listed, its files
+/// attached. Automatic (`Auto-Submitted: auto-replied`), threaded under the customer's
+/// message, with the ticket's reply address, so a reply ("human", "人工") comes back to
+/// the ticket. Template data for `bot-answer.*`: `ticket` {id, subject, token}, `customer`
+/// {name, email, language, tier}, `article` {id, title, text, links, files}, `score`,
+/// `support`.
+pub fn bot_answer(cfg: &Config, templates: &Templates, b: &BotAnswerInput<'_>) -> Result<Composed> {
+    let files: Vec<&str> = b.attachments.iter().map(|a| a.filename.as_str()).collect();
+    let data = serde_json::json!({
+        "ticket": { "id": b.ticket_id, "subject": clean_subject(b.ticket_subject), "token": b.token },
+        "customer": {
+            "name": clean_name(b.customer),
+            "email": one_line(&b.customer.address, MAX_LINE_CHARS),
+            "language": b.language,
+            "tier": b.tier,
+        },
+        "article": {
+            "id": b.article_id,
+            "title": one_line(b.article_title, MAX_LINE_CHARS),
+            "text": b.article_text,
+            "links": b.links,
+            "files": files,
+        },
+        "score": format!("{:.2}", b.score),
+        "support": support_json(cfg),
+    });
+    let mail = render_mail(templates, "bot-answer", b.ticket_id, &data)?;
+    let recipients = std::slice::from_ref(b.customer);
+    build(
+        cfg,
+        Envelope {
+            reply_token: Some(b.token),
+            auto_submitted: Some(AutoSubmitted::Replied),
+            thread: Thread::reply_to(b.in_reply_to, b.references),
+            attachments: b.attachments,
+            ..Envelope::new("the bot's answer", b.ticket_id, recipients, mail)
+        },
+    )
+}
+
 /// The subject of every notification about `ticket`, which is also the conversation topic
 /// of all agent mail about it. Rendered from `notify.subject` with the ticket's number and
 /// subject only, so it cannot change between notifications (Gmail splits a thread when the
@@ -627,6 +688,9 @@ pub struct NotifyInput<'a> {
     pub forced_human: Option<&'a str>,
     /// Macros the rules suggest, shown as ready-to-paste `#macro NAME` lines.
     pub suggested_macros: &'a [String],
+    /// Why the answer bot handed the ticket over, with what it knew (issue 14): every key
+    /// present, see `intake::unit`'s `handoff_summary`.
+    pub handoff: Option<&'a serde_json::Value>,
     pub event: NotifyEvent,
     /// The message as plain text (HTML already rendered); cleaned, cut and indented here.
     pub message_text: &'a str,
@@ -721,6 +785,7 @@ pub fn agent_notification(
         })).collect::<Vec<_>>(),
         "plan_prompt": n.customer_extra.plan_prompt.as_deref().map(|s| one_line(s, 2 * MAX_LINE_CHARS)),
         "suggested_macros": n.suggested_macros.iter().map(|m| format!("#macro {}", one_line(m, MAX_LINE_CHARS))).collect::<Vec<_>>(),
+        "handoff": n.handoff,
         "message": { "text": text, "omitted": omitted },
         "support": support_json(cfg),
         "cheat_sheet": cheat_sheet(),
@@ -1479,6 +1544,7 @@ mod tests {
             team: None,
             forced_human: None,
             suggested_macros: &[],
+            handoff: None,
             event: NotifyEvent::CustomerReply,
             message_text: text,
             customer_message_id: Some("cust-1@example.cn"),
