@@ -37,12 +37,23 @@
 //!    the team's strategy among available agents (`rules::routing`), and the SLA policy
 //!    (`rules::sla`). A forced-human match silences every automatic answer for good and
 //!    raises a red alert mailed to the on-call list; all of it commits with the message.
+//!    **The answer bot** (`intake::bot`, deciding with the pure `kb::bot`) then looks at a
+//!    new email ticket that no forced-human rule or `no_bot` holds and that is not
+//!    automated, bulk or an agent's: it searches the knowledge base's index (`kb::index`,
+//!    tantivy with jieba, a cache of the `kb_articles` table kept current by
+//!    `kb::sync`'s event follower) for published articles in the customer's language. A
+//!    confident answer (score and margin over the second, both configured) is composed
+//!    from the article through a template and the ticket waits on the customer; anything
+//!    else, and a later "人工"/"human"/"did not help"/new question, hands the ticket to a
+//!    person whose notification carries the summary (asked, answered, score, category,
+//!    language, sentiment, history).
 //! 3. **Agents' mail** (`agent`) is claimed by its token (`agent::token`), verified
 //!    (`agent::authres`: the trusted server's Authentication-Results, or local DKIM), read
 //!    (`channels::email::quote` cuts at our marker line; `commands::parse`), then acted on
 //!    (`commands::apply`; an unassigned ticket goes to the agent who answers; the text goes
 //!    to the customer once, on the channel they last wrote from) or held with a capped
-//!    notice.
+//!    notice. `agent::kb` runs `#kb` (propose the answer as a draft, admins approve or
+//!    reject, request, search) and `#wrong` (a correction that trains `kb::classifier`).
 //! 4. **The store commits it** (`store`, the only module that names the database driver).
 //!    The raw bytes, the messages, the ticket changes, the outbox rows they cause
 //!    (acknowledgements and agents' mail composed by `channels::email::compose` from

@@ -52,6 +52,9 @@ pub struct BotContext {
     pub asked: HashMap<TicketId, String>,
     pub thresholds: Thresholds,
     pub handoff_words: Vec<String>,
+    /// The customer's earlier tickets, newest first, by address as stored: the
+    /// handoff summary's history, so the agent need not ask.
+    pub history: HashMap<String, kb::History>,
 }
 
 impl BotContext {
@@ -84,7 +87,9 @@ impl BotContext {
             asked: HashMap::new(),
             thresholds,
             handoff_words: cfg.bot.handoff_words.clone(),
+            history: HashMap::new(),
         };
+        let mut senders: Vec<String> = Vec::new();
         let mut wanted: Vec<i64> = Vec::new();
         for it in items {
             let p = it.parsed;
@@ -97,6 +102,10 @@ impl BotContext {
                 || p.auto.x_autoreply
             {
                 continue;
+            }
+            // As the customers table keys them (the unit's `customers` map does too).
+            if let Some(f) = &p.from {
+                senders.push(f.address.clone());
             }
             let text = crate::channels::email::quote::new_text(&p.body_text);
             let question = question_text(&p.subject, text);
@@ -128,6 +137,9 @@ impl BotContext {
             );
         }
         ctx.states = kb::bot_states(conn, ticket_ids).await?;
+        senders.sort();
+        senders.dedup();
+        ctx.history = kb::histories(conn, &senders).await?;
         for (ticket, state) in &ctx.states {
             if let Some(a) = state.article {
                 wanted.push(a);

@@ -1051,6 +1051,7 @@ impl<'a> Unit<'a> {
             let title = ctx.articles.get(&article).map(|a| a.title.clone());
             let asked = ctx.asked.get(&ticket).map(|t| head(t, 1500).to_string());
             let score = state.score;
+            let history = ctx.history.get(&from.address).cloned();
             let Some(reason) = reason else {
                 tracing::info!(
                     "Ticket #{ticket}: the customer thanked the bot; resolved without a human"
@@ -1083,6 +1084,8 @@ impl<'a> Unit<'a> {
             self.handoffs.insert(
                 ticket,
                 handoff_summary(
+                    history.as_ref(),
+                    ticket,
                     reason,
                     asked,
                     Some((article, title, score.map(|s| s as f32))),
@@ -1137,6 +1140,8 @@ impl<'a> Unit<'a> {
                 self.handoffs.insert(
                     ticket,
                     handoff_summary(
+                        ctx.history.get(&from.address),
+                        ticket,
                         reason,
                         None,
                         None,
@@ -2107,7 +2112,10 @@ fn detect_language(body: &str) -> Option<&'static str> {
 /// The summary an agent gets when the bot hands a ticket over: why, what the customer
 /// asked, what the bot answered (or its best guess) and how sure it was, and what triage
 /// read. Every key is present (null when unknown), so templates can test each one.
+#[allow(clippy::too_many_arguments)]
 fn handoff_summary(
+    history: Option<&crate::store::kb::History>,
+    ticket: TicketId,
     reason: &str,
     asked: Option<String>,
     answered: Option<(i64, Option<String>, Option<f32>)>,
@@ -2134,9 +2142,30 @@ fn handoff_summary(
             })
         })
     };
+    // Earlier tickets than this one: the agent need not ask what happened before.
+    let history = history
+        .map(|h| {
+            let earlier: Vec<_> = h.recent.iter().filter(|r| r.0 != ticket).collect();
+            let this = h.recent.iter().find(|r| r.0 == ticket);
+            let before = h.tickets - i64::from(this.is_some());
+            let open = h.open - i64::from(this.is_some_and(|r| r.2 == "open" || r.2 == "pending"));
+            serde_json::json!({
+                "tickets": before,
+                "open": open,
+                "since": h.since.as_deref().map(|s| s.get(..10).unwrap_or(s)),
+                "recent": earlier.iter().map(|(id, subject, status, at)| serde_json::json!({
+                    "id": id,
+                    "subject": compose::plain_line(subject, 120),
+                    "status": status,
+                    "date": at.get(..10).unwrap_or(at),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .filter(|h| h["tickets"].as_i64().unwrap_or(0) > 0);
     serde_json::json!({
         "reason": reason,
         "why": why,
+        "history": history,
         "asked": asked.map(|a| compose::neutralised(&a, 1500)),
         "answered": article(answered),
         "best_guess": article(best_guess),

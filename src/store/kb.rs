@@ -758,3 +758,68 @@ pub async fn ticket_facts(conn: &mut SqliteConnection, ticket: TicketId) -> Resu
         language: r.try_get("language")?,
     })
 }
+
+/// A customer's earlier tickets, for the handoff summary.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct History {
+    /// All their tickets before this batch.
+    pub tickets: i64,
+    /// Of those, still open or pending.
+    pub open: i64,
+    /// The first contact.
+    pub since: Option<String>,
+    /// The newest few: (id, subject, status, created).
+    pub recent: Vec<(TicketId, String, String, String)>,
+}
+
+/// Tickets shown per customer in [`History::recent`].
+pub const HISTORY_RECENT: i64 = 3;
+
+/// The history of each of `addresses` (lower-cased) that has any.
+pub async fn histories(
+    conn: &mut SqliteConnection,
+    addresses: &[String],
+) -> Result<HashMap<String, History>> {
+    let mut out = HashMap::new();
+    for address in addresses {
+        let counts = sqlx::query(
+            "SELECT COUNT(*) AS n, SUM(t.status IN ('open', 'pending')) AS open, MIN(t.created_at) AS since \
+             FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE c.email = ?",
+        )
+        .bind(address)
+        .fetch_one(&mut *conn)
+        .await?;
+        let n: i64 = counts.try_get("n")?;
+        if n == 0 {
+            continue;
+        }
+        let recent = sqlx::query(
+            "SELECT t.id, t.subject, t.status, t.created_at FROM tickets t \
+             JOIN customers c ON c.id = t.customer_id WHERE c.email = ? ORDER BY t.id DESC LIMIT ?",
+        )
+        .bind(address)
+        .bind(HISTORY_RECENT)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.insert(
+            address.clone(),
+            History {
+                tickets: n,
+                open: counts.try_get::<Option<i64>, _>("open")?.unwrap_or(0),
+                since: counts.try_get("since")?,
+                recent: recent
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("id")?,
+                            r.try_get("subject")?,
+                            r.try_get("status")?,
+                            r.try_get("created_at")?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            },
+        );
+    }
+    Ok(out)
+}

@@ -257,6 +257,7 @@ fn a_chinese_refund_question_is_answered_handed_off_on_renggong_and_the_answer_b
     assert!(body.contains("zh"), "the language: {body}");
     assert!(body.to_lowercase().contains("sentiment"), "{body}");
     assert!(body.contains("asked for a person"), "why: {body}");
+    assert!(body.contains("History: first contact."), "{body}");
 
     // 5. The agent answers with #kb propose: the customer gets the answer, the text
     // becomes a draft linked to the ticket, and the admin is asked to review it.
@@ -407,6 +408,7 @@ forced_human = true
         "{body}"
     );
     assert!(body.contains("it did not send it"), "{body}");
+    assert!(body.contains("History: first contact."), "{body}");
     let t = desk.show(pat);
     assert!(t["bot"].is_null(), "{t:#}");
     let reason = t["handoff"]["reason"].as_str().unwrap_or_default();
@@ -489,4 +491,24 @@ forced_human = true
         )),
         1
     );
+
+    // Pat writes again about another order: the handoff summary shows the first ticket.
+    let seen = desk.sent(seen + 1).len();
+    desk.deliver(&mail(
+        "Pat <pat@customer.org>",
+        "support@example.com",
+        "Second order",
+        "pat-2@customer.org",
+        "",
+        "I want to return my order and get a refund.",
+    ));
+    desk.run_once();
+    let mails = new_mails(&desk, seen, 2);
+    let body = one_to(&mails, "alice@example.com").body_text();
+    assert!(
+        body.contains("History: 1 earlier ticket(s) since"),
+        "{body}"
+    );
+    assert!(body.contains(&format!("#{pat} ")), "{body}");
+    assert!(body.contains("open: My parcel"), "{body}");
 }
