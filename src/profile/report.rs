@@ -292,22 +292,9 @@ mod tests {
             ("退货地址", nov),
             ("refund to paypal", dec),
         ] {
-            sqlx::query(
-                "INSERT INTO kb_requests (topic, topic_key, agent, created_at) \
-                 VALUES (?, ?, 'alice', ?)",
-            )
-            .bind(topic)
-            .bind(
-                topic
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase(),
-            )
-            .bind(at)
-            .execute(&mut *c)
-            .await
-            .unwrap();
+            crate::store::kb::add_request(&mut c, topic, None, "alice", at)
+                .await
+                .unwrap();
         }
         for (predicted, correct, at) in [
             ("refund", "return", nov),
@@ -315,14 +302,17 @@ mod tests {
             ("shipping", "return", nov),
             ("refund", "return", dec),
         ] {
-            sqlx::query(
-                "INSERT INTO corrections (ticket_id, agent, predicted, correct, text, created_at) \
-                 VALUES (1, 'alice', ?, ?, 'text', ?)",
+            crate::store::kb::record_correction(
+                &mut c,
+                1,
+                None,
+                "alice",
+                Some(predicted),
+                correct,
+                "I want to send it back",
+                Some("en"),
+                at,
             )
-            .bind(predicted)
-            .bind(correct)
-            .bind(at)
-            .execute(&mut *c)
             .await
             .unwrap();
         }
