@@ -54,6 +54,10 @@
 //!    to the customer once, on the channel they last wrote from) or held with a capped
 //!    notice. `agent::kb` runs `#kb` (propose the answer as a draft, admins approve or
 //!    reject, request, search) and `#wrong` (a correction that trains `kb::classifier`).
+//!    `#profile note|tier|lang` changes the ticket's customer (`store::profiles`; the notes
+//!    and a tier's dedicated-service-plan prompt, `profile::plan_prompt`, show in every
+//!    later notification) and `#feedback` records a pain point, themed by the pure
+//!    `profile::feedback_theme`, for the admins' monthly report.
 //! 4. **The store commits it** (`store`, the only module that names the database driver).
 //!    The raw bytes, the messages, the ticket changes, the outbox rows they cause
 //!    (acknowledgements and agents' mail composed by `channels::email::compose` from
@@ -76,8 +80,10 @@
 //! message its category, priority, team, SLA and whether a person must see it first.
 //!
 //! `watch` runs from the clock: SLA warnings and breaches (business calendars, paused
-//! while pending), overdue red-alert reports escalated to the lead, and daily digests;
-//! each notice is claimed once in the database, so restarts never repeat one.
+//! while pending), overdue red-alert reports escalated to the lead, daily digests, and the
+//! admins' monthly report (`profile::report`: feedback by theme, KB requests, the bot's
+//! corrections, forced-human matches); each notice is claimed once in the database, so
+//! restarts never repeat one.
 //!
 //! `daemon` supervises the long-running loops (folders, feeds, the HTTP listener with
 //! `/healthz`, the outbox, housekeeping), holds the single-instance lock and handles
@@ -99,6 +105,7 @@ pub mod intake;
 pub mod kb;
 pub mod lock;
 pub mod outbound;
+pub mod profile;
 pub mod rules;
 pub mod store;
 pub mod threading;

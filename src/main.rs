@@ -46,6 +46,9 @@ fn main() -> std::process::ExitCode {
             Command::Kb(c) => cli::kb::execute(&cli.config, c).await,
             Command::Classifier(c) => cli::kb::classifier(&cli.config, c).await,
             Command::Template(c) => cli::template::execute(&cli.config, c).await,
+            Command::Customer(c) => cli::customer::execute(&cli.config, c).await,
+            Command::Feedback(c) => cli::feedback::execute(&cli.config, c).await,
+            Command::Report(c) => cli::report::execute(&cli.config, c).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! The clock's chores for triage (issue 13): SLA warnings and breaches, red alerts whose
-//! handling report is overdue, and the agents' daily digests.
+//! handling report is overdue, the agents' daily digests, and the admins' monthly report
+//! (`profile::report`).
 //!
 //! Each pass reads the database, asks the pure `rules::sla` what is due, and queues each
 //! mail in the transaction that claims it (`store::triage`: `sla_notices`,
@@ -35,11 +36,13 @@ pub struct TickReport {
     pub sla_breaches: usize,
     pub escalations: usize,
     pub digests: usize,
+    /// Monthly reports to admins.
+    pub reports: usize,
 }
 
 impl TickReport {
     pub fn total(&self) -> usize {
-        self.sla_warnings + self.sla_breaches + self.escalations + self.digests
+        self.sla_warnings + self.sla_breaches + self.escalations + self.digests + self.reports
     }
 }
 
@@ -58,6 +61,10 @@ pub async fn tick(store: &Store, services: &Services) -> TickReport {
             Ok(n) => report.digests += n,
             Err(e) => tracing::error!("Daily digests: {e:#}"),
         }
+    }
+    match crate::profile::report::monthly_pass(store, services, now).await {
+        Ok(n) => report.reports += n,
+        Err(e) => tracing::error!("Monthly report: {e:#}"),
     }
     report
 }

@@ -435,6 +435,7 @@ pub(super) async fn act(
             macro_exists: &macro_exists,
             body: &reply.body,
             transfer,
+            categories: &cfg.rules.categories(),
         },
         &reply.commands,
     )

@@ -195,8 +195,10 @@ pub async fn handle(
 }
 
 /// A verified agent's mail to the commands address naming no ticket: `#away`, `#back`
-/// and the `#kb` commands that need no ticket (approve, reject, request, search) apply,
-/// anything else is refused for want of a ticket; the agent gets a notice saying which. Stored as a `command` message on no ticket.
+/// `#feedback` (recorded on no ticket) and the `#kb` commands that need no ticket
+/// (approve, reject, request, search) apply, anything else is refused for want of a
+/// ticket; the agent gets a notice saying which. Stored as a `command` message on no
+/// ticket.
 async fn agent_wide(
     pl: &Services,
     conn: &mut Conn,
@@ -221,6 +223,22 @@ async fn agent_wide(
                     (false, false) => format!("{line}: you were not away"),
                 });
             }
+            Command::Feedback(text) => {
+                let theme =
+                    crate::profile::feedback_theme(text, &pl.config().rules.categories());
+                crate::store::feedback::add_feedback(
+                    conn,
+                    &identity.name,
+                    None,
+                    text,
+                    &theme,
+                    &now_s,
+                )
+                .await?;
+                lines.push(format!(
+                    "{line}: thank you; recorded under {theme} for the admins"
+                ));
+            }
             c if kb::is_kb(c) => {}
             _ => lines.push(format!(
                 "{line}: not applied: it acts on a ticket; reply to the ticket's notification, or put [#N] in the subject"
@@ -240,7 +258,7 @@ async fn agent_wide(
     }
     if lines.is_empty() {
         lines.push(
-            "No command found. To the commands address, without a ticket: #away, #back, #kb approve N, #kb reject N <why>, #kb request <topic> or #kb search <words>."
+            "No command found. To the commands address, without a ticket: #away, #back, #feedback <text>, #kb approve N, #kb reject N <why>, #kb request <topic> or #kb search <words>."
                 .to_string(),
         );
     }

@@ -1,12 +1,15 @@
 //! The command line: one file per subcommand, each a clap struct plus `execute`.
 
 pub mod check_config;
+pub mod customer;
 pub mod digest;
 pub mod events;
+pub mod feedback;
 pub mod import;
 pub mod kb;
 pub mod keys;
 pub mod message;
+pub mod report;
 pub mod rules;
 pub mod run;
 pub mod template;
@@ -90,6 +93,15 @@ pub enum Command {
     /// Check the templates, or preview one for a ticket.
     #[command(subcommand)]
     Template(template::TemplateCommand),
+    /// Customer profiles: import a CSV, show one, list them.
+    #[command(subcommand)]
+    Customer(customer::CustomerCommand),
+    /// Agents' feedback (#feedback).
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
+    /// Reports to admins: the monthly report.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -9,12 +9,12 @@
 //! message it stores, so the snapshot cannot go stale between [`load`] and [`write`]) and
 //! sends no mail (the receipt is built by the caller from the [`ApplyReport`]).
 
-use crate::commands::parse::Command;
+use crate::commands::parse::{Command, ProfileChange};
 use crate::commands::plan::{self, Actor, Plan, Snapshot, TransferRoute, Write};
 use crate::domain::TicketId;
 use crate::store::Conn as SqliteConnection;
 use crate::store::agent::{self, NewCommandLog, TicketState};
-use crate::store::{Result, StoreError, tickets, triage};
+use crate::store::{Result, StoreError, feedback, profiles, tickets, triage};
 
 /// Who acts on which ticket, and what the caller knows that the database does not.
 pub struct ApplyContext<'a> {
@@ -34,6 +34,8 @@ pub struct ApplyContext<'a> {
     pub body: &'a str,
     /// Where `#transfer` goes, when the reply has one (the caller routes it).
     pub transfer: Option<Result<TransferRoute, String>>,
+    /// The categories of the configured rules, for the theme of `#feedback`.
+    pub categories: &'a [String],
 }
 
 impl ApplyContext<'_> {
@@ -124,6 +126,24 @@ pub async fn load(
     {
         snapshot.away = triage::away_agents(conn).await?.contains(ctx.agent);
     }
+    if commands
+        .iter()
+        .any(|(_, _, c)| matches!(c, Command::Profile(_)))
+    {
+        let (id, email, tier, language) = profiles::customer_of_ticket(conn, id).await?;
+        snapshot.customer = Some(plan::CustomerFacts {
+            id,
+            email,
+            tier,
+            language,
+        });
+    }
+    if commands
+        .iter()
+        .any(|(_, _, c)| matches!(c, Command::Feedback(_)))
+    {
+        snapshot.categories = ctx.categories.to_vec();
+    }
     Ok(snapshot)
 }
 
@@ -183,6 +203,20 @@ pub async fn write(
             Write::Away(away) => {
                 triage::set_away(conn, agent_name, *away, now).await?;
             }
+            Write::Profile { customer, change } => match change {
+                ProfileChange::Note(text) => {
+                    profiles::add_note(conn, *customer, agent_name, Some(id), text, now).await?;
+                }
+                ProfileChange::Tier(t) => {
+                    profiles::set_tier(conn, *customer, t, Some(id), now).await?;
+                }
+                ProfileChange::Lang(l) => {
+                    profiles::set_language(conn, *customer, l, Some(id), now).await?;
+                }
+            },
+            Write::Feedback { text, theme } => {
+                feedback::add_feedback(conn, agent_name, Some(id), text, theme, now).await?;
+            }
             Write::MarkUndone(row) => agent::mark_undone(conn, *row, now).await?,
             Write::Touch => tickets::touch_ticket(conn, id, now).await?,
         }
@@ -241,6 +275,7 @@ mod tests {
         macros: Vec<&'static str>,
         /// Each reply gets a later timestamp.
         clock: std::cell::Cell<u32>,
+        categories: Vec<String>,
     }
 
     async fn env() -> Env {
@@ -255,6 +290,7 @@ mod tests {
             ],
             macros: vec!["refund-policy"],
             clock: std::cell::Cell::new(0),
+            categories: vec!["refund".into()],
         }
     }
 
@@ -296,6 +332,7 @@ mod tests {
                 macro_exists: &exists,
                 body: parsed.body.as_str(),
                 transfer: None,
+                categories: &self.categories,
             };
             let mut tx = self.store.begin_write().await.unwrap();
             let report = apply(&mut tx, &ctx, &parsed.commands).await.unwrap();

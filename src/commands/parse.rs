@@ -135,6 +135,10 @@ pub enum Command {
     /// The agent takes no new tickets until `#back`.
     Away,
     Back,
+    /// `#profile note|tier|lang ...`: a change to the ticket's customer.
+    Profile(ProfileChange),
+    /// `#feedback <text>`: the agent's pain point or idea, for the monthly report.
+    Feedback(String),
     /// A knowledge-base command (`#kb propose`, `#kb approve 12`...).
     Kb(KbCommand),
     /// The bot or the classifier took the ticket for the wrong category: this is the
@@ -155,6 +159,17 @@ pub enum KbCommand {
     Request(String),
     /// The top articles for these words come back in the receipt.
     Search(String),
+}
+
+/// What `#profile` changes on the ticket's customer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProfileChange {
+    /// A note for whoever handles this customer next.
+    Note(String),
+    /// The tier, lower-cased (`vip`).
+    Tier(String),
+    /// The language, as `profile::language_code` spells it; detection no longer changes it.
+    Lang(String),
 }
 
 impl Command {
@@ -179,6 +194,8 @@ impl Command {
             Command::Report(_) => "report",
             Command::Away => "away",
             Command::Back => "back",
+            Command::Profile(_) => "profile",
+            Command::Feedback(_) => "feedback",
             Command::Kb(_) => "kb",
             Command::Wrong(_) => "wrong",
         }
@@ -276,6 +293,10 @@ pub enum CommandError {
     InvalidName { what: &'static str, value: String },
     #[error("#report takes at most {MAX_REPORT_CHARS} characters")]
     ReportTooLong,
+    #[error("#{command} takes at most {MAX_REPORT_CHARS} characters")]
+    TextTooLong { command: &'static str },
+    #[error("{value:?} is not a language code; use two or three letters like de or pt-BR")]
+    InvalidLanguage { value: String },
     #[error("{value:?} is not a macro name; use up to {MAX_MACRO_CHARS} of a-z, 0-9, _ and -")]
     InvalidMacro { value: String },
     #[error(
@@ -572,6 +593,47 @@ mod tests {
         assert!(p.commands.is_empty(), "{text:?}: {:?}", p.commands);
         assert_eq!(p.rejected.len(), 1, "{text:?}: {:?}", p.rejected);
         p.rejected.into_iter().next().unwrap().2
+    }
+
+    #[test]
+    fn profile_and_feedback() {
+        assert_eq!(
+            only("#profile note prefers phone callback"),
+            Command::Profile(ProfileChange::Note("prefers phone callback".into()))
+        );
+        assert_eq!(
+            only("#profile tier VIP"),
+            Command::Profile(ProfileChange::Tier("vip".into()))
+        );
+        assert_eq!(
+            only("#profile lang ZH"),
+            Command::Profile(ProfileChange::Lang("zh".into()))
+        );
+        assert_eq!(
+            only("#feedback the macro list is too long"),
+            Command::Feedback("the macro list is too long".into())
+        );
+        // Two notes are two commands; a second tier is refused as a repeat.
+        let p = parse_reply(
+            "#profile note one\n#profile note two\n#profile tier vip\n#profile tier gold",
+        );
+        assert_eq!(p.commands.len(), 3, "{:?}", p.commands);
+        assert_eq!(p.rejected.len(), 1, "{:?}", p.rejected);
+        for bad in [
+            "#profile",
+            "#profile note",
+            "#profile colour blue",
+            "#profile tier gold plus",
+            "#profile lang english",
+            "#feedback",
+        ] {
+            let why = reason(bad);
+            assert!(!why.is_empty(), "{bad}");
+        }
+        assert!(reason("#profile lang english").contains("not a language code"));
+        // A command line's own limit comes first.
+        let long = format!("#feedback {}", "x".repeat(MAX_REPORT_CHARS + 1));
+        assert!(reason(&long).contains("longer than"));
     }
 
     #[test]

@@ -63,7 +63,7 @@
 //!   after the undo as a new set, with its own log row.
 //! - `tickets.updated_at` moves to `now` when anything changed.
 
-use crate::commands::parse::{AssignTarget, Command};
+use crate::commands::parse::{AssignTarget, Command, ProfileChange};
 use crate::domain::address::normalize_address;
 use crate::domain::{Priority, Status, TicketId};
 use crate::store::agent::{Change, CommandLogEntry, TicketState, UndoState};
@@ -93,6 +93,19 @@ pub struct Snapshot {
     pub open_alert: Option<i64>,
     /// Whether the acting agent is away (`#away`).
     pub away: bool,
+    /// For `#profile`: the ticket's customer as it stands.
+    pub customer: Option<CustomerFacts>,
+    /// For `#feedback`: the categories of the configured rules (its theme may be one).
+    pub categories: Vec<String>,
+}
+
+/// What `#profile` needs to know of the ticket's customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerFacts {
+    pub id: i64,
+    pub email: String,
+    pub tier: String,
+    pub language: Option<String>,
 }
 
 /// Where `#transfer <team>` sends a ticket.
@@ -120,6 +133,8 @@ impl Snapshot {
             transfer: None,
             open_alert: None,
             away: false,
+            customer: None,
+            categories: Vec::new(),
         }
     }
 }
@@ -168,6 +183,16 @@ pub enum Write {
     },
     /// The acting agent is away (true) or back.
     Away(bool),
+    /// A change to the ticket's customer (`#profile`).
+    Profile {
+        customer: i64,
+        change: ProfileChange,
+    },
+    /// `#feedback`, with its theme.
+    Feedback {
+        text: String,
+        theme: String,
+    },
     /// Mark this `command_log` row undone.
     MarkUndone(i64),
     /// Move `updated_at` to now.
@@ -340,6 +365,15 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
                     Outcome::Unchanged(format!("report recorded on red alert {alert}"))
                 }
             },
+            Command::Profile(change) => profile(&mut plan, snapshot.customer.as_ref(), change),
+            Command::Feedback(text) => {
+                let theme = crate::profile::feedback_theme(text, &snapshot.categories);
+                plan.writes.push(Write::Feedback {
+                    text: text.clone(),
+                    theme: theme.clone(),
+                });
+                Outcome::Unchanged(format!("thank you; recorded under {theme} for the admins"))
+            }
             Command::Assign(_)
             | Command::Status(_)
             | Command::Priority(_)
@@ -415,6 +449,45 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
         plan.writes.push(Write::Touch);
     }
     plan
+}
+
+/// `#profile`: the change is written with its event, but it is no ticket change, so it
+/// writes no `command_log` row and `#undo` does not revert it.
+fn profile(plan: &mut Plan, customer: Option<&CustomerFacts>, change: &ProfileChange) -> Outcome {
+    let Some(c) = customer else {
+        return Outcome::Rejected("this ticket's customer is not known".into());
+    };
+    let write = |plan: &mut Plan| {
+        plan.writes.push(Write::Profile {
+            customer: c.id,
+            change: change.clone(),
+        });
+    };
+    match change {
+        ProfileChange::Note(_) => {
+            write(plan);
+            Outcome::Unchanged(format!(
+                "note added to the profile of {}; it shows in their next notifications",
+                c.email
+            ))
+        }
+        ProfileChange::Tier(t) if *t == c.tier => {
+            Outcome::Unchanged(format!("{} was already tier {t}", c.email))
+        }
+        ProfileChange::Tier(t) => {
+            write(plan);
+            Outcome::Unchanged(format!("{} is now tier {t} (was {})", c.email, c.tier))
+        }
+        ProfileChange::Lang(l) => {
+            // Written even when equal: it marks the language as set by a person.
+            write(plan);
+            let was = c.language.as_deref().unwrap_or("unknown");
+            Outcome::Unchanged(format!(
+                "language of {} is now {l} (was {was}); detection no longer changes it",
+                c.email
+            ))
+        }
+    }
 }
 
 fn push(plan: &mut Plan, text: &str, line: &str, outcome: Outcome) {

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use crate::commands::parse::{
     AssignTarget, Command, CommandError, KbCommand, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS,
-    MAX_KB_TEXT_CHARS, MAX_REPORT_CHARS, MAX_TAG_CHARS, MAX_TAGS_PER_LINE, echo,
+    MAX_KB_TEXT_CHARS, MAX_REPORT_CHARS, MAX_TAG_CHARS, MAX_TAGS_PER_LINE, ProfileChange, echo,
 };
 use crate::domain::{Priority, Status, TicketId};
 
@@ -286,6 +286,35 @@ pub static COMMANDS: &[CommandSpec] = &[
         parse: |rest| no_args("back", rest, Command::Back),
     },
     CommandSpec {
+        name: "profile",
+        aliases: &[],
+        args: "note <text> | tier <tier> | lang <code>",
+        example: "tier vip",
+        help: "the customer's note, tier or language",
+        repeat: Repeat::Distinct(|c| match c {
+            Command::Profile(ProfileChange::Note(t)) => Some(format!("#profile note {t}")),
+            Command::Profile(ProfileChange::Tier(_)) => Some("#profile tier".into()),
+            Command::Profile(ProfileChange::Lang(_)) => Some("#profile lang".into()),
+            _ => None,
+        }),
+        parse: |rest| Ok(vec![Command::Profile(profile(rest)?)]),
+    },
+    CommandSpec {
+        name: "feedback",
+        aliases: &[],
+        args: "<text>",
+        example: "the macro list is too long",
+        help: "what hurts or would help, for the admins",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            Ok(vec![Command::Feedback(text(
+                "feedback",
+                "your feedback",
+                rest,
+            )?)])
+        },
+    },
+    CommandSpec {
         name: "kb",
         aliases: &[],
         args: "propose | request topic | search words",
@@ -420,6 +449,10 @@ impl Command {
             Command::Category(name) | Command::Transfer(name) => name.clone(),
             Command::Report(text) => text.clone().unwrap_or_default(),
             Command::Away | Command::Back => String::new(),
+            Command::Profile(ProfileChange::Note(t)) => format!("note {t}"),
+            Command::Profile(ProfileChange::Tier(t)) => format!("tier {t}"),
+            Command::Profile(ProfileChange::Lang(l)) => format!("lang {l}"),
+            Command::Feedback(t) => t.clone(),
             Command::Kb(k) => match k {
                 KbCommand::Propose => "propose".into(),
                 KbCommand::Approve(n) => format!("approve {n}"),
@@ -704,6 +737,49 @@ fn name(what: &'static str, value: &str) -> Result<String, CommandError> {
             what,
             value: echo(value),
         })
+    }
+}
+
+/// `#profile note <text>`, `#profile tier <tier>`, `#profile lang <code>`.
+fn profile(rest: &str) -> Result<ProfileChange, CommandError> {
+    const EXPECTED: &str = "note <text>, tier <tier> or lang <code>";
+    let (what, value) = match rest.split_once(char::is_whitespace) {
+        Some((w, v)) => (w, v.trim()),
+        None => (rest, ""),
+    };
+    match what.to_lowercase().as_str() {
+        "note" => Ok(ProfileChange::Note(text("profile", "note <text>", value)?)),
+        "tier" => {
+            let value = one_arg("profile", "tier <tier>", &words(value))?;
+            crate::profile::tier_name(value)
+                .map(ProfileChange::Tier)
+                .ok_or_else(|| CommandError::InvalidName {
+                    what: "tier",
+                    value: echo(value),
+                })
+        }
+        "lang" | "language" => {
+            let value = one_arg("profile", "lang <code>", &words(value))?;
+            crate::profile::language_code(value)
+                .map(ProfileChange::Lang)
+                .ok_or_else(|| CommandError::InvalidLanguage { value: echo(value) })
+        }
+        _ => Err(CommandError::MissingArgument {
+            command: "profile",
+            expected: EXPECTED,
+        }),
+    }
+}
+
+/// Free text on the command's line: not empty, at most [`MAX_REPORT_CHARS`].
+fn text(command: &'static str, expected: &'static str, rest: &str) -> Result<String, CommandError> {
+    let rest = rest.trim();
+    if rest.is_empty() {
+        Err(CommandError::MissingArgument { command, expected })
+    } else if rest.chars().count() > MAX_REPORT_CHARS {
+        Err(CommandError::TextTooLong { command })
+    } else {
+        Ok(rest.to_string())
     }
 }
 

@@ -116,6 +116,8 @@ string_enum!(
         BotHandoff => "bot_handoff",
         BotDeflected => "bot_deflected",
         CategoryCorrected => "category_corrected",
+        ProfileChanged => "profile_changed",
+        FeedbackGiven => "feedback_given",
     }
 );
 

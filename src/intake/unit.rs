@@ -51,6 +51,8 @@ struct NotifyContext {
     /// Language, tier and ticket counts of the batch's known customers; the counts leave
     /// out the tickets in memory, which [`Unit::ticket_counts`] counts as they stand.
     profiles: HashMap<i64, CustomerProfile>,
+    /// Company, plan, notes of the same customers (`store::profiles`, one statement).
+    extras: HashMap<i64, crate::store::profiles::NotifyProfile>,
     /// The tickets in memory, by customer.
     by_customer: HashMap<i64, Vec<TicketId>>,
 }
@@ -343,6 +345,7 @@ impl<'a> Unit<'a> {
             Some(NotifyContext {
                 details: bulk::ticket_details(conn, &ticket_ids).await?,
                 profiles: bulk::customer_profiles(conn, &profile_ids, &ticket_ids).await?,
+                extras: crate::store::profiles::notify_profiles(conn, &profile_ids).await?,
                 by_customer,
             })
         } else {
@@ -1945,11 +1948,25 @@ impl<'a> Unit<'a> {
             Some(p) => (p.language, p.tier),
             None => (None, "standard".to_string()),
         };
-        // The language triage detected in this message, else the profile's, else a guess.
-        let language = triaged
-            .and_then(|t| t.signals_language.map(str::to_string))
+        let stored = ctx.extras.get(&customer_id);
+        // The language a person set, else the one triage detected in this message, else
+        // the profile's, else a guess.
+        let set_language = stored_language
+            .clone()
+            .filter(|_| stored.is_some_and(|s| s.language_set));
+        let language = set_language
+            .or_else(|| triaged.and_then(|t| t.signals_language.map(str::to_string)))
             .or(stored_language)
             .or_else(|| detect_language(&p.body_text).map(str::to_string));
+        let templates = pl.templates();
+        let customer_extra = compose::CustomerExtra {
+            company: stored.and_then(|s| s.company.clone()),
+            plan: stored.and_then(|s| s.plan.clone()),
+            notes: stored.map(|s| s.notes.clone()).unwrap_or_default(),
+            plan_prompt: crate::profile::plan_prompt(&tier, |name| {
+                templates.macro_names().iter().any(|m| m == name)
+            }),
+        };
         let ttl = i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX);
         let expires = self.now.timestamp().saturating_add(ttl);
         let root = compose::thread_root_id(ticket, &cfg.message_id_domain);
@@ -1999,6 +2016,7 @@ impl<'a> Unit<'a> {
                     held_reason: held,
                     customer_language: language.as_deref(),
                     customer_tier: &tier,
+                    customer_extra: &customer_extra,
                     open_tickets,
                     past_tickets,
                     match_reason: reason.as_str(),

@@ -146,10 +146,22 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "agent-notice.txt",
         include_str!("../../templates/agent-notice.txt.hbs"),
     ),
+    (
+        "monthly.subject",
+        include_str!("../../templates/monthly.subject.hbs"),
+    ),
+    (
+        "monthly.txt",
+        include_str!("../../templates/monthly.txt.hbs"),
+    ),
 ];
 
 /// Every embedded macro (`templates/macros/NAME.txt.hbs`) with its text.
 pub const MACRO_DEFAULTS: &[(&str, &str)] = &[
+    (
+        "plan-vip",
+        include_str!("../../templates/macros/plan-vip.txt.hbs"),
+    ),
     (
         "password-reset",
         include_str!("../../templates/macros/password-reset.txt.hbs"),
@@ -832,7 +844,10 @@ mod tests {
     #[test]
     fn embedded_macros_are_listed_and_render() {
         let t = Templates::load(None).unwrap();
-        assert_eq!(t.macro_names(), ["password-reset", "refund-policy"]);
+        assert_eq!(
+            t.macro_names(),
+            ["password-reset", "plan-vip", "refund-policy"]
+        );
         assert!(MACRO_DEFAULTS.iter().all(|(name, _)| is_macro_name(name)));
         let data = serde_json::json!({"customer": {"email": "{{ticket.id}}@example.com"}});
         let text = t.render_macro("password-reset", &data).unwrap().unwrap();
@@ -894,7 +909,12 @@ mod tests {
         let t = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(
             t.macro_names(),
-            ["password-reset", "refund-policy", "shipping-delay"]
+            [
+                "password-reset",
+                "plan-vip",
+                "refund-policy",
+                "shipping-delay"
+            ]
         );
         let data = serde_json::json!({"customer": {"name": "李雷"}});
         assert_eq!(

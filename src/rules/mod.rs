@@ -222,6 +222,21 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The categories the rules can set, distinct, in rule order.
+    pub fn categories(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in self
+            .rules
+            .iter()
+            .filter_map(|r| r.actions.category.as_ref())
+        {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+
     /// Whether some rule tests a header (so the caller should pass `Facts::raw`).
     pub fn needs_headers(&self) -> bool {
         self.needs_headers

@@ -595,8 +595,9 @@ impl TriageWrites {
 
 /// Writes a batch's triage, with an event per change.
 pub async fn write_batch(conn: &mut SqliteConnection, w: &TriageWrites, now: &str) -> Result<()> {
+    // A language a person set (`#profile lang`, an import) is theirs, not detection's.
     for (customer, language) in &w.languages {
-        sqlx::query("UPDATE customers SET language = ? WHERE id = ?")
+        sqlx::query("UPDATE customers SET language = ? WHERE id = ? AND language_source IS NULL")
             .bind(language)
             .bind(customer)
             .execute(&mut *conn)

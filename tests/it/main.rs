@@ -30,6 +30,7 @@ mod layout;
 mod leaks;
 mod mimekit;
 mod poison;
+mod profiles;
 mod realmail;
 mod resilience;
 mod spoofing;

@@ -716,6 +716,17 @@ impl NotifyEvent {
     }
 }
 
+/// What a notification shows of the customer beyond tier and language (issue 14).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerExtra {
+    pub company: Option<String>,
+    pub plan: Option<String>,
+    /// Agents' notes on the customer, newest first: (text, agent, day).
+    pub notes: Vec<(String, String, String)>,
+    /// The tier's plan prompt (`profile::plan_prompt`).
+    pub plan_prompt: Option<String>,
+}
+
 /// What a notification to one agent says.
 pub struct NotifyInput<'a> {
     pub ticket_id: TicketId,
@@ -737,6 +748,8 @@ pub struct NotifyInput<'a> {
     pub held_reason: Option<&'a str>,
     pub customer_language: Option<&'a str>,
     pub customer_tier: &'a str,
+    /// Company, plan, notes and the plan prompt.
+    pub customer_extra: &'a CustomerExtra,
     pub open_tickets: i64,
     pub past_tickets: i64,
     /// Why the message joined (or opened) this ticket, in words.
@@ -769,7 +782,8 @@ pub struct NotifyInput<'a> {
 /// Template data for `notify.txt`: `ticket` {id, subject, status, priority, tags (list),
 /// tags_text, assignee}, `event` {name, new_ticket, customer_reply, collaborator,
 /// held_stranger}, `agent` {name, email}, `customer` (the ticket's, who gets the reply)
-/// {name, email, display, language, tier, open_tickets, past_tickets}, `sender` (who
+/// {name, email, display, language, tier, company, plan, open_tickets, past_tickets},
+/// `customer_notes` [{text, agent, day}], `plan_prompt`, `sender` (who
 /// wrote) {name, email, display, is_customer}, `held_reason`, `match_reason`, `sla_due`
 /// (absent when unknown), `message` {text, omitted}, `support` {name, address},
 /// `cheat_sheet`.
@@ -829,6 +843,8 @@ pub fn agent_notification(
                 .filter(|l| !l.is_empty())
                 .unwrap_or_else(|| "unknown".to_string()),
             "tier": one_line(n.customer_tier, MAX_LINE_CHARS),
+            "company": n.customer_extra.company.as_deref().map(|s| one_line(s, MAX_LINE_CHARS)).filter(|s| !s.is_empty()),
+            "plan": n.customer_extra.plan.as_deref().map(|s| one_line(s, MAX_LINE_CHARS)).filter(|s| !s.is_empty()),
             "open_tickets": n.open_tickets,
             "past_tickets": n.past_tickets,
         },
@@ -838,6 +854,12 @@ pub fn agent_notification(
         "routing_note": n.routing_note.map(|s| one_line(s, MAX_LINE_CHARS)),
         "team": n.team.map(|s| one_line(s, MAX_LINE_CHARS)),
         "forced_human": n.forced_human.map(|s| one_line(s, MAX_LINE_CHARS)),
+        "customer_notes": n.customer_extra.notes.iter().take(MAX_LIST_ENTRIES).map(|(text, agent, day)| serde_json::json!({
+            "text": neutralised(text, 2 * MAX_LINE_CHARS),
+            "agent": one_line(agent, MAX_LINE_CHARS),
+            "day": one_line(day, MAX_LINE_CHARS),
+        })).collect::<Vec<_>>(),
+        "plan_prompt": n.customer_extra.plan_prompt.as_deref().map(|s| one_line(s, 2 * MAX_LINE_CHARS)),
         "suggested_macros": n.suggested_macros.iter().map(|m| format!("#macro {}", one_line(m, MAX_LINE_CHARS))).collect::<Vec<_>>(),
         "handoff": n.handoff,
         "message": { "text": text, "omitted": omitted },
@@ -1522,6 +1544,52 @@ mod tests {
         }
     }
 
+    static NO_EXTRA: CustomerExtra = CustomerExtra {
+        company: None,
+        plan: None,
+        notes: Vec::new(),
+        plan_prompt: None,
+    };
+
+    #[test]
+    fn notification_shows_company_plan_notes_and_the_plan_prompt() {
+        let cfg = cfg();
+        let t = Templates::load(None).unwrap();
+        let (agent, customer) = (agent(), customer());
+        let plain = agent_notification(&cfg, &t, &notify_input(&agent, &customer, &[], "hi"))
+            .unwrap()
+            .body;
+        assert!(
+            !plain.contains("Company:") && !plain.contains("Notes on"),
+            "{plain}"
+        );
+        let extra = CustomerExtra {
+            company: Some("ACME Ltd".into()),
+            plan: Some("enterprise".into()),
+            notes: vec![(
+                "prefers phone callback\nsecond line".into(),
+                "alice".into(),
+                "2026-12-07".into(),
+            )],
+            plan_prompt: Some(
+                "VIP customer: offer the dedicated service plan with #macro plan-vip".into(),
+            ),
+        };
+        let mut input = notify_input(&agent, &customer, &[], "hi");
+        input.customer_extra = &extra;
+        let body = agent_notification(&cfg, &t, &input).unwrap().body;
+        assert!(body.contains("Company:       ACME Ltd"), "{body}");
+        assert!(body.contains("Plan:          enterprise"), "{body}");
+        assert!(
+            body.contains("  - prefers phone callback second line (alice, 2026-12-07)"),
+            "{body}"
+        );
+        assert!(
+            body.contains("VIP customer: offer the dedicated service plan with #macro plan-vip"),
+            "{body}"
+        );
+    }
+
     fn notify_input<'a>(
         agent: &'a Mailbox,
         customer: &'a Mailbox,
@@ -1542,6 +1610,7 @@ mod tests {
             held_reason: None,
             customer_language: Some("zh"),
             customer_tier: "vip",
+            customer_extra: &NO_EXTRA,
             open_tickets: 2,
             past_tickets: 7,
             match_reason: "reply token",
