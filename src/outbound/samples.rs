@@ -157,6 +157,20 @@ pub fn data(base: &str) -> Value {
         "agent-notice" => json!({
             "what": "your commands", "lines": ["#close: done"], "support": support(),
         }),
+        // profile::report::data, with `support` as report::render and the sender add it
+        "monthly" => json!({
+            "name": "carol", "period": "2026-11",
+            "feedback": [{"theme": "command:merge", "count": 2, "items": [
+                {"text": "#merge should keep the CCs", "agent": "alice", "ticket": 42, "day": "2026-11-03"},
+                {"text": "merge lost a CC", "agent": "bob", "ticket": null, "day": "2026-11-09"},
+            ]}],
+            "feedback_count": 2,
+            "kb_requests": [{"key": "退货运费", "count": 3}], "kb_count": 3,
+            "corrections": [{"predicted": "refund", "correct": "return", "count": 2}],
+            "correction_count": 2,
+            "forced_human": [{"key": "legal", "count": 1}], "forced_count": 1,
+            "support": support(),
+        }),
         _ => json!({
             "ticket": ticket, "customer": customer, "support": support(), "now": SAMPLE_NOW,
         }),
