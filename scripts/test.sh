@@ -12,6 +12,8 @@ cargo clippy --all-targets --locked -- -D warnings
 # The benchmark's 300-message smoke run and the doc examples first, so that the run ends
 # with the summary of the main suites.
 cargo test --bench ingest --locked
+# The knowledge-base search benchmark, small: it builds and searches a real index.
+BENCH_ARTICLES=2000 BENCH_QUERIES=200 cargo test --bench kb --locked
 cargo test --doc --locked
 cargo test --lib --bins --tests --locked
 # The Debian package, installed, checked as the service sees it, and purged: it installs a
