@@ -46,7 +46,8 @@
 //!    from the article through a template and the ticket waits on the customer; anything
 //!    else, and a later "人工"/"human"/"did not help"/new question, hands the ticket to a
 //!    person whose notification carries the summary (asked, answered, score, category,
-//!    language, sentiment, history).
+//!    language, sentiment, history). Beside the rules, `kb::classifier` (trained by agents'
+//!    `#wrong`) predicts each new ticket's category, used where no rule set one.
 //! 3. **Agents' mail** (`agent`) is claimed by its token (`agent::token`), verified
 //!    (`agent::authres`: the trusted server's Authentication-Results, or local DKIM), read
 //!    (`channels::email::quote` cuts at our marker line; `commands::parse`), then acted on

@@ -30,6 +30,9 @@ pub struct Services {
     /// The knowledge base's search index, for the answer bot; `None`: the bot is off
     /// (imports, tests that do not ask for it).
     kb: Option<Arc<crate::kb::index::KbIndex>>,
+    /// The category classifier as last loaded, with the newest correction it includes:
+    /// reloaded only when a correction was added since.
+    classifier: std::sync::Mutex<Option<(i64, Arc<crate::kb::classifier::Model>)>>,
 }
 
 impl Services {
@@ -51,6 +54,7 @@ impl Services {
             dkim: None,
             raw,
             kb: None,
+            classifier: std::sync::Mutex::new(None),
         }
     }
 
@@ -95,6 +99,28 @@ impl Services {
     pub fn with_kb(mut self, kb: Option<Arc<crate::kb::index::KbIndex>>) -> Services {
         self.kb = kb;
         self
+    }
+
+    /// The classifier trained by `#wrong` corrections; `None` while there are none.
+    pub async fn classifier(
+        &self,
+        conn: &mut crate::store::Conn,
+    ) -> Result<Option<Arc<crate::kb::classifier::Model>>> {
+        let newest = crate::store::kb::newest_correction(conn).await?;
+        if newest == 0 {
+            return Ok(None);
+        }
+        if let Ok(cache) = self.classifier.lock()
+            && let Some((at, model)) = cache.as_ref()
+            && *at == newest
+        {
+            return Ok(Some(Arc::clone(model)));
+        }
+        let model = Arc::new(crate::store::kb::load_model(conn).await?);
+        if let Ok(mut cache) = self.classifier.lock() {
+            *cache = Some((newest, Arc::clone(&model)));
+        }
+        Ok(Some(model))
     }
 
     /// The search index, when the bot may answer.

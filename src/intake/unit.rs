@@ -65,6 +65,9 @@ const LANGUAGE_SAMPLE_BYTES: usize = 2048;
 /// "lawsuit" a hundred times must not bury the on-call list. The alerts themselves are
 /// all recorded, and the tickets stay forced to a human.
 pub const MAX_ALERT_MAILS_PER_HOUR: i64 = 3;
+/// How sure the classifier must be (posterior) for its category to stand where no rule
+/// gave one.
+pub const CLASSIFIER_MIN: f64 = 0.6;
 
 /// RFC 5321 §4.5.3.1.1: the most octets a local part may have.
 const MAX_LOCAL_PART: usize = 64;
@@ -116,6 +119,8 @@ pub struct Unit<'a> {
     triage_writes: crate::store::triage::TriageWrites,
     /// The answer bot's view of the batch (`intake::bot`); `None` when it is off.
     bot: Option<super::bot::BotContext>,
+    /// The `#wrong`-trained classifier, when there are corrections.
+    classifier: Option<std::sync::Arc<crate::kb::classifier::Model>>,
     /// The bot's changes to known tickets (handoffs, deflections).
     bot_writes: Vec<crate::store::kb::BotWrite>,
     /// The handoff summary of a ticket, for the notification that follows it.
@@ -326,6 +331,7 @@ impl<'a> Unit<'a> {
         let tiers = crate::store::triage::tiers_of(conn, &customer_ids).await?;
         let ticket_triage = crate::store::triage::ticket_triage_of(conn, &ticket_ids).await?;
         let bot = super::bot::BotContext::load(conn, p, items, &ticket_ids).await?;
+        let classifier = p.classifier(conn).await?;
         let alerts_last_hour = crate::store::triage::alerts_since(
             conn,
             &customer_ids,
@@ -395,6 +401,7 @@ impl<'a> Unit<'a> {
             triaged: HashMap::new(),
             triage_writes: Default::default(),
             bot,
+            classifier,
             bot_writes: Vec::new(),
             handoffs: HashMap::new(),
         })
@@ -1295,6 +1302,9 @@ impl<'a> Unit<'a> {
             },
         );
         self.record_triage(ticket, row, is_new, customer_id, &t);
+        if is_new {
+            self.classify(p, ticket);
+        }
         let raised = self.triage_writes.alerts.len() > alerts_before;
         let mailed_last_hour = self.alerts_last_hour.entry(customer_id).or_insert(0);
         if raised {
@@ -1369,6 +1379,32 @@ impl<'a> Unit<'a> {
 
     /// Puts what triage decided on the rows it belongs to: the message's signals, a new
     /// ticket's fields and their events, the customer's language.
+    /// The classifier's category for a new ticket's first message, kept beside the rules':
+    /// stored as `predicted_category` (what `#wrong` corrects), and the ticket's category
+    /// when no rule gave one and the classifier is at least [`CLASSIFIER_MIN`] sure.
+    fn classify(&mut self, p: &Inbound, ticket: TicketId) {
+        let Some(model) = &self.classifier else {
+            return;
+        };
+        let text = crate::kb::bot::question_text(
+            &p.subject,
+            crate::channels::email::quote::new_text(&p.body_text),
+        );
+        let Some((category, confidence)) = model.predict(&text) else {
+            return;
+        };
+        let Some(r) = self.ticket_rows.iter_mut().rev().find(|r| r.id == ticket) else {
+            return;
+        };
+        if r.category.is_none() && confidence >= CLASSIFIER_MIN {
+            tracing::info!(
+                "Ticket #{ticket}: category {category} from the classifier ({confidence:.2})"
+            );
+            r.category = Some(category.clone());
+        }
+        r.predicted_category = Some(category);
+    }
+
     fn record_triage(
         &mut self,
         ticket: TicketId,
@@ -1549,6 +1585,7 @@ impl<'a> Unit<'a> {
             status: Status::Open,
             bot: None,
             handoff: None,
+            predicted_category: None,
         });
         self.snap.tokens.insert(token.clone(), id);
         if !key.is_empty() {

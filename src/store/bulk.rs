@@ -445,6 +445,8 @@ pub struct NewTicketRow {
     /// The bot's answer (article, normalised score) and why a person took over.
     pub bot: Option<(i64, f32)>,
     pub handoff: Option<String>,
+    /// The classifier's category for the first message (`#wrong` corrects it).
+    pub predicted_category: Option<String>,
 }
 
 pub struct MessageRow {
@@ -637,8 +639,8 @@ pub async fn insert_tickets(
         conn,
         "INSERT INTO tickets (id, subject, subject_key, status, priority, customer_id, token, \
              linked_ticket_id, created_at, updated_at, assignee, category, team, forced_human, \
-             sla_policy, bot_article, bot_score, bot_at, handoff, handoff_at) ",
-        20,
+             sla_policy, bot_article, bot_score, bot_at, handoff, handoff_at, predicted_category) ",
+        21,
         rows,
         |b, r| {
             b.push_bind(r.id)
@@ -660,7 +662,8 @@ pub async fn insert_tickets(
                 .push_bind(r.bot.map(|b| f64::from(b.1)))
                 .push_bind(r.bot.map(|_| now.clone()))
                 .push_bind(r.handoff.clone())
-                .push_bind(r.handoff.as_ref().map(|_| now.clone()));
+                .push_bind(r.handoff.as_ref().map(|_| now.clone()))
+                .push_bind(r.predicted_category.clone());
         },
     )
     .await

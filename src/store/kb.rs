@@ -823,3 +823,13 @@ pub async fn histories(
     }
     Ok(out)
 }
+
+/// The id of the newest `#wrong` correction (0 when there is none): the classifier's
+/// version.
+pub async fn newest_correction(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM corrections")
+            .fetch_one(conn)
+            .await?,
+    )
+}

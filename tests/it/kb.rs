@@ -402,6 +402,11 @@ name = "carol"
 email = "carol@example.com"
 admin = true
 
+[security]
+require_authenticated_sender = true
+trusted_authserv_id = "mx.test"
+verify_dkim_locally = false
+
 [[rule]]
 name = "legal"
 when.any_keywords = ["lawyer", "lawsuit"]
@@ -438,7 +443,8 @@ forced_human = true
         mails_to(&mails, "pat@customer.org").is_empty(),
         "{mails:#?}"
     );
-    let body = one_to(&mails, "alice@example.com").body_text();
+    let pat_notification = one_to(&mails, "alice@example.com");
+    let body = pat_notification.body_text();
     assert!(body.contains("HANDED OVER BY THE BOT"), "{body}");
     assert!(
         body.contains(&format!("best guess was article {refund}")),
@@ -548,4 +554,47 @@ forced_human = true
     );
     assert!(body.contains(&format!("#{pat} ")), "{body}");
     assert!(body.contains("open: My parcel"), "{body}");
+
+    // #wrong: alice says Pat's first ticket was a return. The correction is stored with
+    // the customer's text and trains the classifier, which then gives the next such
+    // ticket its category.
+    let seen = desk.sent(seen + 2).len();
+    let token = token_of(&pat_notification);
+    let parent = message_id_of(&pat_notification.data);
+    desk.deliver(&agent_mail(
+        AUTH_PASS,
+        "Alice Agent <alice@example.com>",
+        &format!("support+{token}@example.com"),
+        &format!("Re: [#{pat}] My parcel"),
+        "alice-wrong-1@example.com",
+        &format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n"),
+        "#wrong return",
+    ));
+    desk.run_once();
+    let mails = new_mails(&desk, seen, 1);
+    let seen = seen + mails.len();
+    let receipt = one_to(&mails, "alice@example.com").body_text();
+    assert!(
+        receipt.contains("learnt: this question is return"),
+        "{receipt}"
+    );
+    assert_eq!(desk.show(pat)["category"], "return");
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM corrections WHERE correct = 'return' AND text LIKE '%return my order%'"),
+        1
+    );
+    desk.deliver(&mail(
+        "Sam <sam@customer.org>",
+        "support@example.com",
+        "jacket",
+        "sam-1@customer.org",
+        "",
+        "I want to return my jacket, it is too small.",
+    ));
+    desk.run_once();
+    desk.sent(seen + 1);
+    let sam = desk.tickets().last().unwrap()["id"].as_i64().unwrap();
+    let t = desk.show(sam);
+    assert_eq!(t["predicted_category"], "return", "{t:#}");
+    assert_eq!(t["category"], "return", "no rule gave one: {t:#}");
 }
