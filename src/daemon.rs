@@ -187,7 +187,10 @@ impl Daemon {
                 .with_kb(kb.clone()),
         );
         let outbox = Arc::new(
-            Outbox::new(store.clone(), &cfg.smtp, clock)?.with_json_channels(&cfg.json_channels)?,
+            Outbox::new(store.clone(), &cfg.smtp, clock)?
+                .with_json_channels(&cfg.json_channels)?
+                .with_telegram(&cfg.telegram_channels)?
+                .with_notices(cfg.clone(), pipeline.templates_arc()),
         );
         Ok(Daemon {
             cfg,
@@ -261,6 +264,18 @@ impl Daemon {
                 }
             }
         }
+        // Each Telegram bot once, without waiting: pages until one comes back empty.
+        for bot in &self.cfg.telegram_channels {
+            match self.poll_telegram_until_empty(bot).await {
+                Ok(n) => report.fetched += n,
+                Err(e) => {
+                    tracing::error!("Telegram bot {:?}: {e:#}", bot.account);
+                    report
+                        .mailbox_errors
+                        .push(format!("telegram bot {:?}: {e:#}", bot.account));
+                }
+            }
+        }
         housekeeping(&self.store, &self.pipeline).await;
         let FlushStats {
             sent,
@@ -291,6 +306,54 @@ impl Daemon {
             if n == 0 {
                 break;
             }
+        }
+        Ok(total)
+    }
+
+    async fn poll_telegram_until_empty(
+        &self,
+        bot: &crate::config::TelegramChannelConfig,
+    ) -> Result<usize> {
+        use crate::channels::telegram::{client, source};
+        if let Some(reason) = source::is_disabled(&self.store, bot).await? {
+            anyhow::bail!("disabled: {reason}");
+        }
+        let api = client::Api::new(bot)?;
+        let once = crate::config::TelegramChannelConfig {
+            poll_timeout: std::time::Duration::ZERO,
+            ..bot.clone()
+        };
+        let mut state = source::PollState::default();
+        let mut total = 0;
+        for _ in 0..100 {
+            match source::poll_once(&self.store, &self.pipeline, &once, &api, &mut state).await {
+                Ok(stats) => {
+                    total += stats.updates;
+                    if stats.updates == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if let Some(client::ApiError::Unauthorized(why)) = e.downcast_ref() {
+                        source::disable_and_alert(&self.store, &self.pipeline, bot, why).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Confirm the last page to Telegram (an empty, immediate poll carries the offset).
+        if let Some(offset) = state.offset {
+            api.get_updates(Some(offset), std::time::Duration::ZERO, 1)
+                .await
+                .map_err(anyhow::Error::from)
+                .map(|_| ())
+                .or_else(|e| {
+                    tracing::warn!(
+                        "Telegram bot {:?}: confirming the offset: {e:#}",
+                        bot.account
+                    );
+                    Ok::<(), anyhow::Error>(())
+                })?;
         }
         Ok(total)
     }
@@ -333,6 +396,20 @@ impl Daemon {
                 self.store.clone(),
                 self.pipeline.clone(),
                 account.clone(),
+                cancel.clone(),
+                wake.clone(),
+            );
+            tasks.spawn(async move {
+                fut.await;
+                name
+            });
+        }
+        for bot in &self.cfg.telegram_channels {
+            let name = format!("Telegram bot {:?}", bot.account);
+            let fut = crate::channels::telegram::source::poll_loop(
+                self.store.clone(),
+                self.pipeline.clone(),
+                bot.clone(),
                 cancel.clone(),
                 wake.clone(),
             );

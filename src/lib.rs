@@ -21,6 +21,13 @@
 //!      refusal in words with its field) or are polled (`source::feed_loop`, the feed's
 //!      cursor committed with the messages it brought). A sender is an identity of its own,
 //!      `json:<account>:<sender>`; the external id makes retries copies.
+//!    - `channels::telegram`: one `getUpdates` long poll per bot (`source`); a page's
+//!      messages (documents and photos fetched with `getFile`) and the next offset commit
+//!      together, and only the following poll confirms the page to Telegram. The first
+//!      poll of a process sends no offset, so a cursor ahead of the server's loses
+//!      nothing. A refused token disables the bot and mails the admins.
+//!    - `channels::chat` is what the chat channels share: the channel-neutral
+//!      `ChatMessage`, its identity and Message-ID, and `ingest` through intake.
 //! 2. **Intake decides it** (`intake`). A batch from any source is one unit of work
 //!    (`intake::unit`): a few set-based queries load a [`intake::matching::Snapshot`] of
 //!    everything the batch can touch, each message is decided in memory in arrival order,
@@ -74,7 +81,10 @@
 //!    and timeouts retried with backoff, 5xx final, the same Message-ID on every attempt), a
 //!    signed POST for a JSON account with a `deliver_url` (the outbox id as idempotency
 //!    key, 5xx retried, 4xx final); a pulling relay reads and acknowledges its rows over
-//!    HTTP instead. A global rate limit (governor) paces it.
+//!    HTTP instead; `sendMessage` for Telegram (`channels::telegram::send`: a reply to the
+//!    customer's message, in parts with their progress recorded, paced per bot and per
+//!    chat, `retry_after` honoured, and a send that got no answer parked for the agent,
+//!    never resent blindly). A global rate limit (governor) paces mail.
 //!
 //! Triage is the pure `rules`: the text's signals (language, sentiment, forced-human
 //! topics such as account takeover or self-harm) and the configured `[[rule]]`s give a

@@ -233,12 +233,20 @@ pub(super) async fn queue_on_channel(
         },
     )
     .await?;
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "ticket_id": t.id,
         "conversation_id": conversation,
         "recipient": recipient,
         "text": body,
     });
+    if ctx.channel == Channel::Telegram
+        && let Some(x) = &ctx.external_id
+    {
+        // A chat answer quotes the message it answers (`reply_to_message_id`).
+        if let Some(o) = payload.as_object_mut() {
+            o.insert("reply_to".into(), serde_json::Value::from(x.as_str()));
+        }
+    }
     outbox::insert_channel_outbox(
         conn,
         row,

@@ -9,6 +9,7 @@
 
 pub mod raw;
 mod read;
+mod telegram;
 mod triage;
 
 pub use triage::{AlertsConfig, BotConfig, DEFAULT_HANDOFF_WORDS, DigestConfig};
@@ -198,6 +199,8 @@ pub struct JsonChannelConfig {
     pub poll_interval: Duration,
 }
 
+pub use telegram::TelegramChannelConfig;
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -226,6 +229,8 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// The `[[channel.json]]` accounts, in file order.
     pub json_channels: Vec<JsonChannelConfig>,
+    /// The `[[channel.telegram]]` bots, in file order.
+    pub telegram_channels: Vec<TelegramChannelConfig>,
     // issue 13: teams, SLA, calendars, alerts, digest
     /// `[[team]]`s, in file order.
     pub teams: Vec<crate::rules::routing::Team>,
@@ -926,13 +931,13 @@ fn validate(
         &mut problems,
     );
 
-    let json_channels = json_channels(
-        raw.channel.map(|c| c.json).unwrap_or_default(),
-        base,
-        env,
-        secrets,
-        &mut problems,
-    );
+    let (raw_json, raw_telegram) = raw
+        .channel
+        .map(|c| (c.json, c.telegram))
+        .unwrap_or_default();
+    let json_channels = json_channels(raw_json, base, env, secrets, &mut problems);
+    let telegram_channels =
+        telegram::telegram_channels(raw_telegram, base, env, secrets, &mut problems);
     let http = http(raw.http, !json_channels.is_empty(), &mut problems);
 
     // issue 13: teams, SLA, calendars, alerts, digest
@@ -993,6 +998,7 @@ fn validate(
         notify_enabled,
         http,
         json_channels,
+        telegram_channels,
         teams,
         slas,
         calendars,

@@ -170,6 +170,24 @@ pub struct RawHttp {
 pub struct RawChannels {
     #[serde(default)]
     pub json: Vec<RawJsonChannel>,
+    #[serde(default)]
+    pub telegram: Vec<RawTelegramChannel>,
+}
+
+/// `[[channel.telegram]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelegramChannel {
+    pub account: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub token_env: Option<String>,
+    pub token_credential: Option<String>,
+    pub api_base: Option<String>,
+    pub poll_timeout_secs: Option<u64>,
+    pub rate_per_second: Option<u32>,
+    pub per_chat_per_minute: Option<u32>,
+    pub max_file_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

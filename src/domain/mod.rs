@@ -80,6 +80,7 @@ string_enum!(
     Channel, "channel", {
         Email => "email",
         Json => "json",
+        Telegram => "telegram",
     }
 );
 

@@ -153,6 +153,11 @@ impl Services {
         &self.templates
     }
 
+    /// The templates, shared (the outbox worker composes its notices with them).
+    pub fn templates_arc(&self) -> Arc<Templates> {
+        Arc::clone(&self.templates)
+    }
+
     /// The in-memory per-sender acknowledgement limiter (the database count is the other
     /// half of the cap, and survives restarts).
     pub fn ack_allowed(&self, address: &str) -> bool {

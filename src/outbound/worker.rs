@@ -32,6 +32,9 @@ pub enum SendResult {
     /// Transient, and the other side said when to come back (`Retry-After`): not sooner.
     TransientAfter(String, Duration),
     Permanent(String),
+    /// It may have been delivered and cannot be repeated safely (a chat send that got no
+    /// answer): failed, not retried, and the ticket's agent is told.
+    Parked(String),
 }
 
 /// What one flush did.
@@ -56,6 +59,13 @@ pub struct Outbox {
     /// The JSON channel's push accounts, by name, and the HTTP client they share.
     json: std::collections::HashMap<String, JsonChannelConfig>,
     http: Option<reqwest::Client>,
+    /// The Telegram bots' senders, by account.
+    telegram: std::collections::HashMap<String, crate::channels::telegram::send::Transport>,
+    /// What the notice about a parked send is composed with (None: it is only logged).
+    notices: Option<(
+        Arc<crate::config::Config>,
+        Arc<crate::outbound::templates::Templates>,
+    )>,
 }
 
 /// Delay before attempt `attempts + 1`: `base` (a minute by default) doubling, at most
@@ -106,6 +116,8 @@ impl Outbox {
             pushed: Vec::new(),
             json: Default::default(),
             http: None,
+            telegram: Default::default(),
+            notices: None,
         })
     }
 
@@ -122,12 +134,68 @@ impl Outbox {
         Ok(self)
     }
 
-    /// One attempt on the transport of the row's channel.
-    async fn send(&self, item: &outbox::OutboxItem) -> SendResult {
-        match item.channel {
-            Channel::Email => self.send_mail(item).await,
-            Channel::Json => self.send_json(item).await,
+    /// Adds the Telegram transport for `bots`.
+    pub fn with_telegram(
+        mut self,
+        bots: &[crate::config::TelegramChannelConfig],
+    ) -> Result<Outbox> {
+        for b in bots {
+            self.pushed
+                .push(format!("{}:{}", Channel::Telegram, b.account));
+            self.telegram.insert(
+                b.account.clone(),
+                crate::channels::telegram::send::Transport::new(b)?,
+            );
         }
+        Ok(self)
+    }
+
+    /// Lets the worker mail the ticket's agent (or the admins) about a parked send.
+    pub fn with_notices(
+        mut self,
+        cfg: Arc<crate::config::Config>,
+        templates: Arc<crate::outbound::templates::Templates>,
+    ) -> Outbox {
+        self.notices = Some((cfg, templates));
+        self
+    }
+
+    /// One attempt on the transport of the row's channel, and the row's payload to keep
+    /// when the transport moved on through it.
+    async fn send(&self, item: &outbox::OutboxItem) -> (SendResult, Option<String>) {
+        match item.channel {
+            Channel::Email => (self.send_mail(item).await, None),
+            Channel::Json => (self.send_json(item).await, None),
+            Channel::Telegram => self.send_telegram(item).await,
+        }
+    }
+
+    async fn send_telegram(&self, item: &outbox::OutboxItem) -> (SendResult, Option<String>) {
+        use crate::channels::telegram::send::Sent;
+        let account = item.account.as_deref().unwrap_or_default();
+        let Some(t) = self.telegram.get(account) else {
+            return (
+                SendResult::Permanent(format!("no Telegram bot {account:?} is configured")),
+                None,
+            );
+        };
+        let (sent, progress) = t.send(item.payload.as_deref().unwrap_or("{}")).await;
+        let result = match sent {
+            Sent::Done => SendResult::Sent,
+            Sent::Retry {
+                reason,
+                after: Some(after),
+            } => SendResult::TransientAfter(reason, after),
+            Sent::Retry { reason, .. } => SendResult::Transient(reason),
+            Sent::Failed(reason) => SendResult::Permanent(reason),
+            Sent::Parked(reason) => SendResult::Parked(reason),
+            // The poll loop disables the bot and tells the admins; the answer waits.
+            Sent::Unauthorized(reason) => SendResult::TransientAfter(
+                format!("the bot's token was refused: {reason}"),
+                Duration::from_secs(900),
+            ),
+        };
+        (result, progress)
     }
 
     async fn send_json(&self, item: &outbox::OutboxItem) -> SendResult {
@@ -198,12 +266,12 @@ impl Outbox {
                     return Ok(stats);
                 }
                 self.limiter.until_ready().await;
-                let result = self.send(item).await;
+                let (result, progress) = self.send(item).await;
                 // Recording the result is retried: a mail the relay accepted but we failed to
                 // mark as sent would otherwise go out a second time on the next flush.
                 let mut tries = 0;
                 loop {
-                    match self.record(item, &result).await {
+                    match self.record(item, &result, progress.as_deref()).await {
                         Ok(()) => {
                             match &result {
                                 SendResult::Sent => stats.sent += 1,
@@ -232,9 +300,17 @@ impl Outbox {
     }
 
     /// Writes the outcome of one attempt.
-    async fn record(&self, item: &outbox::OutboxItem, result: &SendResult) -> Result<()> {
+    async fn record(
+        &self,
+        item: &outbox::OutboxItem,
+        result: &SendResult,
+        progress: Option<&str>,
+    ) -> Result<()> {
         let now = self.clock.now();
         let mut tx = self.store.begin_write().await?;
+        if let Some(payload) = progress {
+            outbox::set_payload(&mut tx, item.id, payload).await?;
+        }
         match result {
             SendResult::Sent => {
                 outbox::mark_sent(&mut tx, item.id, &db_time(now)).await?;
@@ -243,6 +319,14 @@ impl Outbox {
                     item.message_id,
                     item.rcpt_to.join(", ")
                 );
+            }
+            SendResult::Parked(e) => {
+                outbox::mark_failed(&mut tx, item.id, &format!("parked, not resent: {e}")).await?;
+                tracing::error!(
+                    "Outbox: <{}> parked for an agent (not resent blindly): {e}",
+                    item.message_id
+                );
+                self.notice_parked(&mut tx, item, e, &db_time(now)).await?;
             }
             SendResult::Permanent(e) => {
                 outbox::mark_failed(&mut tx, item.id, e).await?;
@@ -280,6 +364,97 @@ impl Outbox {
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tells the ticket's agent (or, with none, the admins) that an answer may not have
+    /// reached the customer, in the transaction that parks it.
+    async fn notice_parked(
+        &self,
+        conn: &mut crate::store::Conn,
+        item: &outbox::OutboxItem,
+        why: &str,
+        now: &str,
+    ) -> Result<()> {
+        let Some((cfg, templates)) = &self.notices else {
+            return Ok(());
+        };
+        let assignee = match item.ticket_id {
+            Some(t) => crate::store::agent::find_assignee(conn, t).await?,
+            None => None,
+        };
+        let email_of = |name: &str| {
+            cfg.agents
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.email.clone())
+        };
+        let mut to: Vec<String> = assignee.as_deref().and_then(email_of).into_iter().collect();
+        if to.is_empty() {
+            to.extend(cfg.admin_email.iter().cloned());
+            to.extend(
+                cfg.agents
+                    .iter()
+                    .filter(|a| a.admin)
+                    .map(|a| a.email.clone()),
+            );
+        }
+        if to.is_empty() {
+            return Ok(());
+        }
+        let text = item
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|v| v.get("text").and_then(|t| t.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        let mut lines = vec![
+            format!(
+                "An answer on ticket #{} may or may not have reached the customer on {}.",
+                item.ticket_id.unwrap_or(0),
+                item.channel
+            ),
+            crate::channels::email::compose::neutralised(why, 500),
+            String::new(),
+            "It is not sent again by itself: the platform takes no idempotency key, so a blind resend could reach the customer twice."
+                .to_string(),
+            "Look at the chat; if it is not there, reply to the ticket again.".to_string(),
+            String::new(),
+            "The answer:".to_string(),
+        ];
+        lines.extend(
+            text.lines()
+                .take(200)
+                .map(|l| crate::channels::email::compose::neutralised(l, 2000)),
+        );
+        let mail = crate::channels::email::compose::internal_mail(
+            cfg,
+            templates,
+            &crate::channels::email::compose::InternalMail {
+                template: "agent-notice",
+                ticket: item.ticket_id,
+                to: &to,
+                data: serde_json::json!({
+                    "what": format!("an answer on ticket #{} was parked", item.ticket_id.unwrap_or(0)),
+                    "lines": lines,
+                }),
+                urgent: false,
+            },
+        )?;
+        outbox::insert_outbox(
+            conn,
+            &outbox::NewOutbox {
+                message_row: None,
+                ticket_id: item.ticket_id,
+                kind: crate::domain::MessageKind::Receipt.as_str(),
+                message_id: &mail.message_id,
+                mail_from: &cfg.smtp.from.address,
+                rcpt_to: &mail.to,
+                raw: &mail.raw,
+                now,
+            },
+        )
+        .await?;
         Ok(())
     }
 

@@ -84,6 +84,20 @@ pub async fn find_ticket_state(
 }
 
 /// Sets (or clears) the assignee. Does not touch `updated_at`: the caller does, once.
+/// The agent a ticket is assigned to, if any.
+pub async fn find_assignee(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT assignee FROM tickets WHERE id = ?")
+            .bind(ticket)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}
+
 pub async fn set_assignee(
     conn: &mut SqliteConnection,
     ticket: TicketId,

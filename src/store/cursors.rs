@@ -1,6 +1,7 @@
 //! Channel sources' durable cursors (`channel_cursors`): where a relay's feed continues,
 //! advanced in the transaction that stores the messages it brought, and the last good
-//! poll for `/healthz`.
+//! poll for `/healthz`; and an account the platform refused, disabled until its
+//! credentials change.
 
 use sqlx::SqliteConnection;
 
@@ -74,6 +75,79 @@ pub async fn list_polls(
             .fetch_all(conn)
             .await?,
     )
+}
+
+/// Disables (channel, account): the platform refused the credentials whose fingerprint
+/// is `token_fp`. True when it was not disabled for them already (the admin is told once).
+pub async fn disable(
+    conn: &mut SqliteConnection,
+    channel: Channel,
+    account: &str,
+    reason: &str,
+    token_fp: &str,
+    now: &str,
+) -> Result<bool> {
+    let before = find_disabled(&mut *conn, channel, account).await?;
+    sqlx::query(
+        "INSERT INTO channel_cursors (channel, account, last_error, disabled_at, disabled_reason, disabled_token) \
+         VALUES (?1, ?2, ?3, ?4, ?3, ?5) \
+         ON CONFLICT(channel, account) DO UPDATE SET \
+             last_error = ?3, disabled_at = ?4, disabled_reason = ?3, disabled_token = ?5",
+    )
+    .bind(channel.as_str())
+    .bind(account)
+    .bind(reason)
+    .bind(now)
+    .bind(token_fp)
+    .execute(conn)
+    .await?;
+    Ok(before.is_none_or(|d| d.token_fp != token_fp))
+}
+
+/// Why and since when an account is disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    pub at: String,
+    pub reason: String,
+    /// The fingerprint of the credentials that were refused.
+    pub token_fp: String,
+}
+
+/// The account's disablement, if it is disabled.
+pub async fn find_disabled(
+    conn: &mut SqliteConnection,
+    channel: Channel,
+    account: &str,
+) -> Result<Option<Disabled>> {
+    let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT disabled_at, disabled_reason, disabled_token FROM channel_cursors \
+         WHERE channel = ? AND account = ?",
+    )
+    .bind(channel.as_str())
+    .bind(account)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        Some((Some(at), reason, token)) => Some(Disabled {
+            at,
+            reason: reason.unwrap_or_default(),
+            token_fp: token.unwrap_or_default(),
+        }),
+        _ => None,
+    })
+}
+
+/// Enables the account again (its credentials changed).
+pub async fn enable(conn: &mut SqliteConnection, channel: Channel, account: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE channel_cursors SET disabled_at = NULL, disabled_reason = NULL, disabled_token = NULL \
+         WHERE channel = ? AND account = ?",
+    )
+    .bind(channel.as_str())
+    .bind(account)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Whether the database answers at all.

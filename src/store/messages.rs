@@ -394,6 +394,8 @@ pub struct ReplyContext {
     pub channel: Channel,
     pub account: Option<String>,
     pub conversation: Option<String>,
+    /// The channel's id of the customer's latest message (what a chat answer replies to).
+    pub external_id: Option<String>,
 }
 
 pub async fn get_reply_context(
@@ -421,16 +423,17 @@ pub async fn get_reply_context(
     .bind(ticket)
     .fetch_optional(&mut *conn)
     .await?;
-    let latest: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT channel, account, conversation FROM messages WHERE ticket_id = ? \
+    type Latest = (String, Option<String>, Option<String>, Option<String>);
+    let latest: Option<Latest> = sqlx::query_as(
+        "SELECT channel, account, conversation, external_id FROM messages WHERE ticket_id = ? \
          AND kind = 'customer' ORDER BY id DESC LIMIT 1",
     )
     .bind(ticket)
     .fetch_optional(&mut *conn)
     .await?;
-    let (channel, account, conversation) = match latest {
-        Some((c, a, v)) => (c.parse().unwrap_or_default(), a, v),
-        None => (Channel::Email, None, None),
+    let (channel, account, conversation, external_id) = match latest {
+        Some((c, a, v, x)) => (c.parse().unwrap_or_default(), a, v, x),
+        None => (Channel::Email, None, None, None),
     };
     Ok(ReplyContext {
         customer,
@@ -440,6 +443,7 @@ pub async fn get_reply_context(
         channel,
         account,
         conversation,
+        external_id,
     })
 }
 

@@ -68,6 +68,7 @@ pub async fn insert_channel_outbox(
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
     pub id: i64,
+    pub ticket_id: Option<TicketId>,
     pub channel: Channel,
     pub account: Option<String>,
     /// The payload of a channel other than email (JSON).
@@ -97,8 +98,8 @@ pub async fn list_due(
     pushed: &[String],
 ) -> Result<Vec<OutboxItem>> {
     let rows = sqlx::query(concat!(
-        "SELECT id, message_id, mail_from, rcpt_to, raw, attempts, channel, account, payload \
-         FROM outbox WHERE ",
+        "SELECT id, ticket_id, message_id, mail_from, rcpt_to, raw, attempts, channel, account, \
+         payload FROM outbox WHERE ",
         worker_rows!(),
         " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
     ))
@@ -113,6 +114,7 @@ pub async fn list_due(
             let channel: String = r.try_get("channel")?;
             Ok(OutboxItem {
                 id: r.try_get("id")?,
+                ticket_id: r.try_get("ticket_id")?,
                 channel: channel.parse().unwrap_or_default(),
                 account: r.try_get("account")?,
                 payload: r.try_get("payload")?,
@@ -205,6 +207,17 @@ pub async fn mark_retry(
     .bind(id)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Replaces a channel row's payload (a transport's progress through a reply sent in
+/// parts), so that a retry continues where the last attempt stopped.
+pub async fn set_payload(conn: &mut SqliteConnection, id: i64, payload: &str) -> Result<()> {
+    sqlx::query("UPDATE outbox SET payload = ? WHERE id = ?")
+        .bind(payload)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

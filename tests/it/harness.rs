@@ -377,6 +377,30 @@ email = "alice@example.com"
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs one statement straight on SQLite (to set up a state the daemon must survive).
+    pub fn execute(&self, sql: &str) {
+        let db = self.db_path();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", db.display()))
+                    .await
+                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            })
+        })
+        .join()
+        .unwrap()
+    }
+
     /// [`Desk::count`], or None while the database cannot answer it yet (a daemon just
     /// started may not have created or migrated it).
     pub fn try_count(&self, sql: &str) -> Option<i64> {

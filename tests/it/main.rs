@@ -36,6 +36,7 @@ mod resilience;
 mod spoofing;
 mod support;
 mod support_smoke;
+mod telegram;
 mod templates;
 mod tls;
 mod triage;

@@ -1,5 +1,5 @@
-//! The JSON channel's way in and out of the database: pushed and polled messages become
-//! [`Inbound`] messages for intake (the same unit of work as mail), and the pull outbox is
+//! The JSON channel's way in and out of the database: pushed and polled messages go
+//! through intake by way of `channels::chat` (the same unit of work as mail), and the pull outbox is
 //! read and acknowledged through the store. [`StoreBackend`] is what the HTTP router calls;
 //! [`feed_loop`] polls a relay's feed.
 //!
@@ -13,41 +13,26 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{self, DeliveryOutcome};
 use super::http::{BoxFuture, Health, JsonBackend};
 use super::wire::{Delivery, JsonMessage, PushResult};
-use crate::channels::email::parse::{AttachmentMeta, MAX_TEXT_BYTES, clean_text, html_to_text};
+use crate::channels::chat;
 use crate::clock::db_time;
 use crate::config::JsonChannelConfig;
-use crate::domain::address::Mailbox;
-use crate::domain::inbound::Inbound;
 use crate::domain::{Channel, TicketId};
 use crate::intake::pipeline::Pipeline;
-use crate::intake::{BatchItem, Outcome};
-use crate::store::{Store, cursors, messages, outbox};
-
-/// Message-IDs of chat messages end in this domain: never one of ours, never a mail's.
-pub const MESSAGE_ID_DOMAIN: &str = "json.postdesk.invalid";
-/// Longest ticket subject taken from a chat message's first line.
-const SUBJECT_CHARS: usize = 120;
+use crate::store::{Store, cursors, outbox};
 
 /// The customer identity of a chat sender.
 pub fn identity(account: &str, sender_id: &str) -> String {
-    format!("{}:{account}:{}", Channel::Json, clean_text(sender_id, 512))
+    chat::identity(Channel::Json, account, sender_id)
 }
 
-/// The Message-ID a chat message is stored under: a digest of (account, external id), so
-/// that a retry is found as a copy and no outside text ends up in a Message-ID.
+/// The Message-ID a JSON-channel message is stored under (see [`chat::message_id`]).
 pub fn message_id(account: &str, external_id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(account.as_bytes());
-    h.update([0]);
-    h.update(external_id.as_bytes());
-    let hex = hex::encode(h.finalize());
-    format!("{}@{MESSAGE_ID_DOMAIN}", hex.get(..40).unwrap_or(&hex))
+    chat::message_id(Channel::Json, account, external_id)
 }
 
 /// The raw record kept for a chat message (what `message raw` shows): the message as the
@@ -78,58 +63,6 @@ pub fn raw_record(account: &str, m: &JsonMessage) -> Vec<u8> {
     serde_json::to_vec_pretty(&v).unwrap_or_default()
 }
 
-/// A chat message as intake sees it.
-pub fn to_inbound(account: &str, m: &JsonMessage, raw: &[u8]) -> Inbound {
-    let mut text = m.text.clone();
-    if text.trim().is_empty()
-        && let Some(html) = &m.html
-    {
-        text = html_to_text(html);
-    }
-    let body_text = clean_text(&text, MAX_TEXT_BYTES);
-    let first_line = body_text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
-    let mut subject: String = first_line.chars().take(SUBJECT_CHARS).collect();
-    if subject.is_empty() && !m.attachments.is_empty() {
-        subject = format!("({} attachment(s))", m.attachments.len());
-    }
-    let name = clean_text(&m.sender.name, 256);
-    Inbound {
-        channel: Channel::Json,
-        account: Some(account.to_string()),
-        external_id: Some(m.external_id.clone()),
-        conversation: Some(m.conversation_id.clone()),
-        sender_email: m.sender.email.clone(),
-        message_id: message_id(account, &m.external_id),
-        from: Some(Mailbox {
-            name: (!name.is_empty()).then_some(name),
-            address: identity(account, &m.sender.id),
-        }),
-        from_count: 1,
-        subject,
-        date: m.sent_at.map(|t| t.timestamp()),
-        first_text_len: body_text.len(),
-        text_parts: 1,
-        html_only: m.text.trim().is_empty() && m.html.is_some(),
-        body_text,
-        attachments: m
-            .attachments
-            .iter()
-            .map(|a| AttachmentMeta {
-                filename: Some(clean_text(&a.name, 256)),
-                content_type: clean_text(&a.content_type, 256),
-                size: a.data.len(),
-            })
-            .collect(),
-        raw_sha256: hex::encode(Sha256::digest(raw)),
-        body_sha256: hex::encode(Sha256::digest(m.text.as_bytes())),
-        ..Inbound::default()
-    }
-}
-
 /// Stores `messages` of `account` in the caller's transaction, through intake: one
 /// [`PushResult`] per message, in order.
 pub async fn ingest(
@@ -138,36 +71,21 @@ pub async fn ingest(
     account: &str,
     batch: &[JsonMessage],
 ) -> Result<Vec<PushResult>> {
-    let raws: Vec<Vec<u8>> = batch.iter().map(|m| raw_record(account, m)).collect();
-    let parsed: Vec<Inbound> = batch
+    let with_raw: Vec<(JsonMessage, Vec<u8>)> = batch
         .iter()
-        .zip(&raws)
-        .map(|(m, raw)| to_inbound(account, m, raw))
+        .map(|m| (m.clone(), raw_record(account, m)))
         .collect();
-    let items: Vec<BatchItem<'_>> = raws
-        .iter()
-        .zip(&parsed)
-        .map(|(raw, p)| BatchItem::new(raw, Some(p), None))
-        .collect();
-    let outcomes = pipeline.ingest_many(conn, &items).await?;
-    let mut out = Vec::with_capacity(batch.len());
-    for (m, o) in batch.iter().zip(outcomes) {
-        let (ticket, duplicate) = match o {
-            Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. } => {
-                (Some(ticket), false)
-            }
-            Outcome::Duplicate { row } => (messages::find_ticket_of_row(conn, row).await?, true),
-            Outcome::Bounce { ticket, .. } | Outcome::Held { ticket, .. } => (ticket, false),
-            Outcome::AgentMail { ticket, .. } => (ticket, false),
-            Outcome::Unprocessable { .. } | Outcome::Rejected { .. } => (None, false),
-        };
-        out.push(PushResult {
-            external_id: m.external_id.clone(),
-            ticket_id: ticket,
-            duplicate,
-        });
-    }
-    Ok(out)
+    Ok(
+        chat::ingest(pipeline, conn, Channel::Json, account, &with_raw)
+            .await?
+            .into_iter()
+            .map(|r| PushResult {
+                external_id: r.external_id,
+                ticket_id: r.ticket_id,
+                duplicate: r.duplicate,
+            })
+            .collect(),
+    )
 }
 
 /// The router's backend over the store.

@@ -27,36 +27,11 @@ pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 /// Longest feed cursor, in bytes.
 pub const MAX_CURSOR_BYTES: usize = 1024;
 
-/// A validated inbound message, ready for the backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonMessage {
-    /// The relay's id of this message; pushes are idempotent per (account, external_id).
-    pub external_id: String,
-    /// The relay's id of the conversation (phone number, chat id...): one ticket thread.
-    pub conversation_id: String,
-    pub sender: JsonSender,
-    pub text: String,
-    pub html: Option<String>,
-    /// When the message was sent, if the relay knows it.
-    pub sent_at: Option<DateTime<Utc>>,
-    pub attachments: Vec<JsonAttachment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonSender {
-    pub id: String,
-    pub name: String,
-    /// Lower-cased; checked to look like an address (one `@`, no spaces or brackets).
-    pub email: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonAttachment {
-    pub name: String,
-    pub content_type: String,
-    /// The decoded bytes.
-    pub data: Vec<u8>,
-}
+/// A validated inbound message, ready for the backend: the chat message every chat
+/// channel hands to intake (`channels::chat`).
+pub use crate::channels::chat::{
+    ChatAttachment as JsonAttachment, ChatMessage as JsonMessage, ChatSender as JsonSender,
+};
 
 /// Whether a [`WireError`] is about the shape of the JSON or about its values; the HTTP
 /// layer answers 400 for the first and 422 for the second.

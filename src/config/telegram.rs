@@ -1,0 +1,210 @@
+//! `[[channel.telegram]]`: a bot on the Telegram Bot API (`channels::telegram`), checked
+//! with every problem kept.
+//!
+//! ```toml
+//! [[channel.telegram]]
+//! account = "shop_bot"                           # [a-z0-9_-]{1,32}, unique
+//! token_file = "/etc/postdesk/telegram.token"    # or token / token_env / token_credential
+//! api_base = "https://api.telegram.org"          # tests point this at a local server
+//! poll_timeout_secs = 30                         # getUpdates long-poll timeout, 0-50
+//! rate_per_second = 25                           # sends per second, the whole bot
+//! per_chat_per_minute = 20                       # sends per minute into one chat
+//! max_file_mb = 20                               # largest document or photo fetched
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Secret, SecretSources, Secrets, http_url, raw, read_secret, valid_account};
+
+/// The Bot API's public address.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+
+/// One Telegram bot.
+#[derive(Debug, Clone)]
+pub struct TelegramChannelConfig {
+    /// `[a-z0-9_-]{1,32}`, unique: our name for the bot, in identities and logs.
+    pub account: String,
+    /// The bot token (`123456:ABC...`): it is part of every request path, so it is a secret.
+    pub token: Secret,
+    /// The Bot API base, without a trailing slash.
+    pub api_base: String,
+    /// `getUpdates`' long-poll timeout.
+    pub poll_timeout: Duration,
+    /// Sends per second for the whole bot (Telegram allows about 30).
+    pub rate_per_second: u32,
+    /// Sends per minute into one chat (Telegram allows 20 in a group).
+    pub per_chat_per_minute: u32,
+    /// Largest document or photo fetched through `getFile` (the Bot API serves 20 MB).
+    pub max_file_bytes: usize,
+}
+
+pub(super) fn telegram_channels(
+    raw: Vec<raw::RawTelegramChannel>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
+    problems: &mut Vec<String>,
+) -> Vec<TelegramChannelConfig> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let account = c.account.clone().unwrap_or_default();
+        let ctx = if account.trim().is_empty() {
+            format!("channel.telegram #{}", i + 1)
+        } else {
+            format!("channel.telegram {account:?}")
+        };
+        if account.trim().is_empty() {
+            problems.push(format!("{ctx}: account is required"));
+        } else if !valid_account(&account) {
+            problems.push(format!(
+                "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
+            ));
+        } else if !seen.insert(account.clone()) {
+            problems.push(format!(
+                "{ctx}: account is used by two [[channel.telegram]]"
+            ));
+        }
+        let inline_given = c.token.is_some();
+        let token = read_secret(
+            &ctx,
+            "token",
+            SecretSources {
+                inline: c.token,
+                file: c.token_file,
+                env_name: c.token_env,
+                credential: c.token_credential,
+            },
+            base,
+            env,
+            true,
+            secrets,
+            problems,
+        );
+        if let Some(t) = &token {
+            let t = t.expose();
+            if t.is_empty() {
+                if secrets == Secrets::Required || inline_given {
+                    problems.push(format!("{ctx}: the token is empty"));
+                }
+            } else if !looks_like_token(t) {
+                // The token goes into a URL path: anything else would change the request.
+                problems.push(format!(
+                    "{ctx}: the token must look like 123456:ABC-def_..., digits, a colon, then letters, digits, - and _"
+                ));
+            }
+        }
+        let api_base = http_url(
+            Some(c.api_base.unwrap_or_else(|| TELEGRAM_API.to_string())),
+            &format!("{ctx}: api_base"),
+            problems,
+        )
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_default();
+        let timeout = c.poll_timeout_secs.unwrap_or(30);
+        if timeout > 50 {
+            problems.push(format!(
+                "{ctx}: poll_timeout_secs must be 0-50, not {timeout}"
+            ));
+        }
+        let rate = c.rate_per_second.unwrap_or(25);
+        if !(1..=1000).contains(&rate) {
+            problems.push(format!("{ctx}: rate_per_second must be 1-1000"));
+        }
+        let per_chat = c.per_chat_per_minute.unwrap_or(20);
+        if !(1..=6000).contains(&per_chat) {
+            problems.push(format!("{ctx}: per_chat_per_minute must be 1-6000"));
+        }
+        let max_file_mb = c.max_file_mb.unwrap_or(20);
+        if !(1..=100).contains(&max_file_mb) {
+            problems.push(format!("{ctx}: max_file_mb must be 1-100"));
+        }
+        out.push(TelegramChannelConfig {
+            account,
+            token: token.unwrap_or_default(),
+            api_base,
+            poll_timeout: Duration::from_secs(timeout.min(50)),
+            rate_per_second: rate.clamp(1, 1000),
+            per_chat_per_minute: per_chat.clamp(1, 6000),
+            max_file_bytes: (max_file_mb.clamp(1, 100) as usize) * 1024 * 1024,
+        });
+    }
+    out
+}
+
+/// `<digits>:<letters, digits, - and _>`, as BotFather hands them out.
+fn looks_like_token(t: &str) -> bool {
+    let Some((id, secret)) = t.split_once(':') else {
+        return false;
+    };
+    !id.is_empty()
+        && id.len() <= 20
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && !secret.is_empty()
+        && secret.len() <= 256
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    const BASE: &str = "[[mailbox]]\nname = \"support\"\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword = \"p\"\naddresses = [\"support@example.com\"]\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"support@example.com\"\n";
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_bot_reads_with_its_defaults() {
+        let text = format!(
+            "{BASE}[[channel.telegram]]\naccount = \"shop_bot\"\ntoken = \"123456:ABC-def_9\"\napi_base = \"http://127.0.0.1:9/\"\n"
+        );
+        let cfg = parse(&text, Path::new(""), &no_env).unwrap();
+        let t = &cfg.telegram_channels[0];
+        assert_eq!(t.account, "shop_bot");
+        assert_eq!(t.token.expose(), "123456:ABC-def_9");
+        assert_eq!(t.api_base, "http://127.0.0.1:9");
+        assert_eq!(t.poll_timeout, Duration::from_secs(30));
+        assert_eq!(t.per_chat_per_minute, 20);
+        assert!(
+            !format!("{t:?}").contains("ABC-def"),
+            "the token leaks in Debug"
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_bot_is_named() {
+        let text = format!(
+            "{BASE}[[channel.telegram]]\naccount = \"Shop Bot\"\ntoken = \"123/../x\"\napi_base = \"ftp://x\"\npoll_timeout_secs = 90\nrate_per_second = 0\n"
+        );
+        let all = parse(&text, Path::new(""), &no_env)
+            .unwrap_err()
+            .problems
+            .join("\n");
+        for needle in [
+            "channel.telegram \"Shop Bot\": account must be",
+            "the token must look like",
+            "api_base: \"ftp://x\" must be an http",
+            "poll_timeout_secs must be 0-50",
+            "rate_per_second must be 1-1000",
+        ] {
+            assert!(all.contains(needle), "{needle:?} missing from:\n{all}");
+        }
+    }
+
+    #[test]
+    fn a_bot_without_a_token_is_refused() {
+        let text = format!("{BASE}[[channel.telegram]]\naccount = \"b\"\n");
+        let all = parse(&text, Path::new(""), &no_env)
+            .unwrap_err()
+            .problems
+            .join("\n");
+        assert!(all.contains("channel.telegram \"b\""), "{all}");
+        assert!(all.contains("token"), "{all}");
+    }
+}

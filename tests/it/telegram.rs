@@ -1,0 +1,411 @@
+//! Issue 15: the Telegram bridge with the real daemon, against a local Bot API server
+//! (`support::telegram`) and, for the agents' side, real Dovecot and a real SMTP server.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::agents::{AGENT_CONFIG, alice_reply, mails_to, token_of};
+use crate::harness::{Desk, Opts, RunningDaemon, eventually};
+use crate::support::telegram::{FakeTelegram, Fault, TOKEN};
+
+const ANN: i64 = 5_550_001;
+
+fn telegram_desk(tg: &FakeTelegram, extra_bot_lines: &str) -> Desk {
+    let extra = format!(
+        "{AGENT_CONFIG}\n[admin]\nemail = \"admin@example.com\"\n\n[[channel.telegram]]\naccount = \"shop_bot\"\ntoken = \"{TOKEN}\"\napi_base = \"{}\"\npoll_timeout_secs = 1\n{extra_bot_lines}",
+        tg.api_base()
+    );
+    Desk::with(Opts {
+        autoreply: false,
+        notify: true,
+        extra: Box::leak(extra.into_boxed_str()),
+        ..Opts::default()
+    })
+}
+
+/// The tickets once `n` exist.
+fn wait_tickets(desk: &Desk, n: usize, d: &RunningDaemon) -> Vec<Value> {
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.try_count("SELECT COUNT(*) FROM tickets")
+            .is_some_and(|c| c >= n as i64)
+    });
+    assert!(ok, "expected {n} ticket(s):\n{}", d.log_text());
+    desk.tickets()
+}
+
+fn notification(desk: &Desk, ticket: i64) -> crate::support::CapturedMail {
+    let mut found = None;
+    let ok = eventually(Duration::from_secs(30), || {
+        found = mails_to(&desk.smtp.messages(), "alice@example.com")
+            .into_iter()
+            .find(|m| m.subject().contains(&format!("[#{ticket}]")));
+        found.is_some()
+    });
+    assert!(ok, "no notification to alice for ticket #{ticket}");
+    found.unwrap()
+}
+
+#[test]
+fn a_chat_message_opens_a_ticket_the_mail_answer_reaches_the_chat_and_a_restart_duplicates_nothing()
+{
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let asked = tg.customer_writes(ANN, "Ann", "My order 4471 never arrived. Where is it?");
+    let mut d = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 1, &d);
+    let ticket = tickets[0]["id"].as_i64().unwrap();
+    let shown = desk.show(ticket);
+    let m = &shown["messages"][0];
+    assert_eq!(m["channel"], "telegram", "{shown:#}");
+    assert_eq!(m["account"], "shop_bot");
+    assert_eq!(m["external_id"], format!("{ANN}:{asked}"));
+    assert_eq!(m["conversation"], ANN.to_string());
+    assert!(
+        m["body_text"].as_str().unwrap().contains("order 4471"),
+        "{m:#}"
+    );
+
+    // Offsets: the first poll confirms nothing; once the page is stored the next carries
+    // the offset past it, and Telegram forgets the update.
+    let ok = eventually(Duration::from_secs(20), || tg.unconfirmed() == 0);
+    assert!(
+        ok,
+        "the stored update was never confirmed:\n{}",
+        d.log_text()
+    );
+    let polls = tg.calls("getUpdates");
+    assert!(polls[0].params.get("offset").is_none(), "{:?}", polls[0]);
+    assert_eq!(polls[0].params["allowed_updates"], json!(["message"]));
+    assert_eq!(polls[0].params["timeout"], 1);
+    let update_id = polls
+        .iter()
+        .find_map(|c| c.params.get("offset").and_then(Value::as_i64))
+        .expect("no poll carried an offset");
+    assert_eq!(
+        desk.query_string(
+            "SELECT cursor FROM channel_cursors WHERE channel = 'telegram' AND account = 'shop_bot'"
+        ),
+        update_id.to_string()
+    );
+
+    // The agent answers by mail; the answer goes into the chat, as a reply to Ann's message.
+    let n = notification(&desk, ticket);
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        ticket,
+        &n,
+        "alice-tg-1@example.com",
+        "Hello Ann, your parcel left our warehouse today.",
+    ));
+    let ok = eventually(Duration::from_secs(30), || !tg.sent().is_empty());
+    assert!(ok, "nothing reached the chat:\n{}", d.log_text());
+    let sent = tg.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].chat_id, ANN);
+    assert_eq!(sent[0].reply_to, Some(asked));
+    assert!(
+        sent[0].text.contains("parcel left our warehouse"),
+        "{sent:?}"
+    );
+
+    // The customer writes again: same ticket (the conversation's open ticket).
+    tg.customer_writes(ANN, "Ann", "Thanks! And the invoice?");
+    let ok = eventually(Duration::from_secs(30), || desk.messages(ticket).len() >= 3);
+    assert!(ok, "the second message did not join:\n{}", d.log_text());
+    d.terminate();
+
+    // A restart after every confirmation was lost: Telegram hands everything out again,
+    // and nothing is stored twice, nor sent twice.
+    tg.forget_confirmations();
+    let marker = tg.customer_writes(ANN + 1, "Bo", "A new question after the restart");
+    let d2 = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 2, &d2);
+    let ok = eventually(Duration::from_secs(20), || tg.unconfirmed() == 0);
+    assert!(ok, "{}", d2.log_text());
+    assert_eq!(tickets.len(), 2, "{tickets:#?}");
+    assert_eq!(
+        desk.count(
+            "SELECT COUNT(*) FROM messages WHERE channel = 'telegram' AND direction = 'inbound'"
+        ),
+        3
+    );
+    assert!(
+        desk.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE external_id = '{}:{marker}'",
+            ANN + 1
+        )) == 1
+    );
+    assert_eq!(tg.sent().len(), 1, "an answer went out twice");
+}
+
+#[test]
+fn documents_and_photos_come_through_get_file_and_are_kept_with_the_message() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let pdf = b"%PDF-1.4 invoice 4471".to_vec();
+    let doc = tg.add_file("documents/file_1.pdf", &pdf);
+    let big = tg.add_file("photos/file_2.jpg", &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]);
+    let small = tg.add_file("photos/file_3.jpg", &[0xFF, 0xD8]);
+    tg.customer_message(
+        ANN,
+        "Ann",
+        json!({
+            "caption": "The invoice and a photo of the box",
+            "document": {"file_id": doc, "file_unique_id": "u1", "file_name": "invoice.pdf",
+                         "mime_type": "application/pdf", "file_size": pdf.len()},
+            "photo": [{"file_id": small, "file_unique_id": "u3", "width": 90, "height": 90},
+                      {"file_id": big, "file_unique_id": "u2", "width": 800, "height": 600}]
+        }),
+    );
+    let d = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 1, &d);
+    let m = &desk.messages(tickets[0]["id"].as_i64().unwrap())[0];
+    let names: Vec<&str> = m["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{m:#}");
+    assert_eq!(names[0], "invoice.pdf");
+    assert_eq!(m["attachments"][0]["size"], pdf.len());
+    assert_eq!(
+        m["attachments"][1]["size"], 7,
+        "the largest photo size is kept"
+    );
+    let fetched: Vec<String> = tg
+        .calls("getFile")
+        .iter()
+        .map(|c| c.params["file_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fetched, [doc, big]);
+    // The raw record keeps the update and the bytes.
+    let raw = desk.cmd(&["message", "raw", &m["id"].as_i64().unwrap().to_string()]);
+    let raw: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        raw["update"]["message"]["document"]["file_name"],
+        "invoice.pdf"
+    );
+    assert_eq!(
+        raw["files"][0]["data_base64"],
+        base64_of(&pdf),
+        "the document's bytes are not in the raw record"
+    );
+}
+
+fn base64_of(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn retry_after_on_429_is_honoured_for_polls_and_sends_and_the_answer_goes_out_once() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    tg.fault("getUpdates", Fault::RetryAfter(3));
+    tg.customer_writes(ANN, "Ann", "Is the shop open on Sunday?");
+    let d = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 1, &d);
+    let polls = tg.calls("getUpdates");
+    assert!(polls.len() >= 2);
+    let waited = polls[1].at.duration_since(polls[0].at);
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "polled again {waited:?} after a retry_after of 3 s"
+    );
+
+    let ticket = tickets[0]["id"].as_i64().unwrap();
+    tg.fault("sendMessage", Fault::RetryAfter(2));
+    let n = notification(&desk, ticket);
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        ticket,
+        &n,
+        "alice-tg-2@example.com",
+        "Yes, from 10 to 16.",
+    ));
+    let ok = eventually(Duration::from_secs(40), || !tg.sent().is_empty());
+    assert!(ok, "the answer never went out:\n{}", d.log_text());
+    let sends = tg.calls("sendMessage");
+    assert_eq!(sends.len(), 2, "one refused with 429, one accepted");
+    assert!(sends[1].at.duration_since(sends[0].at) >= Duration::from_millis(1900));
+    assert_eq!(tg.sent().len(), 1);
+}
+
+#[test]
+fn bad_answers_from_the_platform_are_survived_and_named() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    tg.fault("getUpdates", Fault::Body(b"{\"ok\": tru".to_vec()));
+    tg.fault("getUpdates", Fault::Body(b"\xff\xfe not utf-8".to_vec()));
+    tg.fault("getUpdates", Fault::Status(502));
+    let mut huge = b"{\"ok\":true,\"result\":[{\"update_id\":1,\"message\":{\"message_id\":1,\"chat\":{\"id\":7},\"text\":\"".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    huge.extend(b"\"}}]}");
+    tg.fault("getUpdates", Fault::Body(huge));
+    // Unknown update types and a message of a broken shape, between two good ones.
+    tg.customer_writes(ANN, "Ann", "first good message");
+    tg.push_update(json!({"callback_query": {"id": "1", "data": "x"}}));
+    tg.push_update(json!({"brand_new_update_type_2030": {"whatever": [1, 2]}}));
+    tg.push_update(json!({"message": {"message_id": "not a number", "chat": {"id": 9}}}));
+    tg.push_update(json!({"message": {"message_id": 3, "chat": {"id": 10}, "from": {"id": 10, "is_bot": true, "first_name": "OtherBot"}, "text": "I am a bot"}}));
+    tg.customer_writes(ANN + 7, "Cy", "second good message");
+    let d = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 2, &d);
+    let ok = eventually(Duration::from_secs(30), || tg.unconfirmed() == 0);
+    assert!(ok, "{}", d.log_text());
+    let log = d.log_text();
+    for needle in [
+        "not JSON",
+        "not UTF-8",
+        "502",
+        "callback_query",
+        "brand_new_update_type_2030",
+        "message_id",
+        "from a bot",
+    ] {
+        assert!(
+            log.contains(needle),
+            "{needle:?} missing from the log:\n{log}"
+        );
+    }
+    // The 10 MB message went in, its text cut to the text limit, and the daemon runs on.
+    assert_eq!(tickets.len(), 3, "{tickets:#?}");
+    assert!(
+        desk.count("SELECT MAX(LENGTH(body_text)) FROM messages WHERE channel = 'telegram'")
+            < 10 * 1024 * 1024
+    );
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM messages WHERE body_text = 'I am a bot'"),
+        0
+    );
+    // A platform that hangs is survived too: the poll times out and the next one works.
+    tg.fault("getUpdates", Fault::Hang(Duration::from_secs(25)));
+    tg.customer_writes(ANN + 8, "Di", "after the hang");
+    let ok = eventually(Duration::from_secs(60), || {
+        desk.count("SELECT COUNT(*) FROM tickets") >= 4
+    });
+    assert!(ok, "nothing came in after a hang:\n{}", d.log_text());
+}
+
+#[test]
+fn a_cursor_from_the_future_loses_nothing() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    // A first run creates the database; then the stored cursor is set far ahead.
+    tg.customer_writes(ANN, "Ann", "before");
+    let mut d = desk.spawn_daemon(&[]);
+    wait_tickets(&desk, 1, &d);
+    let ok = eventually(Duration::from_secs(20), || tg.unconfirmed() == 0);
+    assert!(ok);
+    d.terminate();
+    desk.execute("UPDATE channel_cursors SET cursor = '999999999' WHERE channel = 'telegram'");
+    tg.customer_writes(ANN + 1, "Bo", "written while the cursor was in the future");
+    let d = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 2, &d);
+    assert_eq!(tickets.len(), 2);
+    let ok = eventually(Duration::from_secs(10), || {
+        d.log_text().contains("below the stored offset 999999999")
+    });
+    assert!(ok, "{}", d.log_text());
+    // No poll ever sent the future offset (that would have confirmed, and lost, updates).
+    assert!(
+        tg.calls("getUpdates")
+            .iter()
+            .all(|c| c.params.get("offset") != Some(&json!(999_999_999))),
+    );
+}
+
+#[test]
+fn a_revoked_token_disables_the_bot_and_alerts_the_admin_once() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    tg.customer_writes(ANN, "Ann", "hello");
+    let mut d = desk.spawn_daemon(&[]);
+    wait_tickets(&desk, 1, &d);
+    tg.revoke();
+    let mut alert = None;
+    let ok = eventually(Duration::from_secs(30), || {
+        alert = mails_to(&desk.smtp.messages(), "admin@example.com")
+            .into_iter()
+            .find(|m| m.subject().contains("shop_bot"));
+        alert.is_some()
+    });
+    assert!(ok, "no alert to the admin:\n{}", d.log_text());
+    let body = alert.unwrap().body_text();
+    assert!(body.contains("disabled"), "{body}");
+    assert!(!body.contains(TOKEN), "the alert shows the token");
+    assert!(!d.log_text().contains(TOKEN), "the log shows the token");
+    let polls = tg.calls("getUpdates").len();
+    // The daemon runs on: mail still comes in.
+    desk.deliver(&crate::harness::mail(
+        "Eve <eve@customer.org>",
+        "support@example.com",
+        "Still there?",
+        "eve-1@customer.org",
+        "",
+        "Mail still works.",
+    ));
+    wait_tickets(&desk, 2, &d);
+    assert_eq!(
+        tg.calls("getUpdates").len(),
+        polls,
+        "the disabled bot kept polling"
+    );
+    d.terminate();
+    // A restart with the same token: still disabled, no second alert.
+    let d2 = desk.spawn_daemon(&[]);
+    let ok = eventually(Duration::from_secs(20), || {
+        d2.log_text().contains("is disabled")
+    });
+    assert!(ok, "{}", d2.log_text());
+    assert_eq!(tg.calls("getUpdates").len(), polls);
+    assert_eq!(
+        mails_to(&desk.smtp.messages(), "admin@example.com")
+            .iter()
+            .filter(|m| m.subject().contains("shop_bot"))
+            .count(),
+        1
+    );
+    assert!(
+        desk.query_string("SELECT disabled_reason FROM channel_cursors WHERE channel = 'telegram'")
+            .contains("401")
+    );
+}
+
+#[test]
+fn a_send_that_got_no_answer_is_parked_for_the_agent_not_resent() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    tg.customer_writes(ANN, "Ann", "Can I change my delivery address?");
+    let d = desk.spawn_daemon(&[]);
+    let tickets = wait_tickets(&desk, 1, &d);
+    let ticket = tickets[0]["id"].as_i64().unwrap();
+    tg.fault("sendMessage", Fault::DoThenDrop);
+    let n = notification(&desk, ticket);
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        ticket,
+        &n,
+        "alice-tg-3@example.com",
+        "Yes, tell me the new address.",
+    ));
+    let mut notice = None;
+    let start = Instant::now();
+    let ok = eventually(Duration::from_secs(40), || {
+        notice = mails_to(&desk.smtp.messages(), "alice@example.com")
+            .into_iter()
+            .find(|m| m.body_text().contains("may or may not have reached"));
+        notice.is_some()
+    });
+    assert!(ok, "no notice of the parked answer:\n{}", d.log_text());
+    assert!(start.elapsed() < Duration::from_secs(40));
+    // It did reach the chat once, and it is not sent again.
+    assert_eq!(tg.sent().len(), 1);
+    assert_eq!(tg.calls("sendMessage").len(), 1);
+    assert!(
+        desk.query_string("SELECT last_error FROM outbox WHERE channel = 'telegram'")
+            .starts_with("parked")
+    );
+}
