@@ -62,6 +62,9 @@
 //!    to the customer once, on the channel they last wrote from) or held with a capped
 //!    notice. `agent::kb` runs `#kb` (propose the answer as a draft, admins approve or
 //!    reject, request, search) and `#wrong` (a correction that trains `kb::classifier`).
+//!    `#link <email>` links a chat sender's identity to that customer (profiles and
+//!    history become one; the chat ticket joins their open ticket) and `#via <channel>`
+//!    sends one answer on another channel than the customer's latest.
 //!    `#profile note|tier|lang` changes the ticket's customer (`store::profiles`; the notes
 //!    and a tier's dedicated-service-plan prompt, `profile::plan_prompt`, show in every
 //!    later notification) and `#feedback` records a pain point, themed by the pure

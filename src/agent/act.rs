@@ -444,6 +444,10 @@ pub(super) async fn act(
             body: &reply.body,
             transfer,
             categories: &cfg.rules.categories(),
+            link_since: &db_time(
+                now - chrono::Duration::from_std(cfg.threading.link_window)
+                    .unwrap_or_else(|_| chrono::Duration::days(7)),
+            ),
         },
         &reply.commands,
     )
@@ -508,6 +512,32 @@ pub(super) async fn act(
     if already_sent.is_some() {
         relay = false;
     }
+    // Where the answer goes: the channel the customer last wrote from, or `#via`'s.
+    let mut route = side.ctx.clone();
+    if let Some(via) = report.via.filter(|v| *v != side.ctx.channel) {
+        let refused = if via == Channel::Email {
+            route.channel = Channel::Email;
+            (!side.ctx.customer.contains('@'))
+                .then(|| "the customer has no email address yet; #link one first".to_string())
+        } else {
+            match messages::find_latest_on_channel(conn, t.id, via).await? {
+                Some((account, conversation, external_id)) => {
+                    route.channel = via;
+                    route.account = account;
+                    route.conversation = conversation;
+                    route.external_id = external_id;
+                    None
+                }
+                None => Some(format!(
+                    "the customer never wrote from {via} on this ticket; nothing was sent"
+                )),
+            }
+        };
+        if let Some(why) = refused {
+            extra_rejected.push((format!("#via {via}"), why));
+            relay = false;
+        }
+    }
     let kind = if note {
         MessageKind::Note
     } else if relay {
@@ -561,18 +591,18 @@ pub(super) async fn act(
     } else {
         ReplyOutcome::NothingSent
     };
-    if relay && side.ctx.channel != Channel::Email {
+    if relay && route.channel != Channel::Email {
         // The customer last wrote from a chat channel: the answer goes back there, as text.
         if !crate::channels::email::parse::attachments_of(it.raw).is_empty() {
             extra_rejected.push((
                 "(your attachments)".into(),
                 format!(
                     "the customer writes from the {} channel, which carries text only; they were not sent",
-                    side.ctx.channel
+                    route.channel
                 ),
             ));
         }
-        match queue_on_channel(pl, conn, &t, &side.ctx, &text, &now_s).await {
+        match queue_on_channel(pl, conn, &t, &route, &text, &now_s).await {
             Ok(()) => outcome = ReplyOutcome::SentToCustomer,
             Err(e) => extra_rejected.push((
                 "(your text)".into(),

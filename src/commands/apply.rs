@@ -36,6 +36,9 @@ pub struct ApplyContext<'a> {
     pub transfer: Option<Result<TransferRoute, String>>,
     /// The categories of the configured rules, for the theme of `#feedback`.
     pub categories: &'a [String],
+    /// `#link` joins the open ticket of the linked customer updated at or after this
+    /// database time (now less `[threading] link_window_days`).
+    pub link_since: &'a str,
 }
 
 impl ApplyContext<'_> {
@@ -69,6 +72,8 @@ pub struct ApplyReport {
     pub merged_into: Option<TicketId>,
     /// The `command_log` row of this reply's changes, if it changed anything.
     pub command_log_id: Option<i64>,
+    /// `#via`: the channel this reply goes out on.
+    pub via: Option<crate::domain::Channel>,
 }
 
 /// Applies one reply's commands (in the form `commands::parse::ParsedReply::commands`
@@ -126,9 +131,17 @@ pub async fn load(
     {
         snapshot.away = triage::away_agents(conn).await?.contains(ctx.agent);
     }
-    if commands
-        .iter()
-        .any(|(_, _, c)| matches!(c, Command::Profile(_)))
+    let link = commands.iter().find_map(|(_, _, c)| match c {
+        Command::Link(email) => Some(email.clone()),
+        _ => None,
+    });
+    if let Some(email) = &link {
+        snapshot.link_ticket = profiles::find_open_ticket_of(conn, email, ctx.link_since).await?;
+    }
+    if link.is_some()
+        || commands
+            .iter()
+            .any(|(_, _, c)| matches!(c, Command::Profile(_)))
     {
         let (id, email, tier, language) = profiles::customer_of_ticket(conn, id).await?;
         snapshot.customer = Some(plan::CustomerFacts {
@@ -203,6 +216,18 @@ pub async fn write(
             Write::Away(away) => {
                 triage::set_away(conn, agent_name, *away, now).await?;
             }
+            Write::Link { customer, email } => {
+                profiles::link_identity(
+                    conn,
+                    *customer,
+                    email,
+                    "agent",
+                    Some(agent_name),
+                    Some(id),
+                    now,
+                )
+                .await?;
+            }
             Write::Profile { customer, change } => match change {
                 ProfileChange::Note(text) => {
                     profiles::add_note(conn, *customer, agent_name, Some(id), text, now).await?;
@@ -248,6 +273,7 @@ pub async fn write(
         macros: plan.macros.clone(),
         merged_into: plan.merged_into,
         command_log_id,
+        via: plan.via,
     })
 }
 
@@ -333,6 +359,7 @@ mod tests {
                 body: parsed.body.as_str(),
                 transfer: None,
                 categories: &self.categories,
+                link_since: "",
             };
             let mut tx = self.store.begin_write().await.unwrap();
             let report = apply(&mut tx, &ctx, &parsed.commands).await.unwrap();

@@ -144,6 +144,11 @@ pub enum Command {
     /// The bot or the classifier took the ticket for the wrong category: this is the
     /// right one, lower-cased.
     Wrong(String),
+    /// The ticket's chat sender is the customer with this email address (an agent's
+    /// verified word): the two profiles, and their histories, become one.
+    Link(String),
+    /// This reply goes to the customer on this channel, not the one they last wrote from.
+    Via(crate::domain::Channel),
 }
 
 /// What `#kb` does.
@@ -198,6 +203,8 @@ impl Command {
             Command::Feedback(_) => "feedback",
             Command::Kb(_) => "kb",
             Command::Wrong(_) => "wrong",
+            Command::Link(_) => "link",
+            Command::Via(_) => "via",
         }
     }
 }
@@ -277,6 +284,8 @@ pub enum CommandError {
     InvalidAgent { value: String },
     #[error("{value:?} is not a valid email address")]
     InvalidEmail { value: String },
+    #[error("{value:?} is not a channel; use email, json or telegram")]
+    InvalidChannel { value: String },
     #[error("#{command} takes at most {max} addresses per line")]
     TooManyAddresses { command: &'static str, max: usize },
     #[error("{value:?} is not a ticket number; use a positive number like 123")]
@@ -714,6 +723,15 @@ mod tests {
                 Command::Cc("c.d+x@mail.example.co.uk".into()),
             ),
             ("#merge 123", Command::Merge(123)),
+            (
+                "#link Ann@Customer.ORG",
+                Command::Link("Ann@customer.org".into()),
+            ),
+            (
+                "#via Telegram",
+                Command::Via(crate::domain::Channel::Telegram),
+            ),
+            ("#via email", Command::Via(crate::domain::Channel::Email)),
             ("#merge #123", Command::Merge(123)),
             ("#merge [#123]", Command::Merge(123)),
             (

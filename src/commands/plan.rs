@@ -97,6 +97,10 @@ pub struct Snapshot {
     pub customer: Option<CustomerFacts>,
     /// For `#feedback`: the categories of the configured rules (its theme may be one).
     pub categories: Vec<String>,
+    /// For `#link <email>`: the open ticket (and its status) of the customer with that
+    /// address, updated within the threading window, other than this one: the linked
+    /// conversation joins it.
+    pub link_ticket: Option<(TicketId, Status)>,
 }
 
 /// What `#profile` needs to know of the ticket's customer.
@@ -135,6 +139,7 @@ impl Snapshot {
             away: false,
             customer: None,
             categories: Vec::new(),
+            link_ticket: None,
         }
     }
 }
@@ -183,6 +188,12 @@ pub enum Write {
     },
     /// The acting agent is away (true) or back.
     Away(bool),
+    /// The ticket's chat customer is the customer with this address (`#link`): the
+    /// identity is linked, and profiles and tickets become that customer's.
+    Link {
+        customer: i64,
+        email: String,
+    },
     /// A change to the ticket's customer (`#profile`).
     Profile {
         customer: i64,
@@ -218,6 +229,8 @@ pub struct Plan {
     pub macros: Vec<String>,
     /// The ticket this one will be merged into.
     pub merged_into: Option<TicketId>,
+    /// `#via`: the channel this reply goes out on.
+    pub via: Option<crate::domain::Channel>,
     /// The `command_log` row `#undo` reverts.
     pub undone: Option<i64>,
     /// The writes, in order: the undo's first, then the commands' in line order, the
@@ -292,6 +305,8 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
     }
 
     let mut merge: Option<(&String, TicketId)> = None;
+    // The open ticket `#link` joins this one to (when no `#merge` says otherwise).
+    let mut link_merge: Option<TicketId> = None;
     for (_, line, command) in commands {
         let text = command.canonical();
         let outcome = match command {
@@ -322,6 +337,19 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
             // Done by the caller (`agent::kb`): they touch the knowledge base and the
             // classifier, not the ticket.
             Command::Kb(_) | Command::Wrong(_) => continue,
+            Command::Via(channel) => {
+                plan.via = Some(*channel);
+                Outcome::Unchanged(format!("this reply goes to the customer by {channel}"))
+            }
+            Command::Link(email) => {
+                let (outcome, join) = link(&mut plan, snapshot, email);
+                if let Some(t) = join
+                    && merge.is_none()
+                {
+                    link_merge = Some(t);
+                }
+                outcome
+            }
             Command::Macro(name) => {
                 if (actor.macro_exists)(name) {
                     plan.macros.push(name.clone());
@@ -432,6 +460,11 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
         push(&mut plan, &text, line, outcome);
     }
 
+    if let (Some(id), None, None) = (link_merge, merge, t.state.merged_into) {
+        plan.writes.push(Write::MergeInto(id));
+        plan.changes.merged_into = Some(id);
+        plan.merged_into = Some(id);
+    }
     if let Some((line, n)) = merge {
         let text = Command::Merge(n).canonical();
         let outcome = match t.state.merged_into {
@@ -449,6 +482,42 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
         plan.writes.push(Write::Touch);
     }
     plan
+}
+
+/// `#link <email>`: only a chat sender links, to an address that is not the ticket's own
+/// customer; the open ticket of that customer (if any) is returned for the merge.
+fn link(plan: &mut Plan, snapshot: &Snapshot, email: &str) -> (Outcome, Option<TicketId>) {
+    let Some(c) = snapshot.customer.as_ref() else {
+        return (
+            Outcome::Rejected("this ticket's customer is not known".into()),
+            None,
+        );
+    };
+    if c.email.contains('@') || !c.email.contains(':') {
+        return (
+            Outcome::Rejected(format!(
+                "the customer {} writes by email; #link joins a chat sender to an email customer",
+                c.email
+            )),
+            None,
+        );
+    }
+    plan.writes.push(Write::Link {
+        customer: c.id,
+        email: email.to_string(),
+    });
+    let join = snapshot
+        .link_ticket
+        .filter(|(id, status)| *id != snapshot.ticket.id && *status != Status::Closed)
+        .map(|(id, _)| id);
+    let what = match join {
+        Some(t) => format!(
+            "{} is {email} now: one profile and history; this conversation joins their open ticket #{t}",
+            c.email
+        ),
+        None => format!("{} is {email} now: one profile and history", c.email),
+    };
+    (Outcome::Unchanged(what), join)
 }
 
 /// `#profile`: the change is written with its event, but it is no ticket change, so it

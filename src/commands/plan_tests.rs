@@ -697,3 +697,72 @@ fn away_and_back_write_only_when_they_change_something() {
     let p = run(&s, "alice", "#back");
     assert_eq!(p.writes, [Write::Away(false)]);
 }
+
+fn chat_customer() -> CustomerFacts {
+    CustomerFacts {
+        id: 7,
+        email: "telegram:shop_bot:5550001".into(),
+        tier: "standard".into(),
+        language: None,
+    }
+}
+
+#[test]
+fn link_joins_a_chat_sender_to_an_email_customer_and_their_open_ticket() {
+    let mut s = snapshot();
+    s.customer = Some(chat_customer());
+    s.link_ticket = Some((3, Status::Open));
+    let p = run(&s, "alice", "#link ann@customer.org");
+    assert!(p.rejected.is_empty(), "{:?}", p.rejected);
+    assert_eq!(
+        p.writes,
+        vec![
+            Write::Link {
+                customer: 7,
+                email: "ann@customer.org".into()
+            },
+            Write::MergeInto(3),
+            Write::Touch,
+        ]
+    );
+    assert_eq!(p.merged_into, Some(3));
+    assert!(
+        p.applied[0].contains("joins their open ticket #3"),
+        "{:?}",
+        p.applied
+    );
+}
+
+#[test]
+fn link_without_an_open_ticket_links_only_and_an_email_customer_is_refused() {
+    let mut s = snapshot();
+    s.customer = Some(chat_customer());
+    // A closed ticket, or this very ticket, is nowhere to join.
+    for t in [Some((3, Status::Closed)), Some((1, Status::Open)), None] {
+        s.link_ticket = t;
+        let p = run(&s, "alice", "#link ann@customer.org");
+        assert!(p.merged_into.is_none(), "{t:?}");
+        assert!(matches!(p.writes[0], Write::Link { .. }));
+    }
+    let mut s = snapshot();
+    s.customer = Some(CustomerFacts {
+        email: CUSTOMER.into(),
+        ..chat_customer()
+    });
+    let p = run(&s, "alice", "#link ann@customer.org");
+    assert!(p.writes.is_empty(), "{:?}", p.writes);
+    assert!(
+        reasons(&p)[0].contains("writes by email"),
+        "{:?}",
+        p.rejected
+    );
+}
+
+#[test]
+fn via_names_the_channel_of_this_reply_only() {
+    let p = run(&snapshot(), "alice", "#via email\nHello");
+    assert_eq!(p.via, Some(crate::domain::Channel::Email));
+    assert!(p.writes.is_empty());
+    let p = run(&snapshot(), "alice", "#via telegram");
+    assert_eq!(p.via, Some(crate::domain::Channel::Telegram));
+}

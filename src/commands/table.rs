@@ -300,6 +300,32 @@ pub static COMMANDS: &[CommandSpec] = &[
         parse: |rest| Ok(vec![Command::Profile(profile(rest)?)]),
     },
     CommandSpec {
+        name: "link",
+        aliases: &[],
+        args: "customer@example.com",
+        example: "ann@example.com",
+        help: "this chat sender is that customer",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            let value = one_arg("link", "the customer's email address", &words(rest))?;
+            Ok(vec![Command::Link(email(value)?)])
+        },
+    },
+    CommandSpec {
+        name: "via",
+        aliases: &[],
+        args: "email | telegram | json",
+        example: "email",
+        help: "send this reply on that channel",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            let value = one_arg("via", "email, telegram or json", &words(rest))?;
+            let channel = crate::domain::Channel::from_str(&value.to_ascii_lowercase())
+                .map_err(|_| CommandError::InvalidChannel { value: echo(value) })?;
+            Ok(vec![Command::Via(channel)])
+        },
+    },
+    CommandSpec {
         name: "feedback",
         aliases: &[],
         args: "<text>",
@@ -461,6 +487,8 @@ impl Command {
                 KbCommand::Search(words) => format!("search {words}"),
             },
             Command::Wrong(category) => category.clone(),
+            Command::Link(email) => email.clone(),
+            Command::Via(channel) => channel.to_string(),
         };
         if args.is_empty() {
             format!("#{name}")

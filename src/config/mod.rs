@@ -156,6 +156,9 @@ pub struct SecurityConfig {
 pub struct ThreadingConfig {
     /// Window in which the same normalised subject from the same sender joins a ticket.
     pub subject_window: Duration,
+    /// `#link`: the linked customer's open ticket updated within this window is where the
+    /// chat conversation joins.
+    pub link_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -851,6 +854,14 @@ fn validate(
     if subject_window_days > 365 {
         problems.push("threading: subject_window_days must be 0-365".to_string());
     }
+    let link_window_days = raw
+        .threading
+        .as_ref()
+        .and_then(|t| t.link_window_days)
+        .unwrap_or(7);
+    if link_window_days > 365 {
+        problems.push("threading: link_window_days must be 0-365".to_string());
+    }
 
     let max_message_bytes = raw
         .ingest
@@ -981,6 +992,7 @@ fn validate(
         agents,
         threading: ThreadingConfig {
             subject_window: Duration::from_secs(subject_window_days * 86_400),
+            link_window: Duration::from_secs(link_window_days * 86_400),
         },
         ingest: IngestConfig {
             max_message_bytes: (max_message_bytes as usize) * 1024 * 1024,

@@ -115,6 +115,7 @@ pub struct RawAgent {
 #[serde(deny_unknown_fields)]
 pub struct RawThreading {
     pub subject_window_days: Option<u64>,
+    pub link_window_days: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -108,8 +108,15 @@ pub async fn customers_by_email(
     let rows: Vec<(String, i64, Option<String>)> = json_rows(
         conn,
         sqlx::query_scalar(
-            "SELECT json_group_array(json_array(email, id, name)) FROM customers \
-             WHERE email IN (SELECT value FROM json_each(?))",
+            // A linked chat identity stands for the customer it was linked to.
+            "SELECT json_group_array(json_array(k, id, name)) FROM ( \
+               SELECT c.email AS k, c.id, c.name FROM customers c \
+                 WHERE c.email IN (SELECT value FROM json_each(?1)) \
+                 AND c.email NOT IN (SELECT identity FROM customer_links) \
+               UNION ALL \
+               SELECT l.identity AS k, c.id, c.name FROM customer_links l \
+                 JOIN customers c ON c.id = l.customer_id \
+                 WHERE l.identity IN (SELECT value FROM json_each(?1)))",
         )
         .bind(json_list(emails)),
     )

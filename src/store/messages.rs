@@ -447,6 +447,23 @@ pub async fn get_reply_context(
     })
 }
 
+/// The account, conversation and external id of the customer's latest message on
+/// `channel` in `ticket` (`#via`), if they ever wrote from it there.
+pub async fn find_latest_on_channel(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    channel: Channel,
+) -> Result<Option<(Option<String>, Option<String>, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT account, conversation, external_id FROM messages WHERE ticket_id = ? \
+         AND kind = 'customer' AND channel = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .bind(channel.as_str())
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// The ticket message `row` is on, if any.
 pub async fn find_ticket_of_row(conn: &mut SqliteConnection, row: i64) -> Result<Option<TicketId>> {
     Ok(

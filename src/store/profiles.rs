@@ -60,6 +60,21 @@ pub struct Profile {
     pub channels: Vec<String>,
     /// Average satisfaction rating; none until ratings are collected.
     pub satisfaction: Option<f64>,
+    /// Chat identities linked to this customer, oldest first.
+    pub identities: Vec<LinkedIdentity>,
+}
+
+/// A chat identity linked to a customer, and on what signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkedIdentity {
+    /// `telegram:shop_bot:42`.
+    pub identity: String,
+    /// `agent` (an agent's `#link`), `code` (a mailed one-time code sent back in chat) or
+    /// `phone` (a number the platform verified).
+    pub signal: String,
+    pub linked_by: Option<String>,
+    pub ticket_id: Option<TicketId>,
+    pub linked_at: String,
 }
 
 /// One line of `customer list`.
@@ -88,6 +103,15 @@ pub struct NotifyProfile {
 
 /// The customer with this address (ASCII case-insensitive), or `NotFound`.
 pub async fn customer_profile(conn: &mut SqliteConnection, email: &str) -> Result<Profile> {
+    // A linked chat identity stands for the customer it was linked to.
+    let linked: Option<String> = sqlx::query_scalar(
+        "SELECT c.email FROM customer_links l JOIN customers c ON c.id = l.customer_id \
+         WHERE l.identity = ?",
+    )
+    .bind(email.trim())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let email = linked.as_deref().unwrap_or(email);
     let row = sqlx::query(
         "SELECT id, email, name, given_email, language, language_source, tier, company, plan, \
          attributes FROM customers WHERE email = ? COLLATE NOCASE \
@@ -155,7 +179,146 @@ pub async fn customer_profile(conn: &mut SqliteConnection, email: &str) -> Resul
         last_contact: history.try_get("last_contact")?,
         channels: serde_json::from_str(&channels).unwrap_or_default(),
         satisfaction: None,
+        identities: list_identities(conn, id).await?,
     })
+}
+
+/// The chat identities linked to `customer`, oldest first.
+pub async fn list_identities(
+    conn: &mut SqliteConnection,
+    customer: i64,
+) -> Result<Vec<LinkedIdentity>> {
+    let rows = sqlx::query(
+        "SELECT identity, signal, linked_by, ticket_id, linked_at FROM customer_links \
+         WHERE customer_id = ? ORDER BY linked_at, identity",
+    )
+    .bind(customer)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LinkedIdentity {
+                identity: r.try_get("identity")?,
+                signal: r.try_get("signal")?,
+                linked_by: r.try_get("linked_by")?,
+                ticket_id: r.try_get("ticket_id")?,
+                linked_at: r.try_get("linked_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Links the chat customer `chat` (whose key is its identity) to the customer with
+/// `email`, made if there is none: the identity is recorded with its `signal`, the chat
+/// customer's tickets and notes become the other's, and what the other's profile lacks
+/// (name, language, a tier above standard) is taken from it. One `profile_changed` event
+/// on `ticket`. Returns the customer the identity now stands for.
+#[allow(clippy::too_many_arguments)]
+pub async fn link_identity(
+    conn: &mut SqliteConnection,
+    chat: i64,
+    email: &str,
+    signal: &str,
+    by: Option<&str>,
+    ticket: Option<TicketId>,
+    now: &str,
+) -> Result<i64> {
+    let (identity, name, language, tier): (String, Option<String>, Option<String>, String) =
+        sqlx::query_as("SELECT email, name, language, tier FROM customers WHERE id = ?")
+            .bind(chat)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("customer {chat}")))?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM customers WHERE email = ? COLLATE NOCASE")
+            .bind(email)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let target = match existing {
+        Some(id) => id,
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO customers (email, name, language, tier, created_at) \
+                 VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(email)
+            .bind(&name)
+            .bind(&language)
+            .bind(&tier)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    if target == chat {
+        return Ok(target);
+    }
+    sqlx::query(
+        "INSERT INTO customer_links (identity, customer_id, signal, linked_by, ticket_id, linked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(identity) DO UPDATE SET \
+         customer_id = ?2, signal = ?3, linked_by = ?4, ticket_id = ?5, linked_at = ?6",
+    )
+    .bind(&identity)
+    .bind(target)
+    .bind(signal)
+    .bind(by)
+    .bind(ticket)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // Identities linked to the chat customer before follow it.
+    sqlx::query("UPDATE customer_links SET customer_id = ? WHERE customer_id = ?")
+        .bind(target)
+        .bind(chat)
+        .execute(&mut *conn)
+        .await?;
+    for table in ["tickets", "customer_notes"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET customer_id = ? WHERE customer_id = ?"
+        )))
+        .bind(target)
+        .bind(chat)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE customers SET name = COALESCE(name, ?1), language = COALESCE(language, ?2), \
+         tier = CASE WHEN tier = 'standard' THEN ?3 ELSE tier END WHERE id = ?4",
+    )
+    .bind(&name)
+    .bind(&language)
+    .bind(&tier)
+    .bind(target)
+    .execute(&mut *conn)
+    .await?;
+    profile_event(
+        conn,
+        ticket,
+        serde_json::json!({"customer": target, "linked": identity, "signal": signal, "by": by}),
+        now,
+    )
+    .await?;
+    Ok(target)
+}
+
+/// The newest open ticket of the customer with `email` updated at or after `since`, with
+/// its status: where a linked conversation joins.
+pub async fn find_open_ticket_of(
+    conn: &mut SqliteConnection,
+    email: &str,
+    since: &str,
+) -> Result<Option<(TicketId, crate::domain::Status)>> {
+    let row: Option<(TicketId, String)> = sqlx::query_as(
+        "SELECT t.id, t.status FROM tickets t JOIN customers c ON c.id = t.customer_id \
+         WHERE c.email = ? COLLATE NOCASE AND t.merged_into IS NULL \
+         AND t.status IN ('open', 'pending') AND t.updated_at >= ? \
+         ORDER BY t.updated_at DESC, t.id DESC LIMIT 1",
+    )
+    .bind(email)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(id, s)| s.parse().ok().map(|s| (id, s))))
 }
 
 /// A customer's notes, newest first.

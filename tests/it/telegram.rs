@@ -409,3 +409,101 @@ fn a_send_that_got_no_answer_is_parked_for_the_agent_not_resent() {
             .starts_with("parked")
     );
 }
+
+#[test]
+fn after_link_a_customer_s_mail_and_telegram_share_one_ticket_and_via_email_answers_by_mail() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let d = desk.spawn_daemon(&[]);
+    desk.deliver(&crate::harness::mail(
+        "Ann Example <ann@customer.org>",
+        "support@example.com",
+        "Order 4471 never arrived",
+        "ann-mail-1@customer.org",
+        "",
+        "Hello, my order 4471 never arrived.",
+    ));
+    let by_mail = wait_tickets(&desk, 1, &d)[0]["id"].as_i64().unwrap();
+    tg.customer_writes(ANN, "Ann", "Hi, Ann here, about order 4471");
+    let tickets = wait_tickets(&desk, 2, &d);
+    let by_chat = tickets[1]["id"].as_i64().unwrap();
+    assert_ne!(
+        by_mail, by_chat,
+        "a chat sender is nobody's customer until linked"
+    );
+
+    // Names and handles are never enough: only the agent's #link joins them.
+    let n = notification(&desk, by_chat);
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        by_chat,
+        &n,
+        "alice-link-1@example.com",
+        "#link ann@customer.org",
+    ));
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.show(by_chat)["merged_into"] == json!(by_mail)
+    });
+    assert!(
+        ok,
+        "#link did not join the chat to the mail ticket:\n{}",
+        d.log_text()
+    );
+    let out = desk.cmd(&["customer", "show", "ann@customer.org", "--json"]);
+    let profile: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        profile["identities"][0]["identity"],
+        format!("telegram:shop_bot:{ANN}"),
+        "{profile:#}"
+    );
+    assert_eq!(profile["identities"][0]["signal"], "agent");
+    assert_eq!(profile["identities"][0]["linked_by"], "alice");
+
+    // Ann writes on Telegram again: the same ticket as her mail.
+    let asked = tg.customer_writes(ANN, "Ann", "Any news about my parcel?");
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.messages(by_mail)
+            .iter()
+            .any(|m| m["body_text"].as_str().unwrap_or("").contains("Any news"))
+    });
+    assert!(
+        ok,
+        "the linked chat did not land on the mail ticket:\n{}",
+        d.log_text()
+    );
+    assert_eq!(desk.tickets().len(), 2, "no third ticket");
+
+    // The answer goes to Telegram, where she wrote last...
+    let n = notification(&desk, by_mail);
+    let token = token_of(&n);
+    desk.deliver(&alice_reply(
+        &token,
+        by_mail,
+        &n,
+        "alice-link-2@example.com",
+        "Your parcel is with the courier now.",
+    ));
+    let ok = eventually(Duration::from_secs(30), || !tg.sent().is_empty());
+    assert!(ok, "nothing reached Telegram:\n{}", d.log_text());
+    assert_eq!(tg.sent()[0].chat_id, ANN);
+    assert_eq!(tg.sent()[0].reply_to, Some(asked));
+    let mails_to_ann = || mails_to(&desk.smtp.messages(), "ann@customer.org");
+    let before = mails_to_ann().len();
+
+    // ...and #via email sends the next one by mail instead.
+    desk.deliver(&alice_reply(
+        &token,
+        by_mail,
+        &n,
+        "alice-link-3@example.com",
+        "#via email\nThe tracking number is ZX-4471.",
+    ));
+    let ok = eventually(Duration::from_secs(30), || {
+        mails_to_ann()
+            .iter()
+            .any(|m| m.body_text().contains("ZX-4471"))
+    });
+    assert!(ok, "#via email sent no mail to Ann:\n{}", d.log_text());
+    assert!(mails_to_ann().len() > before);
+    assert_eq!(tg.sent().len(), 1, "#via email also went to Telegram");
+}
