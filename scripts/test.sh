@@ -14,6 +14,8 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --bench ingest --locked
 # The knowledge-base search benchmark, small: it builds and searches a real index.
 BENCH_ARTICLES=2000 BENCH_QUERIES=200 cargo test --bench kb --locked
+# Telegram through to tickets beside the same messages as mail, small.
+cargo test --bench telegram --locked
 cargo test --doc --locked
 cargo test --lib --bins --tests --locked
 # The Debian package, installed, checked as the service sees it, and purged: it installs a
