@@ -24,7 +24,7 @@
     clippy::indexing_slicing
 )]
 
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
