@@ -264,8 +264,14 @@ impl Daemon {
                 }
             }
         }
-        // Each Telegram bot once, without waiting: pages until one comes back empty.
-        for bot in &self.cfg.telegram_channels {
+        // Each polled Telegram bot once, without waiting: pages until one comes back empty.
+        // (A bot in webhook mode is sent its updates by Telegram.)
+        for bot in self
+            .cfg
+            .telegram_channels
+            .iter()
+            .filter(|b| b.webhook_url.is_none())
+        {
             match self.poll_telegram_until_empty(bot).await {
                 Ok(n) => report.fetched += n,
                 Err(e) => {
@@ -371,7 +377,14 @@ impl Daemon {
                 pipeline: self.pipeline.clone(),
                 wake_outbox: wake.clone(),
             });
-            let app = json::http::router(backend, &self.cfg.json_channels);
+            let app = json::http::router(backend, &self.cfg.json_channels).merge(
+                crate::channels::telegram::webhook::router(
+                    self.store.clone(),
+                    self.pipeline.clone(),
+                    &self.cfg.telegram_channels,
+                    wake.clone(),
+                )?,
+            );
             let cancel = cancel.clone();
             tracing::info!("HTTP listener on {} (/healthz, JSON channel).", http.listen);
             tasks.spawn(async move {
@@ -404,7 +417,27 @@ impl Daemon {
                 name
             });
         }
-        for bot in &self.cfg.telegram_channels {
+        for bot in self
+            .cfg
+            .telegram_channels
+            .iter()
+            .filter(|b| b.webhook_url.is_some())
+        {
+            // Ends once Telegram took the URL, which is no failure: not supervised.
+            tokio::spawn(crate::channels::telegram::webhook::register_loop(
+                self.store.clone(),
+                self.pipeline.clone(),
+                bot.clone(),
+                cancel.clone(),
+                wake.clone(),
+            ));
+        }
+        for bot in self
+            .cfg
+            .telegram_channels
+            .iter()
+            .filter(|b| b.webhook_url.is_none())
+        {
             let name = format!("Telegram bot {:?}", bot.account);
             let fut = crate::channels::telegram::source::poll_loop(
                 self.store.clone(),

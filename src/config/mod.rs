@@ -949,7 +949,11 @@ fn validate(
     let json_channels = json_channels(raw_json, base, env, secrets, &mut problems);
     let telegram_channels =
         telegram::telegram_channels(raw_telegram, base, env, secrets, &mut problems);
-    let http = http(raw.http, !json_channels.is_empty(), &mut problems);
+    let http = http(
+        raw.http,
+        !json_channels.is_empty() || telegram_channels.iter().any(|t| t.webhook_url.is_some()),
+        &mut problems,
+    );
 
     // issue 13: teams, SLA, calendars, alerts, digest
     let calendars = triage::calendars(raw.calendar, &mut problems);

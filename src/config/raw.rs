@@ -189,6 +189,11 @@ pub struct RawTelegramChannel {
     pub rate_per_second: Option<u32>,
     pub per_chat_per_minute: Option<u32>,
     pub max_file_mb: Option<u64>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub webhook_secret_file: Option<String>,
+    pub webhook_secret_env: Option<String>,
+    pub max_body_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

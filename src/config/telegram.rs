@@ -10,7 +10,15 @@
 //! rate_per_second = 25                           # sends per second, the whole bot
 //! per_chat_per_minute = 20                       # sends per minute into one chat
 //! max_file_mb = 20                               # largest document or photo fetched
+//! # webhook_url = "https://support.example.com/channels/telegram/shop_bot/webhook"
+//! # webhook_secret_file = "/etc/postdesk/telegram.webhook"  # required with webhook_url
+//! # max_body_mb = 1                              # largest webhook body accepted, 1-100
 //! ```
+//!
+//! With `webhook_url`, the bot is not polled: postdesk registers the URL with
+//! `setWebhook` (and the secret as `secret_token`) and Telegram POSTs each update to
+//! `/channels/telegram/<account>/webhook` on the daemon's HTTP listener, which must be
+//! reachable from Telegram at that URL (through a TLS-terminating proxy).
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,6 +45,12 @@ pub struct TelegramChannelConfig {
     pub per_chat_per_minute: u32,
     /// Largest document or photo fetched through `getFile` (the Bot API serves 20 MB).
     pub max_file_bytes: usize,
+    /// Webhook mode: the public URL Telegram POSTs updates to (None: polling).
+    pub webhook_url: Option<String>,
+    /// The `secret_token` Telegram sends in `X-Telegram-Bot-Api-Secret-Token`.
+    pub webhook_secret: Secret,
+    /// Largest webhook body accepted.
+    pub max_body_bytes: usize,
 }
 
 pub(super) fn telegram_channels(
@@ -116,6 +130,52 @@ pub(super) fn telegram_channels(
         if !(1..=6000).contains(&per_chat) {
             problems.push(format!("{ctx}: per_chat_per_minute must be 1-6000"));
         }
+        let webhook_url = http_url(c.webhook_url, &format!("{ctx}: webhook_url"), problems);
+        let webhook_secret = if webhook_url.is_some() {
+            let s = read_secret(
+                &ctx,
+                "webhook_secret",
+                SecretSources {
+                    inline: c.webhook_secret,
+                    file: c.webhook_secret_file,
+                    env_name: c.webhook_secret_env,
+                    credential: None,
+                },
+                base,
+                env,
+                true,
+                secrets,
+                problems,
+            );
+            if let Some(s) = &s {
+                let v = s.expose();
+                // Telegram takes 1-256 characters of A-Z, a-z, 0-9, _ and -.
+                if (secrets == Secrets::Required || !v.is_empty())
+                    && !((1..=256).contains(&v.len())
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+                {
+                    problems.push(format!(
+                        "{ctx}: webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+                    ));
+                }
+            }
+            s
+        } else {
+            if c.webhook_secret.is_some()
+                || c.webhook_secret_file.is_some()
+                || c.webhook_secret_env.is_some()
+            {
+                problems.push(format!(
+                    "{ctx}: webhook_secret is given without webhook_url"
+                ));
+            }
+            None
+        };
+        let max_body_mb = c.max_body_mb.unwrap_or(1);
+        if !(1..=100).contains(&max_body_mb) {
+            problems.push(format!("{ctx}: max_body_mb must be 1-100"));
+        }
         let max_file_mb = c.max_file_mb.unwrap_or(20);
         if !(1..=100).contains(&max_file_mb) {
             problems.push(format!("{ctx}: max_file_mb must be 1-100"));
@@ -128,6 +188,9 @@ pub(super) fn telegram_channels(
             rate_per_second: rate.clamp(1, 1000),
             per_chat_per_minute: per_chat.clamp(1, 6000),
             max_file_bytes: (max_file_mb.clamp(1, 100) as usize) * 1024 * 1024,
+            webhook_url,
+            webhook_secret: webhook_secret.unwrap_or_default(),
+            max_body_bytes: (max_body_mb.clamp(1, 100) as usize) * 1024 * 1024,
         });
     }
     out
@@ -195,6 +258,34 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle:?} missing from:\n{all}");
         }
+    }
+
+    #[test]
+    fn a_webhook_needs_its_secret_and_a_secret_needs_a_webhook() {
+        let text = format!(
+            "{BASE}[[channel.telegram]]\naccount = \"a\"\ntoken = \"1:x\"\nwebhook_url = \"https://h.example/hook\"\nwebhook_secret = \"has space\"\n[[channel.telegram]]\naccount = \"b\"\ntoken = \"1:x\"\nwebhook_secret = \"abc\"\n"
+        );
+        let all = parse(&text, Path::new(""), &no_env)
+            .unwrap_err()
+            .problems
+            .join("\n");
+        assert!(
+            all.contains("channel.telegram \"a\": webhook_secret must be"),
+            "{all}"
+        );
+        assert!(
+            all.contains("channel.telegram \"b\": webhook_secret is given without webhook_url"),
+            "{all}"
+        );
+        let ok = format!(
+            "{BASE}[[channel.telegram]]\naccount = \"a\"\ntoken = \"1:x\"\nwebhook_url = \"https://h.example/hook\"\nwebhook_secret = \"abc_DEF-1\"\n"
+        );
+        let cfg = parse(&ok, Path::new(""), &no_env).unwrap();
+        assert!(
+            cfg.http.is_some(),
+            "a webhook bot turns the HTTP listener on"
+        );
+        assert_eq!(cfg.telegram_channels[0].max_body_bytes, 1024 * 1024);
     }
 
     #[test]

@@ -507,3 +507,88 @@ fn after_link_a_customer_s_mail_and_telegram_share_one_ticket_and_via_email_answ
     assert!(mails_to_ann().len() > before);
     assert_eq!(tg.sent().len(), 1, "#via email also went to Telegram");
 }
+
+#[test]
+fn in_webhook_mode_the_url_is_registered_and_each_bad_delivery_gets_its_status() {
+    use crate::support::relay::{self, free_port};
+    let tg = FakeTelegram::start();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/channels/telegram/shop_bot/webhook");
+    let desk = telegram_desk(
+        &tg,
+        &format!(
+            "webhook_url = \"{url}\"\nwebhook_secret = \"s3cret-token_1\"\nmax_body_mb = 1\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let d = desk.spawn_daemon(&[]);
+    let ok = eventually(Duration::from_secs(30), || {
+        !tg.calls("setWebhook").is_empty()
+    });
+    assert!(ok, "setWebhook was never called:\n{}", d.log_text());
+    let set = &tg.calls("setWebhook")[0].params;
+    assert_eq!(set["url"], url);
+    assert_eq!(set["secret_token"], "s3cret-token_1");
+    assert!(
+        tg.calls("getUpdates").is_empty(),
+        "a webhook bot must not poll"
+    );
+
+    let post = |secret: Option<&str>, body: &[u8]| {
+        let headers: Vec<(&str, String)> = secret
+            .map(|s| vec![("X-Telegram-Bot-Api-Secret-Token", s.to_string())])
+            .unwrap_or_default();
+        relay::request(
+            port,
+            "POST",
+            "/channels/telegram/shop_bot/webhook",
+            &headers,
+            body,
+        )
+        .unwrap()
+    };
+    let update = |id: i64, text: &str| {
+        serde_json::to_vec(&json!({"update_id": id, "message": {"message_id": id, "date": 1796000000,
+            "chat": {"id": ANN, "type": "private"}, "from": {"id": ANN, "is_bot": false, "first_name": "Ann"},
+            "text": text}}))
+        .unwrap()
+    };
+    let good = update(1, "Hello from the webhook");
+    let r = post(None, &good);
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = post(Some("wrong"), &good);
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = post(Some("s3cret-token_1"), b"{\"update_id\": 2, \"message\": ");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("not JSON"), "{}", r.body);
+    let r = post(Some("s3cret-token_1"), b"\xff\xfe\x00");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("not UTF-8"), "{}", r.body);
+    let huge = vec![b' '; 10 * 1024 * 1024];
+    let r = post(Some("s3cret-token_1"), &huge);
+    assert_eq!(r.status, 413, "{}", r.body);
+    let r = post(
+        Some("s3cret-token_1"),
+        br#"{"update_id": 3, "poll": {"id": "1", "question": "?"}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("skipped"), "{}", r.body);
+    let r = post(Some("wrong"), b"not even json");
+    assert_eq!(
+        r.status, 401,
+        "the secret is checked before the body is read"
+    );
+
+    let r = post(Some("s3cret-token_1"), &good);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("stored"), "{}", r.body);
+    // Telegram sends an update again when it did not see the 200: stored once.
+    let r = post(Some("s3cret-token_1"), &good);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("already stored"), "{}", r.body);
+    let tickets = wait_tickets(&desk, 1, &d);
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM messages WHERE channel = 'telegram'"),
+        1
+    );
+}

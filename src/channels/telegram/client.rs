@@ -138,6 +138,19 @@ impl Api {
             .unwrap_or(0))
     }
 
+    /// `setWebhook`: Telegram POSTs updates (only messages) to `url` from now on, with
+    /// `secret` in `X-Telegram-Bot-Api-Secret-Token`; pending updates are kept.
+    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), ApiError> {
+        self.call(
+            "setWebhook",
+            &json!({"url": url, "secret_token": secret, "allowed_updates": ["message"]}),
+            REQUEST_TIMEOUT,
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `getFile`, then the download from `<api_base>/file/bot<token>/<file_path>`, refused
     /// past `max_file_mb`.
     pub async fn fetch_file(&self, file_id: &str) -> Result<Fetched, ApiError> {

@@ -18,6 +18,10 @@
 //! Updates of other types, messages from bots (no loops with other bots) and messages of
 //! an unreadable shape are skipped, each with a log line; the offset moves past them.
 //!
+//! **Webhook mode** ([`webhook`]): with `webhook_url`, the bot is not polled; the URL is
+//! registered with `setWebhook` and a secret token, and each update Telegram POSTs to
+//! the daemon's HTTP listener goes through the same [`source::store_updates`].
+//!
 //! **Out** ([`send`]): the outbound worker sends an agent's answer with `sendMessage`,
 //! as a reply (`reply_to_message_id`) to the customer's latest message, split into parts
 //! of at most 4096 characters; the parts already sent are recorded, so a retry continues
@@ -36,4 +40,5 @@
 pub mod client;
 pub mod send;
 pub mod source;
+pub mod webhook;
 pub mod wire;

@@ -39,6 +39,8 @@ pub struct PollState {
 /// What one page did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PageStats {
+    /// The offset that confirms these updates (None: there were none).
+    pub next_offset: Option<i64>,
     pub updates: usize,
     pub new: usize,
     pub duplicates: usize,
@@ -175,7 +177,6 @@ pub async fn poll_once(
     let (updates, dropped) = api
         .get_updates(state.offset, cfg.poll_timeout, PAGE)
         .await?;
-    let now = pipeline.clock().now();
     let stored = {
         let mut conn = store.pool().acquire().await?;
         cursors::find_cursor(&mut conn, Channel::Telegram, &cfg.account).await?
@@ -186,6 +187,38 @@ pub async fn poll_once(
             cfg.account
         );
     }
+    if state.offset.is_none()
+        && let Some(s) = stored.as_deref().and_then(|s| s.parse::<i64>().ok())
+        && let Some(first) = updates.iter().map(|u| u.update_id).min()
+        && first < s - 1
+    {
+        tracing::warn!(
+            "Telegram bot {:?}: the server's updates start at {first}, below the stored offset {s}; \
+             reading them (the stored cursor is ahead of the server's, copies are recognised).",
+            cfg.account
+        );
+    }
+
+    let stats = store_updates(store, pipeline, cfg, api, &updates, dropped, state).await?;
+    if let Some(next) = stats.next_offset {
+        // Only now may Telegram forget the page: the next getUpdates carries this offset.
+        state.offset = Some(next);
+    }
+    Ok(stats)
+}
+
+/// Stores `updates` (a page, or one webhook delivery) with the cursor after them in one
+/// transaction: messages go through intake, the rest is skipped with its reason logged.
+pub async fn store_updates(
+    store: &Store,
+    pipeline: &Pipeline,
+    cfg: &TelegramChannelConfig,
+    api: &Api,
+    updates: &[wire::Update],
+    dropped: usize,
+    state: &mut PollState,
+) -> Result<PageStats> {
+    let now = pipeline.clock().now();
     let mut stats = PageStats {
         updates: updates.len(),
         skipped: dropped,
@@ -204,20 +237,8 @@ pub async fn poll_once(
         tx.commit().await?;
         return Ok(stats);
     };
-    if state.offset.is_none()
-        && let Some(s) = stored.as_deref().and_then(|s| s.parse::<i64>().ok())
-        && let Some(first) = updates.iter().map(|u| u.update_id).min()
-        && first < s - 1
-    {
-        tracing::warn!(
-            "Telegram bot {:?}: the server's updates start at {first}, below the stored offset {s}; \
-             reading them (the stored cursor is ahead of the server's, copies are recognised).",
-            cfg.account
-        );
-    }
-
     let mut batch: Vec<(ChatMessage, Vec<u8>)> = Vec::new();
-    for u in &updates {
+    for u in updates {
         match &u.kind {
             UpdateKind::Message(m) if m.sender_is_bot => {
                 stats.skipped += 1;
@@ -265,9 +286,8 @@ pub async fn poll_once(
     )
     .await?;
     tx.commit().await.context("Committing a Telegram page")?;
-    // Only now may Telegram forget the page: the next getUpdates carries this offset.
-    state.offset = Some(next);
     state.file_failures = 0;
+    stats.next_offset = Some(next);
     stats.duplicates = results.iter().filter(|r| r.duplicate).count();
     stats.new = results.len() - stats.duplicates;
     tracing::info!(

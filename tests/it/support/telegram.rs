@@ -421,6 +421,19 @@ fn call(s: &mut State, _cv: &Condvar, method: &str, params: &Value) -> Reply {
                        "chat": {"id": chat, "type": "private"}, "text": text}}),
             )
         }
+        "setWebhook" => {
+            let url = params["url"].as_str().unwrap_or("");
+            if !url.starts_with("http") {
+                return error(
+                    400,
+                    "Bad Request: bad webhook: An HTTPS URL must be provided for webhook",
+                );
+            }
+            Reply::Json(
+                200,
+                json!({"ok": true, "result": true, "description": "Webhook was set"}),
+            )
+        }
         "getFile" => {
             let id = params["file_id"].as_str().unwrap_or("");
             match s.files.get(id) {
