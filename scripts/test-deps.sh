@@ -5,6 +5,8 @@
 #     is not left running.
 #   - Python 3 with aiosmtpd, in the project's own virtual environment (.venv): the SMTP
 #     sink (tests/support/smtp_sink.py).
+#   - matrix-synapse (PyPI) in the same environment: the Matrix tests' homeserver
+#     (tests/it/support/synapse.rs).
 #   - openssl (the command line): the TLS tests make a private CA and a server certificate
 #     with it at test time (TestCerts in tests/it/support/dovecot.rs).
 # No extra system user is created: as root the tests store mail as `nobody`, as an
@@ -135,4 +137,17 @@ else
     fi
 fi
 
-say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), $(openssl version 2>/dev/null || /usr/bin/openssl version)"
+# --- Synapse (Matrix homeserver) -------------------------------------------------------
+# matrix-synapse from PyPI into the same interpreter's environment: the Matrix bridge's
+# tests start a private homeserver on loopback with SQLite. Pinned: the version the tests
+# were written against.
+if "$PYTHON" -c 'import synapse' 2>/dev/null; then
+    say "matrix-synapse is already installed for $PYTHON"
+else
+    say "installing matrix-synapse for $PYTHON"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check 'matrix-synapse==1.163.2' ||
+        die "pip install matrix-synapse failed"
+    "$PYTHON" -c 'import synapse' || die "synapse is still not importable by $PYTHON"
+fi
+
+say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), synapse $("$PYTHON" -c 'import synapse; print(synapse.__version__)'), $(openssl version 2>/dev/null || /usr/bin/openssl version)"

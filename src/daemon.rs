@@ -190,6 +190,7 @@ impl Daemon {
             Outbox::new(store.clone(), &cfg.smtp, clock)?
                 .with_json_channels(&cfg.json_channels)?
                 .with_telegram(&cfg.telegram_channels)?
+                .with_matrix(&cfg.matrix_channels)
                 .with_notices(cfg.clone(), pipeline.templates_arc()),
         );
         Ok(Daemon {
@@ -279,6 +280,33 @@ impl Daemon {
                     report
                         .mailbox_errors
                         .push(format!("telegram bot {:?}: {e:#}", bot.account));
+                }
+            }
+        }
+        // Each Matrix account once: one sync without waiting.
+        for account in &self.cfg.matrix_channels {
+            use crate::channels::matrix::source;
+            let once = async {
+                if let Some(reason) = source::is_disabled(&self.store, account).await? {
+                    anyhow::bail!("disabled: {reason}");
+                }
+                let session = source::connect(account).await?;
+                source::sync_once(
+                    &self.store,
+                    &self.pipeline,
+                    account,
+                    &session,
+                    std::time::Duration::ZERO,
+                )
+                .await
+            };
+            match once.await {
+                Ok(n) => report.fetched += n,
+                Err(e) => {
+                    tracing::error!("Matrix account {:?}: {e:#}", account.account);
+                    report
+                        .mailbox_errors
+                        .push(format!("matrix account {:?}: {e:#}", account.account));
                 }
             }
         }
@@ -431,6 +459,20 @@ impl Daemon {
                 cancel.clone(),
                 wake.clone(),
             ));
+        }
+        for account in &self.cfg.matrix_channels {
+            let name = format!("Matrix account {:?}", account.account);
+            let fut = crate::channels::matrix::source::sync_loop(
+                self.store.clone(),
+                self.pipeline.clone(),
+                account.clone(),
+                cancel.clone(),
+                wake.clone(),
+            );
+            tasks.spawn(async move {
+                fut.await;
+                name
+            });
         }
         for bot in self
             .cfg

@@ -26,6 +26,9 @@
 //!      together, and only the following poll confirms the page to Telegram. The first
 //!      poll of a process sends no offset, so a cursor ahead of the server's loses
 //!      nothing. A refused token disables the bot and mails the admins.
+//!    - `channels::matrix`: one `/sync` long poll per account (`source`): invitations
+//!      joined, limited timelines backfilled, the sync's messages and its `next_batch`
+//!      committed together; the first run starts from now.
 //!    - `channels::chat` is what the chat channels share: the channel-neutral
 //!      `ChatMessage`, its identity and Message-ID, and `ingest` through intake.
 //! 2. **Intake decides it** (`intake`). A batch from any source is one unit of work
@@ -87,7 +90,9 @@
 //!    HTTP instead; `sendMessage` for Telegram (`channels::telegram::send`: a reply to the
 //!    customer's message, in parts with their progress recorded, paced per bot and per
 //!    chat, `retry_after` honoured, and a send that got no answer parked for the agent,
-//!    never resent blindly). A global rate limit (governor) paces mail.
+//!    never resent blindly); `m.room.message` for Matrix (`channels::matrix::send`, the
+//!    outbox id as transaction id, so a retry is the same event). A global rate limit
+//!    (governor) paces mail.
 //!
 //! Triage is the pure `rules`: the text's signals (language, sentiment, forced-human
 //! topics such as account takeover or self-harm) and the configured `[[rule]]`s give a

@@ -239,7 +239,7 @@ pub(super) async fn queue_on_channel(
         "recipient": recipient,
         "text": body,
     });
-    if ctx.channel == Channel::Telegram
+    if matches!(ctx.channel, Channel::Telegram | Channel::Matrix)
         && let Some(x) = &ctx.external_id
     {
         // A chat answer quotes the message it answers (`reply_to_message_id`).

@@ -12,13 +12,17 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::channels::email::compose;
 use crate::channels::email::parse::{AttachmentMeta, MAX_TEXT_BYTES, clean_text, html_to_text};
+use crate::clock::db_time;
+use crate::domain::MessageKind;
 use crate::domain::address::Mailbox;
 use crate::domain::inbound::Inbound;
 use crate::domain::{Channel, TicketId};
 use crate::intake::pipeline::Pipeline;
 use crate::intake::{BatchItem, Outcome};
 use crate::store::messages;
+use crate::store::{Store, cursors, outbox};
 
 /// Longest ticket subject taken from a chat message's first line.
 const SUBJECT_CHARS: usize = 120;
@@ -178,6 +182,74 @@ pub async fn ingest(
         });
     }
     Ok(out)
+}
+
+/// Disables a channel account for the credentials with fingerprint `token_fp` and mails
+/// the admins (`[admin] email` and the `admin = true` agents) why and what to do
+/// (`remedy`), once per refused credential, in one transaction.
+pub async fn disable_and_alert(
+    store: &Store,
+    pipeline: &Pipeline,
+    channel: Channel,
+    account: &str,
+    token_fp: &str,
+    reason: &str,
+    remedy: &str,
+) -> anyhow::Result<()> {
+    let now = db_time(pipeline.clock().now());
+    let mut tx = store.begin_write().await?;
+    let first = cursors::disable(&mut tx, channel, account, reason, token_fp, &now).await?;
+    tracing::error!("{channel} account {account:?} disabled: {reason}. {remedy}");
+    let config = pipeline.config();
+    let mut admins: Vec<String> = config.admin_email.iter().cloned().collect();
+    admins.extend(
+        config
+            .agents
+            .iter()
+            .filter(|a| a.admin)
+            .map(|a| a.email.clone()),
+    );
+    admins.sort();
+    admins.dedup();
+    if first && !admins.is_empty() {
+        let lines = vec![
+            format!("The {channel} account {account:?} has been disabled."),
+            compose::neutralised(reason, 500),
+            String::new(),
+            "Customers' messages wait on the platform and answers wait in the outbox.".to_string(),
+            remedy.to_string(),
+        ];
+        let mail = compose::internal_mail(
+            config,
+            pipeline.templates(),
+            &compose::InternalMail {
+                template: "agent-notice",
+                ticket: None,
+                to: &admins,
+                data: serde_json::json!({
+                    "what": format!("the {channel} account {account:?} is disabled"),
+                    "lines": lines,
+                }),
+                urgent: true,
+            },
+        )?;
+        outbox::insert_outbox(
+            &mut tx,
+            &outbox::NewOutbox {
+                message_row: None,
+                ticket_id: None,
+                kind: MessageKind::Receipt.as_str(),
+                message_id: &mail.message_id,
+                mail_from: &config.smtp.from.address,
+                rcpt_to: &mail.to,
+                raw: &mail.raw,
+                now: &now,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

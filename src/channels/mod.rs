@@ -6,10 +6,12 @@
 //! `email` is IMAP (IDLE), Maildir and mbox in, MIME parsing, quote stripping, loop
 //! signals, RFC 5322 composition and SMTP out. `json` is the generic relay channel: signed
 //! pushes and a polled feed in, signed deliveries or a pulled outbox out. `telegram` is a
-//! bot on the Bot API: `getUpdates` in, `sendMessage` out. `chat` is what the chat
+//! bot on the Bot API: `getUpdates` in, `sendMessage` out. `matrix` is an account on a
+//! homeserver: `/sync` in, `m.room.message` out. `chat` is what the chat
 //! channels share on the way into intake.
 
 pub mod chat;
 pub mod email;
 pub mod json;
+pub mod matrix;
 pub mod telegram;

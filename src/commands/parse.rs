@@ -284,7 +284,7 @@ pub enum CommandError {
     InvalidAgent { value: String },
     #[error("{value:?} is not a valid email address")]
     InvalidEmail { value: String },
-    #[error("{value:?} is not a channel; use email, json or telegram")]
+    #[error("{value:?} is not a channel; use email, telegram, matrix or json")]
     InvalidChannel { value: String },
     #[error("#{command} takes at most {max} addresses per line")]
     TooManyAddresses { command: &'static str, max: usize },

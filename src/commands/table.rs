@@ -314,12 +314,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "via",
         aliases: &[],
-        args: "email | telegram | json",
+        args: "email | telegram | matrix | json",
         example: "email",
         help: "send this reply on that channel",
         repeat: Repeat::Once,
         parse: |rest| {
-            let value = one_arg("via", "email, telegram or json", &words(rest))?;
+            let value = one_arg("via", "email, telegram, matrix or json", &words(rest))?;
             let channel = crate::domain::Channel::from_str(&value.to_ascii_lowercase())
                 .map_err(|_| CommandError::InvalidChannel { value: echo(value) })?;
             Ok(vec![Command::Via(channel)])

@@ -202,7 +202,7 @@ pub struct JsonChannelConfig {
     pub poll_interval: Duration,
 }
 
-pub use telegram::TelegramChannelConfig;
+pub use telegram::{MatrixChannelConfig, TelegramChannelConfig};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -234,6 +234,8 @@ pub struct Config {
     pub json_channels: Vec<JsonChannelConfig>,
     /// The `[[channel.telegram]]` bots, in file order.
     pub telegram_channels: Vec<TelegramChannelConfig>,
+    /// The `[[channel.matrix]]` accounts, in file order.
+    pub matrix_channels: Vec<MatrixChannelConfig>,
     // issue 13: teams, SLA, calendars, alerts, digest
     /// `[[team]]`s, in file order.
     pub teams: Vec<crate::rules::routing::Team>,
@@ -942,10 +944,11 @@ fn validate(
         &mut problems,
     );
 
-    let (raw_json, raw_telegram) = raw
+    let (raw_json, raw_telegram, raw_matrix) = raw
         .channel
-        .map(|c| (c.json, c.telegram))
+        .map(|c| (c.json, c.telegram, c.matrix))
         .unwrap_or_default();
+    let matrix_channels = telegram::matrix_channels(raw_matrix, base, env, secrets, &mut problems);
     let json_channels = json_channels(raw_json, base, env, secrets, &mut problems);
     let telegram_channels =
         telegram::telegram_channels(raw_telegram, base, env, secrets, &mut problems);
@@ -1015,6 +1018,7 @@ fn validate(
         http,
         json_channels,
         telegram_channels,
+        matrix_channels,
         teams,
         slas,
         calendars,

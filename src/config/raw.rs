@@ -173,6 +173,23 @@ pub struct RawChannels {
     pub json: Vec<RawJsonChannel>,
     #[serde(default)]
     pub telegram: Vec<RawTelegramChannel>,
+    #[serde(default)]
+    pub matrix: Vec<RawMatrixChannel>,
+}
+
+/// `[[channel.matrix]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrixChannel {
+    pub account: Option<String>,
+    pub homeserver: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub access_token_file: Option<String>,
+    pub poll_timeout_secs: Option<u64>,
+    pub per_room_per_minute: Option<u32>,
 }
 
 /// `[[channel.telegram]]`.

@@ -101,7 +101,7 @@ set.priority = 3
         r#"rule "refund": route.agent "alcie" is not a configured [[agent]]; did you mean "alice"?"#,
         r#"rule "refund": name is used by two rules"#,
         r#"rule "refund": when.sender_domain: "bad domain" is not a domain, like "example.com""#,
-        r#"rule "refund": when.channel: "emial" is not one of email, json, telegram; did you mean "email"?"#,
+        r#"rule "refund": when.channel: "emial" is not one of email, json, telegram, matrix; did you mean "email"?"#,
         r#"rule "refund": when.language: "english" is not a two-letter ISO 639-1 code, like "en" or "zh""#,
         r#"rule "refund": when.sentiment_below must be between -1 and 1, not -3"#,
         r#"rule "refund": when.any is an empty list"#,

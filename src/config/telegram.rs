@@ -299,3 +299,144 @@ mod tests {
         assert!(all.contains("token"), "{all}");
     }
 }
+
+/// One Matrix account (`[[channel.matrix]]`):
+///
+/// ```toml
+/// [[channel.matrix]]
+/// account = "support"                            # [a-z0-9_-]{1,32}, unique
+/// homeserver = "https://matrix.example.org"
+/// user = "@support:example.org"
+/// password_file = "/etc/postdesk/matrix.pass"    # or password / password_env / access_token_file
+/// poll_timeout_secs = 30                         # /sync long-poll timeout, 0-50
+/// per_room_per_minute = 20                       # sends per minute into one room
+/// ```
+#[derive(Debug, Clone)]
+pub struct MatrixChannelConfig {
+    pub account: String,
+    /// The homeserver's base URL, without a trailing slash.
+    pub homeserver: String,
+    /// The full user id, `@support:example.org`.
+    pub user: String,
+    /// Logged in with this password (None: `access_token` is used as it is).
+    pub password: Option<Secret>,
+    pub access_token: Option<Secret>,
+    pub poll_timeout: Duration,
+    pub per_room_per_minute: u32,
+}
+
+pub(super) fn matrix_channels(
+    raw: Vec<raw::RawMatrixChannel>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
+    problems: &mut Vec<String>,
+) -> Vec<MatrixChannelConfig> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let account = c.account.clone().unwrap_or_default();
+        let ctx = if account.trim().is_empty() {
+            format!("channel.matrix #{}", i + 1)
+        } else {
+            format!("channel.matrix {account:?}")
+        };
+        if account.trim().is_empty() {
+            problems.push(format!("{ctx}: account is required"));
+        } else if !valid_account(&account) {
+            problems.push(format!(
+                "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
+            ));
+        } else if !seen.insert(account.clone()) {
+            problems.push(format!("{ctx}: account is used by two [[channel.matrix]]"));
+        }
+        let homeserver = match c.homeserver {
+            Some(h) => http_url(Some(h), &format!("{ctx}: homeserver"), problems)
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_default(),
+            None => {
+                problems.push(format!("{ctx}: homeserver is required"));
+                String::new()
+            }
+        };
+        let user = c.user.unwrap_or_default();
+        let user_ok = user.starts_with('@')
+            && user
+                .split_once(':')
+                .is_some_and(|(l, s)| l.len() > 1 && !s.is_empty())
+            && user.len() <= 255
+            && !user.chars().any(|ch| ch.is_whitespace() || ch.is_control());
+        if !user_ok {
+            problems.push(format!(
+                "{ctx}: user must be a full Matrix user id like \"@support:example.org\""
+            ));
+        }
+        let token_given = c.access_token_file.is_some();
+        let password_given =
+            c.password.is_some() || c.password_file.is_some() || c.password_env.is_some();
+        let (password, access_token) = match (password_given, token_given) {
+            (true, true) => {
+                problems.push(format!(
+                    "{ctx}: give a password or an access_token_file, not both"
+                ));
+                (None, None)
+            }
+            (false, true) => (
+                None,
+                read_secret(
+                    &ctx,
+                    "access_token",
+                    SecretSources {
+                        inline: None,
+                        file: c.access_token_file,
+                        env_name: None,
+                        credential: None,
+                    },
+                    base,
+                    env,
+                    true,
+                    secrets,
+                    problems,
+                ),
+            ),
+            _ => (
+                read_secret(
+                    &ctx,
+                    "password",
+                    SecretSources {
+                        inline: c.password,
+                        file: c.password_file,
+                        env_name: c.password_env,
+                        credential: None,
+                    },
+                    base,
+                    env,
+                    true,
+                    secrets,
+                    problems,
+                ),
+                None,
+            ),
+        };
+        let timeout = c.poll_timeout_secs.unwrap_or(30);
+        if timeout > 50 {
+            problems.push(format!(
+                "{ctx}: poll_timeout_secs must be 0-50, not {timeout}"
+            ));
+        }
+        let per_room = c.per_room_per_minute.unwrap_or(20);
+        if !(1..=6000).contains(&per_room) {
+            problems.push(format!("{ctx}: per_room_per_minute must be 1-6000"));
+        }
+        out.push(MatrixChannelConfig {
+            account,
+            homeserver,
+            user,
+            password,
+            access_token,
+            poll_timeout: Duration::from_secs(timeout.min(50)),
+            per_room_per_minute: per_room.clamp(1, 6000),
+        });
+    }
+    out
+}

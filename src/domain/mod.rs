@@ -81,6 +81,7 @@ string_enum!(
         Email => "email",
         Json => "json",
         Telegram => "telegram",
+        Matrix => "matrix",
     }
 );
 

@@ -59,6 +59,8 @@ pub struct Outbox {
     /// The JSON channel's push accounts, by name, and the HTTP client they share.
     json: std::collections::HashMap<String, JsonChannelConfig>,
     http: Option<reqwest::Client>,
+    /// The Matrix accounts' senders, by account.
+    matrix: std::collections::HashMap<String, crate::channels::matrix::send::Transport>,
     /// The Telegram bots' senders, by account.
     telegram: std::collections::HashMap<String, crate::channels::telegram::send::Transport>,
     /// What the notice about a parked send is composed with (None: it is only logged).
@@ -117,6 +119,7 @@ impl Outbox {
             json: Default::default(),
             http: None,
             telegram: Default::default(),
+            matrix: Default::default(),
             notices: None,
         })
     }
@@ -167,7 +170,41 @@ impl Outbox {
             Channel::Email => (self.send_mail(item).await, None),
             Channel::Json => (self.send_json(item).await, None),
             Channel::Telegram => self.send_telegram(item).await,
+            Channel::Matrix => (self.send_matrix(item).await, None),
         }
+    }
+
+    async fn send_matrix(&self, item: &outbox::OutboxItem) -> SendResult {
+        use crate::channels::matrix::send::Sent;
+        let account = item.account.as_deref().unwrap_or_default();
+        let Some(t) = self.matrix.get(account) else {
+            return SendResult::Permanent(format!("no Matrix account {account:?} is configured"));
+        };
+        match t
+            .send(item.id, item.payload.as_deref().unwrap_or("{}"))
+            .await
+        {
+            Sent::Done => SendResult::Sent,
+            Sent::Retry {
+                reason,
+                after: Some(after),
+            } => SendResult::TransientAfter(reason, after),
+            Sent::Retry { reason, .. } => SendResult::Transient(reason),
+            Sent::Failed(reason) => SendResult::Permanent(reason),
+        }
+    }
+
+    /// Adds the Matrix transport for `accounts`.
+    pub fn with_matrix(mut self, accounts: &[crate::config::MatrixChannelConfig]) -> Outbox {
+        for a in accounts {
+            self.pushed
+                .push(format!("{}:{}", Channel::Matrix, a.account));
+            self.matrix.insert(
+                a.account.clone(),
+                crate::channels::matrix::send::Transport::new(a),
+            );
+        }
+        self
     }
 
     async fn send_telegram(&self, item: &outbox::OutboxItem) -> (SendResult, Option<String>) {

@@ -28,6 +28,7 @@ mod jsonchannel;
 mod kb;
 mod layout;
 mod leaks;
+mod matrix;
 mod mimekit;
 mod poison;
 mod profiles;

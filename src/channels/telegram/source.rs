@@ -15,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 use super::client::{Api, ApiError};
 use super::wire::{self, TgMessage, UpdateKind};
 use crate::channels::chat::{self, ChatAttachment, ChatMessage, ChatSender};
-use crate::channels::email::compose;
+
 use crate::clock::db_time;
 use crate::config::TelegramChannelConfig;
-use crate::domain::{Channel, MessageKind};
+use crate::domain::Channel;
 use crate::intake::pipeline::Pipeline;
-use crate::store::{Store, cursors, outbox};
+use crate::store::{Store, cursors};
 
 /// Updates asked for per page.
 const PAGE: u32 = 100;
@@ -397,80 +397,22 @@ fn to_chat(
     (message, raw)
 }
 
-/// Disables the bot for its current token and mails the admins (`[admin] email` and the
-/// `admin = true` agents), once per refused token, in one transaction.
+/// Disables the bot for its current token and mails the admins (see
+/// [`chat::disable_and_alert`]).
 pub async fn disable_and_alert(
     store: &Store,
     pipeline: &Pipeline,
     cfg: &TelegramChannelConfig,
     why: &str,
 ) -> Result<()> {
-    let now = db_time(pipeline.clock().now());
-    let reason = format!("the Bot API refused the token: {why}");
-    let mut tx = store.begin_write().await?;
-    let first = cursors::disable(
-        &mut tx,
+    chat::disable_and_alert(
+        store,
+        pipeline,
         Channel::Telegram,
         &cfg.account,
-        &reason,
         &token_fingerprint(cfg),
-        &now,
+        &format!("the Bot API refused the token: {why}"),
+        "Put a valid token in the configuration (token, token_file or token_env) and restart postdesk: the bot is enabled again when its token changes.",
     )
-    .await?;
-    tracing::error!(
-        "Telegram bot {:?} disabled: {reason}. Put in a new token and restart.",
-        cfg.account
-    );
-    let config = pipeline.config();
-    let mut admins: Vec<String> = config.admin_email.iter().cloned().collect();
-    admins.extend(
-        config
-            .agents
-            .iter()
-            .filter(|a| a.admin)
-            .map(|a| a.email.clone()),
-    );
-    admins.sort();
-    admins.dedup();
-    if first && !admins.is_empty() {
-        let lines = vec![
-            format!("The Telegram bot {:?} has been disabled.", cfg.account),
-            compose::neutralised(&reason, 500),
-            String::new(),
-            "Customers' messages wait at Telegram (it keeps them for 24 hours) and answers wait in the outbox."
-                .to_string(),
-            "Put a valid token in the configuration (token, token_file or token_env) and restart postdesk: the bot is enabled again when its token changes."
-                .to_string(),
-        ];
-        let mail = compose::internal_mail(
-            config,
-            pipeline.templates(),
-            &compose::InternalMail {
-                template: "agent-notice",
-                ticket: None,
-                to: &admins,
-                data: json!({
-                    "what": format!("the Telegram bot {:?} is disabled", cfg.account),
-                    "lines": lines,
-                }),
-                urgent: true,
-            },
-        )?;
-        outbox::insert_outbox(
-            &mut tx,
-            &outbox::NewOutbox {
-                message_row: None,
-                ticket_id: None,
-                kind: MessageKind::Receipt.as_str(),
-                message_id: &mail.message_id,
-                mail_from: &config.smtp.from.address,
-                rcpt_to: &mail.to,
-                raw: &mail.raw,
-                now: &now,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    .await
 }

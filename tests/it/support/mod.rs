@@ -18,6 +18,7 @@
 pub mod dovecot;
 pub mod relay;
 pub mod smtp;
+pub mod synapse;
 pub mod telegram;
 
 pub use dovecot::Dovecot;

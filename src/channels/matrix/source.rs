@@ -1,0 +1,389 @@
+//! The Matrix bridge's way in: [`sync_loop`] runs `/sync` for one account until cancelled,
+//! [`sync_once`] is one round of it (also what `postdesk run --once` does).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::TimeZone as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{Client, MxError};
+use crate::channels::chat::{self, ChatMessage, ChatSender};
+use crate::clock::db_time;
+use crate::config::MatrixChannelConfig;
+use crate::domain::Channel;
+use crate::intake::pipeline::Pipeline;
+use crate::store::{Store, cursors};
+
+/// Backfill pages fetched for one limited timeline.
+const BACKFILL_PAGES: usize = 5;
+
+/// The sync filter: room timelines of messages only, no presence or account data.
+fn filter(initial: bool) -> Value {
+    json!({
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {
+            "timeline": {"limit": if initial { 0 } else { 100 }, "types": ["m.room.message"]},
+            "state": {"types": []},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []}
+        }
+    })
+}
+
+/// A logged-in account.
+pub struct Session {
+    pub client: Client,
+    pub user_id: String,
+}
+
+/// The fingerprint of the credentials a disablement remembers.
+pub fn credential_fingerprint(cfg: &MatrixChannelConfig) -> String {
+    let secret = cfg
+        .password
+        .as_ref()
+        .or(cfg.access_token.as_ref())
+        .map(|s| s.expose().to_string())
+        .unwrap_or_default();
+    let d = Sha256::digest(format!("{}\0{secret}", cfg.user).as_bytes());
+    hex::encode(d).chars().take(16).collect()
+}
+
+/// Logs in (with the password) or takes the access token as given.
+pub async fn connect(cfg: &MatrixChannelConfig) -> Result<Session, MxError> {
+    let mut client = Client::new(cfg).map_err(|e| MxError::Permanent(format!("{e:#}")))?;
+    let user_id = match &cfg.password {
+        Some(p) => {
+            let device = format!("POSTDESK_{}", cfg.account.to_ascii_uppercase());
+            client.login(&cfg.user, p.expose(), &device).await?
+        }
+        None => cfg.user.clone(),
+    };
+    Ok(Session { client, user_id })
+}
+
+/// Whether the account is disabled for its current credentials (lifted when they changed).
+pub async fn is_disabled(store: &Store, cfg: &MatrixChannelConfig) -> Result<Option<String>> {
+    let mut conn = store.pool().acquire().await?;
+    match cursors::find_disabled(&mut conn, Channel::Matrix, &cfg.account).await? {
+        Some(d) if d.token_fp == credential_fingerprint(cfg) => Ok(Some(d.reason)),
+        Some(_) => {
+            drop(conn);
+            let mut tx = store.begin_write().await?;
+            cursors::enable(&mut tx, Channel::Matrix, &cfg.account).await?;
+            tx.commit().await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+async fn disable(store: &Store, pipeline: &Pipeline, cfg: &MatrixChannelConfig, why: &str) {
+    if let Err(e) = chat::disable_and_alert(
+        store,
+        pipeline,
+        Channel::Matrix,
+        &cfg.account,
+        &credential_fingerprint(cfg),
+        &format!("the homeserver refused the credentials: {why}"),
+        "Put a valid password or access token in the configuration and restart postdesk: the account is enabled again when its credentials change.",
+    )
+    .await
+    {
+        tracing::error!("Matrix account {:?}: {e:#}", cfg.account);
+    }
+}
+
+/// Syncs `cfg`'s account until cancelled or disabled.
+pub async fn sync_loop(
+    store: Store,
+    pipeline: Arc<Pipeline>,
+    cfg: MatrixChannelConfig,
+    cancel: CancellationToken,
+    wake_outbox: Arc<tokio::sync::Notify>,
+) {
+    if let Ok(Some(reason)) = is_disabled(&store, &cfg).await {
+        tracing::error!(
+            "Matrix account {:?} is disabled ({reason}); put in new credentials and restart.",
+            cfg.account
+        );
+        return;
+    }
+    let mut failures = 0u32;
+    let mut session: Option<Session> = None;
+    loop {
+        let round = async {
+            if session.is_none() {
+                session = Some(connect(&cfg).await?);
+                tracing::info!(
+                    "Matrix account {:?}: logged in to {}.",
+                    cfg.account,
+                    cfg.homeserver
+                );
+            }
+            let Some(s) = session.as_ref() else {
+                return Err(MxError::Transient("no session".into()));
+            };
+            sync_once(&store, &pipeline, &cfg, s, cfg.poll_timeout)
+                .await
+                .map_err(|e| match e.downcast::<MxError>() {
+                    Ok(mx) => mx,
+                    Err(e) => MxError::Transient(format!("{e:#}")),
+                })
+        };
+        let outcome = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = round => r,
+        };
+        let wait = match outcome {
+            Ok(new) => {
+                failures = 0;
+                if new > 0 {
+                    wake_outbox.notify_one();
+                }
+                Duration::ZERO
+            }
+            Err(MxError::Unauthorized(why)) => {
+                // A token that expired: log in again once, if there is a password.
+                if session.take().is_some() && cfg.password.is_some() && failures == 0 {
+                    failures = 1;
+                    Duration::ZERO
+                } else {
+                    disable(&store, &pipeline, &cfg, &why).await;
+                    wake_outbox.notify_one();
+                    return;
+                }
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let wait = match &e {
+                    MxError::RetryAfter(d, _) => *d,
+                    _ => Duration::from_secs(2u64.saturating_pow(failures.min(8)))
+                        .min(Duration::from_secs(300)),
+                };
+                tracing::warn!(
+                    "Matrix account {:?}: sync failed ({e}); next try in {}s.",
+                    cfg.account,
+                    wait.as_secs()
+                );
+                if let Ok(mut tx) = store.begin_write().await
+                    && cursors::record_poll_error(
+                        &mut tx,
+                        Channel::Matrix,
+                        &cfg.account,
+                        &e.to_string(),
+                    )
+                    .await
+                    .is_ok()
+                {
+                    let _ = tx.commit().await;
+                }
+                wait
+            }
+        };
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// One `/sync`: joins the rooms the account is invited to, stores the messages (after a
+/// backfill of any limited timeline) with the next batch token in one transaction. The
+/// first sync of an account stores only the token. Returns how many messages were new.
+pub async fn sync_once(
+    store: &Store,
+    pipeline: &Pipeline,
+    cfg: &MatrixChannelConfig,
+    session: &Session,
+    timeout: Duration,
+) -> Result<usize> {
+    let since = {
+        let mut conn = store.pool().acquire().await?;
+        cursors::find_cursor(&mut conn, Channel::Matrix, &cfg.account).await?
+    };
+    let initial = since.is_none();
+    let v = session
+        .client
+        .sync(
+            since.as_deref(),
+            if initial { Duration::ZERO } else { timeout },
+            &filter(initial),
+        )
+        .await?;
+    let next = v
+        .get("next_batch")
+        .and_then(Value::as_str)
+        .context("the sync answer has no next_batch")?
+        .to_string();
+    if let Some(invites) = v.pointer("/rooms/invite").and_then(Value::as_object) {
+        for room in invites.keys() {
+            match session.client.join(room).await {
+                Ok(()) => {
+                    tracing::info!("Matrix account {:?}: joined {room} (invited).", cfg.account)
+                }
+                Err(e) => tracing::warn!(
+                    "Matrix account {:?}: joining {room} failed: {e}",
+                    cfg.account
+                ),
+            }
+        }
+    }
+    let mut batch: Vec<(ChatMessage, Vec<u8>)> = Vec::new();
+    if !initial && let Some(joined) = v.pointer("/rooms/join").and_then(Value::as_object) {
+        for (room, r) in joined {
+            let mut events: Vec<Value> = r
+                .pointer("/timeline/events")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let limited = r.pointer("/timeline/limited").and_then(Value::as_bool) == Some(true);
+            if limited
+                && let Some(mut from) = r
+                    .pointer("/timeline/prev_batch")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            {
+                // The gap before this timeline, newest first: fetched back a few pages;
+                // events already stored are recognised as copies.
+                let mut older: Vec<Value> = Vec::new();
+                for _ in 0..BACKFILL_PAGES {
+                    let page = session.client.messages_before(room, &from).await?;
+                    let chunk = page
+                        .get("chunk")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    older.extend(chunk);
+                    match page.get("end").and_then(Value::as_str) {
+                        Some(end) if end != from => from = end.to_string(),
+                        _ => break,
+                    }
+                }
+                tracing::info!(
+                    "Matrix account {:?}: room {room}'s timeline was limited; {} earlier event(s) fetched.",
+                    cfg.account,
+                    older.len()
+                );
+                older.reverse();
+                older.extend(events);
+                events = older;
+            }
+            let mut seen = std::collections::HashSet::new();
+            for ev in events {
+                let Some(id) = ev.get("event_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !seen.insert(id.to_string()) {
+                    continue;
+                }
+                if let Some(m) = to_chat(cfg, &session.user_id, room, &ev) {
+                    batch.push(m);
+                }
+            }
+        }
+    }
+    let now = pipeline.clock().now();
+    let mut tx = store.begin_write().await?;
+    let results = if batch.is_empty() {
+        Vec::new()
+    } else {
+        chat::ingest(pipeline, &mut tx, Channel::Matrix, &cfg.account, &batch).await?
+    };
+    cursors::record_poll(
+        &mut tx,
+        Channel::Matrix,
+        &cfg.account,
+        Some(&next),
+        &db_time(now),
+    )
+    .await?;
+    tx.commit().await.context("Committing a Matrix sync")?;
+    let new = results.iter().filter(|r| !r.duplicate).count();
+    if initial {
+        tracing::info!(
+            "Matrix account {:?}: first sync; starting from now (no history taken).",
+            cfg.account
+        );
+    } else if !results.is_empty() {
+        tracing::info!(
+            "Matrix account {:?}: {} message(s), {new} new.",
+            cfg.account,
+            results.len()
+        );
+    }
+    Ok(new)
+}
+
+/// A room message as a chat message, or None for what is skipped: our own events,
+/// notices (bots), redacted or bodiless events, other event types.
+fn to_chat(
+    cfg: &MatrixChannelConfig,
+    own: &str,
+    room: &str,
+    ev: &Value,
+) -> Option<(ChatMessage, Vec<u8>)> {
+    if ev.get("type").and_then(Value::as_str) != Some("m.room.message") {
+        return None;
+    }
+    let sender = ev.get("sender").and_then(Value::as_str)?;
+    if sender == own {
+        return None;
+    }
+    let content = ev.get("content")?;
+    let msgtype = content.get("msgtype").and_then(Value::as_str).unwrap_or("");
+    if msgtype == "m.notice" {
+        return None;
+    }
+    let mut text: String = content
+        .get("body")
+        .and_then(Value::as_str)?
+        .chars()
+        .take(65_536)
+        .collect();
+    if let Some(url) = content.get("url").and_then(Value::as_str)
+        && matches!(msgtype, "m.image" | "m.file" | "m.video" | "m.audio")
+    {
+        text = format!("[{msgtype} {text}: {url}]");
+    }
+    let event_id = ev.get("event_id").and_then(Value::as_str)?;
+    let name = sender
+        .strip_prefix('@')
+        .and_then(|s| s.split(':').next())
+        .unwrap_or(sender);
+    let raw = serde_json::to_vec_pretty(&json!({
+        "channel": "matrix",
+        "account": cfg.account,
+        "room_id": room,
+        "event": ev,
+    }))
+    .unwrap_or_default();
+    Some((
+        ChatMessage {
+            external_id: event_id.to_string(),
+            conversation_id: room.to_string(),
+            sender: ChatSender {
+                id: sender.to_string(),
+                name: name.to_string(),
+                email: None,
+            },
+            text,
+            html: None,
+            sent_at: ev
+                .get("origin_server_ts")
+                .and_then(Value::as_i64)
+                .and_then(|ms| chrono::Utc.timestamp_millis_opt(ms).single()),
+            attachments: Vec::new(),
+        },
+        raw,
+    ))
+}
