@@ -517,7 +517,8 @@ pub(super) async fn act(
     if let Some(via) = report.via.filter(|v| *v != side.ctx.channel) {
         let refused = if via == Channel::Email {
             route.channel = Channel::Email;
-            (!side.ctx.customer.contains('@'))
+            Channel::of_identity(&side.ctx.customer)
+                .is_some()
                 .then(|| "the customer has no email address yet; #link one first".to_string())
         } else {
             match messages::find_latest_on_channel(conn, t.id, via).await? {

@@ -493,7 +493,7 @@ fn link(plan: &mut Plan, snapshot: &Snapshot, email: &str) -> (Outcome, Option<T
             None,
         );
     };
-    if c.email.contains('@') || !c.email.contains(':') {
+    if crate::domain::Channel::of_identity(&c.email).is_none() {
         return (
             Outcome::Rejected(format!(
                 "the customer {} writes by email; #link joins a chat sender to an email customer",

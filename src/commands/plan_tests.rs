@@ -759,6 +759,28 @@ fn link_without_an_open_ticket_links_only_and_an_email_customer_is_refused() {
 }
 
 #[test]
+fn a_matrix_sender_whose_id_has_an_at_sign_is_a_chat_identity_all_the_same() {
+    let mut s = snapshot();
+    s.customer = Some(CustomerFacts {
+        email: "matrix:support:@ann:example.org".into(),
+        ..chat_customer()
+    });
+    let p = run(&s, "alice", "#link ann@customer.org");
+    assert!(p.rejected.is_empty(), "{:?}", p.rejected);
+    assert!(matches!(p.writes[0], Write::Link { .. }));
+    assert_eq!(
+        crate::domain::Channel::of_identity("matrix:support:@ann:example.org"),
+        Some(crate::domain::Channel::Matrix)
+    );
+    assert_eq!(crate::domain::Channel::of_identity("ann@example.org"), None);
+    assert_eq!(crate::domain::Channel::of_identity("email:x:y"), None);
+    assert_eq!(
+        crate::domain::Channel::of_identity("mailto:ann@example.org"),
+        None
+    );
+}
+
+#[test]
 fn via_names_the_channel_of_this_reply_only() {
     let p = run(&snapshot(), "alice", "#via email\nHello");
     assert_eq!(p.via, Some(crate::domain::Channel::Email));

@@ -85,6 +85,16 @@ string_enum!(
     }
 );
 
+impl Channel {
+    /// The chat channel a customer key (`telegram:shop_bot:42`, `matrix:support:@ann:hs`)
+    /// belongs to; None for an email address.
+    pub fn of_identity(key: &str) -> Option<Channel> {
+        let (name, rest) = key.split_once(':')?;
+        let channel: Channel = name.parse().ok()?;
+        (channel != Channel::Email && rest.contains(':')).then_some(channel)
+    }
+}
+
 // The enum is declared by `string_enum!`, which derives no Default.
 #[allow(clippy::derivable_impls)]
 impl Default for Channel {
