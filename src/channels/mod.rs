@@ -10,6 +10,18 @@
 //! homeserver: `/sync` in, `m.room.message` out. `chat` is what the chat
 //! channels share on the way into intake.
 
+/// The HTTP client settings every channel shares: rustls with the ring provider and the
+/// system roots, 10 s to connect, redirects not followed (a request goes where it was
+/// configured to, or nowhere), postdesk's user agent. Each channel adds its timeouts.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    // Installed once per process; a second call finds it there, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("postdesk/", env!("CARGO_PKG_VERSION")))
+}
+
 pub mod chat;
 pub mod email;
 pub mod json;

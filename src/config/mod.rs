@@ -1074,6 +1074,34 @@ fn http_url(v: Option<String>, what: &str, problems: &mut Vec<String>) -> Option
     None
 }
 
+/// The account name of the `i`-th `[[channel.<kind>]]` and the context its problems are
+/// named by (`channel.telegram "shop_bot"`, or `channel.telegram #2` without a name):
+/// required, `[a-z0-9_-]{1,32}`, unique among its kind (`seen`).
+fn channel_account(
+    kind: &str,
+    i: usize,
+    account: Option<String>,
+    seen: &mut std::collections::HashSet<String>,
+    problems: &mut Vec<String>,
+) -> (String, String) {
+    let account = account.unwrap_or_default();
+    let ctx = if account.trim().is_empty() {
+        format!("channel.{kind} #{}", i + 1)
+    } else {
+        format!("channel.{kind} {account:?}")
+    };
+    if account.trim().is_empty() {
+        problems.push(format!("{ctx}: account is required"));
+    } else if !valid_account(&account) {
+        problems.push(format!(
+            "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
+        ));
+    } else if !seen.insert(account.clone()) {
+        problems.push(format!("{ctx}: account is used by two [[channel.{kind}]]"));
+    }
+    (account, ctx)
+}
+
 fn valid_account(a: &str) -> bool {
     (1..=32).contains(&a.len())
         && a.bytes()
@@ -1091,21 +1119,7 @@ fn json_channels(
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, c) in raw.into_iter().enumerate() {
-        let account = c.account.clone().unwrap_or_default();
-        let ctx = if account.trim().is_empty() {
-            format!("channel.json #{}", i + 1)
-        } else {
-            format!("channel.json {account:?}")
-        };
-        if account.trim().is_empty() {
-            problems.push(format!("{ctx}: account is required"));
-        } else if !valid_account(&account) {
-            problems.push(format!(
-                "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
-            ));
-        } else if !seen.insert(account.clone()) {
-            problems.push(format!("{ctx}: account is used by two [[channel.json]]"));
-        }
+        let (account, ctx) = channel_account("json", i, c.account.clone(), &mut seen, problems);
         let inline_given = c.secret.is_some();
         let secret = read_secret(
             &ctx,

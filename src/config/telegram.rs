@@ -23,7 +23,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Secret, SecretSources, Secrets, http_url, raw, read_secret, valid_account};
+use super::{Secret, SecretSources, Secrets, channel_account, http_url, raw, read_secret};
 
 /// The Bot API's public address.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -63,23 +63,7 @@ pub(super) fn telegram_channels(
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, c) in raw.into_iter().enumerate() {
-        let account = c.account.clone().unwrap_or_default();
-        let ctx = if account.trim().is_empty() {
-            format!("channel.telegram #{}", i + 1)
-        } else {
-            format!("channel.telegram {account:?}")
-        };
-        if account.trim().is_empty() {
-            problems.push(format!("{ctx}: account is required"));
-        } else if !valid_account(&account) {
-            problems.push(format!(
-                "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
-            ));
-        } else if !seen.insert(account.clone()) {
-            problems.push(format!(
-                "{ctx}: account is used by two [[channel.telegram]]"
-            ));
-        }
+        let (account, ctx) = channel_account("telegram", i, c.account.clone(), &mut seen, problems);
         let inline_given = c.token.is_some();
         let token = read_secret(
             &ctx,
@@ -335,21 +319,7 @@ pub(super) fn matrix_channels(
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, c) in raw.into_iter().enumerate() {
-        let account = c.account.clone().unwrap_or_default();
-        let ctx = if account.trim().is_empty() {
-            format!("channel.matrix #{}", i + 1)
-        } else {
-            format!("channel.matrix {account:?}")
-        };
-        if account.trim().is_empty() {
-            problems.push(format!("{ctx}: account is required"));
-        } else if !valid_account(&account) {
-            problems.push(format!(
-                "{ctx}: account must be 1-32 characters of a-z, 0-9, _ and -"
-            ));
-        } else if !seen.insert(account.clone()) {
-            problems.push(format!("{ctx}: account is used by two [[channel.matrix]]"));
-        }
+        let (account, ctx) = channel_account("matrix", i, c.account.clone(), &mut seen, problems);
         let homeserver = match c.homeserver {
             Some(h) => http_url(Some(h), &format!("{ctx}: homeserver"), problems)
                 .map(|u| u.trim_end_matches('/').to_string())

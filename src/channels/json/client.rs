@@ -44,13 +44,9 @@ pub enum DeliveryOutcome {
 /// roots, connect timeout 10 s, 30 s per request, redirects not followed (a signed request
 /// goes where it was configured to, or nowhere).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    // Installed once per process; a second call finds it there, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    crate::channels::http_client_builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("postdesk/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("Building the HTTP client")
 }

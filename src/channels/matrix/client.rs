@@ -59,11 +59,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(cfg: &MatrixChannelConfig) -> anyhow::Result<Client> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("postdesk/", env!("CARGO_PKG_VERSION")))
+        let http = crate::channels::http_client_builder()
             .build()
             .context("Building the Matrix HTTP client")?;
         Ok(Client {

@@ -69,11 +69,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(cfg: &TelegramChannelConfig) -> anyhow::Result<Api> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("postdesk/", env!("CARGO_PKG_VERSION")))
+        let http = crate::channels::http_client_builder()
             .build()
             .context("Building the Telegram HTTP client")?;
         Ok(Api {
