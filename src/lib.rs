@@ -67,7 +67,11 @@
 //!    reject, request, search) and `#wrong` (a correction that trains `kb::classifier`).
 //!    `#link <email>` links a chat sender's identity to that customer (profiles and
 //!    history become one; the chat ticket joins their open ticket) and `#via <channel>`
-//!    sends one answer on another channel than the customer's latest.
+//!    sends one answer on another channel than the customer's latest. `agent::problem`
+//!    runs `#problem N` (this ticket is a report of problem N; a new ticket's notification
+//!    lists similar open tickets, same category and text similar by `kb::similar`, with
+//!    that line ready) and `#problem send M`, the receipt's confirmation line that sends a
+//!    problem's answer M to every report on its own channel, once each.
 //!    `#profile note|tier|lang` changes the ticket's customer (`store::profiles`; the notes
 //!    and a tier's dedicated-service-plan prompt, `profile::plan_prompt`, show in every
 //!    later notification) and `#feedback` records a pain point, themed by the pure

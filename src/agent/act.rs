@@ -495,6 +495,11 @@ pub(super) async fn act(
         super::kb::run(pl, conn, Some(t.id), identity, &reply.commands, &text, now).await?;
     report.applied.extend(kb_report.applied);
     extra_rejected.extend(kb_report.rejected);
+    // `#problem`: grouping reports, and sending a problem's answer to them.
+    let problem_report =
+        super::problem::run(pl, conn, t.id, identity, &reply.commands, &now_s).await?;
+    report.applied.extend(problem_report.applied);
+    extra_rejected.extend(problem_report.rejected);
     let mut relay = !text.is_empty() && !note && report.merged_into.is_none();
     // A double send (or a client's retry with a new Message-ID) of the same text within
     // a minute reaches the customer once; the receipt says so.
@@ -648,8 +653,14 @@ pub(super) async fn act(
         }
     }
 
+    // An answer on a problem ticket may go to its reports too: the receipt says how.
+    let mut problem_hint = false;
     if matches!(outcome, ReplyOutcome::SentToCustomer) {
         crate::store::triage::record_first_human(conn, t.id, &now_s).await?;
+        if let Some(line) = super::problem::send_hint(conn, t.id, row).await? {
+            report.applied.push(line);
+            problem_hint = true;
+        }
     }
 
     // The receipt: unless #quiet and all went well, whenever there were commands.
@@ -667,12 +678,14 @@ pub(super) async fn act(
         || !ignored.is_empty()
         || report.help
         || reply.commands.len() > usize::from(auto_assigned)
-        || already_sent.is_some();
+        || already_sent.is_some()
+        || problem_hint;
     let quiet_ok = report.quiet
         && rejected.is_empty()
         && ignored.is_empty()
         && !report.help
-        && already_sent.is_none();
+        && already_sent.is_none()
+        && !problem_hint;
     if anything && !quiet_ok {
         let expires = now.timestamp()
             + i64::try_from(cfg.security.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);

@@ -41,6 +41,7 @@ pub mod authres;
 mod claim;
 mod hold;
 mod kb;
+mod problem;
 pub mod route;
 pub mod token;
 

@@ -40,6 +40,9 @@ pub struct ChatMessage {
     /// When the message was sent, if the channel says.
     pub sent_at: Option<DateTime<Utc>>,
     pub attachments: Vec<ChatAttachment>,
+    /// The channel's id of the message this one answers (in the form of `external_id`),
+    /// when the platform says: a reply to one of our sent messages joins its ticket.
+    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +120,7 @@ pub fn to_inbound(channel: Channel, account: &str, m: &ChatMessage, raw: &[u8]) 
         account: Some(account.to_string()),
         external_id: Some(m.external_id.clone()),
         conversation: Some(m.conversation_id.clone()),
+        reply_to_external: m.reply_to.clone(),
         sender_email: m.sender.email.clone(),
         message_id: message_id(channel, account, &m.external_id),
         from: Some(Mailbox {

@@ -110,6 +110,8 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                     })).collect::<Vec<_>>(),
                 })
             });
+            let problem = crate::store::problems::problem_of(&mut conn, ticket.id).await?;
+            let reports = crate::store::problems::reports_of(&mut conn, ticket.id).await?;
             if *json {
                 let mut v = serde_json::to_value(&ticket)?;
                 let mut msgs_v = serde_json::to_value(&msgs)?;
@@ -165,6 +167,8 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                         serde_json::json!(bot_state.predicted_category),
                     );
                     o.insert("alerts".into(), serde_json::to_value(&alerts)?);
+                    o.insert("problem".into(), serde_json::json!(problem));
+                    o.insert("reports".into(), serde_json::to_value(&reports)?);
                     o.insert("messages".into(), msgs_v);
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -230,6 +234,22 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                 }
                 for l in &links {
                     println!("Linked to #{}: {}", l.ticket, term_line(&l.reason));
+                }
+                if let Some(p) = problem {
+                    println!("A report of problem #{p}");
+                }
+                if !reports.is_empty() {
+                    println!("The problem of {} report(s):", reports.len());
+                    for r in &reports {
+                        println!(
+                            "  #{} {} by {} from {}: {}",
+                            r.ticket_id,
+                            r.status,
+                            r.channel.as_deref().unwrap_or("email"),
+                            term_line(&r.customer),
+                            term_line(&r.subject)
+                        );
+                    }
                 }
                 println!(
                     "Created {}, updated {}",

@@ -149,6 +149,20 @@ pub enum Command {
     Link(String),
     /// This reply goes to the customer on this channel, not the one they last wrote from.
     Via(crate::domain::Channel),
+    /// `#problem N | send M | none`: grouping reports of one problem.
+    Problem(ProblemCommand),
+}
+
+/// What `#problem` does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProblemCommand {
+    /// This ticket is a report of the problem ticket N.
+    Join(TicketId),
+    /// On a problem ticket: agent answer M (a message number the receipt gives) goes to
+    /// every linked report, each on its own channel.
+    Send(i64),
+    /// This ticket is no longer a report of its problem.
+    Leave,
 }
 
 /// What `#kb` does.
@@ -205,6 +219,7 @@ impl Command {
             Command::Wrong(_) => "wrong",
             Command::Link(_) => "link",
             Command::Via(_) => "via",
+            Command::Problem(_) => "problem",
         }
     }
 }
@@ -732,6 +747,13 @@ mod tests {
                 Command::Via(crate::domain::Channel::Telegram),
             ),
             ("#via email", Command::Via(crate::domain::Channel::Email)),
+            ("#problem 12", Command::Problem(ProblemCommand::Join(12))),
+            ("#problem #12", Command::Problem(ProblemCommand::Join(12))),
+            (
+                "#problem SEND 345",
+                Command::Problem(ProblemCommand::Send(345)),
+            ),
+            ("#problem none", Command::Problem(ProblemCommand::Leave)),
             ("#merge #123", Command::Merge(123)),
             ("#merge [#123]", Command::Merge(123)),
             (
@@ -964,6 +986,18 @@ mod tests {
             (
                 "#merge abc",
                 "\"abc\" is not a ticket number; use a positive number like 123",
+            ),
+            (
+                "#problem send",
+                "\"send\" is not a ticket number; use a positive number like 123",
+            ),
+            (
+                "#problem send x",
+                "\"x\" is not a ticket number; use a positive number like 123",
+            ),
+            (
+                "#problem",
+                "#problem needs a ticket number, send <answer number> or none",
             ),
             (
                 "#merge 99999999999999999999",

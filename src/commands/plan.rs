@@ -336,7 +336,7 @@ pub fn plan(snapshot: &Snapshot, actor: &Actor<'_>, commands: &[(usize, String, 
             Command::Release(_) => continue,
             // Done by the caller (`agent::kb`): they touch the knowledge base and the
             // classifier, not the ticket.
-            Command::Kb(_) | Command::Wrong(_) => continue,
+            Command::Kb(_) | Command::Wrong(_) | Command::Problem(_) => continue,
             Command::Via(channel) => {
                 plan.via = Some(*channel);
                 Outcome::Unchanged(format!("this reply goes to the customer by {channel}"))

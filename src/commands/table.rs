@@ -17,7 +17,8 @@ use std::sync::OnceLock;
 
 use crate::commands::parse::{
     AssignTarget, Command, CommandError, KbCommand, MAX_ADDRESSES_PER_LINE, MAX_AGENT_CHARS,
-    MAX_KB_TEXT_CHARS, MAX_REPORT_CHARS, MAX_TAG_CHARS, MAX_TAGS_PER_LINE, ProfileChange, echo,
+    MAX_KB_TEXT_CHARS, MAX_REPORT_CHARS, MAX_TAG_CHARS, MAX_TAGS_PER_LINE, ProblemCommand,
+    ProfileChange, echo,
 };
 use crate::domain::{Priority, Status, TicketId};
 
@@ -326,6 +327,27 @@ pub static COMMANDS: &[CommandSpec] = &[
         },
     },
     CommandSpec {
+        name: "problem",
+        aliases: &[],
+        args: "N | send M | none",
+        example: "12",
+        help: "group under problem N; send answer M to all",
+        repeat: Repeat::Once,
+        parse: |rest| {
+            let args = words(rest);
+            let command = match args.as_slice() {
+                [w, m] if w.eq_ignore_ascii_case("send") => ProblemCommand::Send(ticket(m)?),
+                [w] if w.eq_ignore_ascii_case("none") => ProblemCommand::Leave,
+                _ => ProblemCommand::Join(ticket(one_arg(
+                    "problem",
+                    "a ticket number, send <answer number> or none",
+                    &args,
+                )?)?),
+            };
+            Ok(vec![Command::Problem(command)])
+        },
+    },
+    CommandSpec {
         name: "feedback",
         aliases: &[],
         args: "<text>",
@@ -489,6 +511,9 @@ impl Command {
             Command::Wrong(category) => category.clone(),
             Command::Link(email) => email.clone(),
             Command::Via(channel) => channel.to_string(),
+            Command::Problem(ProblemCommand::Join(n)) => n.to_string(),
+            Command::Problem(ProblemCommand::Send(m)) => format!("send {m}"),
+            Command::Problem(ProblemCommand::Leave) => "none".into(),
         };
         if args.is_empty() {
             format!("#{name}")

@@ -159,6 +159,11 @@ pub struct ThreadingConfig {
     /// `#link`: the linked customer's open ticket updated within this window is where the
     /// chat conversation joins.
     pub link_window: Duration,
+    /// Similar open tickets (same category, similar text) created within this window are
+    /// listed in a new ticket's notification; zero turns the listing off.
+    pub similar_window: Duration,
+    /// The least similarity (`kb::similar::score`, 0-1) for a ticket to be listed.
+    pub similar_min_score: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -864,6 +869,22 @@ fn validate(
     if link_window_days > 365 {
         problems.push("threading: link_window_days must be 0-365".to_string());
     }
+    let similar_window_hours = raw
+        .threading
+        .as_ref()
+        .and_then(|t| t.similar_window_hours)
+        .unwrap_or(72);
+    if similar_window_hours > 24 * 90 {
+        problems.push("threading: similar_window_hours must be 0-2160 (90 days)".to_string());
+    }
+    let similar_min_score = raw
+        .threading
+        .as_ref()
+        .and_then(|t| t.similar_min_score)
+        .unwrap_or(0.3);
+    if !(0.0..=1.0).contains(&similar_min_score) {
+        problems.push("threading: similar_min_score must be between 0 and 1".to_string());
+    }
 
     let max_message_bytes = raw
         .ingest
@@ -1000,6 +1021,8 @@ fn validate(
         threading: ThreadingConfig {
             subject_window: Duration::from_secs(subject_window_days * 86_400),
             link_window: Duration::from_secs(link_window_days * 86_400),
+            similar_window: Duration::from_secs(similar_window_hours * 3_600),
+            similar_min_score: similar_min_score as f32,
         },
         ingest: IngestConfig {
             max_message_bytes: (max_message_bytes as usize) * 1024 * 1024,

@@ -116,6 +116,8 @@ pub struct RawAgent {
 pub struct RawThreading {
     pub subject_window_days: Option<u64>,
     pub link_window_days: Option<u64>,
+    pub similar_window_hours: Option<u64>,
+    pub similar_min_score: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

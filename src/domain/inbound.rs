@@ -55,6 +55,9 @@ pub struct Inbound {
     /// The channel's conversation (chat, thread) the message belongs to, if it has one:
     /// the same conversation of the same account means the same open ticket.
     pub conversation: Option<String>,
+    /// The channel's id of the message this one answers (chat channels): one of ours
+    /// names the ticket it was sent on.
+    pub reply_to_external: Option<String>,
     /// The email address a chat channel says the sender has: recorded on the identity,
     /// never trusted to merge it with a mail customer.
     pub sender_email: Option<String>,

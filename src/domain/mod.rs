@@ -178,9 +178,11 @@ string_enum!(
 
 string_enum!(
     /// Why a message was put on its ticket (RFC 5322 threading headers, our reply token,
-    /// a subject tag, or the subject/sender heuristic), recorded on every message.
+    /// a subject tag, the subject/sender heuristic; for chat channels, a reply to one of
+    /// our sent messages or the conversation), recorded on every message.
     MatchReason, "match reason", {
         ReplyToken => "reply_token",
+        ChatReply => "chat_reply",
         References => "references",
         ReferencedBy => "referenced_by",
         SharedReference => "shared_reference",

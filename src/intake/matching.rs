@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub by_subject: HashMap<(i64, String), Vec<TicketId>>,
     /// (channel, account, conversation) → the ticket of its latest message.
     pub conversations: HashMap<(String, String, String), TicketId>,
+    /// Our sent chat messages that the batch's messages answer: (channel, account,
+    /// conversation, external id) → their ticket.
+    pub sent: HashMap<crate::store::outbox::ChatSentKey, TicketId>,
 }
 
 /// A link the rules ask for: the message also belongs to ticket `with`, another
@@ -105,6 +108,13 @@ pub fn conversation_key(p: &Inbound) -> Option<(String, String, String)> {
     }
 }
 
+/// The key of the sent chat message `p` answers, if it answers one.
+pub fn sent_key(p: &Inbound) -> Option<crate::store::outbox::ChatSentKey> {
+    let (channel, account, conversation) = conversation_key(p)?;
+    let id = p.reply_to_external.clone()?;
+    Some((channel, account, conversation, id))
+}
+
 impl Snapshot {
     /// The ticket `id` stands for now: merged tickets lead to where they went.
     pub fn resolve(&self, mut id: TicketId) -> Option<TicketId> {
@@ -141,9 +151,16 @@ impl Snapshot {
     ) -> Decision {
         let mut merges: Vec<TicketId> = Vec::new();
         let mut links: Vec<Link> = Vec::new();
-        // 0. Other channels thread by conversation alone: they have no recipients, headers
-        // or subjects that could name a ticket.
+        // 0. Other channels thread by a reply to one of our messages in the same
+        // conversation, else by the conversation: they have no recipients, headers or
+        // subjects that could name a ticket.
         if p.channel != Channel::Email {
+            if let Some(t) = sent_key(p)
+                .and_then(|k| self.sent.get(&k).copied())
+                .and_then(|t| self.resolve(t))
+            {
+                return Decision::only(Found::Ticket(t, MatchReason::ChatReply));
+            }
             return Decision::only(
                 conversation_key(p)
                     .and_then(|k| self.conversations.get(&k).copied())

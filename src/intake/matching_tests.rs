@@ -353,6 +353,34 @@ fn a_chat_message_joins_its_conversations_ticket() {
 }
 
 #[test]
+fn a_reply_to_our_sent_chat_message_beats_the_conversation_but_only_in_that_conversation() {
+    let mut s = snapshot();
+    s.conversations
+        .insert(("json".into(), "sms".into(), "c-42".into()), 2);
+    s.sent.insert(
+        ("json".into(), "sms".into(), "c-42".into(), "out-7".into()),
+        1,
+    );
+    let mut p = chat("sms", "c-42");
+    p.reply_to_external = Some("out-7".into());
+    assert_eq!(
+        decide(&s, &p, Some(30)).found,
+        Found::Ticket(1, MatchReason::ChatReply)
+    );
+    // A reply naming our message from another conversation is not one: the snapshot is
+    // keyed by conversation, so it falls to that conversation's rule.
+    let mut elsewhere = chat("sms", "c-99");
+    elsewhere.reply_to_external = Some("out-7".into());
+    assert_eq!(decide(&s, &elsewhere, Some(30)).found, Found::Nothing);
+    // An id we never sent: the conversation decides.
+    p.reply_to_external = Some("out-8".into());
+    assert_eq!(
+        decide(&s, &p, Some(30)).found,
+        Found::Ticket(2, MatchReason::Conversation)
+    );
+}
+
+#[test]
 fn a_chat_message_is_matched_by_its_conversation_alone() {
     let s = snapshot();
     // Text that would be a subject tag, a token recipient or a same-subject match in mail.

@@ -125,7 +125,26 @@ pub struct Unit<'a> {
     bot_writes: Vec<crate::store::kb::BotWrite>,
     /// The handoff summary of a ticket, for the notification that follows it.
     handoffs: HashMap<TicketId, serde_json::Value>,
+    /// New tickets' analyzed terms (`kb::similar`), written with them; empty when the
+    /// similar-ticket window is zero.
+    term_rows: Vec<(TicketId, String)>,
+    /// Recent open tickets to list as similar in a new ticket's notification (the batch's
+    /// new tickets join it as they are decided); `None` when nothing is listed.
+    similar: Option<SimilarContext>,
 }
+
+/// The pool a new ticket is compared with, and its document frequencies.
+struct SimilarContext {
+    pool: Vec<(crate::store::problems::PoolTicket, Vec<String>)>,
+    idf: crate::kb::similar::Pool,
+    /// The new tickets' terms, by ticket.
+    terms: HashMap<TicketId, Vec<String>>,
+}
+
+/// Most recent open tickets a new one is compared with.
+pub const SIMILAR_POOL: i64 = 500;
+/// Similar tickets listed in a notification, at most.
+pub const SIMILAR_LISTED: usize = 5;
 
 /// What the answer bot did with a customer message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,12 +263,23 @@ impl<'a> Unit<'a> {
         conversation_keys.sort();
         conversation_keys.dedup();
         let conversations = bulk::conversation_tickets(conn, &conversation_keys).await?;
+        let mut sent_keys: Vec<crate::store::outbox::ChatSentKey> = items
+            .iter()
+            .filter_map(|it| super::matching::sent_key(it.parsed))
+            .collect();
+        sent_keys.sort();
+        sent_keys.dedup();
+        let sent: HashMap<_, _> = crate::store::outbox::chat_sent_tickets(conn, &sent_keys)
+            .await?
+            .into_iter()
+            .collect();
 
         // Tickets: those the known messages live on, tags, tokens, then merge targets.
         let mut want: Vec<i64> = messages.values().filter_map(|m| m.ticket).collect();
         want.extend(referencing.values().flatten().copied());
         want.extend(tags.iter().copied());
         want.extend(conversations.values().copied());
+        want.extend(sent.values().copied());
         let mut tickets: HashMap<TicketId, TicketState> = HashMap::new();
         let mut token_map = HashMap::new();
         let mut first = true;
@@ -358,6 +388,30 @@ impl<'a> Unit<'a> {
             None
         };
 
+        let similar = if notify.is_some() && !cfg.threading.similar_window.is_zero() {
+            let since = now
+                - ChronoDuration::from_std(cfg.threading.similar_window)
+                    .unwrap_or_else(|_| ChronoDuration::hours(72));
+            let rows =
+                crate::store::problems::similar_pool(conn, &db_time(since), SIMILAR_POOL).await?;
+            let mut idf = crate::kb::similar::Pool::default();
+            let pool = rows
+                .into_iter()
+                .map(|r| {
+                    let terms: Vec<String> = r.terms.split(' ').map(str::to_string).collect();
+                    idf.add(&terms);
+                    (r, terms)
+                })
+                .collect();
+            Some(SimilarContext {
+                pool,
+                idf,
+                terms: HashMap::new(),
+            })
+        } else {
+            None
+        };
+
         Ok(Unit {
             own,
             own_domains,
@@ -373,6 +427,7 @@ impl<'a> Unit<'a> {
                 participants,
                 by_subject,
                 conversations,
+                sent,
             },
             customers,
             raw_ids,
@@ -404,6 +459,8 @@ impl<'a> Unit<'a> {
             classifier,
             bot_writes: Vec::new(),
             handoffs: HashMap::new(),
+            term_rows: Vec::new(),
+            similar,
         })
     }
 
@@ -429,6 +486,7 @@ impl<'a> Unit<'a> {
         bulk::insert_participants(conn, &self.participant_rows).await?;
         bulk::insert_outbox(conn, &self.outbox_rows, now).await?;
         bulk::insert_autoreply_log(conn, &self.autoreply_rows, now).await?;
+        crate::store::problems::insert_terms(conn, &self.term_rows).await?;
         let updates: Vec<(TicketId, Status)> = self
             .snap
             .tickets
@@ -1304,6 +1362,9 @@ impl<'a> Unit<'a> {
         self.record_triage(ticket, row, is_new, customer_id, &t);
         if is_new {
             self.classify(p, ticket);
+            if !cfg.threading.similar_window.is_zero() {
+                self.record_terms(p, ticket, customer_id);
+            }
         }
         let raised = self.triage_writes.alerts.len() > alerts_before;
         let mailed_last_hour = self.alerts_last_hour.entry(customer_id).or_insert(0);
@@ -1403,6 +1464,103 @@ impl<'a> Unit<'a> {
             r.category = Some(category.clone());
         }
         r.predicted_category = Some(category);
+    }
+
+    /// A new ticket's terms: written with it, and, when similar tickets are listed, added
+    /// to the pool so that the batch's later tickets meet it.
+    fn record_terms(&mut self, p: &Inbound, ticket: TicketId, customer_id: i64) {
+        let terms = crate::kb::similar::terms(
+            &p.subject,
+            crate::channels::email::quote::new_text(&p.body_text),
+        );
+        if terms.is_empty() {
+            return;
+        }
+        self.term_rows.push((ticket, terms.join(" ")));
+        let Some(ctx) = &mut self.similar else {
+            return;
+        };
+        let row = self.ticket_rows.iter().rev().find(|r| r.id == ticket);
+        ctx.idf.add(&terms);
+        ctx.terms.insert(ticket, terms.clone());
+        ctx.pool.push((
+            crate::store::problems::PoolTicket {
+                id: ticket,
+                customer_id,
+                customer: p
+                    .from
+                    .as_ref()
+                    .map(|f| f.address.clone())
+                    .unwrap_or_default(),
+                subject: row.map(|r| r.subject.clone()).unwrap_or_default(),
+                category: row.and_then(|r| r.category.clone()),
+                status: Status::Open.as_str().to_string(),
+                terms: String::new(),
+                channel: Some(p.channel.as_str().to_string()),
+                problem: None,
+                latest_answer: None,
+            },
+            terms,
+        ));
+    }
+
+    /// The open tickets that look like the same problem as new ticket `ticket`: the same
+    /// category, another customer or channel, similar enough; most similar first.
+    fn similar_to(&self, cfg: &Config, ticket: TicketId) -> Vec<compose::SimilarTicket> {
+        let Some(ctx) = &self.similar else {
+            return Vec::new();
+        };
+        let Some((me, terms)) = ctx.pool.iter().rev().find(|(t, _)| t.id == ticket) else {
+            return Vec::new();
+        };
+        let Some(category) = self
+            .ticket_rows
+            .iter()
+            .rev()
+            .find(|r| r.id == ticket)
+            .and_then(|r| r.category.as_deref())
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<compose::SimilarTicket> = ctx
+            .pool
+            .iter()
+            .filter(|(t, _)| {
+                t.id != ticket
+                    && self
+                        .snap
+                        .tickets
+                        .get(&t.id)
+                        .is_none_or(|s| s.t.merged_into.is_none())
+            })
+            .filter(|(t, _)| t.customer_id != me.customer_id || t.channel != me.channel)
+            .filter(|(t, _)| {
+                // A ticket of this batch may have got its category after it joined the pool.
+                let cat = self
+                    .ticket_rows
+                    .iter()
+                    .rev()
+                    .find(|r| r.id == t.id)
+                    .map_or(t.category.as_deref(), |r| r.category.as_deref());
+                cat == Some(category)
+            })
+            .filter_map(|(t, other)| {
+                let score = ctx.idf.score(terms, other);
+                (score >= cfg.threading.similar_min_score).then(|| compose::SimilarTicket {
+                    id: t.id,
+                    subject: t.subject.clone(),
+                    customer: t.customer.clone(),
+                    channel: t.channel.clone().unwrap_or_else(|| "email".into()),
+                    status: t.status.clone(),
+                    score,
+                    problem: t.problem,
+                    latest_answer: t.latest_answer.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        out.truncate(SIMILAR_LISTED);
+        out
     }
 
     fn record_triage(
@@ -1957,6 +2115,11 @@ impl<'a> Unit<'a> {
         let routing_note = triaged
             .filter(|_| new_ticket)
             .and_then(|t| t.routing_note.clone());
+        let similar = if new_ticket {
+            self.similar_to(cfg, ticket)
+        } else {
+            Vec::new()
+        };
         let customer_id = state.t.customer_id;
         let profile = ctx.profiles.get(&customer_id).cloned();
         let customer = match &profile {
@@ -2064,6 +2227,7 @@ impl<'a> Unit<'a> {
                     forced_human: forced.as_deref(),
                     suggested_macros: &macros,
                     handoff: self.handoffs.get(&ticket),
+                    similar: &similar,
                     event,
                     message_text: &p.body_text,
                     customer_message_id: (!p.synthetic_id).then_some(message_id),

@@ -11,6 +11,7 @@ pub mod article;
 pub mod bot;
 pub mod classifier;
 pub mod index;
+pub mod similar;
 pub mod stats;
 pub mod sync;
 pub mod text;

@@ -170,20 +170,31 @@ impl Outbox {
             Channel::Email => (self.send_mail(item).await, None),
             Channel::Json => (self.send_json(item).await, None),
             Channel::Telegram => self.send_telegram(item).await,
-            Channel::Matrix => (self.send_matrix(item).await, None),
+            Channel::Matrix => self.send_matrix(item).await,
         }
     }
 
-    async fn send_matrix(&self, item: &outbox::OutboxItem) -> SendResult {
+    async fn send_matrix(&self, item: &outbox::OutboxItem) -> (SendResult, Option<String>) {
         use crate::channels::matrix::send::Sent;
         let account = item.account.as_deref().unwrap_or_default();
         let Some(t) = self.matrix.get(account) else {
-            return SendResult::Permanent(format!("no Matrix account {account:?} is configured"));
+            return (
+                SendResult::Permanent(format!("no Matrix account {account:?} is configured")),
+                None,
+            );
         };
-        match t
-            .send(item.id, item.payload.as_deref().unwrap_or("{}"))
-            .await
-        {
+        let payload = item.payload.as_deref().unwrap_or("{}");
+        let result = match t.send(item.id, payload).await {
+            // The event id is kept in the payload (`sent_ids`), from which `record` notes
+            // it for the customer's replies.
+            Sent::DoneAs(event) => {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(payload).unwrap_or_else(|_| serde_json::json!({}));
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("sent_ids".into(), serde_json::json!([event]));
+                }
+                return (SendResult::Sent, Some(v.to_string()));
+            }
             Sent::Done => SendResult::Sent,
             Sent::Retry {
                 reason,
@@ -191,7 +202,8 @@ impl Outbox {
             } => SendResult::TransientAfter(reason, after),
             Sent::Retry { reason, .. } => SendResult::Transient(reason),
             Sent::Failed(reason) => SendResult::Permanent(reason),
-        }
+        };
+        (result, None)
     }
 
     /// Adds the Matrix transport for `accounts`.
@@ -347,6 +359,21 @@ impl Outbox {
         let mut tx = self.store.begin_write().await?;
         if let Some(payload) = progress {
             outbox::set_payload(&mut tx, item.id, payload).await?;
+            // Our chat messages' ids, so that a customer's reply to one finds its ticket.
+            let v: serde_json::Value =
+                serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+            let ids: Vec<String> = v
+                .get("sent_ids")
+                .cloned()
+                .and_then(|ids| serde_json::from_value(ids).ok())
+                .unwrap_or_default();
+            if let (Some(account), Some(conversation)) = (
+                item.account.as_deref(),
+                v.get("conversation_id").and_then(serde_json::Value::as_str),
+            ) && !ids.is_empty()
+            {
+                outbox::record_chat_sent(&mut tx, item, account, conversation, &ids).await?;
+            }
         }
         match result {
             SendResult::Sent => {

@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod kb;
 pub mod messages;
 pub mod outbox;
+pub mod problems;
 pub mod profiles;
 pub mod rawstore;
 pub mod tickets;

@@ -221,6 +221,62 @@ pub async fn set_payload(conn: &mut SqliteConnection, id: i64, payload: &str) ->
     Ok(())
 }
 
+/// Records the channel's ids of what outbox row `item` sent (`chat_sent`); ids already
+/// known are kept as they are.
+pub async fn record_chat_sent(
+    conn: &mut SqliteConnection,
+    item: &OutboxItem,
+    account: &str,
+    conversation: &str,
+    ids: &[String],
+) -> Result<()> {
+    for id in ids {
+        sqlx::query(
+            "INSERT OR IGNORE INTO chat_sent \
+             (channel, account, external_id, conversation, ticket_id, outbox_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(item.channel.as_str())
+        .bind(account)
+        .bind(id)
+        .bind(conversation)
+        .bind(item.ticket_id)
+        .bind(item.id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A sent chat message: (channel, account, conversation, external id).
+pub type ChatSentKey = (String, String, String, String);
+
+/// The tickets of our sent chat messages among `keys`; an id sent to another
+/// conversation than the key's is not found.
+pub async fn chat_sent_tickets(
+    conn: &mut SqliteConnection,
+    keys: &[ChatSentKey],
+) -> Result<Vec<(ChatSentKey, TicketId)>> {
+    let mut out = Vec::new();
+    for key in keys {
+        let (channel, account, conversation, id) = key;
+        let t: Option<Option<TicketId>> = sqlx::query_scalar(
+            "SELECT ticket_id FROM chat_sent WHERE channel = ? AND account = ? \
+             AND external_id = ? AND conversation = ?",
+        )
+        .bind(channel)
+        .bind(account)
+        .bind(id)
+        .bind(conversation)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(Some(t)) = t {
+            out.push((key.clone(), t));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn mark_failed(conn: &mut SqliteConnection, id: i64, error: &str) -> Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",

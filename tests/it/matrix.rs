@@ -105,11 +105,21 @@ fn a_room_message_opens_a_ticket_the_mail_answer_reaches_the_room_and_a_restart_
     );
     // 4. A restart re-syncs from the stored token, and a restart with the token lost
     // (a database restored from before) re-reads nothing twice.
-    ann.say(&room, "Thank you!");
+    // Ann answers our message as a reply: its event id was recorded when it was sent,
+    // so the reply joins the ticket by it.
+    let ours = desk.query_string(
+        "SELECT external_id FROM chat_sent WHERE channel = 'matrix' AND account = 'support'",
+    );
+    assert!(ours.starts_with('$'), "{ours:?}");
+    ann.reply(&room, &ours, "Thank you!");
     let ok = eventually(Duration::from_secs(30), || {
         desk.count("SELECT COUNT(*) FROM messages WHERE body_text = 'Thank you!'") == 1
     });
     assert!(ok, "{}", d.log_text());
+    assert_eq!(
+        desk.query_string("SELECT match_reason FROM messages WHERE body_text = 'Thank you!'"),
+        "chat_reply"
+    );
     // The bot's own answer, synced back before "Thank you!", was not filed as a message.
     assert_eq!(
         desk.count(

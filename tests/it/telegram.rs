@@ -592,3 +592,310 @@ fn in_webhook_mode_the_url_is_registered_and_each_bad_delivery_gets_its_status()
         1
     );
 }
+
+/// The outage rule for the similar-issues test: every complaint about it gets one category.
+const OUTAGE_RULE: &str = r#"
+[[rule]]
+name = "outage"
+when.any_keywords = ["down", "outage", "log in"]
+set.category = "outage"
+
+[[rule]]
+name = "refund"
+when.any_keywords = ["refund"]
+set.category = "refund"
+"#;
+
+/// The first mail to `rcpt` whose subject holds all of `subject_parts` and whose body
+/// holds `body_part`, within 30 s.
+fn mail_with(
+    desk: &Desk,
+    rcpt: &str,
+    subject_parts: &[&str],
+    body_part: &str,
+) -> Option<crate::support::CapturedMail> {
+    let mut found = None;
+    eventually(Duration::from_secs(30), || {
+        found = mails_to(&desk.smtp.messages(), rcpt).into_iter().find(|m| {
+            subject_parts.iter().all(|p| m.subject().contains(p))
+                && m.body_text().contains(body_part)
+        });
+        found.is_some()
+    });
+    found
+}
+
+#[test]
+fn a_telegram_complaint_and_two_mails_about_one_outage_are_listed_grouped_and_answered_at_once() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, OUTAGE_RULE);
+    let d = desk.spawn_daemon(&[]);
+    let customer_mail = |from: &str, subject: &str, id: &str, body: &str| {
+        crate::harness::mail(from, "support@example.com", subject, id, "", body)
+    };
+
+    // An unrelated ticket first: another category, never listed.
+    desk.deliver(&customer_mail(
+        "Dan <dan@customer.org>",
+        "Refund please",
+        "dan-1@customer.org",
+        "I want a refund for order 5512; the website says it is down for returns.",
+    ));
+    let refund = wait_tickets(&desk, 1, &d)[0]["id"].as_i64().unwrap();
+    tg.customer_writes(
+        ANN,
+        "Ann",
+        "The website is down, I cannot log in since this morning",
+    );
+    let by_chat = wait_tickets(&desk, 2, &d)[1]["id"].as_i64().unwrap();
+    desk.deliver(&customer_mail(
+        "Bob <bob@customer.org>",
+        "Website down",
+        "bob-1@customer.org",
+        "Your website is down and I cannot log in at all.",
+    ));
+    let bob = wait_tickets(&desk, 3, &d)[2]["id"].as_i64().unwrap();
+    desk.deliver(&customer_mail(
+        "Cleo <cleo@customer.org>",
+        "Site outage?",
+        "cleo-1@customer.org",
+        "Is the website down? I cannot log in to my account since 9am.",
+    ));
+    let cleo = wait_tickets(&desk, 4, &d)[3]["id"].as_i64().unwrap();
+    assert_eq!(desk.show(cleo)["category"], "outage");
+
+    // The third complaint's notification lists the other two, with their channels, and
+    // the line that groups them; the refund ticket is not among them.
+    let n = notification(&desk, cleo);
+    let body = n.body_text();
+    assert!(body.contains("SIMILAR OPEN TICKETS"), "{body}");
+    assert!(body.contains(&format!("#{by_chat} by telegram")), "{body}");
+    assert!(body.contains(&format!("#{bob} by email")), "{body}");
+    assert!(!body.contains(&format!("#{refund} by")), "{body}");
+    assert!(body.contains("Latest answer: (none yet)"), "{body}");
+    assert!(body.contains(&format!("#problem {by_chat}")), "{body}");
+
+    // Grouped: the mails become reports of the chat ticket.
+    for (ticket, id) in [
+        (cleo, "alice-pr-1@example.com"),
+        (bob, "alice-pr-2@example.com"),
+    ] {
+        let n = notification(&desk, ticket);
+        desk.deliver(&alice_reply(
+            &token_of(&n),
+            ticket,
+            &n,
+            id,
+            &format!("#problem {by_chat}"),
+        ));
+    }
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.show(by_chat)["reports"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+    });
+    assert!(ok, "the reports were not linked:\n{}", d.log_text());
+    let problem = desk.show(by_chat);
+    let reports: Vec<i64> = problem["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ticket_id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        reports.contains(&bob) && reports.contains(&cleo),
+        "{problem:#}"
+    );
+    assert_eq!(desk.show(bob)["problem"], json!(by_chat));
+
+    // One answer on the problem goes to its customer (Telegram); the receipt offers the
+    // rest, with one line to confirm.
+    let n = notification(&desk, by_chat);
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        by_chat,
+        &n,
+        "alice-pr-3@example.com",
+        "We found the fault: the website is back up. Sorry for the trouble.",
+    ));
+    let ok = eventually(Duration::from_secs(30), || tg.sent().len() == 1);
+    assert!(ok, "the answer did not reach Telegram:\n{}", d.log_text());
+    let receipt = mail_with(
+        &desk,
+        "alice@example.com",
+        &[&format!("[#{by_chat}]"), "Receipt"],
+        "#problem send",
+    )
+    .unwrap_or_else(|| panic!("no receipt offering the reports:\n{}", d.log_text()));
+    let text = receipt.body_text();
+    let line = text
+        .lines()
+        .find_map(|l| l.split("the line: ").nth(1))
+        .unwrap_or_else(|| panic!("{text}"))
+        .trim()
+        .to_string();
+    assert!(line.starts_with("#problem send "), "{line}");
+    let customers_mail = |rcpt: &str| {
+        mails_to(&desk.smtp.messages(), rcpt)
+            .iter()
+            .filter(|m| m.body_text().contains("website is back up"))
+            .count()
+    };
+    assert_eq!(
+        customers_mail("bob@customer.org"),
+        0,
+        "sent before the confirmation"
+    );
+
+    // The confirmation: both mail customers get the same answer, once, by mail.
+    desk.deliver(&alice_reply(
+        &token_of(&receipt),
+        by_chat,
+        &receipt,
+        "alice-pr-4@example.com",
+        &line,
+    ));
+    let ok = eventually(Duration::from_secs(30), || {
+        customers_mail("bob@customer.org") == 1 && customers_mail("cleo@customer.org") == 1
+    });
+    assert!(
+        ok,
+        "the answer did not reach the reports:\n{}",
+        d.log_text()
+    );
+    for t in [bob, cleo] {
+        assert!(
+            desk.messages(t).iter().any(|m| m["kind"] == "agent_reply"
+                && m["body_text"].as_str().unwrap_or("").contains("back up")),
+            "ticket #{t} does not record the answer"
+        );
+    }
+    let receipt2 = mail_with(
+        &desk,
+        "alice@example.com",
+        &[&format!("[#{by_chat}]")],
+        &format!("#{bob} by email"),
+    )
+    .unwrap_or_else(|| panic!("no receipt naming where it went:\n{}", d.log_text()));
+    assert!(receipt2.body_text().contains(&format!("#{cleo} by email")));
+
+    // The same line again reaches nobody twice; Telegram got the answer once.
+    desk.deliver(&alice_reply(
+        &token_of(&receipt),
+        by_chat,
+        &receipt,
+        "alice-pr-5@example.com",
+        &line,
+    ));
+    let again = mail_with(
+        &desk,
+        "alice@example.com",
+        &[&format!("[#{by_chat}]")],
+        "already sent",
+    );
+    assert!(again.is_some(), "{}", d.log_text());
+    assert_eq!(customers_mail("bob@customer.org"), 1);
+    assert_eq!(customers_mail("cleo@customer.org"), 1);
+    assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
+    assert_eq!(customers_mail("dan@customer.org"), 0);
+}
+
+#[test]
+fn a_reply_to_one_of_our_answers_joins_that_answer_s_ticket_before_the_conversation_s() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let d = desk.spawn_daemon(&[]);
+    tg.customer_writes(ANN, "Ann", "My order 4471 never arrived");
+    let first = wait_tickets(&desk, 1, &d)[0]["id"].as_i64().unwrap();
+    let n = notification(&desk, first);
+    let token = token_of(&n);
+    desk.deliver(&alice_reply(
+        &token,
+        first,
+        &n,
+        "alice-r1-1@example.com",
+        "#close\nIt left our warehouse today.",
+    ));
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.try_count("SELECT COUNT(*) FROM chat_sent") == Some(1)
+    });
+    assert!(ok, "our sent message was not recorded:\n{}", d.log_text());
+    let answer_one = tg.sent()[0].message_id;
+    assert_eq!(desk.show(first)["status"], "closed");
+
+    // A new question in the same chat: a new ticket (the chat's one is closed), answered.
+    tg.customer_writes(ANN, "Ann", "Another thing: my invoice is wrong");
+    let second = wait_tickets(&desk, 2, &d)[1]["id"].as_i64().unwrap();
+    let n2 = notification(&desk, second);
+    desk.deliver(&alice_reply(
+        &token_of(&n2),
+        second,
+        &n2,
+        "alice-r1-2@example.com",
+        "We will send a corrected invoice.",
+    ));
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.try_count("SELECT COUNT(*) FROM chat_sent") == Some(2)
+    });
+    assert!(ok, "{}", d.log_text());
+    let answer_two = tg.sent()[1].message_id;
+
+    // Ann answers the first answer: it belongs to the first ticket (closed, so a follow-up
+    // linked to it opens), not to the chat's latest ticket.
+    tg.customer_message(
+        ANN,
+        "Ann",
+        json!({"text": "The parcel still has not come", "reply_to_message": {"message_id": answer_one}}),
+    );
+    let third = wait_tickets(&desk, 3, &d)[2]["id"].as_i64().unwrap();
+    let shown = desk.show(third);
+    assert_eq!(shown["linked_ticket_id"], json!(first), "{shown:#}");
+    assert!(
+        !desk.messages(second).iter().any(|m| m["body_text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("still has not")),
+        "the reply joined the chat's latest ticket"
+    );
+
+    // And the second answer's reply joins the second ticket, though the chat's latest
+    // ticket is now the third.
+    tg.customer_message(
+        ANN,
+        "Ann",
+        json!({"text": "Thanks for the invoice", "reply_to_message": {"message_id": answer_two}}),
+    );
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.messages(second).iter().any(|m| {
+            m["body_text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Thanks for the invoice")
+                && m["match_reason"] == "chat_reply"
+        })
+    });
+    assert!(
+        ok,
+        "the reply did not join its answer's ticket:\n{}",
+        d.log_text()
+    );
+    assert_eq!(desk.tickets().len(), 3);
+
+    // A reply naming an id we never sent threads by the conversation, as before: to the
+    // ticket of the chat's latest message, now the second.
+    tg.customer_message(
+        ANN,
+        "Ann",
+        json!({"text": "Replying to something odd", "reply_to_message": {"message_id": 424242}}),
+    );
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.messages(second).iter().any(|m| {
+            m["body_text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("something odd")
+                && m["match_reason"] == "conversation"
+        })
+    });
+    assert!(ok, "{}", d.log_text());
+}

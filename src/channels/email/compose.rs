@@ -767,6 +767,8 @@ pub struct NotifyInput<'a> {
     /// Why the answer bot handed the ticket over, with what it knew (issue 14): every key
     /// present, see `intake::unit`'s `handoff_summary`.
     pub handoff: Option<&'a serde_json::Value>,
+    /// Open tickets that look like the same problem (issue 15), most similar first.
+    pub similar: &'a [SimilarTicket],
     pub event: NotifyEvent,
     /// The message as plain text (HTML already rendered); cleaned, cut and indented here.
     pub message_text: &'a str,
@@ -776,6 +778,33 @@ pub struct NotifyInput<'a> {
     pub customer_message_id: Option<&'a str>,
 }
 
+/// An open ticket that looks like the same problem as the notified one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarTicket {
+    pub id: TicketId,
+    pub subject: String,
+    /// The customer's address or chat identity.
+    pub customer: String,
+    /// The channel of its customer's latest message.
+    pub channel: String,
+    pub status: String,
+    /// `kb::similar`'s score, 0-1.
+    pub score: f32,
+    /// The problem ticket it is linked to (`#problem`), if any.
+    pub problem: Option<TicketId>,
+    /// The start of its latest agent answer, if any.
+    pub latest_answer: Option<String>,
+}
+
+/// The `#problem N` line that would group the notified ticket with `similar`: the
+/// problem one of them is already linked to, else the oldest of them.
+pub fn problem_hint(similar: &[SimilarTicket]) -> Option<TicketId> {
+    similar
+        .iter()
+        .find_map(|s| s.problem)
+        .or_else(|| similar.iter().map(|s| s.id).min())
+}
+
 /// Builds the notification of a new ticket or message to one agent. Reply-To is the
 /// agent's token address, so their reply (text and commands) comes back to this ticket.
 ///
@@ -783,7 +812,9 @@ pub struct NotifyInput<'a> {
 /// tags_text, assignee}, `event` {name, new_ticket, customer_reply, collaborator,
 /// held_stranger}, `agent` {name, email}, `customer` (the ticket's, who gets the reply)
 /// {name, email, display, language, tier, company, plan, open_tickets, past_tickets},
-/// `customer_notes` [{text, agent, day}], `plan_prompt`, `sender` (who
+/// `customer_notes` [{text, agent, day}], `plan_prompt`, `similar` [{id, subject,
+/// customer, channel, status, score, problem, latest_answer}], `similar_problem` (the
+/// ticket a `#problem` line would name), `sender` (who
 /// wrote) {name, email, display, is_customer}, `held_reason`, `match_reason`, `sla_due`
 /// (absent when unknown), `message` {text, omitted}, `support` {name, address},
 /// `cheat_sheet`.
@@ -862,6 +893,17 @@ pub fn agent_notification(
         "plan_prompt": n.customer_extra.plan_prompt.as_deref().map(|s| one_line(s, 2 * MAX_LINE_CHARS)),
         "suggested_macros": n.suggested_macros.iter().map(|m| format!("#macro {}", one_line(m, MAX_LINE_CHARS))).collect::<Vec<_>>(),
         "handoff": n.handoff,
+        "similar": n.similar.iter().take(MAX_LIST_ENTRIES).map(|s| serde_json::json!({
+            "id": s.id,
+            "subject": clean_subject(&s.subject),
+            "customer": one_line(&s.customer, MAX_LINE_CHARS),
+            "channel": one_line(&s.channel, MAX_LINE_CHARS),
+            "status": one_line(&s.status, MAX_LINE_CHARS),
+            "score": format!("{:.2}", s.score),
+            "problem": s.problem,
+            "latest_answer": s.latest_answer.as_deref().map(|a| neutralised(a, 2 * MAX_LINE_CHARS)).filter(|a| !a.is_empty()),
+        })).collect::<Vec<_>>(),
+        "similar_problem": problem_hint(n.similar),
         "message": { "text": text, "omitted": omitted },
         "support": support_json(cfg),
         "cheat_sheet": cheat_sheet(),
@@ -1621,6 +1663,7 @@ mod tests {
             forced_human: None,
             suggested_macros: &[],
             handoff: None,
+            similar: &[],
             event: NotifyEvent::CustomerReply,
             message_text: text,
             customer_message_id: Some("cust-1@example.cn"),

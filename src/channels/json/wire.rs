@@ -388,6 +388,7 @@ fn message(at: &str, m: RawMessage) -> Result<JsonMessage, WireError> {
         html,
         sent_at: m.sent_at.map(|s| s.0),
         attachments,
+        reply_to: None,
     })
 }
 

@@ -17,6 +17,8 @@ use crate::config::MatrixChannelConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
     Done,
+    /// Sent, and the homeserver named the event.
+    DoneAs(String),
     Retry {
         reason: String,
         after: Option<Duration>,
@@ -92,6 +94,7 @@ impl Transport {
         // the event it already made.
         let txn = format!("postdesk-{id}");
         match session.client.send(&room, &txn, &content).await {
+            Ok(event) if !event.is_empty() => Sent::DoneAs(event),
             Ok(_) => Sent::Done,
             Err(MxError::RetryAfter(after, reason)) => Sent::Retry {
                 reason,

@@ -88,6 +88,13 @@ impl Transport {
             .min(parts.len() as u64) as usize;
         let mut done = already;
         let mut outcome = Sent::Done;
+        // The ids Telegram gave the parts: kept in the payload (`sent_ids`), from which the
+        // worker records them for the customer's replies.
+        let mut sent_ids: Vec<Value> = v
+            .get("sent_ids")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for part in parts.iter().skip(already) {
             match self.chats.check_key(&chat) {
                 Ok(()) => {}
@@ -110,7 +117,12 @@ impl Transport {
             self.bot.until_ready().await;
             let answer_to = (done == 0).then_some(reply_to).flatten();
             match self.api.send_message(&chat, part, answer_to).await {
-                Ok(_) => done += 1,
+                Ok(id) => {
+                    done += 1;
+                    if id > 0 {
+                        sent_ids.push(Value::from(format!("{chat}:{id}")));
+                    }
+                }
                 Err(e) => {
                     outcome = match e {
                         ApiError::Unauthorized(s) => Sent::Unauthorized(s),
@@ -136,6 +148,7 @@ impl Transport {
         let progress = (done > already).then(|| {
             if let Some(o) = v.as_object_mut() {
                 o.insert("parts_sent".into(), Value::from(done as u64));
+                o.insert("sent_ids".into(), Value::Array(sent_ids));
             }
             v.to_string()
         });

@@ -393,6 +393,7 @@ fn to_chat(
             .date
             .and_then(|d| chrono::Utc.timestamp_opt(d, 0).single()),
         attachments,
+        reply_to: m.reply_to.map(|r| wire::external_id(m.chat_id, r)),
     };
     (message, raw)
 }

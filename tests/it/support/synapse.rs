@@ -255,6 +255,26 @@ impl MxUser {
         r["event_id"].as_str().unwrap().to_string()
     }
 
+    /// Sends `text` to `room` as a reply to event `to`; returns the event id.
+    pub fn reply(&self, room: &str, to: &str, text: &str) -> String {
+        let txn = format!(
+            "r{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let r = call(
+            self.port,
+            Some(&self.token),
+            "PUT",
+            &format!("/rooms/{}/send/m.room.message/{txn}", enc(room)),
+            Some(&json!({"msgtype": "m.text", "body": text,
+                "m.relates_to": {"m.in_reply_to": {"event_id": to}}})),
+        );
+        r["event_id"].as_str().unwrap().to_string()
+    }
+
     /// The room's members who joined.
     pub fn joined_members(&self, room: &str) -> Vec<String> {
         let r = call(

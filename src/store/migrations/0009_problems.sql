@@ -1,0 +1,44 @@
+-- Issue 15: similar issues shown together, and grouped under a problem ticket.
+
+-- The analyzed terms of a ticket's opening message (`kb::similar::terms`, space-separated),
+-- compared with those of new tickets of the same category.
+CREATE TABLE ticket_terms (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    terms     TEXT NOT NULL
+) STRICT;
+
+-- `#problem N`: this ticket is one report of the problem that ticket N stands for.
+CREATE TABLE problem_links (
+    ticket_id  INTEGER PRIMARY KEY REFERENCES tickets(id),
+    problem_id INTEGER NOT NULL REFERENCES tickets(id),
+    agent      TEXT NOT NULL,
+    linked_at  TEXT NOT NULL,
+    CHECK (ticket_id <> problem_id)
+) STRICT;
+CREATE INDEX problem_links_problem ON problem_links (problem_id);
+
+-- `#problem send M`: agent answer M of a problem ticket went to this linked ticket (once).
+CREATE TABLE problem_sends (
+    answer_id INTEGER NOT NULL REFERENCES messages(id),
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    agent     TEXT NOT NULL,
+    sent_at   TEXT NOT NULL,
+    PRIMARY KEY (answer_id, ticket_id)
+) STRICT;
+
+-- The similar-ticket pool is the tickets created within a window.
+CREATE INDEX tickets_created ON tickets (created_at);
+
+-- The channel's ids of our sent chat messages (Telegram `<chat>:<message>`, Matrix event
+-- ids), recorded when the platform accepts them: a customer's reply to one of them joins
+-- that ticket (the first rule of chat threading).
+CREATE TABLE chat_sent (
+    channel     TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    -- The conversation it was sent to: a reply from elsewhere naming it does not count.
+    conversation TEXT NOT NULL,
+    ticket_id   INTEGER REFERENCES tickets(id),
+    outbox_id   INTEGER NOT NULL,
+    PRIMARY KEY (channel, account, external_id)
+) STRICT;
