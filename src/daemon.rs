@@ -510,6 +510,43 @@ impl Daemon {
                 });
             }
         }
+        if !self.cfg.telegram_channels.is_empty()
+            || !self.cfg.matrix_channels.is_empty()
+            || !self.cfg.json_channels.is_empty()
+        {
+            // `/link` in a chat: the one-time code linker follows new chat messages.
+            match self.store.pool().acquire().await {
+                Ok(mut conn) => {
+                    let now = crate::clock::db_time(self.pipeline.clock().now());
+                    if let Err(e) = crate::store::events::start_at_newest(
+                        &mut conn,
+                        crate::channels::link::FOLLOWER,
+                        &now,
+                    )
+                    .await
+                    {
+                        tracing::warn!("The chat link follower's cursor: {e:#}");
+                    }
+                }
+                Err(e) => tracing::warn!("The chat link follower's cursor: {e:#}"),
+            }
+            let follower = Arc::new(crate::channels::link::CodeLinker::new(
+                Arc::clone(&self.pipeline),
+                Some(wake.clone()),
+            ));
+            let fut = crate::events::follow_loop(
+                self.store.clone(),
+                Arc::new(SystemClock),
+                follower,
+                Arc::new(tokio::sync::Notify::new()),
+                KB_FOLLOW_EVERY,
+                cancel.clone(),
+            );
+            tasks.spawn(async move {
+                fut.await;
+                "chat link follower".to_string()
+            });
+        }
         if let Some(index) = &self.kb {
             // Article writes (the CLI, `#kb approve`) reach the index through the event log.
             let follower = Arc::new(crate::kb::sync::IndexFollower {

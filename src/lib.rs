@@ -30,7 +30,12 @@
 //!      joined, limited timelines backfilled, the sync's messages and its `next_batch`
 //!      committed together; the first run starts from now.
 //!    - `channels::chat` is what the chat channels share: the channel-neutral
-//!      `ChatMessage`, its identity and Message-ID, and `ingest` through intake.
+//!      `ChatMessage`, its identity and Message-ID, and `ingest` through intake. A reply
+//!      to one of our sent chat messages (their ids are recorded in `chat_sent` when the
+//!      platform accepts them) joins that message's ticket before the conversation's.
+//!      `channels::link` follows the event log for `/link ann@example.com` in a chat: it
+//!      mails a one-time code to the address, and the code sent back in the same chat
+//!      links the identity to that customer.
 //! 2. **Intake decides it** (`intake`). A batch from any source is one unit of work
 //!    (`intake::unit`): a few set-based queries load a [`intake::matching::Snapshot`] of
 //!    everything the batch can touch, each message is decided in memory in arrival order,

@@ -191,14 +191,16 @@ pub(super) fn read_reply(p: &Inbound, collaborator: bool) -> Result<ReadReply<'_
     })
 }
 
-/// Queues an agent's answer on the channel the customer last wrote from: an outbound
-/// message row and an outbox row whose payload the channel's transport sends.
-pub(super) async fn queue_on_channel(
+/// Queues an answer (an agent's, or an automatic one: `kind`) on the channel the customer
+/// last wrote from: an outbound message row and an outbox row whose payload the channel's
+/// transport sends.
+pub async fn queue_on_channel(
     pl: &Services,
     conn: &mut Conn,
     t: &tickets::TicketRow,
     ctx: &messages::ReplyContext,
     text: &str,
+    kind: MessageKind,
     now: &str,
 ) -> Result<()> {
     let (Some(account), Some(conversation)) = (&ctx.account, &ctx.conversation) else {
@@ -217,7 +219,7 @@ pub(super) async fn queue_on_channel(
             synthetic_id: false,
             body_sha256: "",
             direction: Direction::Outbound,
-            kind: MessageKind::AgentReply,
+            kind,
             from_addr: None,
             from_name: None,
             to_json: &serde_json::to_string(&[&ctx.customer])?,
@@ -608,7 +610,7 @@ pub(super) async fn act(
                 ),
             ));
         }
-        match queue_on_channel(pl, conn, &t, &route, &text, &now_s).await {
+        match queue_on_channel(pl, conn, &t, &route, &text, MessageKind::AgentReply, &now_s).await {
             Ok(()) => outcome = ReplyOutcome::SentToCustomer,
             Err(e) => extra_rejected.push((
                 "(your text)".into(),

@@ -45,6 +45,7 @@ mod problem;
 pub mod route;
 pub mod token;
 
+pub use act::queue_on_channel;
 use act::*;
 use claim::*;
 pub use hold::send_held_digests;

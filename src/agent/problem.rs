@@ -229,7 +229,7 @@ async fn deliver(
         .ok_or_else(|| anyhow::anyhow!("the ticket vanished"))?;
     let side = customer_side(conn, t.id).await?;
     if side.ctx.channel != Channel::Email {
-        queue_on_channel(pl, conn, &t, &side.ctx, text, now).await?;
+        queue_on_channel(pl, conn, &t, &side.ctx, text, MessageKind::AgentReply, now).await?;
         return Ok(side.ctx.channel);
     }
     let c = compose::customer_reply(

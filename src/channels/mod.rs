@@ -25,5 +25,6 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
 pub mod chat;
 pub mod email;
 pub mod json;
+pub mod link;
 pub mod matrix;
 pub mod telegram;

@@ -730,6 +730,12 @@ fn addresses(
 
 /// A plain `local@domain` address: dot-atom local part (RFC 5322 §3.4.1, no quoted
 /// strings), a domain of at least two LDH labels (RFC 1035). The domain is lower-cased.
+/// `word` as an address the commands accept (`mailto:` and brackets stripped, the domain
+/// lower-cased), or `None`.
+pub fn email_address(word: &str) -> Option<String> {
+    email(word).ok()
+}
+
 fn email(word: &str) -> Result<String, CommandError> {
     let invalid = || CommandError::InvalidEmail { value: echo(word) };
     let bare = word.strip_prefix("mailto:").unwrap_or(word);

@@ -31,6 +31,8 @@ pub trait Handler: Send + Sync {
     /// Handles `events` (in id order) inside the follower's transaction `conn`; an error
     /// rolls back this batch and its cursor, and the batch is offered again later.
     fn handle<'a>(&'a self, conn: &'a mut Conn, events: &'a [Event]) -> BoxFuture<'a, Result<()>>;
+    /// Called after a handled batch committed (to wake whoever reads what it wrote).
+    fn committed(&self) {}
 }
 
 /// Handles the next batch after `handler`'s cursor; the number of events handled.
@@ -50,6 +52,7 @@ pub async fn follow_once(store: &Store, clock: &dyn Clock, handler: &dyn Handler
     })?;
     events::set_cursor(&mut tx, handler.name(), last, &db_time(clock.now())).await?;
     tx.commit().await?;
+    handler.committed();
     Ok(batch.len())
 }
 

@@ -153,6 +153,11 @@ pub fn data(base: &str) -> Value {
                 "lead": true, "unassigned": [line], "breached_all": [], "support": support(),
             })
         }
+        // channels::link (the one-time code), with `support` as internal_mail adds it
+        "link-code" => json!({
+            "platform": "Telegram", "chat_name": "Ann", "code": "042317", "minutes": 15,
+            "support": support(),
+        }),
         // agent::mod (agent-notice)
         "agent-notice" => json!({
             "what": "your commands", "lines": ["#close: done"], "support": support(),

@@ -139,6 +139,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("digest.txt", include_str!("../../templates/digest.txt.hbs")),
     (
+        "link-code.subject",
+        include_str!("../../templates/link-code.subject.hbs"),
+    ),
+    (
+        "link-code.txt",
+        include_str!("../../templates/link-code.txt.hbs"),
+    ),
+    (
         "agent-notice.subject",
         include_str!("../../templates/agent-notice.subject.hbs"),
     ),

@@ -133,6 +133,20 @@ pub async fn cursor(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
     )
 }
 
+/// Places a new worker `name` at the newest event, so that it handles only what comes
+/// after its first start; a worker that has a cursor keeps it. Returns where it starts.
+pub async fn start_at_newest(conn: &mut SqliteConnection, name: &str, now: &str) -> Result<i64> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO event_cursors (name, last_id, updated_at) \
+         VALUES (?, (SELECT COALESCE(MAX(id), 0) FROM events), ?)",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    cursor(conn, name).await
+}
+
 /// Moves the worker `name` to `last_id`, in the caller's transaction (with the effects of
 /// handling the events up to it).
 pub async fn set_cursor(

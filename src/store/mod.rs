@@ -20,6 +20,7 @@ pub mod imap_state;
 #[cfg(test)]
 pub mod inspect;
 pub mod kb;
+pub mod link_codes;
 pub mod messages;
 pub mod outbox;
 pub mod problems;

@@ -899,3 +899,97 @@ fn a_reply_to_one_of_our_answers_joins_that_answer_s_ticket_before_the_conversat
     });
     assert!(ok, "{}", d.log_text());
 }
+
+#[test]
+fn a_code_mailed_to_the_address_and_sent_back_in_the_chat_links_it_and_nothing_else_does() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let d = desk.spawn_daemon(&[]);
+    let chat_says = |needle: &str| {
+        let needle = needle.to_string();
+        let ok = eventually(Duration::from_secs(30), || {
+            tg.sent().iter().any(|s| s.text.contains(&needle))
+        });
+        assert!(
+            ok,
+            "the chat never got {needle:?}: {:?}\n{}",
+            tg.sent(),
+            d.log_text()
+        );
+    };
+    // Before any request, a code means nothing.
+    tg.customer_writes(ANN, "Ann", "/link 123456");
+    chat_says("No code is waiting");
+
+    tg.customer_writes(ANN, "Ann", "/link ann@customer.org");
+    chat_says("We mailed a code to a•••@customer.org");
+    let mut mail = None;
+    let ok = eventually(Duration::from_secs(30), || {
+        mail = mails_to(&desk.smtp.messages(), "ann@customer.org")
+            .into_iter()
+            .next();
+        mail.is_some()
+    });
+    assert!(ok, "no code mailed:\n{}", d.log_text());
+    let body = mail.unwrap().body_text();
+    let code: String = body
+        .split("/link ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{body}"))
+        .chars()
+        .take(6)
+        .collect();
+    assert!(
+        code.bytes().all(|b| b.is_ascii_digit()) && code.len() == 6,
+        "{body}"
+    );
+    assert!(
+        body.contains("Telegram") && body.contains("\"Ann\""),
+        "{body}"
+    );
+    // The code is in no stored message of ours.
+    assert_eq!(
+        desk.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'outbound' AND body_text LIKE '%{code}%'"
+        )),
+        0
+    );
+
+    // Someone else sending Ann's code gets nowhere: it counts only from Ann's chat.
+    tg.customer_writes(ANN + 7, "Mallory", &format!("/link {code}"));
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    tg.customer_writes(ANN, "Ann", &format!("/link {wrong}"));
+    chat_says("That code is wrong. 4 tries left.");
+    assert!(
+        tg.sent()
+            .iter()
+            .filter(|s| s.chat_id == ANN + 7)
+            .all(|s| s.text.contains("No code is waiting")),
+        "{:?}",
+        tg.sent()
+    );
+
+    tg.customer_writes(ANN, "Ann", &format!("/link {code}"));
+    chat_says("this chat is now linked to a•••@customer.org");
+    let out = desk.cmd(&["customer", "show", "ann@customer.org", "--json"]);
+    let profile: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        profile["identities"][0]["identity"],
+        format!("telegram:shop_bot:{ANN}"),
+        "{profile:#}"
+    );
+    assert_eq!(profile["identities"][0]["signal"], "code");
+    // Mallory is nobody's.
+    let out = desk.cmd(&[
+        "customer",
+        "show",
+        &format!("telegram:shop_bot:{}", ANN + 7),
+        "--json",
+    ]);
+    let mallory: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mallory["identities"], json!([]), "{mallory:#}");
+
+    // The used code does not work twice; the chat is linked already.
+    tg.customer_writes(ANN, "Ann", &format!("/link {code}"));
+    chat_says("already linked");
+}

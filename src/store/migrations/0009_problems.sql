@@ -42,3 +42,19 @@ CREATE TABLE chat_sent (
     outbox_id   INTEGER NOT NULL,
     PRIMARY KEY (channel, account, external_id)
 ) STRICT;
+
+-- A chat sender's request to be linked to an email address: the one-time code mailed to
+-- the address (kept as a SHA-256 of identity and code), tried at most a few times.
+CREATE TABLE link_codes (
+    id         INTEGER PRIMARY KEY,
+    identity   TEXT NOT NULL,
+    email      TEXT NOT NULL,
+    code_hash  TEXT NOT NULL,
+    ticket_id  INTEGER REFERENCES tickets(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    used_at    TEXT
+) STRICT;
+CREATE INDEX link_codes_identity ON link_codes (identity, created_at);
+CREATE INDEX link_codes_email ON link_codes (email, created_at);
