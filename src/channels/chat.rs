@@ -40,6 +40,8 @@ pub struct ChatMessage {
     /// When the message was sent, if the channel says.
     pub sent_at: Option<DateTime<Utc>>,
     pub attachments: Vec<ChatAttachment>,
+    /// The sender's phone number as the platform verified it (never from a relay's JSON).
+    pub verified_phone: Option<String>,
     /// The channel's id of the message this one answers (in the form of `external_id`),
     /// when the platform says: a reply to one of our sent messages joins its ticket.
     pub reply_to: Option<String>,
@@ -121,6 +123,10 @@ pub fn to_inbound(channel: Channel, account: &str, m: &ChatMessage, raw: &[u8]) 
         external_id: Some(m.external_id.clone()),
         conversation: Some(m.conversation_id.clone()),
         reply_to_external: m.reply_to.clone(),
+        verified_phone: m
+            .verified_phone
+            .as_deref()
+            .and_then(crate::profile::phone_number),
         sender_email: m.sender.email.clone(),
         message_id: message_id(channel, account, &m.external_id),
         from: Some(Mailbox {

@@ -165,13 +165,26 @@ impl CodeLinker {
         let Some(m) = link_codes::chat_message(conn, row).await? else {
             return Ok(false);
         };
-        let Some(what) = parse(&m.body_text) else {
-            return Ok(false);
-        };
         let (Some(identity), Some(ticket)) = (m.from_addr.clone(), m.ticket_id) else {
             return Ok(false);
         };
         let now = self.pipeline.clock().now();
+        if let Some(phone) = m.verified_phone.clone() {
+            let (chat_customer, linked) = link_codes::customer_of(conn, &identity).await?;
+            let answer = match (linked, chat_customer) {
+                (Some(l), _) => format!("This chat is already linked to {}.", mask(&l)),
+                (None, Some(customer)) => {
+                    self.by_phone(conn, &identity, customer, &phone, ticket, now)
+                        .await?
+                }
+                (None, None) => return Ok(false),
+            };
+            self.answer(conn, ticket, &answer, now).await?;
+            return Ok(true);
+        }
+        let Some(what) = parse(&m.body_text) else {
+            return Ok(false);
+        };
         let (chat_customer, linked) = link_codes::customer_of(conn, &identity).await?;
         let answer = match (&what, &linked) {
             (LinkText::Usage, _) => format!(
@@ -304,6 +317,49 @@ impl CodeLinker {
         Ok(format!(
             "Thank you: this chat is now linked to {}. We will treat your messages here and by mail as one conversation.",
             mask(&p.email)
+        ))
+    }
+
+    /// The sender shared the phone number the platform verified: linked to the one email
+    /// customer whose profile has it; none or several, nothing is linked.
+    async fn by_phone(
+        &self,
+        conn: &mut Conn,
+        identity: &str,
+        customer: i64,
+        phone: &str,
+        ticket: TicketId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String> {
+        let found = profiles::customers_with_phone(conn, phone).await?;
+        let [(_, email)] = found.as_slice() else {
+            if found.len() > 1 {
+                tracing::warn!(
+                    "Ticket #{ticket}: {identity}'s verified number is on {} profiles; nothing linked",
+                    found.len()
+                );
+            }
+            return Ok(
+                "Thank you. We could not match this number to one customer account; send /link and your email address to link this chat by a code instead."
+                    .to_string(),
+            );
+        };
+        profiles::link_identity(
+            conn,
+            customer,
+            email,
+            "phone",
+            None,
+            Some(ticket),
+            &db_time(now),
+        )
+        .await?;
+        tracing::info!(
+            "Ticket #{ticket}: {identity} linked to {email} by its verified phone number"
+        );
+        Ok(format!(
+            "Thank you: your number matches {}, and this chat is now linked to it.",
+            mask(email)
         ))
     }
 

@@ -1,7 +1,7 @@
 //! `postdesk customer import|show|list`: customer profiles from the command line.
 //!
 //! `import FILE.csv` reads a header row (required) and one customer per line: `email`
-//! (required), `name`, `tier`, `company`, `plan`, `language`; any other column becomes a
+//! (required), `name`, `tier`, `company`, `plan`, `language`, `phone` (international form, normalised); any other column becomes a
 //! custom attribute. Every bad line is reported with its line number and why; then nothing
 //! is imported, so a fixed file can simply be imported again (`--skip-bad` imports the
 //! good lines anyway). The file is written in one transaction: all or nothing.
@@ -149,6 +149,16 @@ fn read_row(headers: &[String], record: &csv::StringRecord) -> Result<ImportRow,
                 row.tier = match v {
                     Some(t) => Some(crate::profile::tier_name(&t).ok_or_else(|| {
                         format!("tier {t:?} is not a tier name (letters, digits, _ or -)")
+                    })?),
+                    None => None,
+                }
+            }
+            "phone" => {
+                row.phone = match v {
+                    Some(p) => Some(crate::profile::phone_number(&p).ok_or_else(|| {
+                        format!(
+                            "phone {p:?} is not an international number (like +49 151 12345678)"
+                        )
                     })?),
                     None => None,
                 }
@@ -302,6 +312,7 @@ pub async fn execute(config: &Path, cmd: &CustomerCommand) -> Result<bool> {
             println!("Tier:          {}", term_line(&p.tier));
             println!("Company:       {}", opt(&p.company));
             println!("Plan:          {}", opt(&p.plan));
+            println!("Phone:         {}", opt(&p.phone));
             for (k, v) in &p.attributes {
                 let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
                 println!("  {}: {}", term_line(k), term_line(&v));

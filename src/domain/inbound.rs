@@ -55,6 +55,9 @@ pub struct Inbound {
     /// The channel's conversation (chat, thread) the message belongs to, if it has one:
     /// the same conversation of the same account means the same open ticket.
     pub conversation: Option<String>,
+    /// The phone number the platform verified for the sender (Telegram's own contact
+    /// card), normalised by `profile::phone_number`.
+    pub verified_phone: Option<String>,
     /// The channel's id of the message this one answers (chat channels): one of ours
     /// names the ticket it was sent on.
     pub reply_to_external: Option<String>,

@@ -743,6 +743,7 @@ impl<'a> Unit<'a> {
             rules_fired: None,
             language: None,
             sentiment: None,
+            verified_phone: p.verified_phone.clone(),
         });
         if threads && let (Some(t), Some(key)) = (ticket, conversation_key(p)) {
             self.snap.conversations.insert(key, t);
@@ -1917,6 +1918,7 @@ impl<'a> Unit<'a> {
             rules_fired: None,
             language: None,
             sentiment: None,
+            verified_phone: None,
         });
         self.snap.messages.insert(
             composed.message_id.clone(),

@@ -104,6 +104,32 @@ pub fn language_code(value: &str) -> Option<String> {
     })
 }
 
+/// A phone number in international form, as profiles store and compare it: `+` and 7-15
+/// digits (E.164). Spaces, dashes, dots and parentheses are dropped; `00` and `+` lead
+/// alike, and a number of digits alone is taken as international (Telegram gives it so).
+/// A national number (`0151 ...`) names no country and is refused.
+pub fn phone_number(value: &str) -> Option<String> {
+    let v = value.trim();
+    let (plus, rest) = match v.strip_prefix('+') {
+        Some(r) => (true, r),
+        None => (false, v),
+    };
+    let mut digits = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' | '\u{a0}' => {}
+            _ => return None,
+        }
+    }
+    let digits = match digits.strip_prefix("00") {
+        Some(d) if !plus => d.to_string(),
+        _ if !plus && digits.starts_with('0') => return None,
+        _ => digits,
+    };
+    ((7..=15).contains(&digits.len()) && !digits.starts_with('0')).then(|| format!("+{digits}"))
+}
+
 /// A tier name: 1-32 letters, digits, `_` or `-`, starting with a letter or digit;
 /// lower-cased (rules compare tiers in any case).
 pub fn tier_name(value: &str) -> Option<String> {
@@ -134,6 +160,28 @@ pub fn plan_prompt(tier: &str, macro_exists: impl Fn(&str) -> bool) -> Option<St
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn phone_numbers_compare_in_international_form() {
+        use super::phone_number;
+        assert_eq!(
+            phone_number("+49 151 1234-5678").as_deref(),
+            Some("+4915112345678")
+        );
+        assert_eq!(
+            phone_number("4915112345678").as_deref(),
+            Some("+4915112345678")
+        );
+        assert_eq!(
+            phone_number("0049 (151) 12345678").as_deref(),
+            Some("+4915112345678")
+        );
+        assert_eq!(phone_number("0151 12345678"), None, "national: no country");
+        assert_eq!(phone_number("+49 151 abc"), None);
+        assert_eq!(phone_number("+123"), None);
+        assert_eq!(phone_number("+1234567890123456"), None, "over 15 digits");
+        assert_eq!(phone_number(""), None);
+    }
+
     use super::*;
 
     fn cats() -> Vec<String> {

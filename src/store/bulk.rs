@@ -487,6 +487,8 @@ pub struct MessageRow {
     pub rules_fired: Option<String>,
     pub language: Option<String>,
     pub sentiment: Option<f64>,
+    /// The phone number the platform verified for the sender (chat channels).
+    pub verified_phone: Option<String>,
 }
 
 pub struct SourceRow<'a> {
@@ -685,7 +687,7 @@ pub async fn insert_messages(
     insert_rows(conn, "INSERT INTO messages (id, ticket_id, raw_id, message_id, synthetic_id, body_sha256, \
              direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, body_text, channel, \
              match_reason, problems, attachments, date_header, created_at, held_reason, account, external_id, \
-             conversation, rules_fired, language, sentiment) ", 27, rows, |b, r| {
+             conversation, rules_fired, language, sentiment, verified_phone) ", 28, rows, |b, r| {
         b.push_bind(r.id)
             .push_bind(r.ticket_id)
             .push_bind(r.raw_id)
@@ -712,7 +714,8 @@ pub async fn insert_messages(
             .push_bind(r.conversation.clone())
             .push_bind(r.rules_fired.clone())
             .push_bind(r.language.clone())
-            .push_bind(r.sentiment);
+            .push_bind(r.sentiment)
+            .push_bind(r.verified_phone.clone());
     })
     .await
 }

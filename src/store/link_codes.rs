@@ -114,12 +114,14 @@ pub struct ChatMessage {
     pub from_name: Option<String>,
     pub channel: String,
     pub body_text: String,
+    /// The phone number the platform verified for the sender, if it sent one.
+    pub verified_phone: Option<String>,
 }
 
 /// Message `row`, if it is an inbound customer message of a chat channel.
 pub async fn chat_message(conn: &mut SqliteConnection, row: i64) -> Result<Option<ChatMessage>> {
     Ok(sqlx::query_as(
-        "SELECT ticket_id, from_addr, from_name, channel, body_text FROM messages \
+        "SELECT ticket_id, from_addr, from_name, channel, body_text, verified_phone FROM messages \
          WHERE id = ? AND direction = 'inbound' AND kind = 'customer' AND channel <> 'email'",
     )
     .bind(row)

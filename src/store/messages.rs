@@ -209,6 +209,7 @@ pub async fn insert_message(conn: &mut SqliteConnection, m: &NewMessage<'_>) -> 
         rules_fired: None,
         language: None,
         sentiment: None,
+        verified_phone: None,
     };
     bulk::insert_messages(conn, std::slice::from_ref(&row), m.now)
         .await

@@ -44,6 +44,9 @@ pub struct Profile {
     pub tier: String,
     pub company: Option<String>,
     pub plan: Option<String>,
+    /// In international form (`profile::phone_number`): a chat platform's verified number
+    /// equal to it links the chat to this customer.
+    pub phone: Option<String>,
     /// Imported custom fields.
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// Newest first.
@@ -114,7 +117,7 @@ pub async fn customer_profile(conn: &mut SqliteConnection, email: &str) -> Resul
     let email = linked.as_deref().unwrap_or(email);
     let row = sqlx::query(
         "SELECT id, email, name, given_email, language, language_source, tier, company, plan, \
-         attributes FROM customers WHERE email = ? COLLATE NOCASE \
+         phone, attributes FROM customers WHERE email = ? COLLATE NOCASE \
          OR given_email = ? COLLATE NOCASE ORDER BY email = ? COLLATE NOCASE DESC LIMIT 1",
     )
     .bind(email.trim())
@@ -171,6 +174,7 @@ pub async fn customer_profile(conn: &mut SqliteConnection, email: &str) -> Resul
         tier: row.try_get("tier")?,
         company: row.try_get("company")?,
         plan: row.try_get("plan")?,
+        phone: row.try_get("phone")?,
         attributes,
         notes: list_notes(conn, id).await?,
         tickets: history.try_get("tickets")?,
@@ -181,6 +185,23 @@ pub async fn customer_profile(conn: &mut SqliteConnection, email: &str) -> Resul
         satisfaction: None,
         identities: list_identities(conn, id).await?,
     })
+}
+
+/// The email customers (not chat identities) whose profile has phone number `phone`
+/// (international form): (id, address).
+pub async fn customers_with_phone(
+    conn: &mut SqliteConnection,
+    phone: &str,
+) -> Result<Vec<(i64, String)>> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, email FROM customers WHERE phone = ? ORDER BY id LIMIT 10")
+            .bind(phone)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, e)| crate::domain::Channel::of_identity(e).is_none())
+        .collect())
 }
 
 /// The chat identities linked to `customer`, oldest first.
@@ -534,6 +555,8 @@ pub struct ImportRow {
     pub company: Option<String>,
     pub plan: Option<String>,
     pub language: Option<String>,
+    /// Normalised by `profile::phone_number`.
+    pub phone: Option<String>,
     /// Any other column, by its header.
     pub attributes: BTreeMap<String, String>,
 }
@@ -569,6 +592,7 @@ pub async fn import_customers(
                      company = COALESCE(?, company), plan = COALESCE(?, plan), \
                      language = COALESCE(?, language), \
                      language_source = CASE WHEN ? IS NULL THEN language_source ELSE 'import' END, \
+                     phone = COALESCE(?, phone), \
                      attributes = json_patch(attributes, ?) WHERE id = ?",
                 )
                 .bind(r.name.as_deref())
@@ -577,6 +601,7 @@ pub async fn import_customers(
                 .bind(r.plan.as_deref())
                 .bind(r.language.as_deref())
                 .bind(r.language.as_deref())
+                .bind(r.phone.as_deref())
                 .bind(&attributes)
                 .bind(id)
                 .execute(&mut *conn)
@@ -586,8 +611,8 @@ pub async fn import_customers(
             None => {
                 sqlx::query(
                     "INSERT INTO customers (email, name, tier, company, plan, language, \
-                     language_source, attributes, created_at) \
-                     VALUES (?, ?, COALESCE(?, 'standard'), ?, ?, ?, ?, ?, ?)",
+                     language_source, phone, attributes, created_at) \
+                     VALUES (?, ?, COALESCE(?, 'standard'), ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&r.email)
                 .bind(r.name.as_deref())
@@ -596,6 +621,7 @@ pub async fn import_customers(
                 .bind(r.plan.as_deref())
                 .bind(r.language.as_deref())
                 .bind(r.language.as_ref().map(|_| "import"))
+                .bind(r.phone.as_deref())
                 .bind(&attributes)
                 .bind(now)
                 .execute(&mut *conn)

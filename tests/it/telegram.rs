@@ -993,3 +993,64 @@ fn a_code_mailed_to_the_address_and_sent_back_in_the_chat_links_it_and_nothing_e
     tg.customer_writes(ANN, "Ann", &format!("/link {code}"));
     chat_says("already linked");
 }
+
+#[test]
+fn a_phone_number_telegram_verified_links_the_chat_to_the_customer_with_that_number() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let csv = desk.dir.path().join("customers.csv");
+    std::fs::write(
+        &csv,
+        "email,name,phone\nann@customer.org,Ann Example,+49 151 1234-5678\nbo@customer.org,Bo,+44 20 7946 0000\n",
+    )
+    .unwrap();
+    let out = desk.cmd(&["customer", "import", csv.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = desk.spawn_daemon(&[]);
+
+    // Someone else's contact card with Ann's number proves nothing: it is not their own.
+    tg.customer_message(
+        ANN + 7,
+        "Mallory",
+        json!({"contact": {"phone_number": "4915112345678", "first_name": "Ann", "user_id": ANN}}),
+    );
+    // Ann shares her own contact card: Telegram vouches for the number.
+    tg.customer_message(
+        ANN,
+        "Ann",
+        json!({"contact": {"phone_number": "4915112345678", "first_name": "Ann", "user_id": ANN}}),
+    );
+    let ok = eventually(Duration::from_secs(30), || {
+        tg.sent()
+            .iter()
+            .any(|s| s.chat_id == ANN && s.text.contains("your number matches a•••@customer.org"))
+    });
+    assert!(ok, "{:?}\n{}", tg.sent(), d.log_text());
+    let out = desk.cmd(&["customer", "show", "ann@customer.org", "--json"]);
+    let profile: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(profile["phone"], "+4915112345678", "{profile:#}");
+    assert_eq!(
+        profile["identities"][0]["identity"],
+        format!("telegram:shop_bot:{ANN}"),
+        "{profile:#}"
+    );
+    assert_eq!(profile["identities"][0]["signal"], "phone");
+    assert_eq!(profile["identities"].as_array().unwrap().len(), 1);
+    assert!(
+        tg.sent().iter().all(|s| s.chat_id != ANN + 7),
+        "Mallory's card got an answer: {:?}",
+        tg.sent()
+    );
+    let out = desk.cmd(&[
+        "customer",
+        "show",
+        &format!("telegram:shop_bot:{}", ANN + 7),
+        "--json",
+    ]);
+    let mallory: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mallory["identities"], json!([]), "{mallory:#}");
+}

@@ -389,6 +389,7 @@ fn message(at: &str, m: RawMessage) -> Result<JsonMessage, WireError> {
         sent_at: m.sent_at.map(|s| s.0),
         attachments,
         reply_to: None,
+        verified_phone: None,
     })
 }
 

@@ -383,6 +383,7 @@ fn to_chat(
                 .and_then(Value::as_i64)
                 .and_then(|ms| chrono::Utc.timestamp_millis_opt(ms).single()),
             attachments: Vec::new(),
+            verified_phone: None,
             reply_to: content
                 .pointer("/m.relates_to/m.in_reply_to/event_id")
                 .and_then(Value::as_str)

@@ -349,6 +349,12 @@ fn to_chat(
     files: Vec<Result<ChatAttachment, String>>,
 ) -> (ChatMessage, Vec<u8>) {
     let mut text = m.text.clone();
+    if text.is_empty()
+        && let Some(phone) = &m.own_phone
+    {
+        // The number itself goes to the message's verified phone; this is for people.
+        text = format!("[shared their own phone number {phone}, verified by Telegram]");
+    }
     let mut attachments = Vec::new();
     for f in files {
         match f {
@@ -394,6 +400,7 @@ fn to_chat(
             .and_then(|d| chrono::Utc.timestamp_opt(d, 0).single()),
         attachments,
         reply_to: m.reply_to.map(|r| wire::external_id(m.chat_id, r)),
+        verified_phone: m.own_phone.clone(),
     };
     (message, raw)
 }

@@ -58,3 +58,10 @@ CREATE TABLE link_codes (
 ) STRICT;
 CREATE INDEX link_codes_identity ON link_codes (identity, created_at);
 CREATE INDEX link_codes_email ON link_codes (email, created_at);
+
+-- A phone number on a customer profile (digits with a leading +), and the number a chat
+-- platform verified for the sender of a message (Telegram's own contact card): equal, they
+-- link the chat identity to that customer.
+ALTER TABLE customers ADD COLUMN phone TEXT;
+CREATE INDEX customers_phone ON customers (phone);
+ALTER TABLE messages ADD COLUMN verified_phone TEXT;
