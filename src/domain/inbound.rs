@@ -40,6 +40,9 @@ pub struct AttachmentMeta {
     pub size: usize,
 }
 
+/// One of our sent chat messages: (channel, account, conversation, external id).
+pub type ChatSentKey = (String, String, String, String);
+
 /// A message as intake sees it, whatever channel brought it. Email fills it from MIME
 /// (`channels::email::parse`); other channels from their own payloads, leaving the
 /// mail-only parts (threading headers, loop signals, reports) empty.

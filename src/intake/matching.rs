@@ -68,7 +68,7 @@ pub struct Snapshot {
     pub conversations: HashMap<(String, String, String), TicketId>,
     /// Our sent chat messages that the batch's messages answer: (channel, account,
     /// conversation, external id) → their ticket.
-    pub sent: HashMap<crate::store::outbox::ChatSentKey, TicketId>,
+    pub sent: HashMap<crate::domain::inbound::ChatSentKey, TicketId>,
 }
 
 /// A link the rules ask for: the message also belongs to ticket `with`, another
@@ -109,7 +109,7 @@ pub fn conversation_key(p: &Inbound) -> Option<(String, String, String)> {
 }
 
 /// The key of the sent chat message `p` answers, if it answers one.
-pub fn sent_key(p: &Inbound) -> Option<crate::store::outbox::ChatSentKey> {
+pub fn sent_key(p: &Inbound) -> Option<crate::domain::inbound::ChatSentKey> {
     let (channel, account, conversation) = conversation_key(p)?;
     let id = p.reply_to_external.clone()?;
     Some((channel, account, conversation, id))

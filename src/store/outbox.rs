@@ -248,8 +248,7 @@ pub async fn record_chat_sent(
     Ok(())
 }
 
-/// A sent chat message: (channel, account, conversation, external id).
-pub type ChatSentKey = (String, String, String, String);
+pub use crate::domain::inbound::ChatSentKey;
 
 /// The tickets of our sent chat messages among `keys`; an id sent to another
 /// conversation than the key's is not found.

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::agents::{AGENT_CONFIG, alice_reply, mails_to, token_of};
 use crate::harness::{Desk, Opts, eventually};
 use crate::support::synapse::Synapse;
@@ -126,6 +128,68 @@ fn a_room_message_opens_a_ticket_the_mail_answer_reaches_the_room_and_a_restart_
             "SELECT COUNT(*) FROM messages WHERE channel = 'matrix' AND direction = 'inbound'"
         ),
         2
+    );
+
+    // An image is downloaded through the authenticated media API and kept with the
+    // message; media that cannot be had (missing, or an address that tries to climb out
+    // of the media path) leave a line saying so, and the message is filed all the same.
+    let image: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mxc = ann.upload("image/png", &image);
+    ann.send_file(&room, "m.image", &mxc, "receipt.png", "image/png");
+    ann.send_file(
+        &room,
+        "m.file",
+        "mxc://localhost/NoSuchMedia",
+        "gone.pdf",
+        "application/pdf",
+    );
+    ann.send_file(
+        &room,
+        "m.file",
+        "mxc://localhost/../../admin",
+        "evil.pdf",
+        "application/pdf",
+    );
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.count(
+            "SELECT COUNT(*) FROM messages WHERE channel = 'matrix' AND direction = 'inbound'",
+        ) == 5
+    });
+    assert!(ok, "{}", d.log_text());
+    let msgs = desk.messages(ticket);
+    let with = |needle: &str| {
+        msgs.iter()
+            .find(|m| m["body_text"].as_str().unwrap_or("").contains(needle))
+            .unwrap_or_else(|| panic!("no message with {needle:?}: {msgs:#?}"))
+            .clone()
+    };
+    let img = with("receipt.png");
+    assert_eq!(img["attachments"][0]["filename"], "receipt.png", "{img:#}");
+    assert_eq!(img["attachments"][0]["content_type"], "image/png");
+    assert_eq!(img["attachments"][0]["size"], json!(image.len()), "{img:#}");
+    let raw = desk.cmd(&["message", "raw", &img["id"].as_i64().unwrap().to_string()]);
+    let raw: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    use base64::Engine as _;
+    let kept = base64::engine::general_purpose::STANDARD
+        .decode(raw["files"][0]["data_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        kept, image,
+        "the stored image differs from the uploaded one"
+    );
+    assert!(
+        with("gone.pdf")["body_text"]
+            .as_str()
+            .unwrap()
+            .contains("the file was not kept: the homeserver answered 404"),
+        "{msgs:#?}"
+    );
+    assert!(
+        with("evil.pdf")["body_text"]
+            .as_str()
+            .unwrap()
+            .contains("is no mxc:// address"),
+        "{msgs:#?}"
     );
     d.terminate();
     let before = desk.count("SELECT COUNT(*) FROM messages WHERE channel = 'matrix'");

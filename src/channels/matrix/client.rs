@@ -50,6 +50,22 @@ pub fn segment(s: &str) -> String {
     out
 }
 
+/// How long one media download may take.
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The server name and media id of an `mxc://` address, each checked to be one path
+/// segment of safe characters (the address comes from a stranger's event).
+pub fn mxc_parts(mxc: &str) -> Option<(&str, &str)> {
+    let (server, id) = mxc.strip_prefix("mxc://")?.split_once('/')?;
+    let safe = |s: &str, extra: &str| {
+        s.len() <= 255
+            && s.chars().any(|c| c.is_ascii_alphanumeric())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c) || extra.contains(c))
+    };
+    (safe(server, ":[]") && safe(id, "")).then_some((server, id))
+}
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -71,6 +87,44 @@ impl Client {
 
     pub fn has_token(&self) -> bool {
         self.token.is_some()
+    }
+
+    /// Downloads the content at `mxc` (`mxc://server/id`) through the authenticated media
+    /// API (`/_matrix/client/v1/media/download`, Matrix 1.11), at most `max` bytes.
+    /// Errors are sentences for the message's text.
+    pub async fn download(&self, mxc: &str, max: usize) -> Result<Vec<u8>, String> {
+        let (server, id) = mxc_parts(mxc).ok_or_else(|| format!("{mxc:?} is no mxc:// address"))?;
+        let url = format!(
+            "{}/_matrix/client/v1/media/download/{server}/{id}",
+            self.base
+        );
+        let mut req = self.http.get(url).timeout(MEDIA_TIMEOUT);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| format!("the homeserver did not answer: {}", e.without_url()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("the homeserver answered {status}"));
+        }
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(format!("it is over {} MB", max / (1024 * 1024)));
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("the download broke off: {}", e.without_url()))?
+        {
+            if data.len() + chunk.len() > max {
+                return Err(format!("it is over {} MB", max / (1024 * 1024)));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data)
     }
 
     /// `POST /login` with the password, as `device_id`; keeps the access token.
@@ -249,6 +303,24 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_one_server_and_one_id_of_safe_characters_make_an_mxc_address() {
+        use super::mxc_parts;
+        assert_eq!(
+            mxc_parts("mxc://matrix.org:8448/AbC_12-x.y"),
+            Some(("matrix.org:8448", "AbC_12-x.y"))
+        );
+        assert_eq!(mxc_parts("mxc://[::1]/id"), Some(("[::1]", "id")));
+        assert_eq!(mxc_parts("mxc://localhost/../../admin"), None);
+        assert_eq!(mxc_parts("mxc://localhost/a/b"), None);
+        assert_eq!(mxc_parts("mxc://localhost/a?b=1"), None);
+        assert_eq!(mxc_parts("mxc://localhost/"), None);
+        assert_eq!(mxc_parts("mxc://localhost/.."), None);
+        assert_eq!(mxc_parts("mxc://../id"), None);
+        assert_eq!(mxc_parts("https://evil.example/x"), None);
+        assert_eq!(mxc_parts("mxc://local host/x"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use base64::Engine as _;
 use chrono::TimeZone as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -286,8 +287,11 @@ pub async fn sync_once(
                 if !seen.insert(id.to_string()) {
                     continue;
                 }
-                if let Some(m) = to_chat(cfg, &session.user_id, room, &ev) {
-                    batch.push(m);
+                if let Some((mut m, mut raw, media)) = to_chat(cfg, &session.user_id, room, &ev) {
+                    if let Some(media) = media {
+                        fetch_media(&session.client, cfg, &media, &mut m, &mut raw).await;
+                    }
+                    batch.push((m, serde_json::to_vec_pretty(&raw).unwrap_or_default()));
                 }
             }
         }
@@ -324,14 +328,61 @@ pub async fn sync_once(
     Ok(new)
 }
 
-/// A room message as a chat message, or None for what is skipped: our own events,
-/// notices (bots), redacted or bodiless events, other event types.
+/// An image or file an event names, to download.
+struct Media {
+    mxc: String,
+    name: String,
+    content_type: String,
+}
+
+/// Downloads `media` into `m`'s attachments and the raw record's `files` (base64, as the
+/// Telegram bridge keeps them); when it cannot be had, a line in the text says why.
+async fn fetch_media(
+    client: &super::client::Client,
+    cfg: &MatrixChannelConfig,
+    media: &Media,
+    m: &mut ChatMessage,
+    raw: &mut Value,
+) {
+    match client.download(&media.mxc, cfg.max_file_bytes).await {
+        Ok(data) => {
+            if let Some(o) = raw.as_object_mut() {
+                o.insert(
+                    "files".into(),
+                    json!([{
+                        "name": media.name,
+                        "content_type": media.content_type,
+                        "data_base64": base64::engine::general_purpose::STANDARD.encode(&data),
+                    }]),
+                );
+            }
+            m.attachments.push(crate::channels::chat::ChatAttachment {
+                name: media.name.clone(),
+                content_type: media.content_type.clone(),
+                data,
+            });
+        }
+        Err(why) => {
+            tracing::warn!(
+                "Matrix account {:?}: {} not downloaded: {why}",
+                cfg.account,
+                media.mxc
+            );
+            m.text
+                .push_str(&format!("\n[the file was not kept: {why}]"));
+        }
+    }
+}
+
+/// A room message as a chat message with its raw record, and the media it names, or
+/// None for what is skipped: our own events, notices (bots), redacted or bodiless events,
+/// other event types.
 fn to_chat(
     cfg: &MatrixChannelConfig,
     own: &str,
     room: &str,
     ev: &Value,
-) -> Option<(ChatMessage, Vec<u8>)> {
+) -> Option<(ChatMessage, Value, Option<Media>)> {
     if ev.get("type").and_then(Value::as_str) != Some("m.room.message") {
         return None;
     }
@@ -350,23 +401,45 @@ fn to_chat(
         .chars()
         .take(65_536)
         .collect();
+    let mut media = None;
     if let Some(url) = content.get("url").and_then(Value::as_str)
         && matches!(msgtype, "m.image" | "m.file" | "m.video" | "m.audio")
     {
-        text = format!("[{msgtype} {text}: {url}]");
+        let name: String = content
+            .get("filename")
+            .and_then(Value::as_str)
+            .unwrap_or(&text)
+            .chars()
+            .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+            .take(200)
+            .collect();
+        media = Some(Media {
+            mxc: url.to_string(),
+            name: if name.trim().is_empty() {
+                "file".to_string()
+            } else {
+                name
+            },
+            content_type: content
+                .pointer("/info/mimetype")
+                .and_then(Value::as_str)
+                .filter(|t| t.len() <= 100 && t.contains('/') && t.is_ascii())
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        });
+        text = format!("[{msgtype} {text}]");
     }
     let event_id = ev.get("event_id").and_then(Value::as_str)?;
     let name = sender
         .strip_prefix('@')
         .and_then(|s| s.split(':').next())
         .unwrap_or(sender);
-    let raw = serde_json::to_vec_pretty(&json!({
+    let raw = json!({
         "channel": "matrix",
         "account": cfg.account,
         "room_id": room,
         "event": ev,
-    }))
-    .unwrap_or_default();
+    });
     Some((
         ChatMessage {
             external_id: event_id.to_string(),
@@ -390,5 +463,6 @@ fn to_chat(
                 .map(str::to_string),
         },
         raw,
+        media,
     ))
 }

@@ -255,6 +255,50 @@ impl MxUser {
         r["event_id"].as_str().unwrap().to_string()
     }
 
+    /// Uploads `data` to the media repository; returns its `mxc://` address.
+    pub fn upload(&self, content_type: &str, data: &[u8]) -> String {
+        let r = relay::request(
+            self.port,
+            "POST",
+            "/_matrix/media/v3/upload?filename=upload.bin",
+            &[
+                ("Content-Type", content_type.to_string()),
+                ("Authorization", format!("Bearer {}", self.token)),
+            ],
+            data,
+        )
+        .unwrap();
+        assert!(r.status == 200, "upload: {} {}", r.status, r.body);
+        r.json()["content_uri"].as_str().unwrap().to_string()
+    }
+
+    /// Sends an `m.image` or `m.file` event naming `mxc`; returns the event id.
+    pub fn send_file(
+        &self,
+        room: &str,
+        msgtype: &str,
+        mxc: &str,
+        name: &str,
+        mimetype: &str,
+    ) -> String {
+        let txn = format!(
+            "f{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let r = call(
+            self.port,
+            Some(&self.token),
+            "PUT",
+            &format!("/rooms/{}/send/m.room.message/{txn}", enc(room)),
+            Some(&json!({"msgtype": msgtype, "body": name, "url": mxc,
+                "info": {"mimetype": mimetype}})),
+        );
+        r["event_id"].as_str().unwrap().to_string()
+    }
+
     /// Sends `text` to `room` as a reply to event `to`; returns the event id.
     pub fn reply(&self, room: &str, to: &str, text: &str) -> String {
         let txn = format!(
