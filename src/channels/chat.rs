@@ -73,6 +73,18 @@ pub struct Ingested {
     pub duplicate: bool,
 }
 
+/// Whether `t` is a bare media type (`image/png`) of RFC 6838 §4.2 names: what a platform
+/// says a file is, from a stranger's message, goes into stored data and mail headers.
+pub fn is_media_type(t: &str) -> bool {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    t.split_once('/').is_some_and(|(a, b)| name(a) && name(b))
+}
+
 /// The customer identity of a chat sender: control characters (a bell, an escape
 /// sequence) are left out, so that an identity is safe to show anywhere.
 pub fn identity(channel: Channel, account: &str, sender_id: &str) -> String {
@@ -264,6 +276,17 @@ pub async fn disable_and_alert(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_bare_media_types_pass() {
+        assert!(super::is_media_type("image/png"));
+        assert!(super::is_media_type("application/vnd.ms-excel"));
+        assert!(!super::is_media_type("text/html\r\nX-Evil: 1"));
+        assert!(!super::is_media_type("text/plain; charset=utf-8"));
+        assert!(!super::is_media_type("image/"));
+        assert!(!super::is_media_type("png"));
+        assert!(!super::is_media_type("图片/png"));
+    }
+
     use super::*;
 
     #[test]

@@ -423,7 +423,7 @@ fn to_chat(
             content_type: content
                 .pointer("/info/mimetype")
                 .and_then(Value::as_str)
-                .filter(|t| t.len() <= 100 && t.contains('/') && t.is_ascii())
+                .filter(|t| chat::is_media_type(t))
                 .unwrap_or("application/octet-stream")
                 .to_string(),
         });
@@ -465,4 +465,100 @@ fn to_chat(
         raw,
         media,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> MatrixChannelConfig {
+        MatrixChannelConfig {
+            account: "support".into(),
+            homeserver: "http://127.0.0.1:1".into(),
+            user: "@support:hs".into(),
+            password: None,
+            access_token: None,
+            poll_timeout: Duration::from_secs(1),
+            per_room_per_minute: 20,
+            max_file_bytes: 1024,
+        }
+    }
+
+    fn chat(ev: Value) -> Option<(ChatMessage, Value, Option<Media>)> {
+        to_chat(&cfg(), "@support:hs", "!room:hs", &ev)
+    }
+
+    fn message(content: Value) -> Value {
+        json!({"type": "m.room.message", "sender": "@ann:hs", "event_id": "$e1",
+            "origin_server_ts": 1_796_000_000_000i64, "content": content})
+    }
+
+    #[test]
+    fn a_text_message_becomes_a_chat_message_with_its_reply_and_raw_event() {
+        let (m, raw, media) = chat(message(json!({"msgtype": "m.text", "body": "Hello",
+            "m.relates_to": {"m.in_reply_to": {"event_id": "$ours"}}})))
+        .unwrap();
+        assert_eq!(m.text, "Hello");
+        assert_eq!(m.external_id, "$e1");
+        assert_eq!(m.conversation_id, "!room:hs");
+        assert_eq!(m.sender.id, "@ann:hs");
+        assert_eq!(m.sender.name, "ann");
+        assert_eq!(m.reply_to.as_deref(), Some("$ours"));
+        assert_eq!(m.verified_phone, None);
+        assert!(media.is_none());
+        assert_eq!(raw["event"]["event_id"], "$e1");
+    }
+
+    #[test]
+    fn own_events_notices_other_types_and_malformed_events_are_skipped() {
+        let mut own = message(json!({"msgtype": "m.text", "body": "ours"}));
+        own["sender"] = json!("@support:hs");
+        assert!(chat(own).is_none());
+        assert!(chat(message(json!({"msgtype": "m.notice", "body": "a bot"}))).is_none());
+        assert!(
+            chat(
+                json!({"type": "m.room.member", "sender": "@ann:hs", "event_id": "$x",
+            "content": {"membership": "join"}})
+            )
+            .is_none()
+        );
+        // Redacted (no body), a body of the wrong type, no sender, no event id, no content.
+        assert!(chat(message(json!({}))).is_none());
+        assert!(chat(message(json!({"msgtype": "m.text", "body": 42}))).is_none());
+        let mut no_sender = message(json!({"msgtype": "m.text", "body": "x"}));
+        no_sender.as_object_mut().unwrap().remove("sender");
+        assert!(chat(no_sender).is_none());
+        let mut no_id = message(json!({"msgtype": "m.text", "body": "x"}));
+        no_id.as_object_mut().unwrap().remove("event_id");
+        assert!(chat(no_id).is_none());
+        assert!(
+            chat(json!({"type": "m.room.message", "sender": "@ann:hs", "event_id": "$y"}))
+                .is_none()
+        );
+        assert!(chat(json!("not an object")).is_none());
+    }
+
+    #[test]
+    fn a_huge_body_is_cut_and_a_hostile_file_name_and_type_are_tamed() {
+        let (m, _, _) = chat(message(
+            json!({"msgtype": "m.text", "body": "x".repeat(200_000)}),
+        ))
+        .unwrap();
+        assert_eq!(m.text.chars().count(), 65_536);
+        let (m, _, media) = chat(message(json!({"msgtype": "m.file", "body": "f",
+            "filename": "../../etc/passwd\u{7}", "url": "mxc://hs/abc",
+            "info": {"mimetype": "text/html\r\nX-Evil: 1"}})))
+        .unwrap();
+        let media = media.unwrap();
+        assert_eq!(media.name, "....etcpasswd");
+        assert_eq!(media.content_type, "application/octet-stream");
+        assert_eq!(media.mxc, "mxc://hs/abc");
+        assert_eq!(m.text, "[m.file f]");
+        // A text message naming a url is no file.
+        let (_, _, media) = chat(message(
+            json!({"msgtype": "m.text", "body": "t", "url": "mxc://hs/abc"}),
+        ))
+        .unwrap();
+        assert!(media.is_none());
+    }
 }

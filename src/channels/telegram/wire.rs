@@ -194,6 +194,7 @@ pub fn read_message(m: &Value) -> Result<TgMessage, String> {
             file_id: id.to_string(),
             name: str_of(d, "file_name").unwrap_or("document").to_string(),
             content_type: str_of(d, "mime_type")
+                .filter(|t| crate::channels::chat::is_media_type(t))
                 .unwrap_or("application/octet-stream")
                 .to_string(),
             size: d.get("file_size").and_then(Value::as_u64),
