@@ -41,6 +41,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys(c) => cli::keys::execute(&cli.config, c).await,
             Command::Message(c) => cli::message::execute(&cli.config, c).await,
             Command::Events(a) => cli::events::execute(&cli.config, a).await,
+            Command::Channels(a) => cli::channels::execute(&cli.config, a).await,
             Command::Rules(c) => cli::rules::execute(&cli.config, c).await,
             Command::Digest(c) => cli::digest::execute(&cli.config, c).await,
             Command::Kb(c) => cli::kb::execute(&cli.config, c).await,

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a clap struct plus `execute`.
 
+pub mod channels;
 pub mod check_config;
 pub mod customer;
 pub mod digest;
@@ -78,6 +79,8 @@ pub enum Command {
     Message(message::MessageCommand),
     /// List the post-commit event log (what happened to tickets, in order).
     Events(events::EventsArgs),
+    /// Chat channel accounts: how each is reached, cursor, last poll, disabled, traffic.
+    Channels(channels::ChannelsArgs),
     /// Try the triage rules on a message file.
     #[command(subcommand)]
     Rules(rules::RulesCommand),

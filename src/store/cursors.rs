@@ -155,3 +155,93 @@ pub async fn ping(conn: &mut SqliteConnection) -> Result<()> {
     sqlx::query("SELECT 1").execute(conn).await?;
     Ok(())
 }
+
+/// What `postdesk channels` shows of one channel account.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ChannelState {
+    pub channel: String,
+    pub account: String,
+    pub cursor: Option<String>,
+    pub last_ok_at: Option<String>,
+    pub last_error: Option<String>,
+    pub disabled_at: Option<String>,
+    pub disabled_reason: Option<String>,
+    /// Customer messages received.
+    pub messages_in: i64,
+    /// Outbox rows by status.
+    pub sent: i64,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+/// Every chat channel account the database knows (a cursor, messages or outbox rows),
+/// by channel and account.
+pub async fn channel_states(conn: &mut SqliteConnection) -> Result<Vec<ChannelState>> {
+    use std::collections::BTreeMap;
+    let mut out: BTreeMap<(String, String), ChannelState> = BTreeMap::new();
+    let rows: Vec<(
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT channel, account, cursor, last_ok_at, last_error, disabled_at, disabled_reason \
+         FROM channel_cursors WHERE channel <> 'email'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (channel, account, cursor, ok, err, dis_at, dis_why) in rows {
+        out.insert(
+            (channel.clone(), account.clone()),
+            ChannelState {
+                channel,
+                account,
+                cursor,
+                last_ok_at: ok,
+                last_error: err,
+                disabled_at: dis_at,
+                disabled_reason: dis_why,
+                ..ChannelState::default()
+            },
+        );
+    }
+    let entry = |out: &mut BTreeMap<(String, String), ChannelState>, c: &str, a: &str| {
+        out.entry((c.to_string(), a.to_string()))
+            .or_insert_with(|| ChannelState {
+                channel: c.to_string(),
+                account: a.to_string(),
+                ..ChannelState::default()
+            })
+            .clone()
+    };
+    let counts: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT channel, account, COUNT(*) FROM messages WHERE channel <> 'email' \
+         AND account IS NOT NULL AND direction = 'inbound' AND kind = 'customer' GROUP BY 1, 2",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (c, a, n) in counts {
+        let mut s = entry(&mut out, &c, &a);
+        s.messages_in = n;
+        out.insert((c, a), s);
+    }
+    let outbox: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT channel, account, status, COUNT(*) FROM outbox WHERE channel <> 'email' \
+         AND account IS NOT NULL GROUP BY 1, 2, 3",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (c, a, status, n) in outbox {
+        let mut s = entry(&mut out, &c, &a);
+        match status.as_str() {
+            "sent" => s.sent += n,
+            "pending" => s.pending += n,
+            _ => s.failed += n,
+        }
+        out.insert((c, a), s);
+    }
+    Ok(out.into_values().collect())
+}

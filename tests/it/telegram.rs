@@ -137,6 +137,11 @@ fn a_chat_message_opens_a_ticket_the_mail_answer_reaches_the_chat_and_a_restart_
         )) == 1
     );
     assert_eq!(tg.sent().len(), 1, "an answer went out twice");
+    let out = desk.cmd(&["channels", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["channels"][0]["messages_in"], 3, "{v:#}");
+    assert_eq!(v["channels"][0]["sent"], 1, "{v:#}");
+    assert_eq!(v["channels"][0]["failed"], 0, "{v:#}");
 }
 
 #[test]
@@ -371,6 +376,28 @@ fn a_revoked_token_disables_the_bot_and_alerts_the_admin_once() {
     assert!(
         desk.query_string("SELECT disabled_reason FROM channel_cursors WHERE channel = 'telegram'")
             .contains("401")
+    );
+    // `postdesk channels` shows it, in words and as JSON.
+    let out = desk.cmd(&["channels", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bot = &v["channels"][0];
+    assert_eq!(bot["channel"], "telegram", "{v:#}");
+    assert_eq!(bot["account"], "shop_bot");
+    assert_eq!(bot["configured"], true);
+    assert_eq!(bot["mode"], "long poll");
+    assert!(
+        bot["disabled_reason"].as_str().unwrap().contains("401"),
+        "{v:#}"
+    );
+    let text = String::from_utf8(desk.cmd(&["channels"]).stdout).unwrap();
+    assert!(
+        text.contains("telegram shop_bot (long poll)") && text.contains("DISABLED since"),
+        "{text}"
     );
 }
 
