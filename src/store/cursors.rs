@@ -179,7 +179,7 @@ pub struct ChannelState {
 pub async fn channel_states(conn: &mut SqliteConnection) -> Result<Vec<ChannelState>> {
     use std::collections::BTreeMap;
     let mut out: BTreeMap<(String, String), ChannelState> = BTreeMap::new();
-    let rows: Vec<(
+    type CursorRow = (
         String,
         String,
         Option<String>,
@@ -187,7 +187,8 @@ pub async fn channel_states(conn: &mut SqliteConnection) -> Result<Vec<ChannelSt
         Option<String>,
         Option<String>,
         Option<String>,
-    )> = sqlx::query_as(
+    );
+    let rows: Vec<CursorRow> = sqlx::query_as(
         "SELECT channel, account, cursor, last_ok_at, last_error, disabled_at, disabled_reason \
          FROM channel_cursors WHERE channel <> 'email'",
     )
