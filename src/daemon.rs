@@ -204,6 +204,28 @@ impl Daemon {
     }
 
     /// Brings the search index up to date with the article events (one pass).
+    /// Spawns an event-log follower (`events::follow_loop`) under `name`.
+    fn spawn_follower(
+        &self,
+        tasks: &mut tokio::task::JoinSet<String>,
+        handler: Arc<dyn crate::events::Handler>,
+        name: &'static str,
+        cancel: &CancellationToken,
+    ) {
+        let fut = crate::events::follow_loop(
+            self.store.clone(),
+            Arc::new(SystemClock),
+            handler,
+            Arc::new(tokio::sync::Notify::new()),
+            KB_FOLLOW_EVERY,
+            cancel.clone(),
+        );
+        tasks.spawn(async move {
+            fut.await;
+            name.to_string()
+        });
+    }
+
     async fn follow_kb_once(&self) {
         let Some(index) = &self.kb else { return };
         let follower = crate::kb::sync::IndexFollower {
@@ -534,36 +556,14 @@ impl Daemon {
                 Arc::clone(&self.pipeline),
                 Some(wake.clone()),
             ));
-            let fut = crate::events::follow_loop(
-                self.store.clone(),
-                Arc::new(SystemClock),
-                follower,
-                Arc::new(tokio::sync::Notify::new()),
-                KB_FOLLOW_EVERY,
-                cancel.clone(),
-            );
-            tasks.spawn(async move {
-                fut.await;
-                "chat link follower".to_string()
-            });
+            self.spawn_follower(&mut tasks, follower, "chat link follower", &cancel);
         }
         if let Some(index) = &self.kb {
             // Article writes (the CLI, `#kb approve`) reach the index through the event log.
             let follower = Arc::new(crate::kb::sync::IndexFollower {
                 index: Arc::clone(index),
             });
-            let fut = crate::events::follow_loop(
-                self.store.clone(),
-                Arc::new(SystemClock),
-                follower,
-                Arc::new(tokio::sync::Notify::new()),
-                KB_FOLLOW_EVERY,
-                cancel.clone(),
-            );
-            tasks.spawn(async move {
-                fut.await;
-                "search index follower".to_string()
-            });
+            self.spawn_follower(&mut tasks, follower, "search index follower", &cancel);
         }
         {
             let outbox = self.outbox.clone();

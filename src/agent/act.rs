@@ -268,6 +268,53 @@ pub async fn queue_on_channel(
     Ok(())
 }
 
+/// Composes an answer by mail to the ticket's customer side (threaded under their latest
+/// mail, with the ticket's reply address) and queues it. `Ok(Err)`: it could not be
+/// composed (the caller says so in the receipt); `Err`: the database failed.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn queue_mail_answer(
+    pl: &Services,
+    conn: &mut Conn,
+    t: &tickets::TicketRow,
+    side: &CustomerSide,
+    agent_name: &str,
+    text: &str,
+    attachments: &[compose::OutAttachment],
+    now: &str,
+) -> Result<std::result::Result<(), anyhow::Error>> {
+    let composed = compose::customer_reply(
+        pl.config(),
+        pl.templates(),
+        &compose::ReplyInput {
+            ticket_id: t.id,
+            ticket_subject: &t.subject,
+            customer_token: &t.token,
+            to: &side.to,
+            agent_name,
+            body_text: text,
+            in_reply_to: side.in_reply_to.as_deref(),
+            references: &side.references,
+            attachments,
+        },
+    );
+    match composed {
+        Ok(c) => {
+            queue(
+                pl,
+                conn,
+                t.id,
+                MessageKind::AgentReply,
+                &c,
+                &side.references,
+                now,
+            )
+            .await?;
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
 /// The customer's side of a ticket: address, name, Cc'd addresses, the Message-ID to
 /// answer and the References to carry.
 pub(super) struct CustomerSide {
@@ -619,35 +666,19 @@ pub(super) async fn act(
         }
     } else if relay {
         let attachments = relayable_attachments(it.raw, &mut extra_rejected);
-        let composed = compose::customer_reply(
-            cfg,
-            templates,
-            &compose::ReplyInput {
-                ticket_id: t.id,
-                ticket_subject: &t.subject,
-                customer_token: &t.token,
-                to: &side.to,
-                agent_name: &identity.display_name,
-                body_text: &text,
-                in_reply_to: side.in_reply_to.as_deref(),
-                references: &side.references,
-                attachments: &attachments,
-            },
-        );
-        match composed {
-            Ok(c) => {
-                queue(
-                    pl,
-                    conn,
-                    t.id,
-                    MessageKind::AgentReply,
-                    &c,
-                    &side.references,
-                    &now_s,
-                )
-                .await?;
-                outcome = ReplyOutcome::SentToCustomer;
-            }
+        match queue_mail_answer(
+            pl,
+            conn,
+            &t,
+            &side,
+            &identity.display_name,
+            &text,
+            &attachments,
+            &now_s,
+        )
+        .await?
+        {
+            Ok(()) => outcome = ReplyOutcome::SentToCustomer,
             Err(e) => extra_rejected.push((
                 "(your text)".into(),
                 format!("it could not be sent to the customer: {e:#}"),

@@ -23,8 +23,8 @@
 use anyhow::Result;
 
 use super::Identity;
-use super::act::{customer_side, queue_on_channel};
-use crate::channels::email::compose::{self, ReplyInput};
+use super::act::{customer_side, queue_mail_answer, queue_on_channel};
+use crate::channels::email::compose;
 use crate::commands::parse::{Command, ProblemCommand};
 use crate::domain::{Channel, MessageKind, TicketId};
 use crate::intake::Services;
@@ -232,30 +232,6 @@ async fn deliver(
         queue_on_channel(pl, conn, &t, &side.ctx, text, MessageKind::AgentReply, now).await?;
         return Ok(side.ctx.channel);
     }
-    let c = compose::customer_reply(
-        pl.config(),
-        pl.templates(),
-        &ReplyInput {
-            ticket_id: t.id,
-            ticket_subject: &t.subject,
-            customer_token: &t.token,
-            to: &side.to,
-            agent_name,
-            body_text: text,
-            in_reply_to: side.in_reply_to.as_deref(),
-            references: &side.references,
-            attachments: &[],
-        },
-    )?;
-    super::queue(
-        pl,
-        conn,
-        t.id,
-        MessageKind::AgentReply,
-        &c,
-        &side.references,
-        now,
-    )
-    .await?;
+    queue_mail_answer(pl, conn, &t, &side, agent_name, text, &[], now).await??;
     Ok(Channel::Email)
 }

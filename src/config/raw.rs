@@ -192,6 +192,7 @@ pub struct RawMatrixChannel {
     pub access_token_file: Option<String>,
     pub poll_timeout_secs: Option<u64>,
     pub per_room_per_minute: Option<u32>,
+    pub rate_per_second: Option<u32>,
     pub max_file_mb: Option<u64>,
 }
 

@@ -307,6 +307,8 @@ pub struct MatrixChannelConfig {
     pub access_token: Option<Secret>,
     pub poll_timeout: Duration,
     pub per_room_per_minute: u32,
+    /// Sends per second for the whole account.
+    pub rate_per_second: u32,
     /// Images and files larger than this are not downloaded (a line says so).
     pub max_file_bytes: usize,
 }
@@ -400,6 +402,10 @@ pub(super) fn matrix_channels(
         if !(1..=6000).contains(&per_room) {
             problems.push(format!("{ctx}: per_room_per_minute must be 1-6000"));
         }
+        let rate = c.rate_per_second.unwrap_or(5);
+        if !(1..=100).contains(&rate) {
+            problems.push(format!("{ctx}: rate_per_second must be 1-100"));
+        }
         let max_file_mb = c.max_file_mb.unwrap_or(20);
         if !(1..=100).contains(&max_file_mb) {
             problems.push(format!("{ctx}: max_file_mb must be 1-100"));
@@ -412,6 +418,7 @@ pub(super) fn matrix_channels(
             access_token,
             poll_timeout: Duration::from_secs(timeout.min(50)),
             per_room_per_minute: per_room.clamp(1, 6000),
+            rate_per_second: rate.clamp(1, 100),
             max_file_bytes: (max_file_mb.clamp(1, 100) as usize) * 1024 * 1024,
         });
     }

@@ -1384,3 +1384,103 @@ async fn notifications_are_neither_capped_nor_suppressed_like_acknowledgements()
     );
     assert_eq!(e.notifications().await.len() as i64, cap + 3);
 }
+
+// ---- similar issues (issue 15) ---------------------------------------------------------
+
+#[tokio::test]
+async fn a_new_ticket_lists_similar_open_tickets_of_its_category_from_others_within_the_window() {
+    let rules = "[[rule]]\nname = \"refund\"\nwhen.any_keywords = [\"refund\"]\nset.category = \"refund\"\n\
+                 [[rule]]\nname = \"outage\"\nwhen.any_keywords = [\"down\"]\nset.category = \"outage\"\n";
+    let e = env_with(&format!("{ONE_AGENT}{rules}")).await;
+    let at = |hours_before: i64| e.pipeline_at(t0() - chrono::Duration::hours(hours_before));
+    let text = "The website is down and the login fails every time";
+    let old = ticket_of(
+        &e.ingest(
+            &at(96),
+            &mail("Old <old@c.org>", "Site down", Some("s1@c.org"), "", text),
+        )
+        .await,
+    );
+    let bob = ticket_of(
+        &e.ingest(
+            &at(2),
+            &mail(
+                "Bob <bob@c.org>",
+                "Website down",
+                Some("s2@c.org"),
+                "",
+                text,
+            ),
+        )
+        .await,
+    );
+    let ann_before = ticket_of(
+        &e.ingest(
+            &at(1),
+            &mail("Ann <ann@c.org>", "Login down", Some("s3@c.org"), "", text),
+        )
+        .await,
+    );
+    let refund = ticket_of(
+        &e.ingest(
+            &at(1),
+            &mail(
+                "Carl <carl@c.org>",
+                "Refund",
+                Some("s4@c.org"),
+                "",
+                "The website is down, the login fails, and I want a refund",
+            ),
+        )
+        .await,
+    );
+    let unrelated = ticket_of(
+        &e.ingest(
+            &at(1),
+            &mail(
+                "Dora <dora@c.org>",
+                "Parcel",
+                Some("s5@c.org"),
+                "",
+                "My parcel is down the street at the wrong house",
+            ),
+        )
+        .await,
+    );
+    let now = ticket_of(
+        &e.ingest(
+            &at(0),
+            &mail("Ann <ann@c.org>", "Still down", Some("s6@c.org"), "", text),
+        )
+        .await,
+    );
+    let sent = e.notifications().await;
+    let n = sent.iter().find(|s| s.ticket == now).unwrap();
+    assert!(n.body.contains("SIMILAR OPEN TICKETS"), "{}", n.body);
+    assert!(
+        n.body.contains(&format!(
+            "#{bob} by email from bob@c.org, open, similarity 0."
+        )),
+        "{}",
+        n.body
+    );
+    // Outside the window, the same customer on the same channel, another category, other
+    // words: not listed.
+    for t in [old, ann_before, refund, unrelated] {
+        assert!(
+            !n.body.contains(&format!("  #{t} by")),
+            "#{t} listed:\n{}",
+            n.body
+        );
+    }
+    assert!(n.body.contains(&format!("#problem {bob}")), "{}", n.body);
+    // The first of them had nothing to be listed with.
+    let first = sent.iter().find(|s| s.ticket == bob).unwrap();
+    assert!(
+        !first.body.contains("SIMILAR OPEN TICKETS"),
+        "{}",
+        first.body
+    );
+    // Every new ticket's terms are kept for the next ones.
+    assert_eq!(e.scalar("SELECT COUNT(*) FROM ticket_terms").await, 6);
+}

@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -30,6 +30,8 @@ pub struct Transport {
     cfg: MatrixChannelConfig,
     session: Mutex<Option<Session>>,
     rooms: DefaultKeyedRateLimiter<String>,
+    /// The whole account's pace (`rate_per_second`).
+    account: DefaultDirectRateLimiter,
 }
 
 impl Transport {
@@ -39,6 +41,9 @@ impl Transport {
             cfg: cfg.clone(),
             session: Mutex::new(None),
             rooms: RateLimiter::keyed(Quota::per_minute(per_room)),
+            account: RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(cfg.rate_per_second).unwrap_or(NonZeroU32::MIN),
+            )),
         }
     }
 
@@ -72,6 +77,7 @@ impl Transport {
                 after: Some(Duration::from_secs(10)),
             };
         }
+        self.account.until_ready().await;
         let mut guard = self.session.lock().await;
         if guard.is_none() {
             match connect(&self.cfg).await {

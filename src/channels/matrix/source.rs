@@ -480,6 +480,7 @@ mod tests {
             access_token: None,
             poll_timeout: Duration::from_secs(1),
             per_room_per_minute: 20,
+            rate_per_second: 5,
             max_file_bytes: 1024,
         }
     }

@@ -200,6 +200,15 @@ pub struct MxUser {
     pub user_id: String,
 }
 
+/// A transaction id not used before: `prefix` and the time in nanoseconds.
+fn txn_id(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}{nanos}")
+}
+
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -238,13 +247,7 @@ impl MxUser {
 
     /// Sends a text; its event id.
     pub fn say(&self, room: &str, text: &str) -> String {
-        let txn = format!(
-            "t{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
+        let txn = txn_id("t");
         let r = call(
             self.port,
             Some(&self.token),
@@ -281,13 +284,7 @@ impl MxUser {
         name: &str,
         mimetype: &str,
     ) -> String {
-        let txn = format!(
-            "f{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
+        let txn = txn_id("f");
         let r = call(
             self.port,
             Some(&self.token),
@@ -301,13 +298,7 @@ impl MxUser {
 
     /// Sends `text` to `room` as a reply to event `to`; returns the event id.
     pub fn reply(&self, room: &str, to: &str, text: &str) -> String {
-        let txn = format!(
-            "r{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
+        let txn = txn_id("r");
         let r = call(
             self.port,
             Some(&self.token),
