@@ -51,7 +51,7 @@ pub fn segment(s: &str) -> String {
 }
 
 /// How long one media download may take.
-const MEDIA_TIMEOUT: Duration = Duration::from_secs(120);
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The server name and media id of an `mxc://` address, each checked to be one path
 /// segment of safe characters (the address comes from a stranger's event).

@@ -237,6 +237,9 @@ pub async fn sync_once(
         }
     }
     let mut batch: Vec<(ChatMessage, Vec<u8>)> = Vec::new();
+    // Downloads this sync may still make: a flood of files (or slow remote media) must
+    // not hold up the messages behind them.
+    let mut downloads_left = MAX_DOWNLOADS_PER_SYNC;
     if !initial && let Some(joined) = v.pointer("/rooms/join").and_then(Value::as_object) {
         for (room, r) in joined {
             let mut events: Vec<Value> = r
@@ -289,7 +292,14 @@ pub async fn sync_once(
                 }
                 if let Some((mut m, mut raw, media)) = to_chat(cfg, &session.user_id, room, &ev) {
                     if let Some(media) = media {
-                        fetch_media(&session.client, cfg, &media, &mut m, &mut raw).await;
+                        if downloads_left > 0 {
+                            downloads_left -= 1;
+                            fetch_media(&session.client, cfg, &media, &mut m, &mut raw).await;
+                        } else {
+                            m.text.push_str(&format!(
+                                "\n[the file was not kept: more than {MAX_DOWNLOADS_PER_SYNC} files came at once]"
+                            ));
+                        }
                     }
                     batch.push((m, serde_json::to_vec_pretty(&raw).unwrap_or_default()));
                 }
@@ -327,6 +337,9 @@ pub async fn sync_once(
     }
     Ok(new)
 }
+
+/// Files one sync downloads at most; the rest are named in their message's text.
+pub const MAX_DOWNLOADS_PER_SYNC: usize = 10;
 
 /// An image or file an event names, to download.
 struct Media {
