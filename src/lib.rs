@@ -27,23 +27,26 @@
 //!      poll of a process sends no offset, so a cursor ahead of the server's loses
 //!      nothing. A refused token disables the bot and mails the admins.
 //!    - `channels::matrix`: one `/sync` long poll per account (`source`): invitations
-//!      joined, limited timelines backfilled, the sync's messages and its `next_batch`
-//!      committed together; the first run starts from now.
+//!      joined, limited timelines backfilled, images and files downloaded through the
+//!      authenticated media API, the sync's messages and its `next_batch` committed
+//!      together; the first run starts from now.
 //!    - `channels::chat` is what the chat channels share: the channel-neutral
 //!      `ChatMessage`, its identity and Message-ID, and `ingest` through intake. A reply
 //!      to one of our sent chat messages (their ids are recorded in `chat_sent` when the
 //!      platform accepts them) joins that message's ticket before the conversation's.
 //!      `channels::link` follows the event log for `/link ann@example.com` in a chat: it
 //!      mails a one-time code to the address, and the code sent back in the same chat
-//!      links the identity to that customer.
+//!      links the identity to that customer; a Telegram contact card of the sender's own
+//!      (its number verified by Telegram) links it to the customer with that phone.
 //! 2. **Intake decides it** (`intake`). A batch from any source is one unit of work
 //!    (`intake::unit`): a few set-based queries load a [`intake::matching::Snapshot`] of
 //!    everything the batch can touch, each message is decided in memory in arrival order,
 //!    and the result is a few multi-row writes. Which ticket a message belongs to, and why,
-//!    is the pure function `Snapshot::find_ticket` (`intake::matching`): conversation (chat
-//!    channels), reply token, References/In-Reply-To in either direction *from a sender who
-//!    takes part in the ticket*, `[#N]` from a participant, same subject from the same
-//!    customer within a window. A message reaching a ticket only through headers is held;
+//!    is the pure function `Snapshot::find_ticket` (`intake::matching`): for chat channels
+//!    a reply to one of our sent messages, then the conversation; for mail the reply
+//!    token, References/In-Reply-To in either direction *from a sender who takes part in
+//!    the ticket*, `[#N]` from a participant, same subject from the same customer within a
+//!    window. A message reaching a ticket only through headers is held;
 //!    tickets of different customers are linked, never merged; the reason is recorded on
 //!    the message. Subjects and courtesy replies are read by the pure `threading`.
 //!    **Triage** (`intake::triage`) then reads each customer message with the pure
@@ -62,7 +65,10 @@
 //!    else, and a later "人工"/"human"/"did not help"/new question, hands the ticket to a
 //!    person whose notification carries the summary (asked, answered, score, category,
 //!    language, sentiment, history). Beside the rules, `kb::classifier` (trained by agents'
-//!    `#wrong`) predicts each new ticket's category, used where no rule set one.
+//!    `#wrong`) predicts each new ticket's category, used where no rule set one. Each new
+//!    ticket's opening message is also cut into terms (`kb::similar`, kept in
+//!    `ticket_terms`), and its notification lists the open tickets of the same category
+//!    that score as similar, with their channels and latest answers.
 //! 3. **Agents' mail** (`agent`) is claimed by its token (`agent::token`), verified
 //!    (`agent::authres`: the trusted server's Authentication-Results, or local DKIM), read
 //!    (`channels::email::quote` cuts at our marker line; `commands::parse`), then acted on

@@ -186,7 +186,11 @@ async fn send(
                 tickets::set_updated_at(conn, r.ticket_id, now).await?;
                 sent.push(format!("#{} by {channel}", r.ticket_id));
             }
-            Err(e) => failed.push(format!("#{} ({e:#})", r.ticket_id)),
+            Err(e) => {
+                // Not sent: the line may try again.
+                problems::unclaim_send(conn, answer, r.ticket_id).await?;
+                failed.push(format!("#{} ({e:#})", r.ticket_id));
+            }
         }
     }
     tracing::info!(

@@ -189,6 +189,7 @@ string_enum!(
         SubjectTag => "subject_tag",
         SubjectSender => "subject_sender",
         Conversation => "conversation",
+        LinkedCustomer => "linked_customer",
         NewTicket => "new_ticket",
         NewTicketAfterClosed => "new_ticket_after_closed",
         Bounce => "bounce",

@@ -69,6 +69,9 @@ pub struct Snapshot {
     /// Our sent chat messages that the batch's messages answer: (channel, account,
     /// conversation, external id) → their ticket.
     pub sent: HashMap<crate::domain::inbound::ChatSentKey, TicketId>,
+    /// Linked chat identities (`telegram:shop_bot:42`) → their customer's open ticket
+    /// updated within `[threading] link_window_days`, the newest.
+    pub linked_open: HashMap<String, TicketId>,
 }
 
 /// A link the rules ask for: the message also belongs to ticket `with`, another
@@ -161,14 +164,30 @@ impl Snapshot {
             {
                 return Decision::only(Found::Ticket(t, MatchReason::ChatReply));
             }
-            return Decision::only(
-                conversation_key(p)
-                    .and_then(|k| self.conversations.get(&k).copied())
-                    .and_then(|t| self.resolve(t))
-                    .map_or(Found::Nothing, |t| {
-                        Found::Ticket(t, MatchReason::Conversation)
-                    }),
-            );
+            let conversation = conversation_key(p)
+                .and_then(|k| self.conversations.get(&k).copied())
+                .and_then(|t| self.resolve(t));
+            let open = |t: &TicketId| {
+                self.tickets
+                    .get(t)
+                    .is_some_and(|s| s.t.status != Status::Closed)
+            };
+            if let Some(t) = conversation.filter(open) {
+                return Decision::only(Found::Ticket(t, MatchReason::Conversation));
+            }
+            // 3. A linked identity: their customer's open ticket, recently updated.
+            if let Some(t) = self
+                .linked_open
+                .get(&from.address)
+                .and_then(|t| self.resolve(*t))
+                .filter(open)
+            {
+                return Decision::only(Found::Ticket(t, MatchReason::LinkedCustomer));
+            }
+            // The conversation's closed ticket: a new one follows it.
+            return Decision::only(conversation.map_or(Found::Nothing, |t| {
+                Found::Ticket(t, MatchReason::Conversation)
+            }));
         }
         // 1. A reply token in a recipient address.
         for rcpt in p.all_recipients() {

@@ -381,6 +381,40 @@ fn a_reply_to_our_sent_chat_message_beats_the_conversation_but_only_in_that_conv
 }
 
 #[test]
+fn a_linked_sender_joins_their_customer_s_open_ticket_when_the_conversation_has_none_open() {
+    let mut s = snapshot();
+    add_ticket(&mut s, 3, 30, "tok3", "chat ticket", Status::Closed);
+    s.conversations
+        .insert(("json".into(), "sms".into(), "c-42".into()), 3);
+    let identity = "json:sms:+4915112345678".to_string();
+    s.linked_open.insert(identity.clone(), 1);
+    // The conversation's ticket is closed: the linked customer's open ticket takes it.
+    assert_eq!(
+        decide(&s, &chat("sms", "c-42"), Some(10)).found,
+        Found::Ticket(1, MatchReason::LinkedCustomer)
+    );
+    // An open conversation ticket comes first.
+    s.tickets.get_mut(&3).unwrap().t.status = Status::Open;
+    assert_eq!(
+        decide(&s, &chat("sms", "c-42"), Some(10)).found,
+        Found::Ticket(3, MatchReason::Conversation)
+    );
+    // Not linked, conversation closed: the closed ticket is named (a follow-up opens).
+    s.tickets.get_mut(&3).unwrap().t.status = Status::Closed;
+    s.linked_open.clear();
+    assert_eq!(
+        decide(&s, &chat("sms", "c-42"), Some(10)).found,
+        Found::Ticket(3, MatchReason::Conversation)
+    );
+    // A linked identity's customer ticket that is closed is no place to join.
+    s.linked_open.insert(identity, 3);
+    assert_eq!(
+        decide(&s, &chat("sms", "c-99"), Some(10)).found,
+        Found::Nothing
+    );
+}
+
+#[test]
 fn a_chat_message_is_matched_by_its_conversation_alone() {
     let s = snapshot();
     // Text that would be a subject tag, a token recipient or a same-subject match in mail.

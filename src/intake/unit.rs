@@ -280,6 +280,22 @@ impl<'a> Unit<'a> {
         want.extend(tags.iter().copied());
         want.extend(conversations.values().copied());
         want.extend(sent.values().copied());
+        // Chat senders linked to a customer, and that customer's recent open ticket.
+        let identities: Vec<String> = items
+            .iter()
+            .filter(|it| it.parsed.channel != Channel::Email)
+            .filter_map(|it| it.parsed.from.as_ref().map(|f| f.address.clone()))
+            .collect();
+        let link_since = db_time(
+            now - ChronoDuration::from_std(cfg.threading.link_window)
+                .unwrap_or_else(|_| ChronoDuration::days(7)),
+        );
+        let linked_open: HashMap<String, TicketId> =
+            crate::store::profiles::linked_open_tickets(conn, &identities, &link_since)
+                .await?
+                .into_iter()
+                .collect();
+        want.extend(linked_open.values().copied());
         let mut tickets: HashMap<TicketId, TicketState> = HashMap::new();
         let mut token_map = HashMap::new();
         let mut first = true;
@@ -428,6 +444,7 @@ impl<'a> Unit<'a> {
                 by_subject,
                 conversations,
                 sent,
+                linked_open,
             },
             customers,
             raw_ids,

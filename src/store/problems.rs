@@ -181,6 +181,20 @@ pub async fn claim_send(
         == 1)
 }
 
+/// Takes back a claim whose send failed, so that the line can be sent again.
+pub async fn unclaim_send(
+    conn: &mut SqliteConnection,
+    answer: i64,
+    ticket: TicketId,
+) -> Result<()> {
+    sqlx::query("DELETE FROM problem_sends WHERE answer_id = ? AND ticket_id = ?")
+        .bind(answer)
+        .bind(ticket)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The text of agent answer `answer` on ticket `ticket`, if it is one.
 pub async fn answer_text(
     conn: &mut SqliteConnection,

@@ -187,6 +187,35 @@ pub async fn customer_profile(conn: &mut SqliteConnection, email: &str) -> Resul
     })
 }
 
+/// For each of `identities` that is linked to a customer: that customer's newest open or
+/// pending ticket updated at or after `since` (`[threading] link_window_days`).
+pub async fn linked_open_tickets(
+    conn: &mut SqliteConnection,
+    identities: &[String],
+    since: &str,
+) -> Result<Vec<(String, TicketId)>> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for identity in identities {
+        if !seen.insert(identity.as_str()) {
+            continue;
+        }
+        let t: Option<TicketId> = sqlx::query_scalar(
+            "SELECT t.id FROM customer_links l JOIN tickets t ON t.customer_id = l.customer_id \
+             WHERE l.identity = ? AND t.status IN ('open', 'pending') AND t.merged_into IS NULL \
+             AND t.updated_at >= ? ORDER BY t.updated_at DESC, t.id DESC LIMIT 1",
+        )
+        .bind(identity)
+        .bind(since)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(t) = t {
+            out.push((identity.clone(), t));
+        }
+    }
+    Ok(out)
+}
+
 /// The email customers (not chat identities) whose profile has phone number `phone`
 /// (international form): (id, address).
 pub async fn customers_with_phone(

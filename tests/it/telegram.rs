@@ -1081,3 +1081,70 @@ fn a_phone_number_telegram_verified_links_the_chat_to_the_customer_with_that_num
     let mallory: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(mallory["identities"], json!([]), "{mallory:#}");
 }
+
+#[test]
+fn once_linked_by_code_a_chat_whose_ticket_is_closed_joins_the_customer_s_open_mail_ticket() {
+    let tg = FakeTelegram::start();
+    let desk = telegram_desk(&tg, "");
+    let d = desk.spawn_daemon(&[]);
+    desk.deliver(&crate::harness::mail(
+        "Ann Example <ann@customer.org>",
+        "support@example.com",
+        "Order 4471 never arrived",
+        "ann-rule3-1@customer.org",
+        "",
+        "Hello, my order 4471 never arrived.",
+    ));
+    let by_mail = wait_tickets(&desk, 1, &d)[0]["id"].as_i64().unwrap();
+    tg.customer_writes(ANN, "Ann", "/link ann@customer.org");
+    let by_chat = wait_tickets(&desk, 2, &d)[1]["id"].as_i64().unwrap();
+    let mut code_mail = None;
+    let ok = eventually(Duration::from_secs(30), || {
+        code_mail = mails_to(&desk.smtp.messages(), "ann@customer.org")
+            .into_iter()
+            .find(|m| m.body_text().contains("/link "));
+        code_mail.is_some()
+    });
+    assert!(ok, "no code mailed:\n{}", d.log_text());
+    let body = code_mail.unwrap().body_text();
+    let code: String = body
+        .split("/link ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    tg.customer_writes(ANN, "Ann", &format!("/link {code}"));
+    let ok = eventually(Duration::from_secs(30), || {
+        tg.sent().iter().any(|s| s.text.contains("now linked"))
+    });
+    assert!(ok, "{:?}\n{}", tg.sent(), d.log_text());
+
+    // The chat's own ticket is closed; Ann writes in the chat again.
+    let n = notification(&desk, by_chat);
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        by_chat,
+        &n,
+        "alice-rule3-1@example.com",
+        "#close",
+    ));
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.show(by_chat)["status"] == "closed"
+    });
+    assert!(ok, "{}", d.log_text());
+    tg.customer_writes(ANN, "Ann", "Any news about order 4471?");
+    let ok = eventually(Duration::from_secs(30), || {
+        desk.messages(by_mail).iter().any(|m| {
+            m["body_text"].as_str().unwrap_or("").contains("Any news")
+                && m["match_reason"] == "linked_customer"
+        })
+    });
+    assert!(
+        ok,
+        "the chat did not join the open mail ticket:\n{:#?}\n{}",
+        desk.tickets(),
+        d.log_text()
+    );
+    assert_eq!(desk.tickets().len(), 2, "no new ticket");
+}
