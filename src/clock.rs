@@ -32,6 +32,11 @@ pub fn db_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// [`db_time`] of a unix second (out of range: the epoch).
+pub fn db_time_unix(s: i64) -> String {
+    db_time(DateTime::from_timestamp(s, 0).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

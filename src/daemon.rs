@@ -558,6 +558,13 @@ impl Daemon {
             ));
             self.spawn_follower(&mut tasks, follower, "chat link follower", &cancel);
         }
+        {
+            // Every ticket change reaches the analytics figures through the event log.
+            let follower = Arc::new(crate::analytics::follower::FactsFollower {
+                config: Arc::clone(&self.cfg),
+            });
+            self.spawn_follower(&mut tasks, follower, "analytics follower", &cancel);
+        }
         if let Some(index) = &self.kb {
             // Article writes (the CLI, `#kb approve`) reach the index through the event log.
             let follower = Arc::new(crate::kb::sync::IndexFollower {

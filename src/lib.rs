@@ -97,6 +97,11 @@
 //!    (flag, move) run only after COMMIT, from a durable queue.
 //! 5. **Events are followed** (`events`): workers read the event log from their own durable
 //!    cursor, moved in the transaction of their handling (`postdesk events` lists it).
+//!    `analytics::follower` recomputes each touched ticket's figures (`ticket_facts`:
+//!    response and resolution times in business seconds, reopenings, SLA breaches, the
+//!    bot's part, the rating) from its timeline with the pure `analytics::facts`;
+//!    `postdesk stats` and `export` sum a period's facts per team, agent, category,
+//!    channel or tier (`analytics::report`, `analytics::figures`).
 //! 6. **Outbound sends** (`outbound::worker`): each outbox row names its channel and the
 //!    worker dispatches it to that channel's transport: SMTP with lettre for email (4xx
 //!    and timeouts retried with backoff, 5xx final, the same Message-ID on every attempt), a
@@ -127,6 +132,7 @@
 //! The benchmark corpus lives in `benches/`, outside the library.
 
 pub mod agent;
+pub mod analytics;
 pub mod channels;
 pub mod cli;
 pub mod clock;

@@ -42,6 +42,8 @@ fn main() -> std::process::ExitCode {
             Command::Message(c) => cli::message::execute(&cli.config, c).await,
             Command::Events(a) => cli::events::execute(&cli.config, a).await,
             Command::Channels(a) => cli::channels::execute(&cli.config, a).await,
+            Command::Stats(a) => cli::stats::execute(&cli.config, a).await,
+            Command::Export(a) => cli::stats::export(&cli.config, a).await,
             Command::Rules(c) => cli::rules::execute(&cli.config, c).await,
             Command::Digest(c) => cli::digest::execute(&cli.config, c).await,
             Command::Kb(c) => cli::kb::execute(&cli.config, c).await,

@@ -13,6 +13,7 @@ pub mod message;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod stats;
 pub mod template;
 pub mod ticket;
 
@@ -105,6 +106,11 @@ pub enum Command {
     /// Reports to admins: the monthly report.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// The team's and each agent's figures over a period (volume, response and
+    /// resolution times, SLA, bot, satisfaction, peak hours).
+    Stats(stats::StatsArgs),
+    /// One agent's tickets and figures over a period, for a performance review.
+    Export(stats::ExportArgs),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

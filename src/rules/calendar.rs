@@ -406,7 +406,13 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     }
     let bad =
         || format!("{text:?} is not a duration; write e.g. \"8h\", \"30m\", \"3d\" or \"1h30m\"");
-    let units = [('d', 86_400i64), ('h', 3_600), ('m', 60), ('s', 1)];
+    let units = [
+        ('w', 604_800i64),
+        ('d', 86_400),
+        ('h', 3_600),
+        ('m', 60),
+        ('s', 1),
+    ];
     let mut total: i64 = 0;
     let mut number = String::new();
     // The index in `units` the next unit must be at or after.

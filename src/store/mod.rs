@@ -10,6 +10,7 @@
 //! ([`rawstore`]), written and synced before the transaction that refers to them commits.
 
 pub mod agent;
+pub mod analytics;
 pub mod bulk;
 pub mod cursors;
 pub mod events;

@@ -1,0 +1,553 @@
+//! `ticket_facts` (one row of figures per ticket, kept by `analytics::follower`) and
+//! `ratings`, and the sums statistics are read from.
+//!
+//! A period's tickets are index ranges (`created_at`, `resolved_at`, `last_reopened_at`);
+//! each question is one pass over its range, summed per group in SQL. Response and
+//! resolution times come back as one comma-separated list per group (`group_concat`), so
+//! a million values cross the driver as a handful of strings, not a million rows; the
+//! exact medians are then taken in `analytics::figures`. What the sums mean is
+//! `analytics::figures::Tally::add_facts`; a test holds this file to it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::Result;
+use super::bulk::insert_rows;
+use crate::analytics::GroupBy;
+use crate::analytics::facts::{TicketFacts, TicketState};
+use crate::analytics::figures::Tally;
+
+/// A ticket's state as facts need it, and the name of its SLA policy.
+pub async fn list_states(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<(TicketState, Option<String>)>> {
+    let json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let rows = sqlx::query(
+        "SELECT t.id, t.created_at, t.status, t.assignee, t.team, t.category, c.tier, \
+                t.merged_into IS NOT NULL AS merged, t.sla_policy, r.rating \
+         FROM tickets t JOIN customers c ON c.id = t.customer_id \
+         LEFT JOIN ratings r ON r.ticket_id = t.id \
+         WHERE t.id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let created: String = r.try_get("created_at")?;
+        let Some(created_at) = DateTime::parse_from_rfc3339(&created)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+        else {
+            continue;
+        };
+        let sla: Option<String> = r.try_get("sla_policy")?;
+        out.push((
+            TicketState {
+                id: r.try_get("id")?,
+                created_at,
+                status: r.try_get("status")?,
+                assignee: r.try_get("assignee")?,
+                team: r.try_get("team")?,
+                category: r.try_get("category")?,
+                tier: r.try_get("tier")?,
+                merged: r.try_get("merged")?,
+                has_sla: sla.is_some(),
+                rating: r.try_get("rating")?,
+            },
+            sla,
+        ));
+    }
+    Ok(out)
+}
+
+const FACT_COLUMNS: &str = "ticket_id, created_at, channel, category, team, agent, tier, \
+    status, first_response_s, next_response_s, resolved_at, resolution_s, ever_resolved, \
+    reopens, last_reopened_at, agent_replies, fcr, has_sla, sla_breaches, bot_answered, \
+    bot_deflected, bot_handoff, corrected, rating";
+
+/// Writes tickets' facts over their old ones; a merged ticket's row goes (it counts in
+/// the ticket it joined).
+pub async fn put_facts(conn: &mut SqliteConnection, facts: &[TicketFacts]) -> Result<()> {
+    let (gone, kept): (Vec<&TicketFacts>, Vec<&TicketFacts>) = facts.iter().partition(|f| f.merged);
+    if !gone.is_empty() {
+        let ids: Vec<i64> = gone.iter().map(|f| f.ticket_id).collect();
+        sqlx::query("DELETE FROM ticket_facts WHERE ticket_id IN (SELECT value FROM json_each(?))")
+            .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+            .execute(&mut *conn)
+            .await?;
+    }
+    insert_rows(
+        conn,
+        "INSERT OR REPLACE INTO ticket_facts (ticket_id, created_at, channel, category, team, \
+         agent, tier, status, first_response_s, next_response_s, resolved_at, resolution_s, \
+         ever_resolved, reopens, last_reopened_at, agent_replies, fcr, has_sla, sla_breaches, \
+         bot_answered, bot_deflected, bot_handoff, corrected, rating) ",
+        24,
+        &kept,
+        |b, f| {
+            let next: Vec<String> = f.next_response_s.iter().map(i64::to_string).collect();
+            b.push_bind(f.ticket_id)
+                .push_bind(f.created_at)
+                .push_bind(f.channel.clone())
+                .push_bind(f.category.clone())
+                .push_bind(f.team.clone())
+                .push_bind(f.agent.clone())
+                .push_bind(f.tier.clone())
+                .push_bind(f.status.clone())
+                .push_bind(f.first_response_s)
+                .push_bind(next.join(","))
+                .push_bind(f.resolved_at)
+                .push_bind(f.resolution_s)
+                .push_bind(f.ever_resolved)
+                .push_bind(f.reopens)
+                .push_bind(f.last_reopened_at)
+                .push_bind(f.agent_replies)
+                .push_bind(f.fcr)
+                .push_bind(f.has_sla)
+                .push_bind(f.sla_breaches)
+                .push_bind(f.bot_answered)
+                .push_bind(f.bot_deflected)
+                .push_bind(f.bot_handoff)
+                .push_bind(f.corrected)
+                .push_bind(f.rating);
+        },
+    )
+    .await
+}
+
+/// Which tickets a question is about.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub team: Option<String>,
+    pub agent: Option<String>,
+}
+
+impl Scope {
+    fn sql(&self) -> String {
+        let mut s = String::new();
+        if self.team.is_some() {
+            s.push_str(" AND team = ?");
+        }
+        if self.agent.is_some() {
+            s.push_str(" AND agent = ?");
+        }
+        s
+    }
+
+    fn bind<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        if let Some(t) = &self.team {
+            q = q.bind(t);
+        }
+        if let Some(a) = &self.agent {
+            q = q.bind(a);
+        }
+        q
+    }
+}
+
+/// The column of a grouping; a fixed word, never text from outside.
+fn column(by: GroupBy) -> &'static str {
+    match by {
+        GroupBy::Agent => "agent",
+        GroupBy::Team => "team",
+        GroupBy::Category => "category",
+        GroupBy::Channel => "channel",
+        GroupBy::Tier => "tier",
+    }
+}
+
+fn parse_list(text: Option<String>, into: &mut Vec<i64>) {
+    if let Some(t) = text {
+        into.extend(t.split(',').filter_map(|v| v.trim().parse::<i64>().ok()));
+    }
+}
+
+/// The sums of `[start, end)` (unix seconds) per group; tickets without a value for the
+/// group's column (unassigned, no category) are under "".
+pub async fn tally(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    by: GroupBy,
+    start: i64,
+    end: i64,
+) -> Result<BTreeMap<String, Tally>> {
+    let col = column(by);
+    let filter = scope.sql();
+    let mut out: BTreeMap<String, Tally> = BTreeMap::new();
+
+    let sql = format!(
+        "SELECT COALESCE({col}, '') AS k, COUNT(*) AS n, SUM(resolved_at IS NOT NULL) AS res, \
+         SUM(ever_resolved) AS ever, SUM(reopens > 0) AS reop, \
+         group_concat(first_response_s) AS fr, group_concat(NULLIF(next_response_s, '')) AS nr, \
+         SUM(has_sla) AS sla, SUM(has_sla AND sla_breaches > 0) AS slab, \
+         SUM(has_sla * sla_breaches) AS breaches, SUM(bot_answered) AS ba, \
+         SUM(bot_deflected) AS bd, SUM(bot_handoff) AS bh, SUM(corrected) AS cor, \
+         SUM(rating IS 1) AS r1, SUM(rating IS 2) AS r2, SUM(rating IS 3) AS r3, \
+         SUM(rating IS 4) AS r4, SUM(rating IS 5) AS r5 \
+         FROM ticket_facts WHERE created_at >= ? AND created_at < ?{filter} GROUP BY k"
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in rows {
+        let t = out.entry(r.try_get("k")?).or_default();
+        t.tickets_new = r.try_get("n")?;
+        t.new_resolved = r.try_get("res")?;
+        t.new_ever_resolved = r.try_get("ever")?;
+        t.new_reopened = r.try_get("reop")?;
+        parse_list(r.try_get("fr")?, &mut t.first_response_s);
+        parse_list(r.try_get("nr")?, &mut t.next_response_s);
+        t.sla_tickets = r.try_get("sla")?;
+        t.sla_breached_tickets = r.try_get("slab")?;
+        t.sla_breaches = r.try_get("breaches")?;
+        t.bot_answered = r.try_get("ba")?;
+        t.bot_deflected = r.try_get("bd")?;
+        t.bot_handoff = r.try_get("bh")?;
+        t.corrected = r.try_get("cor")?;
+        for (i, slot) in t.ratings.iter_mut().enumerate() {
+            *slot = r.try_get(format!("r{}", i + 1).as_str())?;
+        }
+    }
+
+    let sql = format!(
+        "SELECT COALESCE({col}, '') AS k, COUNT(*) AS n, SUM(fcr) AS fcr, \
+         group_concat(resolution_s) AS rs \
+         FROM ticket_facts WHERE resolved_at >= ? AND resolved_at < ?{filter} GROUP BY k"
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in rows {
+        let t = out.entry(r.try_get("k")?).or_default();
+        t.tickets_resolved = r.try_get("n")?;
+        t.resolved_fcr = r.try_get("fcr")?;
+        parse_list(r.try_get("rs")?, &mut t.resolution_s);
+    }
+
+    let sql = format!(
+        "SELECT COALESCE({col}, '') AS k, COUNT(*) AS n FROM ticket_facts \
+         WHERE last_reopened_at >= ? AND last_reopened_at < ?{filter} GROUP BY k"
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in rows {
+        out.entry(r.try_get("k")?).or_default().tickets_reopened = r.try_get("n")?;
+    }
+    Ok(out)
+}
+
+/// Tickets open at instant `at` (unix seconds), as they stand now: created before it and
+/// not resolved before it.
+pub async fn backlog(conn: &mut SqliteConnection, scope: &Scope, at: i64) -> Result<i64> {
+    let filter = scope.sql();
+    let created: i64 = scope
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM ticket_facts WHERE created_at < ?{filter}"
+            )))
+            .bind(at),
+        )
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let resolved: i64 = scope
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM ticket_facts WHERE resolved_at < ?{filter}"
+            )))
+            .bind(at),
+        )
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    Ok(created - resolved)
+}
+
+/// New tickets of `[start, end)` per quarter-hour bucket (`analytics::heatmap`).
+pub async fn arrivals(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    start: i64,
+    end: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let sql = format!(
+        "SELECT created_at / {} AS b, COUNT(*) AS n FROM ticket_facts \
+         WHERE created_at >= ? AND created_at < ?{} GROUP BY b",
+        crate::analytics::ARRIVAL_BUCKET_S,
+        scope.sql()
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("b")?, r.try_get("n")?)))
+        .collect()
+}
+
+/// The facts of the tickets created in `[start, end)`, oldest first (exports).
+pub async fn list_facts(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    start: i64,
+    end: i64,
+) -> Result<Vec<TicketFacts>> {
+    let sql = format!(
+        "SELECT {FACT_COLUMNS} FROM ticket_facts WHERE created_at >= ? AND created_at < ?{} \
+         ORDER BY created_at, ticket_id",
+        scope.sql()
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let mut next = Vec::new();
+            parse_list(r.try_get("next_response_s")?, &mut next);
+            Ok(TicketFacts {
+                ticket_id: r.try_get("ticket_id")?,
+                created_at: r.try_get("created_at")?,
+                channel: r.try_get("channel")?,
+                category: r.try_get("category")?,
+                team: r.try_get("team")?,
+                agent: r.try_get("agent")?,
+                tier: r.try_get("tier")?,
+                status: r.try_get("status")?,
+                merged: false,
+                first_response_s: r.try_get("first_response_s")?,
+                next_response_s: next,
+                resolved_at: r.try_get("resolved_at")?,
+                resolution_s: r.try_get("resolution_s")?,
+                ever_resolved: r.try_get("ever_resolved")?,
+                reopens: r.try_get("reopens")?,
+                last_reopened_at: r.try_get("last_reopened_at")?,
+                agent_replies: r.try_get("agent_replies")?,
+                fcr: r.try_get("fcr")?,
+                has_sla: r.try_get("has_sla")?,
+                sla_breaches: r.try_get("sla_breaches")?,
+                bot_answered: r.try_get("bot_answered")?,
+                bot_deflected: r.try_get("bot_deflected")?,
+                bot_handoff: r.try_get("bot_handoff")?,
+                corrected: r.try_get("corrected")?,
+                rating: r.try_get("rating")?,
+            })
+        })
+        .collect()
+}
+
+/// Red alerts raised in `[start, end)` (RFC 3339 bounds): how many, and each one's
+/// seconds to the first human answer and to the handling report, where there was one.
+pub async fn alert_times(
+    conn: &mut SqliteConnection,
+    start: &str,
+    end: &str,
+) -> Result<(i64, Vec<i64>, Vec<i64>)> {
+    let rows = sqlx::query(
+        "SELECT CAST(round((julianday(first_human_at) - julianday(raised_at)) * 86400) AS INTEGER) AS fh, \
+                CAST(round((julianday(report_at) - julianday(raised_at)) * 86400) AS INTEGER) AS rep \
+         FROM alerts WHERE raised_at >= ? AND raised_at < ?",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut first = Vec::new();
+    let mut report = Vec::new();
+    for r in &rows {
+        first.extend(r.try_get::<Option<i64>, _>("fh")?);
+        report.extend(r.try_get::<Option<i64>, _>("rep")?);
+    }
+    Ok((rows.len() as i64, first, report))
+}
+
+/// The SLA breaches of the tickets created in `[start, end)` (unix seconds), newest
+/// first, at most `limit`: (ticket, target, when).
+pub async fn list_breaches(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    start: i64,
+    end: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String, String)>> {
+    let sql = format!(
+        "SELECT e.ticket_id, COALESCE(json_extract(e.data, '$.target'), '') AS target,                 e.created_at FROM events e          WHERE e.kind = 'sla_breached' AND e.ticket_id IN (SELECT ticket_id FROM ticket_facts                WHERE created_at >= ? AND created_at < ? AND sla_breaches > 0{})          ORDER BY e.id DESC LIMIT ?",
+        scope.sql()
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<Option<i64>, _>("ticket_id")?
+                    .unwrap_or_default(),
+                r.try_get("target")?,
+                r.try_get("created_at")?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Facts of many shapes: every combination the sums distinguish, spread over a month.
+    fn seeded() -> Vec<TicketFacts> {
+        let base = 1_803_859_200; // 2027-03-01T00:00:00Z
+        let agents = [Some("alice"), Some("bob"), None];
+        let categories = [Some("refund"), Some("login"), None];
+        (0..600i64)
+            .map(|i| {
+                let created = base + i * 4_000;
+                let resolved = (i % 3 != 0).then_some(created + 3_600 * (i % 50 + 1));
+                TicketFacts {
+                    ticket_id: i + 1,
+                    created_at: created,
+                    channel: ["email", "telegram", "matrix"][(i % 3) as usize].into(),
+                    category: categories[(i % 3) as usize].map(String::from),
+                    team: Some(if i % 2 == 0 { "billing" } else { "tech" }.into()),
+                    agent: agents[(i % 3) as usize].map(String::from),
+                    tier: ["standard", "gold"][(i % 2) as usize].into(),
+                    status: if resolved.is_some() {
+                        "resolved"
+                    } else {
+                        "open"
+                    }
+                    .into(),
+                    merged: false,
+                    first_response_s: (i % 4 != 0).then_some(60 * (i % 97)),
+                    next_response_s: (0..(i % 3)).map(|k| 30 * (i + k)).collect(),
+                    resolved_at: resolved,
+                    resolution_s: resolved.map(|r| r - created),
+                    ever_resolved: resolved.is_some() || i % 5 == 0,
+                    reopens: i % 7 % 3,
+                    last_reopened_at: (i % 7 % 3 > 0).then_some(created + 86_400),
+                    agent_replies: i % 4,
+                    fcr: resolved.is_some() && i % 4 == 1 && i % 7 % 3 == 0,
+                    has_sla: i % 5 != 4,
+                    sla_breaches: i % 6 / 4,
+                    bot_answered: i % 8 < 3,
+                    bot_deflected: i % 8 == 0,
+                    bot_handoff: i % 8 == 1,
+                    corrected: i % 11 == 0,
+                    rating: (i % 9 < 5).then_some(i % 9 + 1),
+                }
+            })
+            .collect()
+    }
+
+    fn pure(
+        facts: &[TicketFacts],
+        by: GroupBy,
+        team: Option<&str>,
+        a: i64,
+        b: i64,
+    ) -> BTreeMap<String, Tally> {
+        let mut out: BTreeMap<String, Tally> = BTreeMap::new();
+        for f in facts
+            .iter()
+            .filter(|f| team.is_none() || f.team.as_deref() == team)
+        {
+            let key = match by {
+                GroupBy::Agent => f.agent.clone(),
+                GroupBy::Team => f.team.clone(),
+                GroupBy::Category => f.category.clone(),
+                GroupBy::Channel => Some(f.channel.clone()),
+                GroupBy::Tier => Some(f.tier.clone()),
+            }
+            .unwrap_or_default();
+            let mut t = Tally::default();
+            t.add_facts(f, a, b);
+            if t != Tally::default() {
+                out.entry(key).or_default().merge(&t);
+            }
+        }
+        for t in out.values_mut() {
+            t.first_response_s.sort_unstable();
+            t.next_response_s.sort_unstable();
+            t.resolution_s.sort_unstable();
+        }
+        out
+    }
+
+    fn sorted(mut m: BTreeMap<String, Tally>) -> BTreeMap<String, Tally> {
+        for t in m.values_mut() {
+            t.first_response_s.sort_unstable();
+            t.next_response_s.sort_unstable();
+            t.resolution_s.sort_unstable();
+        }
+        m
+    }
+
+    #[tokio::test]
+    async fn sql_sums_are_the_definition() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db")).await.unwrap();
+        let mut c = store.pool().acquire().await.unwrap();
+        let facts = seeded();
+        put_facts(&mut c, &facts).await.unwrap();
+        // Written twice: the second replaces, nothing doubles.
+        put_facts(&mut c, &facts).await.unwrap();
+        let base = 1_803_859_200;
+        for (a, b) in [
+            (base, base + 7 * 86_400),
+            (base + 86_400 * 10, base + 86_400 * 40),
+        ] {
+            for by in [
+                GroupBy::Agent,
+                GroupBy::Category,
+                GroupBy::Channel,
+                GroupBy::Tier,
+                GroupBy::Team,
+            ] {
+                for team in [None, Some("tech")] {
+                    let scope = Scope {
+                        team: team.map(String::from),
+                        agent: None,
+                    };
+                    let got = sorted(tally(&mut c, &scope, by, a, b).await.unwrap());
+                    assert_eq!(got, pure(&facts, by, team, a, b), "{by:?} {team:?} {a}-{b}");
+                }
+            }
+        }
+        // The backlog: created before the instant and not resolved before it.
+        let at = base + 15 * 86_400;
+        let want = facts
+            .iter()
+            .filter(|f| f.created_at < at && f.resolved_at.is_none_or(|r| r >= at))
+            .count() as i64;
+        assert_eq!(backlog(&mut c, &Scope::default(), at).await.unwrap(), want);
+        // A merged ticket's row goes.
+        let mut gone = facts[0].clone();
+        gone.merged = true;
+        put_facts(&mut c, &[gone]).await.unwrap();
+        let all = list_facts(&mut c, &Scope::default(), 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), facts.len() - 1);
+        assert_eq!(all[0], facts[1], "every column reads back as written");
+        let arrivals = arrivals(&mut c, &Scope::default(), 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            arrivals.iter().map(|a| a.1).sum::<i64>(),
+            facts.len() as i64 - 1
+        );
+    }
+}
