@@ -427,16 +427,22 @@ impl Daemon {
                 pipeline: self.pipeline.clone(),
                 wake_outbox: wake.clone(),
             });
-            let app = json::http::router(backend, &self.cfg.json_channels).merge(
-                crate::channels::telegram::webhook::router(
+            let app = json::http::router(backend, &self.cfg.json_channels)
+                .merge(crate::channels::telegram::webhook::router(
                     self.store.clone(),
                     self.pipeline.clone(),
                     &self.cfg.telegram_channels,
                     wake.clone(),
-                )?,
-            );
+                )?)
+                .merge(crate::web::rate::router(
+                    self.store.clone(),
+                    Arc::new(SystemClock),
+                ));
             let cancel = cancel.clone();
-            tracing::info!("HTTP listener on {} (/healthz, JSON channel).", http.listen);
+            tracing::info!(
+                "HTTP listener on {} (/healthz, JSON channel, /rate).",
+                http.listen
+            );
             tasks.spawn(async move {
                 let shutdown = cancel.clone();
                 if let Err(e) = axum::serve(listener, app)

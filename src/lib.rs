@@ -150,6 +150,7 @@ pub mod rules;
 pub mod store;
 pub mod threading;
 pub mod watch;
+pub mod web;
 
 /// Peak resident memory of this process in KiB (VmHWM), where the platform tells it.
 pub fn peak_rss_kib() -> Option<u64> {

@@ -268,6 +268,11 @@ pub async fn queue_on_channel(
     Ok(())
 }
 
+/// What a chat answer that resolves its ticket ends with (`threading::rating` reads the
+/// reply).
+const CHAT_RATING_INVITE: &str =
+    "\n\nHow did we do? Reply with just a number from 1 (poor) to 5 (great).";
+
 /// Composes an answer by mail to the ticket's customer side (threaded under their latest
 /// mail, with the ticket's reply address) and queues it. `Ok(Err)`: it could not be
 /// composed (the caller says so in the receipt); `Err`: the database failed.
@@ -280,6 +285,7 @@ pub(super) async fn queue_mail_answer(
     agent_name: &str,
     text: &str,
     attachments: &[compose::OutAttachment],
+    rating: Option<serde_json::Value>,
     now: &str,
 ) -> Result<std::result::Result<(), anyhow::Error>> {
     let composed = compose::customer_reply(
@@ -295,6 +301,7 @@ pub(super) async fn queue_mail_answer(
             in_reply_to: side.in_reply_to.as_deref(),
             references: &side.references,
             attachments,
+            rating,
         },
     );
     match composed {
@@ -657,6 +664,10 @@ pub(super) async fn act(
                 ),
             ));
         }
+        let mut text = text.clone();
+        if t.status == crate::domain::Status::Resolved {
+            text.push_str(CHAT_RATING_INVITE);
+        }
         match queue_on_channel(pl, conn, &t, &route, &text, MessageKind::AgentReply, &now_s).await {
             Ok(()) => outcome = ReplyOutcome::SentToCustomer,
             Err(e) => extra_rejected.push((
@@ -666,6 +677,14 @@ pub(super) async fn act(
         }
     } else if relay {
         let attachments = relayable_attachments(it.raw, &mut extra_rejected);
+        // An answer that resolves the ticket invites a rating.
+        let rating = if t.status == crate::domain::Status::Resolved {
+            let key = crate::store::analytics::rating_key(conn).await?;
+            let base = cfg.http.as_ref().and_then(|h| h.public_url.as_deref());
+            Some(crate::analytics::rating::invitation(base, &key, t.id))
+        } else {
+            None
+        };
         match queue_mail_answer(
             pl,
             conn,
@@ -674,6 +693,7 @@ pub(super) async fn act(
             &identity.display_name,
             &text,
             &attachments,
+            rating,
             &now_s,
         )
         .await?

@@ -236,6 +236,6 @@ async fn deliver(
         queue_on_channel(pl, conn, &t, &side.ctx, text, MessageKind::AgentReply, now).await?;
         return Ok(side.ctx.channel);
     }
-    queue_mail_answer(pl, conn, &t, &side, agent_name, text, &[], now).await??;
+    queue_mail_answer(pl, conn, &t, &side, agent_name, text, &[], None, now).await??;
     Ok(Channel::Email)
 }

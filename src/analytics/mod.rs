@@ -16,6 +16,7 @@
 pub mod facts;
 pub mod figures;
 pub mod follower;
+pub mod rating;
 pub mod report;
 
 use jiff::Timestamp;

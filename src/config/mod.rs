@@ -184,6 +184,9 @@ pub struct IngestConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub listen: std::net::SocketAddr,
+    /// Where browsers reach the listener (`public_url`, no trailing slash): links in mail
+    /// (the rating links of resolution mails) start with it. `None`: no links are sent.
+    pub public_url: Option<String>,
 }
 
 /// The listen address when `[http]` does not give one.
@@ -1061,11 +1064,15 @@ fn http(
     if raw.is_none() && !have_json_channels {
         return None;
     }
-    let listen = raw
-        .and_then(|h| h.listen)
-        .unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_string());
+    let (listen, public_url) = match raw {
+        Some(h) => (h.listen, h.public_url),
+        None => (None, None),
+    };
+    let listen = listen.unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_string());
+    let public_url = http_url(public_url, "http: public_url", problems)
+        .map(|u| u.trim_end_matches('/').to_string());
     match listen.trim().parse() {
-        Ok(listen) => Some(HttpConfig { listen }),
+        Ok(listen) => Some(HttpConfig { listen, public_url }),
         Err(_) => {
             problems.push(format!(
                 "http: listen {listen:?} is not an address and port like \"{DEFAULT_HTTP_LISTEN}\""

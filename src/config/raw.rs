@@ -165,6 +165,9 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub listen: Option<String>,
+    /// The address customers' and agents' browsers reach the listener at (behind the
+    /// TLS proxy), for links in mail: rating links, the dashboard.
+    pub public_url: Option<String>,
 }
 
 /// `[[channel.json]]` (and, later, the other channels beside it).

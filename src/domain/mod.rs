@@ -130,6 +130,7 @@ string_enum!(
         CategoryCorrected => "category_corrected",
         ProfileChanged => "profile_changed",
         FeedbackGiven => "feedback_given",
+        TicketRated => "ticket_rated",
     }
 );
 

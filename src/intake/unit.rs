@@ -128,6 +128,8 @@ pub struct Unit<'a> {
     /// New tickets' analyzed terms (`kb::similar`), written with them; empty when the
     /// similar-ticket window is zero.
     term_rows: Vec<(TicketId, String)>,
+    /// Satisfaction ratings read from replies to resolved tickets: (ticket, score, comment).
+    rating_rows: Vec<(TicketId, i64, String)>,
     /// Recent open tickets to list as similar in a new ticket's notification (the batch's
     /// new tickets join it as they are decided); `None` when nothing is listed.
     similar: Option<SimilarContext>,
@@ -477,6 +479,7 @@ impl<'a> Unit<'a> {
             bot_writes: Vec::new(),
             handoffs: HashMap::new(),
             term_rows: Vec::new(),
+            rating_rows: Vec::new(),
             similar,
         })
     }
@@ -504,6 +507,7 @@ impl<'a> Unit<'a> {
         bulk::insert_outbox(conn, &self.outbox_rows, now).await?;
         bulk::insert_autoreply_log(conn, &self.autoreply_rows, now).await?;
         crate::store::problems::insert_terms(conn, &self.term_rows).await?;
+        crate::store::analytics::put_ratings(conn, &self.rating_rows, "reply", now).await?;
         let updates: Vec<(TicketId, Status)> = self
             .snap
             .tickets
@@ -1801,9 +1805,20 @@ impl<'a> Unit<'a> {
         };
         let new_status = match s.t.status {
             Status::Resolved => {
-                if courtesy::is_courtesy_reply(crate::channels::email::quote::new_text(
-                    &p.body_text,
-                )) {
+                let new_text = crate::channels::email::quote::new_text(&p.body_text);
+                if let Some(r) = crate::threading::rating::rating(new_text) {
+                    tracing::info!(
+                        "Ticket #{ticket}: the customer rated it {} of 5; it stays resolved",
+                        r.score
+                    );
+                    self.triage_events.push(NewEvent::new(
+                        EventKind::TicketRated,
+                        ticket,
+                        serde_json::json!({"score": r.score, "source": "reply"}),
+                    ));
+                    self.rating_rows.push((ticket, r.score, r.comment));
+                    None
+                } else if courtesy::is_courtesy_reply(new_text) {
                     tracing::info!("Ticket #{ticket}: courtesy reply recorded without reopening");
                     None
                 } else {

@@ -83,6 +83,10 @@ pub fn data(base: &str) -> Value {
             "agent": {"name": "Ann"},
             "support": support(),
             "greeted": false, "signed": false, "body": "Try turning it off.",
+            "rating": {"links": [
+                {"score": 5, "url": "https://help.example.com/rate/42/5/0123456789abcdef0123456789abcdef"},
+                {"score": 1, "url": "https://help.example.com/rate/42/1/fedcba9876543210fedcba9876543210"},
+            ]},
         }),
         // compose::macro_data
         "macro" => json!({

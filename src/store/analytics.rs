@@ -119,6 +119,65 @@ pub async fn put_facts(conn: &mut SqliteConnection, facts: &[TicketFacts]) -> Re
     .await
 }
 
+/// Records customers' ratings, (ticket, score 1-5, comment) each; a later rating of the
+/// same ticket replaces the earlier. `source`: "reply" or "link".
+pub async fn put_ratings(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, i64, String)],
+    source: &str,
+    now: &str,
+) -> Result<()> {
+    for (ticket, score, comment) in rows {
+        sqlx::query(
+            "INSERT INTO ratings (ticket_id, rating, source, comment, rated_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET \
+             rating = excluded.rating, source = excluded.source, comment = excluded.comment, \
+             rated_at = excluded.rated_at",
+        )
+        .bind(ticket)
+        .bind(score)
+        .bind(source)
+        .bind((!comment.is_empty()).then_some(comment))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A ticket's rating: (score, source, comment, when).
+pub async fn find_rating(
+    conn: &mut SqliteConnection,
+    ticket: i64,
+) -> Result<Option<(i64, String, Option<String>, String)>> {
+    Ok(
+        sqlx::query_as("SELECT rating, source, comment, rated_at FROM ratings WHERE ticket_id = ?")
+            .bind(ticket)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// The key of rating links (`analytics::rating`), made at first use. Two processes
+/// making it at once agree: the first write wins and both read it back.
+pub async fn rating_key(conn: &mut SqliteConnection) -> Result<Vec<u8>> {
+    let name = crate::analytics::rating::KEY_SETTING;
+    if let Some(k) = super::find_setting(conn, name).await?
+        && let Ok(k) = hex::decode(k)
+        && k.len() == 32
+    {
+        return Ok(k);
+    }
+    let fresh: [u8; 32] = rand::random();
+    sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+        .bind(name)
+        .bind(hex::encode(fresh))
+        .execute(&mut *conn)
+        .await?;
+    let stored = super::find_setting(conn, name).await?.unwrap_or_default();
+    Ok(hex::decode(stored).unwrap_or_else(|_| fresh.to_vec()))
+}
+
 /// Which tickets a question is about.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {

@@ -5,4 +5,5 @@
 //! that use them to pick a ticket are `intake::matching`'s.
 
 pub mod courtesy;
+pub mod rating;
 pub mod subject;

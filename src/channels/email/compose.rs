@@ -1063,6 +1063,9 @@ pub struct ReplyInput<'a> {
     pub references: &'a [String],
     /// The agent's attachments, relayed with the text.
     pub attachments: &'a [OutAttachment],
+    /// The answer resolves the ticket: the rating invitation for the template
+    /// (`analytics::rating::invitation`).
+    pub rating: Option<serde_json::Value>,
 }
 
 /// Builds an agent's answer to the customer, sent from the support address through the
@@ -1087,6 +1090,9 @@ pub fn customer_reply(cfg: &Config, templates: &Templates, r: &ReplyInput<'_>) -
         obj.insert("greeted".into(), greets(&body_text).into());
         obj.insert("signed".into(), signs(&body_text, r.agent_name).into());
         obj.insert("body".to_string(), serde_json::Value::String(body_text));
+        if let Some(rating) = &r.rating {
+            obj.insert("rating".to_string(), rating.clone());
+        }
     }
     let tagged = tagged_subject(r.ticket_id, clean_subject(r.ticket_subject));
     let subject = if tagged
@@ -1967,6 +1973,7 @@ mod tests {
                     in_reply_to: None,
                     references: &[],
                     attachments: &[],
+                    rating: None,
                 },
             )
             .unwrap();
@@ -2016,6 +2023,7 @@ mod tests {
                 in_reply_to: Some("latest@example.cn"),
                 references: &refs,
                 attachments: &[],
+                rating: None,
             },
         )
         .unwrap();
@@ -2067,6 +2075,7 @@ mod tests {
             in_reply_to: None,
             references: &[],
             attachments: &[],
+            rating: None,
         };
         let c = customer_reply(&cfg, &t, &input).unwrap();
         let p = parse(&c.raw);
