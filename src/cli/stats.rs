@@ -121,7 +121,8 @@ pub async fn execute(config: &Path, args: &StatsArgs) -> Result<bool> {
     let start = parse_bound(&args.since, now, &tz)?;
     let end = match &args.until {
         Some(u) => parse_bound(u, now, &tz)?,
-        None => now,
+        // Up to now, this second included.
+        None => now + 1,
     };
     if end <= start {
         bail!("the range is empty: --since must come before --until");
@@ -417,7 +418,8 @@ pub async fn export(config: &Path, args: &ExportArgs) -> Result<bool> {
     let start = parse_bound(&args.since, now, &tz)?;
     let end = match &args.until {
         Some(u) => parse_bound(u, now, &tz)?,
-        None => now,
+        // Up to now, this second included.
+        None => now + 1,
     };
     if end <= start {
         bail!("the range is empty: --since must come before --until");

@@ -11,6 +11,7 @@
 
 mod agentday;
 mod agents;
+mod analytics;
 // The unit tests of the benchmark's corpus generator, which the benchmark target, having
 // no test harness, cannot run.
 #[path = "../../benches/corpus/tests.rs"]

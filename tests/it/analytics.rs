@@ -1,0 +1,293 @@
+//! Issue 16: analytics with the real daemon. Tickets come in over real Dovecot, agents
+//! answer by mail, answers go out over real SMTP; `postdesk stats` and `export` report
+//! on what happened, and customers rate resolved tickets by reply and by signed link
+//! (the daemon's real HTTP listener).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::agents::{AGENT_CONFIG, alice_reply, mails_to, open_ticket, token_of};
+use crate::harness::{Desk, Opts, eventually, mail, message_id_of};
+use crate::support::relay::{self, free_port};
+
+fn stats_desk(port: u16) -> Desk {
+    let extra = format!(
+        "{AGENT_CONFIG}\n[http]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\n"
+    );
+    Desk::with(Opts {
+        autoreply: false,
+        notify: true,
+        extra: Box::leak(extra.into_boxed_str()),
+        ..Opts::default()
+    })
+}
+
+fn stats_json(desk: &Desk, args: &[&str]) -> Value {
+    let mut all = vec!["stats", "--json"];
+    all.extend_from_slice(args);
+    let out = desk.cmd(&all);
+    assert!(
+        out.status.success(),
+        "stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Seconds from the ticket's creation to its first agent answer, as the database has
+/// them (whole seconds, as the figures count them).
+fn first_response_in_db(desk: &Desk, ticket: i64) -> i64 {
+    desk.count(&format!(
+        "SELECT CAST(strftime('%s', e.created_at) AS INTEGER) - CAST(strftime('%s', t.created_at) AS INTEGER) \
+         FROM events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE t.id = {ticket} AND e.kind = 'message_added' \
+         AND json_extract(e.data, '$.kind') = 'agent_reply' ORDER BY e.id LIMIT 1"
+    ))
+}
+
+#[test]
+fn stats_report_the_desk_and_customers_rate_by_reply_and_by_link() {
+    let port = free_port();
+    let desk = stats_desk(port);
+    let (id, n) = open_ticket(&desk);
+    desk.deliver(&mail(
+        "Zed <zed@customer.org>",
+        "support@example.com",
+        "Where is my parcel",
+        "zed-1@customer.org",
+        "",
+        "Order 99 has not arrived.",
+    ));
+    desk.run_once();
+    // Some time passes before alice answers, so the first response is not zero.
+    std::thread::sleep(Duration::from_millis(2100));
+    let token = token_of(&n);
+    desk.deliver(&alice_reply(
+        &token,
+        id,
+        &n,
+        "alice-1@example.com",
+        "#resolve\nWe refunded the second charge.",
+    ));
+    desk.run_once();
+    let shown = desk.show(id);
+    assert_eq!(shown["status"], "resolved", "{shown:#}");
+    let answer = mails_to(&desk.sent(5), "ann@customer.org")
+        .into_iter()
+        .find(|m| m.body_text().contains("refunded"))
+        .expect("the answer to ann");
+    let body = answer.body_text();
+    assert!(
+        body.contains("How did we do? Reply with just a number"),
+        "{body}"
+    );
+    let prefix = format!("http://127.0.0.1:{port}/rate/{id}/");
+    let links: Vec<String> = body
+        .split_whitespace()
+        .filter(|w| w.starts_with(&prefix))
+        .map(String::from)
+        .collect();
+    assert_eq!(links.len(), 5, "{body}");
+
+    // Ann rates by reply: "5" and a comment. The ticket stays resolved.
+    let parent = message_id_of(&answer.data);
+    desk.deliver(&mail(
+        "Ann Customer <ann@customer.org>",
+        "support@example.com",
+        &format!("Re: [#{id}] Invoice is wrong"),
+        "ann-2@customer.org",
+        &format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n"),
+        "5\nQuick and kind, thank you",
+    ));
+    desk.run_once();
+    assert_eq!(
+        desk.show(id)["status"],
+        "resolved",
+        "a rating does not reopen"
+    );
+    assert_eq!(
+        desk.query_string(&format!(
+            "SELECT rating || ' ' || source || ' ' || comment FROM ratings WHERE ticket_id = {id}"
+        )),
+        "5 reply Quick and kind, thank you"
+    );
+
+    let s = stats_json(&desk, &["--since", "1h"]);
+    let p = &s["periods"][0];
+    let team = &p["team"];
+    assert_eq!(team["tickets_new"], 2, "{s:#}");
+    assert_eq!(team["tickets_resolved"], 1);
+    assert_eq!(team["resolution_rate"], 0.5);
+    assert_eq!(team["reopen_rate"], 0.0);
+    assert_eq!(team["satisfaction_count"], 1);
+    assert_eq!(team["satisfaction_avg"], 5.0);
+    assert_eq!(p["backlog_end"], 1, "zed's ticket is still open: {s:#}");
+    let expected = first_response_in_db(&desk, id);
+    assert!(expected >= 2, "{expected}");
+    let alice = &p["agents"]["alice"];
+    assert_eq!(alice["tickets_new"], 1, "{s:#}");
+    assert_eq!(alice["tickets_resolved"], 1);
+    assert_eq!(alice["first_response_median_s"], expected);
+    assert_eq!(alice["first_response_p90_s"], expected);
+    assert_eq!(alice["resolution_rate"], 1.0);
+    assert_eq!(alice["reopen_rate"], 0.0);
+    assert_eq!(
+        team["first_response_median_s"], expected,
+        "one answered ticket"
+    );
+    assert_eq!(
+        p["agents"]["bob"]["tickets_new"], 0,
+        "every agent is listed"
+    );
+    assert_eq!(
+        s["heatmap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>(),
+        2
+    );
+    // --agent keeps the team beside the one agent.
+    let only = stats_json(&desk, &["--since", "1h", "--agent", "alice"]);
+    let agents = only["periods"][0]["agents"].as_object().unwrap();
+    assert_eq!(agents.keys().collect::<Vec<_>>(), ["alice"]);
+    assert_eq!(only["periods"][0]["team"]["tickets_new"], 2);
+    // --by channel: both came by mail.
+    let by = stats_json(&desk, &["--since", "1h", "--by", "channel"]);
+    assert_eq!(
+        by["periods"][0]["groups"]["email"]["tickets_new"], 2,
+        "{by:#}"
+    );
+
+    // CSV and the table.
+    let out = desk.cmd(&["stats", "--since", "1h", "--csv"]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("period_start,period_end,kind,name,tickets_new")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().any(|r| r.contains(",team,all,2,")), "{csv}");
+    assert!(rows.iter().any(|r| r.contains(",agent,alice,1,")), "{csv}");
+    let table = String::from_utf8(desk.cmd(&["stats", "--since", "1h"]).stdout).unwrap();
+    assert!(
+        table.contains("first response median") && table.contains("alice"),
+        "{table}"
+    );
+
+    // The export: alice's one ticket with its figures.
+    let out = desk.cmd(&["export", "--agent", "alice", "--since", "1d", "--csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("ticket,created_at,channel"), "{csv}");
+    assert!(rows[1].starts_with(&format!("{id},")), "{csv}");
+    assert!(rows[1].ends_with(",5"), "rated 5: {csv}");
+
+    // Ann follows the "4" link: the page records nothing until she presses the button.
+    let d = desk.spawn_daemon(&[]);
+    assert!(
+        eventually(Duration::from_secs(30), || relay::request(
+            port,
+            "GET",
+            "/healthz",
+            &[],
+            b""
+        )
+        .is_ok_and(|r| r.status == 200)),
+        "{}",
+        d.log_text()
+    );
+    let four = links
+        .iter()
+        .find(|l| l.contains(&format!("/rate/{id}/4/")))
+        .unwrap();
+    let path = four
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .unwrap();
+    let page = relay::request(port, "GET", path, &[], b"").unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("4 of 5"), "{}", page.body);
+    assert_eq!(
+        desk.count(&format!(
+            "SELECT rating FROM ratings WHERE ticket_id = {id}"
+        )),
+        5
+    );
+    let done = relay::request(
+        port,
+        "POST",
+        path,
+        &[("Content-Type", "application/x-www-form-urlencoded".into())],
+        b"comment=changed+my+mind",
+    )
+    .unwrap();
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        desk.count(&format!(
+            "SELECT rating FROM ratings WHERE ticket_id = {id}"
+        )),
+        4
+    );
+    // A forged link for zed's ticket is refused.
+    let forged = path.replacen(&format!("/rate/{id}/"), &format!("/rate/{}/", id + 1), 1);
+    assert_eq!(
+        relay::request(port, "POST", &forged, &[], b"")
+            .unwrap()
+            .status,
+        404
+    );
+    drop(d);
+    let s = stats_json(&desk, &["--since", "1h"]);
+    assert_eq!(
+        s["periods"][0]["team"]["satisfaction_avg"], 4.0,
+        "the latest rating counts"
+    );
+    assert_eq!(
+        s["periods"][0]["team"]["satisfaction"],
+        serde_json::json!([0, 0, 0, 1, 0])
+    );
+}
+
+#[test]
+fn stats_refuses_unknown_names_and_ranges_in_words() {
+    let desk = stats_desk(free_port());
+    desk.run_once();
+    for (args, said) in [
+        (
+            vec!["stats", "--agent", "nobody"],
+            "no agent named \"nobody\"",
+        ),
+        (
+            vec!["stats", "--team", "ghosts"],
+            "no team named \"ghosts\"",
+        ),
+        (vec!["stats", "--since", "last week"], "neither a duration"),
+        (
+            vec!["stats", "--since", "1d", "--until", "2d"],
+            "the range is empty",
+        ),
+        (vec!["export", "--agent", "nobody"], "no agent named"),
+    ] {
+        let out = desk.cmd(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
+    // An empty desk has figures of nothing, not errors.
+    let s = stats_json(&desk, &["--every", "day", "--since", "3d"]);
+    assert!(s["periods"].as_array().unwrap().len() >= 3, "{s:#}");
+    assert_eq!(s["total"]["team"]["tickets_new"], 0);
+    assert_eq!(s["total"]["team"]["first_response_median_s"], Value::Null);
+}
