@@ -417,6 +417,8 @@ impl Daemon {
     /// Runs until `cancel` fires. `ready` is called once every loop has been started.
     pub async fn run(&self, cancel: CancellationToken, ready: impl FnOnce()) -> Result<()> {
         let wake = Arc::new(tokio::sync::Notify::new());
+        // Counters count from the daemon's start.
+        crate::web::metrics::handle();
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(http) = &self.cfg.http {
             let listener = tokio::net::TcpListener::bind(http.listen)
@@ -437,14 +439,20 @@ impl Daemon {
                 .merge(crate::web::rate::router(
                     self.store.clone(),
                     Arc::new(SystemClock),
+                ))
+                .merge(crate::web::metrics::router(
+                    self.store.clone(),
+                    http.metrics_token.clone(),
                 ));
             let cancel = cancel.clone();
             tracing::info!(
-                "HTTP listener on {} (/healthz, JSON channel, /rate).",
+                "HTTP listener on {} (/healthz, /metrics, /rate, JSON channel).",
                 http.listen
             );
             tasks.spawn(async move {
                 let shutdown = cancel.clone();
+                // Peers' addresses: /metrics answers loopback without a token.
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
                 if let Err(e) = axum::serve(listener, app)
                     .with_graceful_shutdown(async move { shutdown.cancelled().await })
                     .await

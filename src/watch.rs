@@ -304,6 +304,7 @@ async fn sla_ticket(
         );
         if breach {
             report.sla_breaches += 1;
+            metrics::counter!("postdesk_sla_breach_notices_total").increment(1);
         } else {
             report.sla_warnings += 1;
         }

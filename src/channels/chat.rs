@@ -186,6 +186,10 @@ pub async fn ingest(
         .map(|((_, raw), p)| BatchItem::new(raw, Some(p), None))
         .collect();
     let outcomes = pipeline.ingest_many(conn, &items).await?;
+    // Counted when decided, inside the caller's transaction: a page that fails to commit
+    // comes back and counts again (rare; the cursor did not move).
+    metrics::counter!("postdesk_ingested_messages_total", "source" => format!("{channel}:{account}"))
+        .increment(batch.len() as u64);
     let mut out = Vec::with_capacity(batch.len());
     for ((m, _), o) in batch.iter().zip(outcomes) {
         let (ticket, duplicate) = match o {

@@ -187,6 +187,9 @@ pub struct HttpConfig {
     /// Where browsers reach the listener (`public_url`, no trailing slash): links in mail
     /// (the rating links of resolution mails) start with it. `None`: no links are sent.
     pub public_url: Option<String>,
+    /// The bearer token `/metrics` asks of requests that are not from loopback; `None`:
+    /// only loopback may scrape.
+    pub metrics_token: Option<Secret>,
 }
 
 /// The listen address when `[http]` does not give one.
@@ -979,6 +982,7 @@ fn validate(
     let http = http(
         raw.http,
         !json_channels.is_empty() || telegram_channels.iter().any(|t| t.webhook_url.is_some()),
+        (base, env, secrets),
         &mut problems,
     );
 
@@ -1055,24 +1059,60 @@ fn validate(
     })
 }
 
+/// What reading a secret needs: the configuration's directory, the environment, and
+/// whether secrets must be readable here.
+type SecretContext<'a> = (&'a Path, &'a dyn Fn(&str) -> Option<String>, Secrets);
+
 /// `[http]`; see [`HttpConfig`] for when the listener is on.
 fn http(
     raw: Option<raw::RawHttp>,
     have_json_channels: bool,
+    (base, env, secrets): SecretContext<'_>,
     problems: &mut Vec<String>,
 ) -> Option<HttpConfig> {
     if raw.is_none() && !have_json_channels {
         return None;
     }
-    let (listen, public_url) = match raw {
-        Some(h) => (h.listen, h.public_url),
-        None => (None, None),
+    let (listen, public_url, metrics_token) = match raw {
+        Some(h) => {
+            let token = read_secret(
+                "http",
+                "metrics_token",
+                SecretSources {
+                    inline: h.metrics_token,
+                    file: h.metrics_token_file,
+                    env_name: h.metrics_token_env,
+                    credential: h.metrics_token_credential,
+                },
+                base,
+                env,
+                false,
+                secrets,
+                problems,
+            );
+            if let Some(t) = &token
+                && !t.expose().is_empty()
+                && t.expose().len() < 16
+            {
+                problems.push("http: metrics_token must be at least 16 characters".into());
+            }
+            (
+                h.listen,
+                h.public_url,
+                token.filter(|t| !t.expose().is_empty()),
+            )
+        }
+        None => (None, None, None),
     };
     let listen = listen.unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_string());
     let public_url = http_url(public_url, "http: public_url", problems)
         .map(|u| u.trim_end_matches('/').to_string());
     match listen.trim().parse() {
-        Ok(listen) => Some(HttpConfig { listen, public_url }),
+        Ok(listen) => Some(HttpConfig {
+            listen,
+            public_url,
+            metrics_token,
+        }),
         Err(_) => {
             problems.push(format!(
                 "http: listen {listen:?} is not an address and port like \"{DEFAULT_HTTP_LISTEN}\""

@@ -168,6 +168,11 @@ pub struct RawHttp {
     /// The address customers' and agents' browsers reach the listener at (behind the
     /// TLS proxy), for links in mail: rating links, the dashboard.
     pub public_url: Option<String>,
+    /// The bearer token `/metrics` asks of requests that are not from loopback.
+    pub metrics_token: Option<String>,
+    pub metrics_token_file: Option<String>,
+    pub metrics_token_env: Option<String>,
+    pub metrics_token_credential: Option<String>,
 }
 
 /// `[[channel.json]]` (and, later, the other channels beside it).

@@ -375,6 +375,20 @@ impl Outbox {
                 outbox::record_chat_sent(&mut tx, item, account, conversation, &ids).await?;
             }
         }
+        let failure = match result {
+            SendResult::Sent => None,
+            SendResult::Parked(_) => Some("parked"),
+            SendResult::Permanent(_) => Some("permanent"),
+            SendResult::Transient(_) | SendResult::TransientAfter(..) => Some("transient"),
+        };
+        if let Some(kind) = failure {
+            metrics::counter!(
+                "postdesk_send_failures_total",
+                "channel" => item.channel.to_string(),
+                "kind" => kind
+            )
+            .increment(1);
+        }
         match result {
             SendResult::Sent => {
                 outbox::mark_sent(&mut tx, item.id, &db_time(now)).await?;

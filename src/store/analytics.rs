@@ -461,6 +461,68 @@ pub async fn list_breaches(
         .collect()
 }
 
+/// Where the desk stands, for `/metrics`: each one indexed query.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub outbox_pending: Vec<(String, i64)>,
+    pub outbox_failed: Vec<(String, i64)>,
+    pub held: i64,
+    pub imap_actions: i64,
+    pub open_tickets: i64,
+    pub open_alerts: i64,
+    /// Each event worker's cursor distance to the newest event.
+    pub lags: Vec<(String, i64)>,
+    /// The tickets created since the instant asked.
+    pub week: Tally,
+}
+
+pub async fn gauges(conn: &mut SqliteConnection, since: i64) -> Result<Gauges> {
+    let per_channel = |status: &'static str| {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT channel, COUNT(*) FROM outbox WHERE status = ? GROUP BY channel ORDER BY channel",
+        )
+        .bind(status)
+    };
+    let outbox_pending = per_channel("pending").fetch_all(&mut *conn).await?;
+    let outbox_failed = per_channel("failed").fetch_all(&mut *conn).await?;
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+    let held = count("SELECT COUNT(*) FROM messages WHERE held_reason IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    let imap_actions = count("SELECT COUNT(*) FROM pending_actions")
+        .fetch_one(&mut *conn)
+        .await?;
+    let open_tickets = count("SELECT COUNT(*) FROM tickets WHERE status IN ('open', 'pending')")
+        .fetch_one(&mut *conn)
+        .await?;
+    let open_alerts =
+        count("SELECT COUNT(*) FROM alerts WHERE report_at IS NULL AND escalated_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    let lags = sqlx::query_as::<_, (String, i64)>(
+        "SELECT name, (SELECT COALESCE(MAX(id), 0) FROM events) - last_id FROM event_cursors ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let week = tally(conn, &Scope::default(), GroupBy::Team, since, i64::MAX)
+        .await?
+        .values()
+        .fold(Tally::default(), |mut a, t| {
+            a.merge(t);
+            a
+        });
+    Ok(Gauges {
+        outbox_pending,
+        outbox_failed,
+        held,
+        imap_actions,
+        open_tickets,
+        open_alerts,
+        lags,
+        week,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! The browser side of the HTTP listener: pages people open from links in our mail.
-//! Today that is the signed rating links (`/rate/`, [`rate`]); the JSON channel and the
-//! Telegram webhook keep their own routers in their channels.
+//! The signed rating links (`/rate/`, [`rate`]) and the Prometheus scrape (`/metrics`,
+//! [`metrics`]); the JSON channel and the Telegram webhook keep their own routers in
+//! their channels.
 //!
 //! Every page here is server-rendered HTML with a strict Content-Security-Policy, no
 //! scripts and nothing loaded from elsewhere.
 
+pub mod metrics;
 pub mod rate;
 
 use axum::http::{HeaderValue, header};

@@ -291,3 +291,116 @@ fn stats_refuses_unknown_names_and_ranges_in_words() {
     assert_eq!(s["total"]["team"]["tickets_new"], 0);
     assert_eq!(s["total"]["team"]["first_response_median_s"], Value::Null);
 }
+
+/// The value of the sample `name` whose labels include `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+fn parse_scrape(body: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("not the Prometheus text format ({e}):\n{body}"))
+}
+
+#[test]
+fn metrics_are_scraped_from_loopback_or_with_the_token() {
+    let port = free_port();
+    let token = "scrape-token-0123456789abcdef";
+    let extra = format!(
+        "{AGENT_CONFIG}\n[http]\nlisten = \"127.0.0.1:{port}\"\nmetrics_token = \"{token}\"\n"
+    );
+    let desk = Desk::with(Opts {
+        autoreply: false,
+        notify: true,
+        extra: Box::leak(extra.into_boxed_str()),
+        ..Opts::default()
+    });
+    let d = desk.spawn_daemon(&[]);
+    assert!(
+        eventually(Duration::from_secs(30), || relay::request(
+            port,
+            "GET",
+            "/healthz",
+            &[],
+            b""
+        )
+        .is_ok_and(|r| r.status == 200)),
+        "{}",
+        d.log_text()
+    );
+    desk.deliver(&mail(
+        "Ann <ann@customer.org>",
+        "support@example.com",
+        "Broken",
+        "m-1@customer.org",
+        "",
+        "It broke.",
+    ));
+    // The ticket, and its notifications sent (the outbox drained).
+    assert!(eventually(Duration::from_secs(30), || desk
+        .count("SELECT COUNT(*) FROM tickets")
+        == 1));
+    desk.sent(2);
+    let mut scrape = None;
+    let ok = eventually(Duration::from_secs(30), || {
+        let r = relay::request(port, "GET", "/metrics", &[], b"").unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let s = parse_scrape(&r.body);
+        let done = sample(&s, "postdesk_event_worker_lag", &[("worker", "analytics")]) == Some(0.0)
+            && sample(&s, "postdesk_outbox_pending", &[]).unwrap_or(0.0) == 0.0;
+        scrape = Some(s);
+        done
+    });
+    let s = scrape.unwrap();
+    assert!(ok, "the analytics worker never caught up: {:?}", s.samples);
+    assert_eq!(
+        sample(
+            &s,
+            "postdesk_ingested_messages_total",
+            &[("source", "imap:support")]
+        ),
+        Some(1.0),
+        "{:?}",
+        s.samples
+    );
+    assert_eq!(sample(&s, "postdesk_tickets_open", &[]), Some(1.0));
+    assert_eq!(sample(&s, "postdesk_tickets_created_7d", &[]), Some(1.0));
+    assert_eq!(sample(&s, "postdesk_database_up", &[]), Some(1.0));
+    assert_eq!(sample(&s, "postdesk_held_messages", &[]), Some(0.0));
+    assert!(sample(&s, "postdesk_bot_deflection_rate_7d", &[]).is_some());
+
+    // Through a proxy (or from elsewhere) the token is needed.
+    let fwd = [("X-Forwarded-For", "198.51.100.7".to_string())];
+    let r = relay::request(port, "GET", "/metrics", &fwd, b"").unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    let wrong = [
+        ("X-Forwarded-For", "198.51.100.7".to_string()),
+        (
+            "Authorization",
+            "Bearer not-the-token-at-all-000".to_string(),
+        ),
+    ];
+    assert_eq!(
+        relay::request(port, "GET", "/metrics", &wrong, b"")
+            .unwrap()
+            .status,
+        401
+    );
+    let right = [
+        ("X-Forwarded-For", "198.51.100.7".to_string()),
+        ("Authorization", format!("Bearer {token}")),
+    ];
+    let r = relay::request(port, "GET", "/metrics", &right, b"").unwrap();
+    assert_eq!(r.status, 200);
+    parse_scrape(&r.body);
+    drop(d);
+}

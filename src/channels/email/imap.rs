@@ -931,6 +931,8 @@ async fn commit_chunk(
     tx.commit().await.context("COMMIT of a batch")?;
     *last_uid = new_last;
     stats.fetched += parsed.len();
+    metrics::counter!("postdesk_ingested_messages_total", "source" => format!("imap:{}", mb.name))
+        .increment(parsed.len() as u64);
     tracing::info!(
         "Mailbox {:?} folder {folder:?}: committed {} messages (UID {}-{}).",
         mb.name,
