@@ -110,6 +110,15 @@ else
     apt_install openssl
 fi
 
+# --- A font with Chinese glyphs ----------------------------------------------------------
+# The digest's charts are drawn with resvg, which draws no text without a font; the chart
+# tests check that Chinese labels come out as glyphs, not boxes.
+if installed fonts-wqy-microhei; then
+    say "fonts-wqy-microhei is already installed"
+else
+    apt_install fonts-wqy-microhei
+fi
+
 # --- Python + aiosmtpd ---------------------------------------------------------------
 # Python helpers live in a virtual environment inside the project (.venv), never in the
 # system interpreter: nothing is pip-installed as root into /usr. POSTDESK_TEST_PYTHON
