@@ -62,6 +62,12 @@ pub async fn tick(store: &Store, services: &Services) -> TickReport {
             Err(e) => tracing::error!("Daily digests: {e:#}"),
         }
     }
+    if crate::analytics::digest::enabled(services.config()) {
+        match crate::analytics::digest::weekly(store, services, now, None, false).await {
+            Ok(n) => report.digests += n,
+            Err(e) => tracing::error!("Weekly digests: {e:#}"),
+        }
+    }
     match crate::profile::report::monthly_pass(store, services, now).await {
         Ok(n) => report.reports += n,
         Err(e) => tracing::error!("Monthly report: {e:#}"),

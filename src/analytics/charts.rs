@@ -97,6 +97,15 @@ pub fn fonts(font_file: Option<&Path>) -> &'static Fonts {
     })
 }
 
+/// A chart drawn for a mail.
+#[derive(Debug, Clone)]
+pub struct InlineChart {
+    /// Short name: the image's Content-ID is `<id>@postdesk`, its file `<id>.png`.
+    pub id: String,
+    pub title: String,
+    pub png: Vec<u8>,
+}
+
 /// A label made safe to draw: no control characters, at most `max` characters.
 pub fn label(s: &str, max: usize) -> String {
     let clean: String = s.chars().filter(|c| !c.is_control()).collect();

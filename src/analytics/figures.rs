@@ -191,6 +191,21 @@ pub struct Figures {
     pub satisfaction: [i64; 5],
 }
 
+/// "1h 05m", "3d 4h", "45s".
+pub fn human_duration(s: Option<i64>) -> String {
+    let Some(s) = s else { return "-".into() };
+    let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {:02}s", s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }

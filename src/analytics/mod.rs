@@ -14,6 +14,7 @@
 //! This module decides what the numbers mean; it does not draw them or serve them.
 
 pub mod charts;
+pub mod digest;
 pub mod facts;
 pub mod figures;
 pub mod follower;

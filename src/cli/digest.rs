@@ -1,5 +1,7 @@
 //! `postdesk digest send [--agent NAME]`: queues each agent's digest of open tickets now
-//! (leads also get the unassigned and breached ones); the daemon sends it.
+//! (leads also get the unassigned and breached ones); `postdesk digest weekly [--agent
+//! NAME]` queues the weekly figures with charts now (to leads; to the one agent named).
+//! The daemon sends them.
 
 use std::path::Path;
 
@@ -16,10 +18,20 @@ pub enum DigestCommand {
         #[arg(long)]
         agent: Option<String>,
     },
+    /// Queue the weekly digest (the last seven days' figures with charts) now: to every
+    /// lead, or to the agent named.
+    Weekly {
+        /// Only this agent's (a lead's team figures, anyone else's own beside the team's).
+        #[arg(long)]
+        agent: Option<String>,
+    },
 }
 
 pub async fn execute(config: &Path, cmd: &DigestCommand) -> Result<bool> {
-    let DigestCommand::Send { agent } = cmd;
+    let (agent, weekly) = match cmd {
+        DigestCommand::Send { agent } => (agent, false),
+        DigestCommand::Weekly { agent } => (agent, true),
+    };
     let cfg = super::load_config_for_admin(config)?;
     if let Some(a) = agent
         && cfg.agent_by_name(a).is_none()
@@ -37,9 +49,20 @@ pub async fn execute(config: &Path, cmd: &DigestCommand) -> Result<bool> {
         &store,
     )
     .await?;
-    let n =
-        crate::watch::digests(&store, &services, SystemClock.now(), agent.as_deref(), true).await?;
+    let n = if weekly {
+        crate::analytics::digest::weekly(
+            &store,
+            &services,
+            SystemClock.now(),
+            agent.as_deref(),
+            true,
+        )
+        .await?
+    } else {
+        crate::watch::digests(&store, &services, SystemClock.now(), agent.as_deref(), true).await?
+    };
     store.close().await;
-    println!("Queued {n} digest(s); the daemon sends them.");
+    let what = if weekly { "weekly digest" } else { "digest" };
+    println!("Queued {n} {what}(s); the daemon sends them.");
     Ok(true)
 }

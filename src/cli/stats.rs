@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::analytics::GroupBy;
-use crate::analytics::figures::Figures;
+use crate::analytics::figures::{Figures, human_duration};
 use crate::analytics::report::{self, Every, Query, Report};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -244,21 +244,6 @@ fn stats_csv(r: &Report) -> Result<String> {
         }
     }
     Ok(String::from_utf8(w.into_inner()?)?)
-}
-
-/// "1h 05m", "3d 4h", "45s".
-pub fn human_duration(s: Option<i64>) -> String {
-    let Some(s) = s else { return "-".into() };
-    let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m:02}m")
-    } else if m > 0 {
-        format!("{m}m {:02}s", s % 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 fn pct(r: Option<f64>) -> String {

@@ -992,7 +992,7 @@ fn validate(
     let agent_names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
     let teams = triage::teams(raw.team, &agent_names, &mut problems);
     let alerts = triage::alerts(raw.alerts, &mut problems);
-    let digest = triage::digest(raw.digest, &mut problems);
+    let digest = triage::digest(raw.digest, base, &mut problems);
     // issue 13: rules, checked against the teams, agents and SLA policies above.
     let team_names: Vec<String> = teams.iter().map(|t| t.name.clone()).collect();
     let sla_names: Vec<String> = slas.0.iter().map(|p| p.name.clone()).collect();

@@ -290,6 +290,11 @@ pub struct RawAlerts {
 pub struct RawDigest {
     pub enabled: Option<bool>,
     pub hour: Option<i64>,
+    /// The weekly performance digest (issue 16).
+    pub weekly: Option<bool>,
+    pub weekly_day: Option<String>,
+    pub weekly_agents: Option<bool>,
+    pub font_file: Option<String>,
 }
 
 // issue 13: rules

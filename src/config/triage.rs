@@ -29,6 +29,15 @@ pub struct DigestConfig {
     pub enabled: bool,
     /// The hour (0-23) it is sent at.
     pub hour: u8,
+    /// The weekly performance digest with charts (`weekly`, default true while the
+    /// digests are enabled): to leads, at `hour` on `weekly_day` in each one's zone.
+    pub weekly: bool,
+    pub weekly_day: jiff::civil::Weekday,
+    /// Every other agent also gets their own figures beside the team's (`weekly_agents`,
+    /// default false).
+    pub weekly_agents: bool,
+    /// The font charts are drawn with (`font_file`); `None`: a CJK font of the system.
+    pub font_file: Option<std::path::PathBuf>,
 }
 
 /// The closest name to `wrong` among `names`, as ` did you mean "x"?`, or nothing.
@@ -358,9 +367,21 @@ pub(super) fn alerts(raw: Option<raw::RawAlerts>, problems: &mut Vec<String>) ->
 }
 
 /// `[digest]`.
-pub(super) fn digest(raw: Option<raw::RawDigest>, problems: &mut Vec<String>) -> DigestConfig {
-    let enabled = raw.as_ref().and_then(|d| d.enabled).unwrap_or(true);
-    let hour = raw.and_then(|d| d.hour).unwrap_or(8);
+pub(super) fn digest(
+    raw: Option<raw::RawDigest>,
+    base: &std::path::Path,
+    problems: &mut Vec<String>,
+) -> DigestConfig {
+    let raw = raw.unwrap_or(raw::RawDigest {
+        enabled: None,
+        hour: None,
+        weekly: None,
+        weekly_day: None,
+        weekly_agents: None,
+        font_file: None,
+    });
+    let enabled = raw.enabled.unwrap_or(true);
+    let hour = raw.hour.unwrap_or(8);
     let hour = u8::try_from(hour)
         .ok()
         .filter(|h| *h <= 23)
@@ -368,7 +389,53 @@ pub(super) fn digest(raw: Option<raw::RawDigest>, problems: &mut Vec<String>) ->
             problems.push(format!("digest: hour must be 0-23, not {hour}"));
             8
         });
-    DigestConfig { enabled, hour }
+    let weekly_day = match raw.weekly_day.as_deref().map(str::trim) {
+        None => jiff::civil::Weekday::Monday,
+        Some(d) => weekday(d).unwrap_or_else(|| {
+            problems.push(format!(
+                "digest: weekly_day {d:?} is not a weekday; write e.g. \"monday\""
+            ));
+            jiff::civil::Weekday::Monday
+        }),
+    };
+    let font_file = raw.font_file.map(|f| {
+        let p = std::path::Path::new(f.trim());
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        };
+        if !p.is_file() {
+            problems.push(format!("digest: font_file {} does not exist", p.display()));
+        }
+        p
+    });
+    DigestConfig {
+        enabled,
+        hour,
+        weekly: raw.weekly.unwrap_or(true),
+        weekly_day,
+        weekly_agents: raw.weekly_agents.unwrap_or(false),
+        font_file,
+    }
+}
+
+/// A weekday by its English name or first three letters, any case.
+fn weekday(s: &str) -> Option<jiff::civil::Weekday> {
+    use jiff::civil::Weekday::*;
+    let s = s.to_ascii_lowercase();
+    [
+        ("monday", Monday),
+        ("tuesday", Tuesday),
+        ("wednesday", Wednesday),
+        ("thursday", Thursday),
+        ("friday", Friday),
+        ("saturday", Saturday),
+        ("sunday", Sunday),
+    ]
+    .into_iter()
+    .find(|(name, _)| *name == s || (s.len() == 3 && name.starts_with(&s)))
+    .map(|(_, d)| d)
 }
 
 /// `[bot]`: the answer bot (issue 14).

@@ -145,6 +145,11 @@ impl Services {
         &self.raw
     }
 
+    /// The configuration, shared (for workers that keep it).
+    pub fn config_arc(&self) -> Arc<Config> {
+        Arc::clone(&self.cfg)
+    }
+
     pub fn config(&self) -> &Config {
         &self.cfg
     }

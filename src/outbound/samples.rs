@@ -157,6 +157,22 @@ pub fn data(base: &str) -> Value {
                 "lead": true, "unassigned": [line], "breached_all": [], "support": support(),
             })
         }
+        // analytics::digest (the weekly digest), with `support` as report_mail adds it
+        "weekly" => {
+            let row = json!({
+                "name": "alice", "new": 12, "resolved": 10, "first_response": "1h 05m",
+                "first_response_p90": "3h 20m", "resolution": "1d 2h", "fcr": "60%",
+                "reopen": "8%", "sla": "92%", "satisfaction": "4.5",
+            });
+            json!({
+                "name": "Carol", "lead": true, "team_name": "billing",
+                "since": "2026-11-30", "until": "2026-12-07", "time_zone": "Europe/Berlin",
+                "numbers": [{"label": "New tickets", "value": "12"}],
+                "agents": [row.clone()], "me": row.clone(), "team": row, "alerts": 0,
+                "charts": [{"cid": "volume@postdesk", "title": "New and resolved tickets per day"}],
+                "support_name": "Example Support", "support": support(),
+            })
+        }
         // channels::link (the one-time code), with `support` as internal_mail adds it
         "link-code" => json!({
             "platform": "Telegram", "chat_name": "Ann", "code": "042317", "minutes": 15,

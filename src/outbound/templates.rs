@@ -95,6 +95,15 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("notify.txt", include_str!("../../templates/notify.txt.hbs")),
     ("reply.txt", include_str!("../../templates/reply.txt.hbs")),
     (
+        "weekly.subject",
+        include_str!("../../templates/weekly.subject.hbs"),
+    ),
+    ("weekly.txt", include_str!("../../templates/weekly.txt.hbs")),
+    (
+        "weekly.html",
+        include_str!("../../templates/weekly.html.hbs"),
+    ),
+    (
         "receipt.subject",
         include_str!("../../templates/receipt.subject.hbs"),
     ),
@@ -211,7 +220,7 @@ pub const MAX_QUALIFIER: usize = 32;
 /// At most this many qualifiers in a template name: one per field of [`ScriptKey`].
 const MAX_QUALIFIERS: usize = 4;
 /// The kinds of mail template: the last part of a name before `.hbs`.
-const KINDS: &[&str] = &["txt", "subject"];
+const KINDS: &[&str] = &["txt", "subject", "html"];
 /// File name suffix of every template.
 const HBS_SUFFIX: &str = ".hbs";
 
@@ -1069,7 +1078,7 @@ mod tests {
         std::fs::write(d.join("nope.fr.txt.hbs"), "x").unwrap();
         std::fs::write(d.join("ack.FR.txt.hbs"), "x").unwrap();
         std::fs::write(d.join("ack.a.b.c.d.e.txt.hbs"), "x").unwrap();
-        std::fs::write(d.join("ack.fr.html.hbs"), "x").unwrap();
+        std::fs::write(d.join("ack.fr.json.hbs"), "x").unwrap();
         std::fs::write(d.join("README"), "x").unwrap();
         let t = Templates::load(Some(d)).unwrap();
         let data = crate::outbound::samples::data("ack");
@@ -1090,7 +1099,7 @@ mod tests {
         assert!(
             !names
                 .iter()
-                .any(|n| n.contains("html") || n.contains(".e."))
+                .any(|n| n.contains("json") || n.contains(".e."))
         );
         assert_eq!(
             t.origin("ack.zh.vip.txt"),

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use mail_parser::MimeHeaders as _;
 use serde_json::Value;
 
 use crate::agents::{AGENT_CONFIG, alice_reply, mails_to, open_ticket, token_of};
@@ -403,4 +404,115 @@ fn metrics_are_scraped_from_loopback_or_with_the_token() {
     assert_eq!(r.status, 200);
     parse_scrape(&r.body);
     drop(d);
+}
+
+/// The pixels of a PNG.
+fn pixmap(png: &[u8]) -> resvg::tiny_skia::Pixmap {
+    resvg::tiny_skia::Pixmap::decode_png(png).expect("the chart decodes as PNG")
+}
+
+#[test]
+fn the_weekly_digest_carries_charts_that_decode_with_chinese_labels() {
+    let desk = stats_desk(free_port());
+    let (id, n) = open_ticket(&desk);
+    let token = token_of(&n);
+    desk.deliver(&alice_reply(
+        &token,
+        id,
+        &n,
+        "alice-w1@example.com",
+        "#category 退款\n#resolve\nWe refunded the second charge.",
+    ));
+    desk.run_once();
+    assert_eq!(desk.show(id)["category"], "退款");
+    let before = desk.sent(10).len();
+
+    let out = desk.cmd(&["digest", "weekly", "--agent", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Queued 1 weekly digest"));
+    desk.run_once();
+    let all = desk.sent(before + 1);
+    let digest = mails_to(&all, "alice@example.com")
+        .into_iter()
+        .find(|m| m.subject().starts_with("Weekly figures"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no weekly digest: {:?}",
+                all.iter().map(|m| m.subject()).collect::<Vec<_>>()
+            )
+        });
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&digest.data)
+        .unwrap();
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    let text = parsed.body_text(0).unwrap().to_string();
+    assert!(text.contains("You beside the team"), "{text}");
+    assert!(text.contains("New tickets: 1"), "{text}");
+    let html = parsed.body_html(0).unwrap().to_string();
+    for cid in ["volume", "first-response", "categories", "peak-hours"] {
+        assert!(
+            html.contains(&format!("src=\"cid:{cid}@postdesk\"")),
+            "{cid}: {html}"
+        );
+    }
+    // Four PNG parts, each named by its Content-ID, each decoding to a full chart.
+    let mut charts = std::collections::HashMap::new();
+    for part in parsed.parts.iter() {
+        let is_png = part
+            .content_type()
+            .is_some_and(|ct| ct.ctype() == "image" && ct.subtype() == Some("png"));
+        if is_png {
+            let cid = part
+                .content_id()
+                .unwrap_or_default()
+                .trim_matches(['<', '>'])
+                .to_string();
+            charts.insert(cid, part.contents().to_vec());
+        }
+    }
+    assert_eq!(charts.len(), 4, "{:?}", charts.keys().collect::<Vec<_>>());
+    for (cid, png) in &charts {
+        let p = pixmap(png);
+        assert_eq!((p.width(), p.height()), (1280, 600), "{cid}");
+        assert!(
+            p.pixels().iter().any(|c| c.red() < 128),
+            "{cid} is not blank"
+        );
+    }
+    // The category chart as mailed is the chart of 退款 at 100 %, pixel for pixel, and not
+    // the chart of 款退: the daemon drew the Chinese glyphs (missing glyphs would look the
+    // same whatever the characters).
+    let fonts = postdesk::analytics::charts::fonts(None);
+    assert!(
+        fonts.family.is_some(),
+        "no font: scripts/test-deps.sh installs fonts-wqy-microhei"
+    );
+    let draw = |label: &str| {
+        let svg =
+            postdesk::analytics::digest::category_chart(&[(label.to_string(), 100.0)]).unwrap();
+        pixmap(&postdesk::analytics::charts::to_png(&svg, fonts).unwrap())
+    };
+    let mailed = pixmap(&charts["categories@postdesk"]);
+    assert!(
+        mailed.pixels() == draw("退款").pixels(),
+        "the mailed chart is the 退款 chart"
+    );
+    let swapped = draw("款退");
+    let differing = mailed
+        .pixels()
+        .iter()
+        .zip(swapped.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differing > 50,
+        "the Chinese label's glyphs show: {differing} pixels differ"
+    );
 }

@@ -1472,26 +1472,22 @@ pub struct InternalMail<'a> {
     pub urgent: bool,
 }
 
-/// Builds an [`InternalMail`]. The subject is used as the template renders it (the red
-/// alert's must start with `[RED ALERT]`); text from outside in `data` must already be
-/// neutralised by the caller.
-pub fn internal_mail(
+/// The headers of a mail to agents: From us, To the first address and Cc the others, a
+/// fresh Message-ID (in the ticket's agent thread when there is one), `Auto-Submitted`.
+fn internal_builder(
     cfg: &Config,
-    templates: &Templates,
-    m: &InternalMail<'_>,
-) -> Result<Composed> {
-    let mut data = m.data.clone();
-    if let Some(obj) = data.as_object_mut() {
-        obj.insert("support".into(), support_json(cfg));
-    }
-    let subject = clean_subject(&templates.render(&format!("{}.subject", m.template), &data)?);
-    let body = templates.render(&format!("{}.txt", m.template), &data)?;
-    let (first, rest) =
-        m.to.split_first()
-            .with_context(|| format!("Building the {} mail: no recipient", m.template))?;
+    what: &str,
+    to: &[String],
+    subject: &str,
+    ticket: Option<TicketId>,
+    urgent: bool,
+) -> Result<(lettre::message::MessageBuilder, String)> {
+    let (first, rest) = to
+        .split_first()
+        .with_context(|| format!("Building the {} mail: no recipient", what))?;
     let mut rand_part = [0u8; 8];
     rand::rng().fill_bytes(&mut rand_part);
-    let message_id = match m.ticket {
+    let message_id = match ticket {
         Some(t) => new_message_id(t, &cfg.message_id_domain),
         None => format!(
             "{OWN_ID_PREFIX}team.{}@{}",
@@ -1508,24 +1504,101 @@ pub fn internal_mail(
     let mut builder = Message::builder()
         .from(lettre_mailbox(&cfg.smtp.from)?)
         .to(address(first)?)
-        .subject(subject.clone())
+        .subject(subject.to_string())
         .message_id(Some(format!("<{message_id}>")))
         .raw_header(raw_header("Auto-Submitted", "auto-generated".to_string()))
         .raw_header(raw_header("X-Auto-Response-Suppress", "All".to_string()));
     for r in rest {
         builder = builder.cc(address(r)?);
     }
-    if let Some(t) = m.ticket {
+    if let Some(t) = ticket {
         let root = thread_root_id(t, &cfg.message_id_domain);
         builder = builder
             .in_reply_to(format!("<{root}>"))
             .references(format!("<{root}>"));
     }
-    if m.urgent {
+    if urgent {
         builder = builder
             .raw_header(raw_header("Importance", "high".to_string()))
             .raw_header(raw_header("X-Priority", "1 (Highest)".to_string()));
     }
+    Ok((builder, message_id))
+}
+
+/// An inline image of a mail (`cid:<content_id>` in its HTML).
+#[derive(Debug, Clone)]
+pub struct InlineImage {
+    pub content_id: String,
+    pub filename: String,
+    pub png: Vec<u8>,
+}
+
+/// A report to agents with text, HTML and inline PNG charts: `multipart/alternative` of
+/// the plain text and a `multipart/related` of the HTML and its images, the structure
+/// Gmail, Outlook and Thunderbird all show inline (the text part for clients that show no
+/// HTML). `NAME.subject`, `NAME.txt` and `NAME.html` are rendered with `data` and
+/// `html_data` (the same values, HTML-escaped by the caller).
+pub fn report_mail(
+    cfg: &Config,
+    templates: &Templates,
+    template: &'static str,
+    to: &[String],
+    data: &serde_json::Value,
+    html_data: &serde_json::Value,
+    images: &[InlineImage],
+) -> Result<Composed> {
+    let with_support = |d: &serde_json::Value| {
+        let mut d = d.clone();
+        if let Some(obj) = d.as_object_mut() {
+            obj.insert("support".into(), support_json(cfg));
+        }
+        d
+    };
+    let (data, html_data) = (with_support(data), with_support(html_data));
+    let subject = clean_subject(&templates.render(&format!("{template}.subject"), &data)?);
+    let body = templates.render(&format!("{template}.txt"), &data)?;
+    let html = templates.render(&format!("{template}.html"), &html_data)?;
+    let (builder, message_id) = internal_builder(cfg, template, to, &subject, None, false)?;
+    let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+    for img in images {
+        let ct = ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN);
+        related = related.singlepart(
+            Attachment::new_inline_with_name(img.content_id.clone(), img.filename.clone())
+                .body(img.png.clone(), ct),
+        );
+    }
+    let msg = builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(body.clone()))
+                .multipart(related),
+        )
+        .with_context(|| format!("Building the {template} mail"))?;
+    Ok(Composed {
+        message_id,
+        subject,
+        body,
+        to: to.to_vec(),
+        raw: msg.formatted(),
+    })
+}
+
+/// Builds an [`InternalMail`]. The subject is used as the template renders it (the red
+/// alert's must start with `[RED ALERT]`); text from outside in `data` must already be
+/// neutralised by the caller.
+pub fn internal_mail(
+    cfg: &Config,
+    templates: &Templates,
+    m: &InternalMail<'_>,
+) -> Result<Composed> {
+    let mut data = m.data.clone();
+    if let Some(obj) = data.as_object_mut() {
+        obj.insert("support".into(), support_json(cfg));
+    }
+    let subject = clean_subject(&templates.render(&format!("{}.subject", m.template), &data)?);
+    let body = templates.render(&format!("{}.txt", m.template), &data)?;
+    let (builder, message_id) =
+        internal_builder(cfg, m.template, m.to, &subject, m.ticket, m.urgent)?;
     let msg = builder
         .header(ContentType::TEXT_PLAIN)
         .body(body.clone())
