@@ -285,6 +285,27 @@ async fn seed(db: &Path, tickets: i64, per_ticket: i64) -> f64 {
         });
         qb.build().execute(&mut *tx).await.unwrap();
     }
+    tx.commit().await.unwrap();
+    println!(
+        "  {tickets} ticket facts, {} breach events: {:.1} s",
+        breached.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let mut tx = c.begin().await.unwrap();
+    let days = postdesk::store::analytics::roll_all(&mut tx).await.unwrap();
+    sqlx::query("INSERT INTO settings (key, value) VALUES ('analytics_rollups_v1', '1')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stats_daily")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    println!(
+        "  daily rollups of {days} days ({rows} rows): {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     // The facts are seeded, not followed: the follower starts after the seeded events.
     sqlx::query(
         "INSERT INTO event_cursors (name, last_id, updated_at) \
@@ -294,11 +315,6 @@ async fn seed(db: &Path, tickets: i64, per_ticket: i64) -> f64 {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    println!(
-        "  {tickets} ticket facts, {} breach events: {:.1} s",
-        breached.len(),
-        t.elapsed().as_secs_f64()
-    );
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&mut c)
         .await

@@ -54,8 +54,25 @@ pub async fn refresh(conn: &mut Conn, cfg: &Config, ids: &[i64]) -> Result<usize
             .map(|p| p.calendar.as_ref());
         facts.push(ticket_facts(state, &timeline, calendar));
     }
-    crate::store::analytics::put_facts(conn, &facts).await?;
+    crate::store::analytics::replace_facts(conn, &facts).await?;
     Ok(facts.len())
+}
+
+/// The settings key that says the rollups were built from the facts (by this version).
+const ROLLED: &str = "analytics_rollups_v1";
+
+/// Builds the rollups from the facts once, for a database whose facts predate them.
+pub async fn ensure_rolled(store: &Store) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    if crate::store::find_setting(&mut tx, ROLLED).await?.is_none() {
+        let days = crate::store::analytics::roll_all(&mut tx).await?;
+        crate::store::put_setting(&mut tx, ROLLED, "1").await?;
+        if days > 0 {
+            tracing::info!("Analytics: daily rollups built for {days} days of ticket figures.");
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Follows the log to its end now (the command line does before it reports, so figures
@@ -80,6 +97,7 @@ pub async fn catch_up(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    ensure_rolled(store).await?;
     let follower = FactsFollower { config: cfg };
     let mut total = 0;
     loop {

@@ -157,6 +157,7 @@ async fn period(
     cfg: &Config,
     q: &Query,
     scope: &Scope,
+    counts: &db::DayCounts,
     (a, b): (i64, i64),
 ) -> Result<Period> {
     let by_agent = db::tally(conn, scope, GroupBy::Agent, a, b).await?;
@@ -206,8 +207,8 @@ async fn period(
     Ok(Period {
         start: rfc3339(a),
         end: rfc3339(b),
-        backlog_start: db::backlog(conn, scope, a).await?,
-        backlog_end: db::backlog(conn, scope, b).await?,
+        backlog_start: db::backlog_at(conn, scope, counts, a).await?,
+        backlog_end: db::backlog_at(conn, scope, counts, b).await?,
         team: team.figures(),
         agents,
         groups,
@@ -221,12 +222,13 @@ pub async fn build(conn: &mut Conn, cfg: &Config, q: &Query) -> Result<Report> {
         agent: None,
     };
     let cuts = cut(q.start, q.end, q.every, &q.tz);
+    let counts = db::day_counts(conn, &scope).await?;
     let mut periods = Vec::with_capacity(cuts.len());
     for c in &cuts {
-        periods.push(period(conn, cfg, q, &scope, *c).await?);
+        periods.push(period(conn, cfg, q, &scope, &counts, *c).await?);
     }
     let total = if cuts.len() > 1 {
-        Some(period(conn, cfg, q, &scope, (q.start, q.end)).await?)
+        Some(period(conn, cfg, q, &scope, &counts, (q.start, q.end)).await?)
     } else {
         None
     };

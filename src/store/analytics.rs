@@ -8,7 +8,7 @@
 //! exact medians are then taken in `analytics::figures`. What the sums mean is
 //! `analytics::figures::Tally::add_facts`; a test holds this file to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
@@ -178,6 +178,16 @@ pub async fn rating_key(conn: &mut SqliteConnection) -> Result<Vec<u8>> {
     Ok(hex::decode(stored).unwrap_or_else(|_| fresh.to_vec()))
 }
 
+/// Writes tickets' facts ([`put_facts`]) and recomputes the rollups of every day they
+/// counted in before or count in now: how the follower stores what it computed.
+pub async fn replace_facts(conn: &mut SqliteConnection, facts: &[TicketFacts]) -> Result<()> {
+    let ids: Vec<i64> = facts.iter().map(|f| f.ticket_id).collect();
+    let mut days = days_of(conn, &ids).await?;
+    put_facts(conn, facts).await?;
+    days.extend(days_of_facts(facts));
+    roll_days(conn, &days).await
+}
+
 /// Which tickets a question is about.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -228,8 +238,129 @@ fn parse_list(text: Option<String>, into: &mut Vec<i64>) {
     }
 }
 
+/// Seconds in a rollup day (UTC).
+const DAY: i64 = 86_400;
+
+/// The sums of the tickets created in a range, as `ticket_facts` gives them; the names
+/// are the columns of `stats_daily` that hold them.
+const CREATED_SUMS: &str = "COUNT(*) AS n, SUM(resolved_at IS NOT NULL) AS res, \
+    SUM(ever_resolved) AS ever, SUM(reopens > 0) AS reop, \
+    group_concat(first_response_s) AS fr, group_concat(NULLIF(next_response_s, '')) AS nr, \
+    SUM(has_sla) AS sla, SUM(has_sla AND sla_breaches > 0) AS slab, \
+    SUM(has_sla * sla_breaches) AS breaches, SUM(bot_answered) AS ba, \
+    SUM(bot_deflected) AS bd, SUM(bot_handoff) AS bh, SUM(corrected) AS cor, \
+    SUM(rating IS 1) AS r1, SUM(rating IS 2) AS r2, SUM(rating IS 3) AS r3, \
+    SUM(rating IS 4) AS r4, SUM(rating IS 5) AS r5";
+/// The same sums read back from `stats_daily`.
+const CREATED_ROLLED: &str = "SUM(n) AS n, SUM(res) AS res, SUM(ever) AS ever, \
+    SUM(reop) AS reop, group_concat(fr) AS fr, group_concat(nr) AS nr, SUM(sla) AS sla, \
+    SUM(slab) AS slab, SUM(breaches) AS breaches, SUM(ba) AS ba, SUM(bd) AS bd, \
+    SUM(bh) AS bh, SUM(cor) AS cor, SUM(r1) AS r1, SUM(r2) AS r2, SUM(r3) AS r3, \
+    SUM(r4) AS r4, SUM(r5) AS r5";
+const CREATED_COLUMNS: &str =
+    "n, res, ever, reop, fr, nr, sla, slab, breaches, ba, bd, bh, cor, r1, r2, r3, r4, r5";
+const RESOLVED_SUMS: &str = "COUNT(*) AS n, SUM(fcr) AS fcr, group_concat(resolution_s) AS rs";
+const RESOLVED_ROLLED: &str = "SUM(n) AS n, SUM(fcr) AS fcr, group_concat(rs) AS rs";
+const RESOLVED_COLUMNS: &str = "n, fcr, rs";
+const COUNT_SUMS: &str = "COUNT(*) AS n";
+const COUNT_ROLLED: &str = "SUM(n) AS n";
+
+/// One of the three sets of tickets a period counts, with the column that dates it.
+#[derive(Clone, Copy)]
+enum Cohort {
+    Created,
+    Resolved,
+    Reopened,
+}
+
+impl Cohort {
+    const ALL: [Cohort; 3] = [Cohort::Created, Cohort::Resolved, Cohort::Reopened];
+
+    fn name(self) -> &'static str {
+        match self {
+            Cohort::Created => "created",
+            Cohort::Resolved => "resolved",
+            Cohort::Reopened => "reopened",
+        }
+    }
+
+    fn date_column(self) -> &'static str {
+        match self {
+            Cohort::Created => "created_at",
+            Cohort::Resolved => "resolved_at",
+            Cohort::Reopened => "last_reopened_at",
+        }
+    }
+
+    fn sums(self) -> &'static str {
+        match self {
+            Cohort::Created => CREATED_SUMS,
+            Cohort::Resolved => RESOLVED_SUMS,
+            Cohort::Reopened => COUNT_SUMS,
+        }
+    }
+
+    fn rolled(self) -> &'static str {
+        match self {
+            Cohort::Created => CREATED_ROLLED,
+            Cohort::Resolved => RESOLVED_ROLLED,
+            Cohort::Reopened => COUNT_ROLLED,
+        }
+    }
+
+    fn columns(self) -> &'static str {
+        match self {
+            Cohort::Created => CREATED_COLUMNS,
+            Cohort::Resolved => RESOLVED_COLUMNS,
+            Cohort::Reopened => "n",
+        }
+    }
+}
+
+/// Adds one result row of a cohort's sums to its group's tally.
+fn add_row(t: &mut Tally, cohort: Cohort, r: &sqlx::sqlite::SqliteRow) -> Result<()> {
+    let mut part = Tally::default();
+    match cohort {
+        Cohort::Created => {
+            part.tickets_new = r.try_get("n")?;
+            part.new_resolved = r.try_get("res")?;
+            part.new_ever_resolved = r.try_get("ever")?;
+            part.new_reopened = r.try_get("reop")?;
+            parse_list(r.try_get("fr")?, &mut part.first_response_s);
+            parse_list(r.try_get("nr")?, &mut part.next_response_s);
+            part.sla_tickets = r.try_get("sla")?;
+            part.sla_breached_tickets = r.try_get("slab")?;
+            part.sla_breaches = r.try_get("breaches")?;
+            part.bot_answered = r.try_get("ba")?;
+            part.bot_deflected = r.try_get("bd")?;
+            part.bot_handoff = r.try_get("bh")?;
+            part.corrected = r.try_get("cor")?;
+            for (i, slot) in part.ratings.iter_mut().enumerate() {
+                *slot = r.try_get(format!("r{}", i + 1).as_str())?;
+            }
+        }
+        Cohort::Resolved => {
+            part.tickets_resolved = r.try_get("n")?;
+            part.resolved_fcr = r.try_get("fcr")?;
+            parse_list(r.try_get("rs")?, &mut part.resolution_s);
+        }
+        Cohort::Reopened => part.tickets_reopened = r.try_get("n")?,
+    }
+    t.merge(&part);
+    Ok(())
+}
+
+/// The whole UTC days inside `[start, end)`: `[first, last)` as day numbers, or `None`
+/// when there is no whole day in it.
+fn whole_days(start: i64, end: i64) -> Option<(i64, i64)> {
+    let first = start.div_euclid(DAY) + i64::from(start.rem_euclid(DAY) != 0);
+    let last = end.div_euclid(DAY);
+    (first < last).then_some((first, last))
+}
+
 /// The sums of `[start, end)` (unix seconds) per group; tickets without a value for the
-/// group's column (unassigned, no category) are under "".
+/// group's column (unassigned, no category) are under "". Whole UTC days come from the
+/// rollups, the partial days at the ends from `ticket_facts`.
 pub async fn tally(
     conn: &mut SqliteConnection,
     scope: &Scope,
@@ -237,122 +368,299 @@ pub async fn tally(
     start: i64,
     end: i64,
 ) -> Result<BTreeMap<String, Tally>> {
-    let col = column(by);
-    let filter = scope.sql();
     let mut out: BTreeMap<String, Tally> = BTreeMap::new();
-
-    let sql = format!(
-        "SELECT COALESCE({col}, '') AS k, COUNT(*) AS n, SUM(resolved_at IS NOT NULL) AS res, \
-         SUM(ever_resolved) AS ever, SUM(reopens > 0) AS reop, \
-         group_concat(first_response_s) AS fr, group_concat(NULLIF(next_response_s, '')) AS nr, \
-         SUM(has_sla) AS sla, SUM(has_sla AND sla_breaches > 0) AS slab, \
-         SUM(has_sla * sla_breaches) AS breaches, SUM(bot_answered) AS ba, \
-         SUM(bot_deflected) AS bd, SUM(bot_handoff) AS bh, SUM(corrected) AS cor, \
-         SUM(rating IS 1) AS r1, SUM(rating IS 2) AS r2, SUM(rating IS 3) AS r3, \
-         SUM(rating IS 4) AS r4, SUM(rating IS 5) AS r5 \
-         FROM ticket_facts WHERE created_at >= ? AND created_at < ?{filter} GROUP BY k"
-    );
-    let rows = scope
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
-        .fetch_all(&mut *conn)
-        .await?;
-    for r in rows {
-        let t = out.entry(r.try_get("k")?).or_default();
-        t.tickets_new = r.try_get("n")?;
-        t.new_resolved = r.try_get("res")?;
-        t.new_ever_resolved = r.try_get("ever")?;
-        t.new_reopened = r.try_get("reop")?;
-        parse_list(r.try_get("fr")?, &mut t.first_response_s);
-        parse_list(r.try_get("nr")?, &mut t.next_response_s);
-        t.sla_tickets = r.try_get("sla")?;
-        t.sla_breached_tickets = r.try_get("slab")?;
-        t.sla_breaches = r.try_get("breaches")?;
-        t.bot_answered = r.try_get("ba")?;
-        t.bot_deflected = r.try_get("bd")?;
-        t.bot_handoff = r.try_get("bh")?;
-        t.corrected = r.try_get("cor")?;
-        for (i, slot) in t.ratings.iter_mut().enumerate() {
-            *slot = r.try_get(format!("r{}", i + 1).as_str())?;
+    let ranges = match whole_days(start, end) {
+        Some((d0, d1)) => vec![(start, (d0 * DAY).min(end)), ((d1 * DAY).max(start), end)],
+        None => vec![(start, end)],
+    };
+    for cohort in Cohort::ALL {
+        for &(a, b) in &ranges {
+            if a < b {
+                tally_facts(conn, scope, by, cohort, a, b, &mut out).await?;
+            }
         }
-    }
-
-    let sql = format!(
-        "SELECT COALESCE({col}, '') AS k, COUNT(*) AS n, SUM(fcr) AS fcr, \
-         group_concat(resolution_s) AS rs \
-         FROM ticket_facts WHERE resolved_at >= ? AND resolved_at < ?{filter} GROUP BY k"
-    );
-    let rows = scope
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
-        .fetch_all(&mut *conn)
-        .await?;
-    for r in rows {
-        let t = out.entry(r.try_get("k")?).or_default();
-        t.tickets_resolved = r.try_get("n")?;
-        t.resolved_fcr = r.try_get("fcr")?;
-        parse_list(r.try_get("rs")?, &mut t.resolution_s);
-    }
-
-    let sql = format!(
-        "SELECT COALESCE({col}, '') AS k, COUNT(*) AS n FROM ticket_facts \
-         WHERE last_reopened_at >= ? AND last_reopened_at < ?{filter} GROUP BY k"
-    );
-    let rows = scope
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
-        .fetch_all(&mut *conn)
-        .await?;
-    for r in rows {
-        out.entry(r.try_get("k")?).or_default().tickets_reopened = r.try_get("n")?;
+        if let Some((d0, d1)) = whole_days(start, end) {
+            tally_rolled(conn, scope, by, cohort, d0, d1, &mut out).await?;
+        }
     }
     Ok(out)
 }
 
-/// Tickets open at instant `at` (unix seconds), as they stand now: created before it and
-/// not resolved before it.
-pub async fn backlog(conn: &mut SqliteConnection, scope: &Scope, at: i64) -> Result<i64> {
-    let filter = scope.sql();
-    let created: i64 = scope
-        .bind(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM ticket_facts WHERE created_at < ?{filter}"
-            )))
-            .bind(at),
-        )
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let resolved: i64 = scope
-        .bind(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM ticket_facts WHERE resolved_at < ?{filter}"
-            )))
-            .bind(at),
-        )
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    Ok(created - resolved)
+/// The sums of one cohort straight from `ticket_facts`, added to `out`.
+async fn tally_facts(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    by: GroupBy,
+    cohort: Cohort,
+    start: i64,
+    end: i64,
+    out: &mut BTreeMap<String, Tally>,
+) -> Result<()> {
+    let (col, date, sums, filter) = (column(by), cohort.date_column(), cohort.sums(), scope.sql());
+    let sql = format!(
+        "SELECT COALESCE({col}, '') AS k, {sums} FROM ticket_facts \
+         WHERE {date} >= ? AND {date} < ?{filter} GROUP BY k"
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in &rows {
+        add_row(out.entry(r.try_get("k")?).or_default(), cohort, r)?;
+    }
+    Ok(())
 }
 
-/// New tickets of `[start, end)` per quarter-hour bucket (`analytics::heatmap`).
+/// The sums of one cohort over whole days `[d0, d1)` from `stats_daily`, added to `out`.
+async fn tally_rolled(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    by: GroupBy,
+    cohort: Cohort,
+    d0: i64,
+    d1: i64,
+    out: &mut BTreeMap<String, Tally>,
+) -> Result<()> {
+    let (col, rolled, filter) = (column(by), cohort.rolled(), scope.sql());
+    let sql = format!(
+        "SELECT {col} AS k, {rolled} FROM stats_daily \
+         WHERE cohort = ? AND day >= ? AND day < ?{filter} GROUP BY k"
+    );
+    let rows = scope
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(cohort.name())
+                .bind(d0)
+                .bind(d1),
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in &rows {
+        add_row(out.entry(r.try_get("k")?).or_default(), cohort, r)?;
+    }
+    Ok(())
+}
+
+/// Recomputes the rollups of UTC `days` (unix seconds / 86400) from `ticket_facts`: what
+/// the follower calls for every day a batch touched, before or after the change.
+pub async fn roll_days(conn: &mut SqliteConnection, days: &BTreeSet<i64>) -> Result<()> {
+    for &d in days {
+        sqlx::query("DELETE FROM stats_daily WHERE cohort IN ('created', 'resolved', 'reopened') AND day = ?")
+            .bind(d)
+            .execute(&mut *conn)
+            .await?;
+        for cohort in Cohort::ALL {
+            let (date, sums, columns) = (cohort.date_column(), cohort.sums(), cohort.columns());
+            let sql = format!(
+                "INSERT INTO stats_daily (cohort, day, agent, team, category, channel, tier, {columns}) \
+                 SELECT ?, ?, COALESCE(agent, ''), COALESCE(team, ''), COALESCE(category, ''), \
+                        channel, tier, {sums} \
+                 FROM ticket_facts WHERE {date} >= ? AND {date} < ? \
+                 GROUP BY 3, 4, 5, 6, 7"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(cohort.name())
+                .bind(d)
+                .bind(d * DAY)
+                .bind((d + 1) * DAY)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let q = crate::analytics::ARRIVAL_BUCKET_S;
+        sqlx::query("DELETE FROM stats_arrivals WHERE q >= ? AND q < ?")
+            .bind(d * DAY / q)
+            .bind((d + 1) * DAY / q)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO stats_arrivals (q, team, n) \
+             SELECT created_at / {q}, COALESCE(team, ''), COUNT(*) FROM ticket_facts \
+             WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2"
+        )))
+        .bind(d * DAY)
+        .bind((d + 1) * DAY)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The days (unix seconds / 86400) whose rollups count these tickets as they are stored
+/// now: the days they were created, resolved and reopened.
+pub async fn days_of(conn: &mut SqliteConnection, ids: &[i64]) -> Result<BTreeSet<i64>> {
+    let json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT created_at, resolved_at, last_reopened_at FROM ticket_facts \
+         WHERE ticket_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .flat_map(|(c, r, o)| [Some(c), r, o])
+        .flatten()
+        .map(|t| t.div_euclid(DAY))
+        .collect())
+}
+
+/// The days of `facts` (as [`days_of`]).
+pub fn days_of_facts(facts: &[TicketFacts]) -> BTreeSet<i64> {
+    facts
+        .iter()
+        .filter(|f| !f.merged)
+        .flat_map(|f| [Some(f.created_at), f.resolved_at, f.last_reopened_at])
+        .flatten()
+        .map(|t| t.div_euclid(DAY))
+        .collect()
+}
+
+/// Rebuilds every rollup from `ticket_facts` (a database from before the rollups, or a
+/// seeded one); the number of days.
+pub async fn roll_all(conn: &mut SqliteConnection) -> Result<usize> {
+    let days: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT created_at / 86400 FROM ticket_facts \
+         UNION SELECT resolved_at / 86400 FROM ticket_facts WHERE resolved_at IS NOT NULL \
+         UNION SELECT last_reopened_at / 86400 FROM ticket_facts WHERE last_reopened_at IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM stats_daily")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM stats_arrivals")
+        .execute(&mut *conn)
+        .await?;
+    let days: BTreeSet<i64> = days.into_iter().collect();
+    roll_days(conn, &days).await?;
+    Ok(days.len())
+}
+
+/// How many tickets of the scope were created and resolved (as they stand now) each UTC
+/// day; [`backlog_at`] adds them up.
+#[derive(Debug, Clone, Default)]
+pub struct DayCounts {
+    /// Per day: tickets created and resolved that day.
+    days: BTreeMap<i64, (i64, i64)>,
+}
+
+/// The per-day counts of the scope, from the rollups.
+pub async fn day_counts(conn: &mut SqliteConnection, scope: &Scope) -> Result<DayCounts> {
+    let sql = format!(
+        "SELECT cohort, day, SUM(n) AS n FROM stats_daily WHERE cohort IN ('created', 'resolved'){} \
+         GROUP BY cohort, day",
+        scope.sql()
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut days: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for r in &rows {
+        let cohort: String = r.try_get("cohort")?;
+        let e = days.entry(r.try_get("day")?).or_default();
+        let n: i64 = r.try_get("n")?;
+        if cohort == "created" {
+            e.0 += n;
+        } else {
+            e.1 += n;
+        }
+    }
+    Ok(DayCounts { days })
+}
+
+/// Tickets open at instant `at` (unix seconds), as they stand now: created before it and
+/// not resolved before it. Whole days from `counts`, the day of `at` from the facts.
+pub async fn backlog_at(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    counts: &DayCounts,
+    at: i64,
+) -> Result<i64> {
+    let day = at.div_euclid(DAY);
+    let (created, resolved) = counts
+        .days
+        .range(..day)
+        .fold((0, 0), |(c, r), (_, (a, b))| (c + a, r + b));
+    let filter = scope.sql();
+    let mut partial = [0i64; 2];
+    for (slot, date) in partial.iter_mut().zip(["created_at", "resolved_at"]) {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM ticket_facts WHERE {date} >= ? AND {date} < ?{filter}"
+        );
+        *slot = scope
+            .bind(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(day * DAY)
+                    .bind(at),
+            )
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+    }
+    Ok(created + partial[0] - resolved - partial[1])
+}
+
+/// Tickets open at instant `at`, as [`backlog_at`], for one instant.
+pub async fn backlog(conn: &mut SqliteConnection, scope: &Scope, at: i64) -> Result<i64> {
+    let counts = day_counts(conn, scope).await?;
+    backlog_at(conn, scope, &counts, at).await
+}
+
+/// New tickets of `[start, end)` per quarter-hour bucket (`analytics::heatmap`): whole
+/// days from `stats_arrivals`, the ends from the facts. Only the scope's team counts.
 pub async fn arrivals(
     conn: &mut SqliteConnection,
     scope: &Scope,
     start: i64,
     end: i64,
 ) -> Result<Vec<(i64, i64)>> {
-    let sql = format!(
-        "SELECT created_at / {} AS b, COUNT(*) AS n FROM ticket_facts \
-         WHERE created_at >= ? AND created_at < ?{} GROUP BY b",
-        crate::analytics::ARRIVAL_BUCKET_S,
-        scope.sql()
-    );
-    let rows = scope
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(end))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("b")?, r.try_get("n")?)))
-        .collect()
+    let q = crate::analytics::ARRIVAL_BUCKET_S;
+    let mut out: BTreeMap<i64, i64> = BTreeMap::new();
+    let team_filter = if scope.team.is_some() {
+        " AND team = ?"
+    } else {
+        ""
+    };
+    let (ranges, whole) = match whole_days(start, end) {
+        Some((d0, d1)) => (
+            vec![(start, (d0 * DAY).min(end)), ((d1 * DAY).max(start), end)],
+            Some((d0, d1)),
+        ),
+        None => (vec![(start, end)], None),
+    };
+    for (a, b) in ranges {
+        if a >= b {
+            continue;
+        }
+        let sql = format!(
+            "SELECT created_at / {q} AS b, COUNT(*) AS n FROM ticket_facts \
+             WHERE created_at >= ? AND created_at < ?{team_filter} GROUP BY b"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(a).bind(b);
+        if let Some(t) = &scope.team {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
+        for r in &rows {
+            *out.entry(r.try_get("b")?).or_default() += r.try_get::<i64, _>("n")?;
+        }
+    }
+    if let Some((d0, d1)) = whole {
+        let sql = format!(
+            "SELECT q, SUM(n) AS n FROM stats_arrivals WHERE q >= ? AND q < ?{team_filter} GROUP BY q"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d0 * DAY / q)
+            .bind(d1 * DAY / q);
+        if let Some(t) = &scope.team {
+            query = query.bind(t);
+        }
+        for r in &query.fetch_all(&mut *conn).await? {
+            *out.entry(r.try_get("q")?).or_default() += r.try_get::<i64, _>("n")?;
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// The facts of the tickets created in `[start, end)`, oldest first (exports).
@@ -625,11 +933,16 @@ mod tests {
         put_facts(&mut c, &facts).await.unwrap();
         // Written twice: the second replaces, nothing doubles.
         put_facts(&mut c, &facts).await.unwrap();
+        roll_all(&mut c).await.unwrap();
         let base = 1_803_859_200;
-        for (a, b) in [
+        let ranges = [
+            // Whole days (rollups only), partial days at both ends (both), within a day.
             (base, base + 7 * 86_400),
             (base + 86_400 * 10, base + 86_400 * 40),
-        ] {
+            (base + 5 * 3600 + 17, base + 86_400 * 20 + 777),
+            (base + 3600, base + 7200),
+        ];
+        for (a, b) in ranges {
             for by in [
                 GroupBy::Agent,
                 GroupBy::Category,
@@ -647,6 +960,31 @@ mod tests {
                 }
             }
         }
+        // A change rolls only the days it touches, before and after: the sums still agree.
+        let mut changed = facts.clone();
+        for f in changed.iter_mut().filter(|f| f.ticket_id % 7 == 0) {
+            f.agent = Some("carol".into());
+            f.resolved_at = Some(f.created_at + 40 * 86_400);
+            f.resolution_s = Some(40 * 86_400);
+            f.first_response_s = Some(5);
+        }
+        let touched: Vec<TicketFacts> = changed
+            .iter()
+            .filter(|f| f.ticket_id % 7 == 0)
+            .cloned()
+            .collect();
+        replace_facts(&mut c, &touched).await.unwrap();
+        for (a, b) in ranges {
+            for by in [GroupBy::Agent, GroupBy::Category] {
+                let got = sorted(tally(&mut c, &Scope::default(), by, a, b).await.unwrap());
+                assert_eq!(
+                    got,
+                    pure(&changed, by, None, a, b),
+                    "after the change: {by:?} {a}-{b}"
+                );
+            }
+        }
+        let facts = changed;
         // The backlog: created before the instant and not resolved before it.
         let at = base + 15 * 86_400;
         let want = facts
@@ -654,10 +992,38 @@ mod tests {
             .filter(|f| f.created_at < at && f.resolved_at.is_none_or(|r| r >= at))
             .count() as i64;
         assert_eq!(backlog(&mut c, &Scope::default(), at).await.unwrap(), want);
+        let at = base + 15 * 86_400 + 4321;
+        let want = facts
+            .iter()
+            .filter(|f| f.created_at < at && f.resolved_at.is_none_or(|r| r >= at))
+            .count() as i64;
+        assert_eq!(
+            backlog(&mut c, &Scope::default(), at).await.unwrap(),
+            want,
+            "mid-day"
+        );
+        let tech = Scope {
+            team: Some("tech".into()),
+            agent: None,
+        };
+        let want = facts
+            .iter()
+            .filter(|f| f.team.as_deref() == Some("tech"))
+            .filter(|f| f.created_at < at && f.resolved_at.is_none_or(|r| r >= at))
+            .count() as i64;
+        assert_eq!(backlog(&mut c, &tech, at).await.unwrap(), want, "one team");
+        // Arrivals over whole and partial days: every ticket once.
+        let (a, b) = (base + 3600, base + 30 * 86_400 + 99);
+        let got = arrivals(&mut c, &Scope::default(), a, b).await.unwrap();
+        let want = facts
+            .iter()
+            .filter(|f| f.created_at >= a && f.created_at < b)
+            .count() as i64;
+        assert_eq!(got.iter().map(|x| x.1).sum::<i64>(), want);
         // A merged ticket's row goes.
         let mut gone = facts[0].clone();
         gone.merged = true;
-        put_facts(&mut c, &[gone]).await.unwrap();
+        replace_facts(&mut c, &[gone]).await.unwrap();
         let all = list_facts(&mut c, &Scope::default(), 0, i64::MAX)
             .await
             .unwrap();

@@ -37,6 +37,55 @@ CREATE INDEX ticket_facts_resolved ON ticket_facts (resolved_at) WHERE resolved_
 CREATE INDEX ticket_facts_reopened ON ticket_facts (last_reopened_at)
     WHERE last_reopened_at IS NOT NULL;
 
+-- The SLA breaches of a period's tickets without a pass over all of them.
+CREATE INDEX ticket_facts_breached ON ticket_facts (created_at) WHERE sla_breaches > 0;
+
+-- Daily rollups of ticket_facts, per UTC day (unix seconds / 86400) and per combination
+-- of the five groupings, for each of the three sets a period counts: tickets created,
+-- resolved and reopened that day. A statistic reads whole days here and only the partial
+-- days at its ends from ticket_facts. The follower recomputes every day a batch touched
+-- (`store::analytics::roll_days`), so a rollup never drifts from the facts. The columns
+-- are named after the sums they hold (see `store::analytics`); fr, nr and rs are the
+-- comma-separated first-response, next-response and resolution times.
+CREATE TABLE stats_daily (
+    cohort   TEXT NOT NULL CHECK (cohort IN ('created', 'resolved', 'reopened')),
+    day      INTEGER NOT NULL,
+    agent    TEXT NOT NULL,
+    team     TEXT NOT NULL,
+    category TEXT NOT NULL,
+    channel  TEXT NOT NULL,
+    tier     TEXT NOT NULL,
+    n        INTEGER NOT NULL DEFAULT 0,
+    res      INTEGER NOT NULL DEFAULT 0,
+    ever     INTEGER NOT NULL DEFAULT 0,
+    reop     INTEGER NOT NULL DEFAULT 0,
+    fr       TEXT,
+    nr       TEXT,
+    sla      INTEGER NOT NULL DEFAULT 0,
+    slab     INTEGER NOT NULL DEFAULT 0,
+    breaches INTEGER NOT NULL DEFAULT 0,
+    ba       INTEGER NOT NULL DEFAULT 0,
+    bd       INTEGER NOT NULL DEFAULT 0,
+    bh       INTEGER NOT NULL DEFAULT 0,
+    cor      INTEGER NOT NULL DEFAULT 0,
+    r1       INTEGER NOT NULL DEFAULT 0,
+    r2       INTEGER NOT NULL DEFAULT 0,
+    r3       INTEGER NOT NULL DEFAULT 0,
+    r4       INTEGER NOT NULL DEFAULT 0,
+    r5       INTEGER NOT NULL DEFAULT 0,
+    fcr      INTEGER NOT NULL DEFAULT 0,
+    rs       TEXT,
+    PRIMARY KEY (cohort, day, agent, team, category, channel, tier)
+) STRICT, WITHOUT ROWID;
+
+-- New tickets per quarter hour (unix seconds / 900) and team: the peak-hour heatmap.
+CREATE TABLE stats_arrivals (
+    q    INTEGER NOT NULL,
+    team TEXT NOT NULL,
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (q, team)
+) STRICT, WITHOUT ROWID;
+
 -- A ticket's timeline (SLA timers, analytics) without a scan of the whole log.
 CREATE INDEX events_ticket ON events (ticket_id, id) WHERE ticket_id IS NOT NULL;
 
