@@ -369,7 +369,13 @@ pub async fn tally(
     end: i64,
 ) -> Result<BTreeMap<String, Tally>> {
     let mut out: BTreeMap<String, Tally> = BTreeMap::new();
-    let ranges = match whole_days(start, end) {
+    // The rollups are per team, not per agent: an agent's scope reads the facts.
+    let whole = if scope.agent.is_some() {
+        None
+    } else {
+        whole_days(start, end)
+    };
+    let ranges = match whole {
         Some((d0, d1)) => vec![(start, (d0 * DAY).min(end)), ((d1 * DAY).max(start), end)],
         None => vec![(start, end)],
     };
@@ -379,7 +385,7 @@ pub async fn tally(
                 tally_facts(conn, scope, by, cohort, a, b, &mut out).await?;
             }
         }
-        if let Some((d0, d1)) = whole_days(start, end) {
+        if let Some((d0, d1)) = whole {
             tally_rolled(conn, scope, by, cohort, d0, d1, &mut out).await?;
         }
     }
@@ -411,6 +417,35 @@ async fn tally_facts(
     Ok(())
 }
 
+/// The rollup dim a grouping reads, and the column its key is in (a team's figures are
+/// the sums of its agents').
+fn dim_of(by: GroupBy) -> (&'static str, &'static str) {
+    match by {
+        GroupBy::Agent => ("agent", "value"),
+        GroupBy::Team => ("agent", "team"),
+        GroupBy::Category => ("category", "value"),
+        GroupBy::Channel => ("channel", "value"),
+        GroupBy::Tier => ("tier", "value"),
+    }
+}
+
+/// The rollup dims and the facts expression each holds.
+const DIMS: [(&str, &str); 4] = [
+    ("agent", "COALESCE(agent, '')"),
+    ("category", "COALESCE(category, '')"),
+    ("channel", "channel"),
+    ("tier", "tier"),
+];
+
+/// The scope's filter on `stats_daily` (its team; agents' scopes never read rollups).
+fn team_filter(scope: &Scope) -> &'static str {
+    if scope.team.is_some() {
+        " AND team = ?"
+    } else {
+        ""
+    }
+}
+
 /// The sums of one cohort over whole days `[d0, d1)` from `stats_daily`, added to `out`.
 async fn tally_rolled(
     conn: &mut SqliteConnection,
@@ -421,21 +456,20 @@ async fn tally_rolled(
     d1: i64,
     out: &mut BTreeMap<String, Tally>,
 ) -> Result<()> {
-    let (col, rolled, filter) = (column(by), cohort.rolled(), scope.sql());
+    let ((dim, key), rolled, filter) = (dim_of(by), cohort.rolled(), team_filter(scope));
     let sql = format!(
-        "SELECT {col} AS k, {rolled} FROM stats_daily \
-         WHERE cohort = ? AND day >= ? AND day < ?{filter} GROUP BY k"
+        "SELECT {key} AS k, {rolled} FROM stats_daily \
+         WHERE cohort = ? AND dim = ? AND day >= ? AND day < ?{filter} GROUP BY k"
     );
-    let rows = scope
-        .bind(
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(cohort.name())
-                .bind(d0)
-                .bind(d1),
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-    for r in &rows {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(cohort.name())
+        .bind(dim)
+        .bind(d0)
+        .bind(d1);
+    if let Some(t) = &scope.team {
+        q = q.bind(t);
+    }
+    for r in &q.fetch_all(&mut *conn).await? {
         add_row(out.entry(r.try_get("k")?).or_default(), cohort, r)?;
     }
     Ok(())
@@ -445,26 +479,27 @@ async fn tally_rolled(
 /// the follower calls for every day a batch touched, before or after the change.
 pub async fn roll_days(conn: &mut SqliteConnection, days: &BTreeSet<i64>) -> Result<()> {
     for &d in days {
-        sqlx::query("DELETE FROM stats_daily WHERE cohort IN ('created', 'resolved', 'reopened') AND day = ?")
+        sqlx::query("DELETE FROM stats_daily WHERE day = ?")
             .bind(d)
             .execute(&mut *conn)
             .await?;
         for cohort in Cohort::ALL {
             let (date, sums, columns) = (cohort.date_column(), cohort.sums(), cohort.columns());
-            let sql = format!(
-                "INSERT INTO stats_daily (cohort, day, agent, team, category, channel, tier, {columns}) \
-                 SELECT ?, ?, COALESCE(agent, ''), COALESCE(team, ''), COALESCE(category, ''), \
-                        channel, tier, {sums} \
-                 FROM ticket_facts WHERE {date} >= ? AND {date} < ? \
-                 GROUP BY 3, 4, 5, 6, 7"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(cohort.name())
-                .bind(d)
-                .bind(d * DAY)
-                .bind((d + 1) * DAY)
-                .execute(&mut *conn)
-                .await?;
+            for (dim, expr) in DIMS {
+                let sql = format!(
+                    "INSERT INTO stats_daily (cohort, day, dim, team, value, {columns}) \
+                     SELECT ?, ?, ?, COALESCE(team, ''), {expr}, {sums} \
+                     FROM ticket_facts WHERE {date} >= ? AND {date} < ? GROUP BY 4, 5"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(cohort.name())
+                    .bind(d)
+                    .bind(dim)
+                    .bind(d * DAY)
+                    .bind((d + 1) * DAY)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         let q = crate::analytics::ARRIVAL_BUCKET_S;
         sqlx::query("DELETE FROM stats_arrivals WHERE q >= ? AND q < ?")
@@ -547,9 +582,14 @@ pub struct DayCounts {
 /// The per-day counts of the scope, from the rollups.
 pub async fn day_counts(conn: &mut SqliteConnection, scope: &Scope) -> Result<DayCounts> {
     let sql = format!(
-        "SELECT cohort, day, SUM(n) AS n FROM stats_daily WHERE cohort IN ('created', 'resolved'){} \
-         GROUP BY cohort, day",
-        scope.sql()
+        "SELECT cohort, day, SUM(n) AS n FROM stats_daily \
+         WHERE cohort IN ('created', 'resolved') AND dim = 'agent'{}{} GROUP BY cohort, day",
+        team_filter(scope),
+        if scope.agent.is_some() {
+            " AND value = ?"
+        } else {
+            ""
+        }
     );
     let rows = scope
         .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))

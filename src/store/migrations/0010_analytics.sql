@@ -40,21 +40,22 @@ CREATE INDEX ticket_facts_reopened ON ticket_facts (last_reopened_at)
 -- The SLA breaches of a period's tickets without a pass over all of them.
 CREATE INDEX ticket_facts_breached ON ticket_facts (created_at) WHERE sla_breaches > 0;
 
--- Daily rollups of ticket_facts, per UTC day (unix seconds / 86400) and per combination
--- of the five groupings, for each of the three sets a period counts: tickets created,
--- resolved and reopened that day. A statistic reads whole days here and only the partial
--- days at its ends from ticket_facts. The follower recomputes every day a batch touched
+-- Daily rollups of ticket_facts, per UTC day (unix seconds / 86400), for each of the
+-- three sets a period counts (tickets created, resolved and reopened that day), per team
+-- and per value of one grouping (`dim`: agent, category, channel or tier; "" for none).
+-- Each ticket is counted once under every dim, so any one dim sums to the whole team. A
+-- statistic reads whole days here and only the partial days at its ends from
+-- ticket_facts. The follower recomputes every day a batch touched
 -- (`store::analytics::roll_days`), so a rollup never drifts from the facts. The columns
 -- are named after the sums they hold (see `store::analytics`); fr, nr and rs are the
--- comma-separated first-response, next-response and resolution times.
+-- comma-separated first-response, next-response and resolution times, so medians stay
+-- exact.
 CREATE TABLE stats_daily (
     cohort   TEXT NOT NULL CHECK (cohort IN ('created', 'resolved', 'reopened')),
     day      INTEGER NOT NULL,
-    agent    TEXT NOT NULL,
+    dim      TEXT NOT NULL CHECK (dim IN ('agent', 'category', 'channel', 'tier')),
     team     TEXT NOT NULL,
-    category TEXT NOT NULL,
-    channel  TEXT NOT NULL,
-    tier     TEXT NOT NULL,
+    value    TEXT NOT NULL,
     n        INTEGER NOT NULL DEFAULT 0,
     res      INTEGER NOT NULL DEFAULT 0,
     ever     INTEGER NOT NULL DEFAULT 0,
@@ -75,7 +76,7 @@ CREATE TABLE stats_daily (
     r5       INTEGER NOT NULL DEFAULT 0,
     fcr      INTEGER NOT NULL DEFAULT 0,
     rs       TEXT,
-    PRIMARY KEY (cohort, day, agent, team, category, channel, tier)
+    PRIMARY KEY (cohort, dim, day, team, value)
 ) STRICT, WITHOUT ROWID;
 
 -- New tickets per quarter hour (unix seconds / 900) and team: the peak-hour heatmap.
