@@ -16,6 +16,9 @@ cargo test --bench ingest --locked
 BENCH_ARTICLES=2000 BENCH_QUERIES=200 cargo test --bench kb --locked
 # Telegram through to tickets beside the same messages as mail, small.
 cargo test --bench telegram --locked
+# Statistics over a seeded desk (20,000 tickets, 100,000 messages), the follower and the
+# timeline index, small.
+cargo test --bench stats --locked
 cargo test --doc --locked
 cargo test --lib --bins --tests --locked
 # The Debian package, installed, checked as the service sees it, and purged: it installs a

@@ -99,9 +99,15 @@
 //!    cursor, moved in the transaction of their handling (`postdesk events` lists it).
 //!    `analytics::follower` recomputes each touched ticket's figures (`ticket_facts`:
 //!    response and resolution times in business seconds, reopenings, SLA breaches, the
-//!    bot's part, the rating) from its timeline with the pure `analytics::facts`;
-//!    `postdesk stats` and `export` sum a period's facts per team, agent, category,
-//!    channel or tier (`analytics::report`, `analytics::figures`).
+//!    bot's part, the rating) from its timeline with the pure `analytics::facts`, and the
+//!    daily rollups of every day the batch touched (`stats_daily`, `stats_arrivals`);
+//!    `postdesk stats` and `export` sum a period per team, agent, category, channel or
+//!    tier, whole days from the rollups and the ends from the facts (`analytics::report`,
+//!    `analytics::figures`). The clock's `watch` sends leads the weekly digest
+//!    (`analytics::digest`: text, HTML and PNG charts drawn by `analytics::charts`).
+//!    A customer's reply to a resolved ticket that begins with 1-5 is a rating
+//!    (`threading::rating`; the ticket stays resolved), as is the button behind a signed
+//!    `/rate/` link (`web::rate`); `web::metrics` serves Prometheus' `/metrics`.
 //! 6. **Outbound sends** (`outbound::worker`): each outbox row names its channel and the
 //!    worker dispatches it to that channel's transport: SMTP with lettre for email (4xx
 //!    and timeouts retried with backoff, 5xx final, the same Message-ID on every attempt), a
