@@ -81,6 +81,20 @@ pub fn parse_bound(s: &str, now: i64, tz: &jiff::tz::TimeZone) -> Result<i64> {
     }
 }
 
+/// `[since, until)` in unix seconds; `until` by default: now, this second included.
+fn range(since: &str, until: Option<&str>, tz: &jiff::tz::TimeZone) -> Result<(i64, i64)> {
+    let now = SystemClock.now().timestamp();
+    let start = parse_bound(since, now, tz)?;
+    let end = match until {
+        Some(u) => parse_bound(u, now, tz)?,
+        None => now + 1,
+    };
+    if end <= start {
+        bail!("the range is empty: --since must come before --until");
+    }
+    Ok((start, end))
+}
+
 fn load(config: &Path) -> Result<Config> {
     super::load_config_for_admin(config)
 }
@@ -117,16 +131,7 @@ pub async fn execute(config: &Path, args: &StatsArgs) -> Result<bool> {
             .map(|x| x.name.clone())
     });
     let tz = report::team_zone(&cfg, team.as_deref());
-    let now = SystemClock.now().timestamp();
-    let start = parse_bound(&args.since, now, &tz)?;
-    let end = match &args.until {
-        Some(u) => parse_bound(u, now, &tz)?,
-        // Up to now, this second included.
-        None => now + 1,
-    };
-    if end <= start {
-        bail!("the range is empty: --since must come before --until");
-    }
+    let (start, end) = range(&args.since, args.until.as_deref(), &tz)?;
     let store = open_current(&cfg, args.json || args.csv).await?;
     let mut conn = store.pool().acquire().await?;
     let q = Query {
@@ -399,16 +404,7 @@ pub async fn export(config: &Path, args: &ExportArgs) -> Result<bool> {
         .agent_by_name(&args.agent)
         .map(|a| a.timezone.clone())
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    let now = SystemClock.now().timestamp();
-    let start = parse_bound(&args.since, now, &tz)?;
-    let end = match &args.until {
-        Some(u) => parse_bound(u, now, &tz)?,
-        // Up to now, this second included.
-        None => now + 1,
-    };
-    if end <= start {
-        bail!("the range is empty: --since must come before --until");
-    }
+    let (start, end) = range(&args.since, args.until.as_deref(), &tz)?;
     let store = open_current(&cfg, true).await?;
     let mut conn = store.pool().acquire().await?;
     let scope = crate::store::analytics::Scope {

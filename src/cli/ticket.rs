@@ -112,6 +112,7 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
             });
             let problem = crate::store::problems::problem_of(&mut conn, ticket.id).await?;
             let reports = crate::store::problems::reports_of(&mut conn, ticket.id).await?;
+            let rating = crate::store::analytics::find_rating(&mut conn, ticket.id).await?;
             if *json {
                 let mut v = serde_json::to_value(&ticket)?;
                 let mut msgs_v = serde_json::to_value(&msgs)?;
@@ -169,6 +170,15 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                     o.insert("alerts".into(), serde_json::to_value(&alerts)?);
                     o.insert("problem".into(), serde_json::json!(problem));
                     o.insert("reports".into(), serde_json::to_value(&reports)?);
+                    o.insert(
+                        "rating".into(),
+                        match &rating {
+                            Some((score, source, comment, at)) => serde_json::json!({
+                                "score": score, "source": source, "comment": comment, "at": at,
+                            }),
+                            None => serde_json::Value::Null,
+                        },
+                    );
                     o.insert("messages".into(), msgs_v);
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -194,6 +204,15 @@ pub async fn execute(config: &Path, cmd: &TicketCommand) -> Result<bool> {
                 }
                 if let Some(f) = &tri.forced_human {
                     println!("FORCED TO A HUMAN: {}", term_line(&f.to_string()));
+                }
+                if let Some((score, source, comment, at)) = &rating {
+                    println!(
+                        "Rated {score} of 5 by the customer ({source}, {at}){}",
+                        comment
+                            .as_deref()
+                            .map(|c| format!(": {}", term_line(c)))
+                            .unwrap_or_default()
+                    );
                 }
                 if let Some(article) = bot_state.article {
                     println!(

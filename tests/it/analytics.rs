@@ -13,9 +13,15 @@ use crate::harness::{Desk, Opts, eventually, mail, message_id_of};
 use crate::support::relay::{self, free_port};
 
 fn stats_desk(port: u16) -> Desk {
-    let extra = format!(
-        "{AGENT_CONFIG}\n[http]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\n"
-    );
+    desk_with_http(
+        port,
+        &format!("public_url = \"http://127.0.0.1:{port}/\"\n"),
+    )
+}
+
+/// The agents' desk with the HTTP listener on `port` and more `[http]` keys.
+fn desk_with_http(port: u16, http: &str) -> Desk {
+    let extra = format!("{AGENT_CONFIG}\n[http]\nlisten = \"127.0.0.1:{port}\"\n{http}");
     Desk::with(Opts {
         autoreply: false,
         notify: true,
@@ -102,11 +108,10 @@ fn stats_report_the_desk_and_customers_rate_by_reply_and_by_link() {
         "5\nQuick and kind, thank you",
     ));
     desk.run_once();
-    assert_eq!(
-        desk.show(id)["status"],
-        "resolved",
-        "a rating does not reopen"
-    );
+    let shown = desk.show(id);
+    assert_eq!(shown["status"], "resolved", "a rating does not reopen");
+    assert_eq!(shown["rating"]["score"], 5, "{shown:#}");
+    assert_eq!(shown["rating"]["source"], "reply");
     assert_eq!(
         desk.query_string(&format!(
             "SELECT rating || ' ' || source || ' ' || comment FROM ratings WHERE ticket_id = {id}"
@@ -316,15 +321,7 @@ fn parse_scrape(body: &str) -> prometheus_parse::Scrape {
 fn metrics_are_scraped_from_loopback_or_with_the_token() {
     let port = free_port();
     let token = "scrape-token-0123456789abcdef";
-    let extra = format!(
-        "{AGENT_CONFIG}\n[http]\nlisten = \"127.0.0.1:{port}\"\nmetrics_token = \"{token}\"\n"
-    );
-    let desk = Desk::with(Opts {
-        autoreply: false,
-        notify: true,
-        extra: Box::leak(extra.into_boxed_str()),
-        ..Opts::default()
-    });
+    let desk = desk_with_http(port, &format!("metrics_token = \"{token}\"\n"));
     let d = desk.spawn_daemon(&[]);
     assert!(
         eventually(Duration::from_secs(30), || relay::request(
