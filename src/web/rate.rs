@@ -246,13 +246,12 @@ mod tests {
             .unwrap();
         assert_eq!((score, source.as_str()), (4, "link"));
         assert_eq!(comment.as_deref(), Some("Quick and kind\nthanks"));
-        let rated = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM events WHERE kind = 'ticket_rated' AND ticket_id = ?",
-        )
-        .bind(ticket)
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
+        let rated = events::list_after(&mut c, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "ticket_rated" && e.ticket_id == Some(ticket))
+            .count();
         assert_eq!(rated, 1);
 
         // Links that are not ours: another score, ticket, a truncated tag, score 6.
