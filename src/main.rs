@@ -44,6 +44,7 @@ fn main() -> std::process::ExitCode {
             Command::Channels(a) => cli::channels::execute(&cli.config, a).await,
             Command::Stats(a) => cli::stats::execute(&cli.config, a).await,
             Command::Export(a) => cli::stats::export(&cli.config, a).await,
+            Command::Agent(a) => cli::agent::execute(&cli.config, a).await,
             Command::Rules(c) => cli::rules::execute(&cli.config, c).await,
             Command::Digest(c) => cli::digest::execute(&cli.config, c).await,
             Command::Kb(c) => cli::kb::execute(&cli.config, c).await,

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a clap struct plus `execute`.
 
+pub mod agent;
 pub mod channels;
 pub mod check_config;
 pub mod customer;
@@ -111,6 +112,9 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// One agent's tickets and figures over a period, for a performance review.
     Export(stats::ExportArgs),
+    /// Agents' dashboard logins.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 /// Loads the configuration or turns the list of problems into an error.

@@ -29,6 +29,7 @@ pub mod profiles;
 pub mod rawstore;
 pub mod tickets;
 pub mod triage;
+pub mod web_auth;
 
 use std::path::Path;
 use std::str::FromStr;

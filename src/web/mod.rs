@@ -6,6 +6,7 @@
 //! Every page here is server-rendered HTML with a strict Content-Security-Policy, no
 //! scripts and nothing loaded from elsewhere.
 
+pub mod auth;
 pub mod metrics;
 pub mod rate;
 
