@@ -443,6 +443,11 @@ impl Daemon {
                 .merge(crate::web::metrics::router(
                     self.store.clone(),
                     http.metrics_token.clone(),
+                ))
+                .merge(crate::web::dashboard::router(
+                    self.store.clone(),
+                    Arc::clone(&self.cfg),
+                    Arc::new(SystemClock),
                 ));
             let cancel = cancel.clone();
             tracing::info!(

@@ -88,8 +88,30 @@ pub fn html_escaped(v: &Value) -> Value {
     }
 }
 
+/// The four charts of a report as SVG: (title, svg), for the dashboard.
+pub fn chart_svgs(r: &Report) -> Result<Vec<(String, String)>> {
+    Ok(chart_sources(r)?
+        .into_iter()
+        .map(|(_, title, svg)| (title, svg))
+        .collect())
+}
+
 /// The four charts of a report.
 pub fn charts_of(r: &Report, fonts: &charts::Fonts) -> Result<Vec<InlineChart>> {
+    chart_sources(r)?
+        .into_iter()
+        .map(|(id, title, svg)| {
+            Ok(InlineChart {
+                id: id.to_string(),
+                title,
+                png: charts::to_png(&svg, fonts)?,
+            })
+        })
+        .collect()
+}
+
+/// (id, title, svg) of the four charts.
+fn chart_sources(r: &Report) -> Result<Vec<(&'static str, String, String)>> {
     let total = r.total.as_ref().or(r.periods.first());
     let days: Vec<(String, i64, i64)> = r
         .periods
@@ -145,15 +167,7 @@ pub fn charts_of(r: &Report, fonts: &charts::Fonts) -> Result<Vec<InlineChart>> 
             )?,
         ),
     ];
-    svgs.into_iter()
-        .map(|(id, title, svg)| {
-            Ok(InlineChart {
-                id: id.to_string(),
-                title,
-                png: charts::to_png(&svg, fonts)?,
-            })
-        })
-        .collect()
+    Ok(svgs.into())
 }
 
 /// The resolution rate per category chart (its own function: the digest test draws it

@@ -49,6 +49,9 @@ pub async fn execute(config: &Path, cmd: &AgentCommand) -> Result<bool> {
         .await?;
     tx.commit().await?;
     store.close().await;
-    println!("Password set for {}; their open dashboard sessions are ended.", agent.name);
+    println!(
+        "Password set for {}; their open dashboard sessions are ended.",
+        agent.name
+    );
     Ok(true)
 }

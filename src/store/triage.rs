@@ -231,6 +231,17 @@ pub async fn alerts_of(conn: &mut SqliteConnection, ticket: TicketId) -> Result<
     rows.iter().map(alert_row).collect()
 }
 
+/// Alerts still waiting for their report, oldest first, at most `limit`.
+pub async fn list_open_alerts(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<Alert>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE report_at IS NULL ORDER BY id LIMIT ?"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(alert_row).collect()
+}
+
 /// The ticket's oldest alert still waiting for its report.
 pub async fn open_alert(conn: &mut SqliteConnection, ticket: TicketId) -> Result<Option<Alert>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(

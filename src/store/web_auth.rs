@@ -8,7 +8,12 @@ use sqlx::SqliteConnection;
 use super::Result;
 
 /// Sets (or replaces) an agent's password hash; a new password ends their sessions.
-pub async fn put_password(conn: &mut SqliteConnection, agent: &str, hash: &str, now: &str) -> Result<()> {
+pub async fn put_password(
+    conn: &mut SqliteConnection,
+    agent: &str,
+    hash: &str,
+    now: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO agent_passwords (agent, hash, set_at) VALUES (?, ?, ?) \
          ON CONFLICT (agent) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
@@ -71,7 +76,11 @@ pub async fn find_session(
 }
 
 /// Ends a session, and every expired one.
-pub async fn delete_session(conn: &mut SqliteConnection, token_sha256: &str, now: &str) -> Result<()> {
+pub async fn delete_session(
+    conn: &mut SqliteConnection,
+    token_sha256: &str,
+    now: &str,
+) -> Result<()> {
     sqlx::query("DELETE FROM web_sessions WHERE token_sha256 = ? OR expires_at <= ?")
         .bind(token_sha256)
         .bind(now)

@@ -5,8 +5,8 @@
 //! or image carries no session: the CSRF defence, with an `Origin` check on every POST),
 //! `Secure` when `[http] public_url` is https. The database keeps only its SHA-256.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -108,15 +108,25 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
-        assert!(!verify_password("decoy password that is never set ", decoy_hash()));
-        assert_ne!(hash_password("same").unwrap(), hash_password("same").unwrap(), "salted");
+        assert!(!verify_password(
+            "decoy password that is never set ",
+            decoy_hash()
+        ));
+        assert_ne!(
+            hash_password("same").unwrap(),
+            hash_password("same").unwrap(),
+            "salted"
+        );
     }
 
     #[test]
     fn cookies_and_origins() {
         let t = new_token();
         let mut h = HeaderMap::new();
-        h.insert("cookie", HeaderValue::from_str(&format!("a=b; {COOKIE}={t}; c=d")).unwrap());
+        h.insert(
+            "cookie",
+            HeaderValue::from_str(&format!("a=b; {COOKIE}={t}; c=d")).unwrap(),
+        );
         assert_eq!(session_token(&h), Some(t.clone()));
         h.insert("cookie", HeaderValue::from_static("pd_session=../../etc"));
         assert_eq!(session_token(&h), None, "not a token");
@@ -128,12 +138,18 @@ mod tests {
         let mut o = HeaderMap::new();
         o.insert("host", HeaderValue::from_static("help.example.com"));
         assert!(!same_origin(&o), "no origin at all");
-        o.insert("origin", HeaderValue::from_static("https://help.example.com"));
+        o.insert(
+            "origin",
+            HeaderValue::from_static("https://help.example.com"),
+        );
         assert!(same_origin(&o));
         o.insert("origin", HeaderValue::from_static("https://evil.example"));
         assert!(!same_origin(&o));
         o.remove("origin");
-        o.insert("referer", HeaderValue::from_static("https://help.example.com/login"));
+        o.insert(
+            "referer",
+            HeaderValue::from_static("https://help.example.com/login"),
+        );
         assert!(same_origin(&o));
     }
 }

@@ -7,6 +7,7 @@
 //! scripts and nothing loaded from elsewhere.
 
 pub mod auth;
+pub mod dashboard;
 pub mod metrics;
 pub mod rate;
 

@@ -18,6 +18,7 @@ mod analytics;
 mod bench_corpus;
 mod cli;
 mod conformance;
+mod dashboard;
 mod demo;
 mod forgery;
 mod harness;

@@ -215,9 +215,21 @@ pub fn unix_now() -> i64 {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// The status line and headers, as they came.
+    pub head: String,
 }
 
 impl Reply {
+    /// A header's value (the first of that name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
@@ -263,7 +275,11 @@ pub fn request(
     } else {
         body.to_string()
     };
-    Ok(Reply { status, body })
+    Ok(Reply {
+        status,
+        body,
+        head: head.to_string(),
+    })
 }
 
 fn dechunk(mut s: &str) -> String {
