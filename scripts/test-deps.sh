@@ -9,6 +9,9 @@
 #     (tests/it/support/synapse.rs).
 #   - openssl (the command line): the TLS tests make a private CA and a server certificate
 #     with it at test time (TestCerts in tests/it/support/dovecot.rs).
+#   - Chromium (Debian's chromium): the dashboard test drives a real headless browser over
+#     the DevTools protocol (tests/it/support/chromium.rs).
+#   - fonts-wqy-microhei: a font with Chinese glyphs for the digest's charts.
 # No extra system user is created: as root the tests store mail as `nobody`, as an
 # ordinary user they run Dovecot entirely as that user.
 #
@@ -119,6 +122,14 @@ else
     apt_install fonts-wqy-microhei
 fi
 
+# --- Chromium ---------------------------------------------------------------------------
+# The dashboard's browser test starts it headless with a private profile on loopback.
+if installed chromium || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    say "chromium is already installed"
+else
+    apt_install chromium
+fi
+
 # --- Python + aiosmtpd ---------------------------------------------------------------
 # Python helpers live in a virtual environment inside the project (.venv), never in the
 # system interpreter: nothing is pip-installed as root into /usr. POSTDESK_TEST_PYTHON
@@ -159,4 +170,4 @@ else
     "$PYTHON" -c 'import synapse' || die "synapse is still not importable by $PYTHON"
 fi
 
-say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), synapse $("$PYTHON" -c 'import synapse; print(synapse.__version__)'), $(openssl version 2>/dev/null || /usr/bin/openssl version)"
+say "ok: dovecot $(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version), aiosmtpd $("$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), synapse $("$PYTHON" -c 'import synapse; print(synapse.__version__)'), $(openssl version 2>/dev/null || /usr/bin/openssl version), $(chromium --version 2>/dev/null || chromium-browser --version)"

@@ -177,7 +177,14 @@ pub fn volume_svg(title: &str, days: &[(String, i64, i64)]) -> Result<String> {
                     String::new()
                 }
             })
-            .y_label_formatter(&|y| format!("{y:.0}"))
+            // Counts: whole numbers only (small ranges would repeat "2" for 1.5 and 2.5).
+            .y_label_formatter(&|y| {
+                if (y - y.round()).abs() < 1e-6 {
+                    format!("{y:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .label_style((FONT, 13))
             .draw()
             .map_err(err)?;
@@ -218,27 +225,28 @@ pub fn bars_svg(title: &str, unit: &str, bars: &[(String, f64)]) -> Result<Strin
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let n = bars.len().max(1) as i32;
+        let n = bars.len().max(1) as f64;
         let top = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1.0);
         let names: Vec<String> = bars.iter().map(|b| label(&b.0, 14)).collect();
+        // Bar i is centred on x = i; the slots are one unit wide, a bar three fifths.
         let mut chart = ChartBuilder::on(&root)
             .caption(label(title, 60), (FONT, 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            // A segmented range has one segment per value, both ends included.
-            .build_cartesian_2d((0..(n - 1).max(0)).into_segmented(), 0f64..(top * 1.15))
+            .build_cartesian_2d(-0.5f64..(n - 0.5), 0f64..(top * 1.15))
             .map_err(err)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(bars.len().max(1))
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => usize::try_from(*i)
-                    .ok()
-                    .and_then(|i| names.get(i).cloned())
-                    .unwrap_or_default(),
-                _ => String::new(),
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .y_desc(label(unit, 20))
             .y_label_formatter(&|y| {
@@ -254,19 +262,8 @@ pub fn bars_svg(title: &str, unit: &str, bars: &[(String, f64)]) -> Result<Strin
             .map_err(err)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-                let i = i as i32;
-                let mut r = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i), 0.0),
-                        (SegmentValue::Exact(i + 1), *v),
-                    ],
-                    BAR.filled(),
-                );
-                // A fifth of the slot on each side, so a lone bar is not a slab.
-                let slot = (WIDTH.saturating_sub(80)) / u32::try_from(n).unwrap_or(1).max(1);
-                let side = slot / 5;
-                r.set_margin(0, 0, side, side);
-                r
+                let x = i as f64;
+                Rectangle::new([(x - 0.3, 0.0), (x + 0.3, *v)], BAR.filled())
             }))
             .map_err(err)?;
         root.present().map_err(err)?;
@@ -483,5 +480,44 @@ mod tests {
         }
         assert_eq!(label("a\u{1b}b\nc", 10), "abc");
         assert_eq!(label("abcdefghijkl", 5), "abcd…");
+    }
+
+    /// Browsers refuse a negative width or height (the dashboard drew a lone bar with a
+    /// width of -224 once); each bar is as wide as the others and sits on the axis.
+    #[test]
+    fn bars_have_a_positive_size_however_many_there_are() {
+        let sizes = |svg: &str, attr: &str| -> Vec<f64> {
+            svg.split(&format!(" {attr}=\""))
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next()?.parse().ok())
+                .collect()
+        };
+        for n in 0..=6usize {
+            let bars: Vec<(String, f64)> =
+                (0..n).map(|i| (format!("b{i}"), 1.0 + i as f64)).collect();
+            let svg = bars_svg("t", "%", &bars).unwrap();
+            for attr in ["width", "height"] {
+                let all = sizes(&svg, attr);
+                assert!(all.iter().all(|v| *v >= 0.0), "{n} bars: {attr} {all:?}");
+            }
+            // The bars are the filled rectangles in the bar colour.
+            let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", BAR.0, BAR.1, BAR.2);
+            let drawn: Vec<f64> = svg
+                .split("<rect")
+                .filter(|r| r.split('>').next().is_some_and(|r| r.contains(&fill)))
+                .filter_map(|r| {
+                    sizes(r.split('>').next().unwrap_or_default(), "width")
+                        .first()
+                        .copied()
+                })
+                .collect();
+            assert_eq!(drawn.len(), n, "{n} bars drawn: {svg}");
+            assert!(
+                drawn
+                    .iter()
+                    .all(|w| *w > 10.0 && (w - drawn[0]).abs() <= 1.0),
+                "{n} bars: widths {drawn:?}"
+            );
+        }
     }
 }

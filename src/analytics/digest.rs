@@ -88,14 +88,6 @@ pub fn html_escaped(v: &Value) -> Value {
     }
 }
 
-/// The four charts of a report as SVG: (title, svg), for the dashboard.
-pub fn chart_svgs(r: &Report) -> Result<Vec<(String, String)>> {
-    Ok(chart_sources(r)?
-        .into_iter()
-        .map(|(_, title, svg)| (title, svg))
-        .collect())
-}
-
 /// The four charts of a report.
 pub fn charts_of(r: &Report, fonts: &charts::Fonts) -> Result<Vec<InlineChart>> {
     chart_sources(r)?
@@ -111,7 +103,7 @@ pub fn charts_of(r: &Report, fonts: &charts::Fonts) -> Result<Vec<InlineChart>> 
 }
 
 /// (id, title, svg) of the four charts.
-fn chart_sources(r: &Report) -> Result<Vec<(&'static str, String, String)>> {
+pub fn chart_sources(r: &Report) -> Result<Vec<(&'static str, String, String)>> {
     let total = r.total.as_ref().or(r.periods.first());
     let days: Vec<(String, i64, i64)> = r
         .periods
@@ -121,17 +113,19 @@ fn chart_sources(r: &Report) -> Result<Vec<(&'static str, String, String)>> {
             (day, p.team.tickets_new, p.team.tickets_resolved)
         })
         .collect();
-    let agents: Vec<(String, f64)> = total
+    let medians: Vec<(String, i64)> = total
         .map(|t| {
             t.agents
                 .iter()
-                .map(|(n, f)| {
-                    let hours = f.first_response_median_s.unwrap_or(0) as f64 / 3600.0;
-                    (n.clone(), hours)
-                })
+                .map(|(n, f)| (n.clone(), f.first_response_median_s.unwrap_or(0)))
                 .collect()
         })
         .unwrap_or_default();
+    let (unit, per) = response_unit(medians.iter().map(|m| m.1).max().unwrap_or(0));
+    let agents: Vec<(String, f64)> = medians
+        .into_iter()
+        .map(|(n, s)| (n, s as f64 / per))
+        .collect();
     let categories: Vec<(String, f64)> = total
         .and_then(|t| t.groups.as_ref())
         .map(|g| {
@@ -150,7 +144,7 @@ fn chart_sources(r: &Report) -> Result<Vec<(&'static str, String, String)>> {
         (
             "first-response",
             "Median first response by agent".to_string(),
-            charts::bars_svg("Median first response by agent", "hours", &agents)?,
+            charts::bars_svg("Median first response by agent", unit, &agents)?,
         ),
         (
             "categories",
@@ -168,6 +162,15 @@ fn chart_sources(r: &Report) -> Result<Vec<(&'static str, String, String)>> {
         ),
     ];
     Ok(svgs.into())
+}
+
+/// The unit that suits the slowest response, in seconds: (name, seconds per unit).
+fn response_unit(slowest: i64) -> (&'static str, f64) {
+    match slowest {
+        s if s < 120 => ("seconds", 1.0),
+        s if s < 7_200 => ("minutes", 60.0),
+        _ => ("hours", 3_600.0),
+    }
 }
 
 /// The resolution rate per category chart (its own function: the digest test draws it
@@ -343,6 +346,15 @@ pub fn enabled(cfg: &Config) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_responses_are_charted_in_a_unit_that_shows_them() {
+        assert_eq!(response_unit(2), ("seconds", 1.0));
+        assert_eq!(response_unit(119), ("seconds", 1.0));
+        assert_eq!(response_unit(120), ("minutes", 60.0));
+        assert_eq!(response_unit(7_199), ("minutes", 60.0));
+        assert_eq!(response_unit(7_200), ("hours", 3_600.0));
+    }
 
     #[test]
     fn html_escaping_reaches_every_string() {

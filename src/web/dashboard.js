@@ -1,19 +1,42 @@
-// postdesk dashboard: reload the tiles when the server says the figures changed.
+// postdesk dashboard: when the server says the figures changed, reload the tiles and the
+// panels (charts, agent table, red alerts) in place.
 "use strict";
 (function () {
+  let running = false;
+  let again = false;
+  async function get(path) {
+    const r = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+    if (r.status === 401) { window.location.assign("/login"); return null; }
+    return r.ok ? r : null;
+  }
   async function refresh() {
-    const r = await fetch("/dashboard/tiles.json", { credentials: "same-origin", cache: "no-store" });
-    if (r.status === 401) { window.location.assign("/login"); return; }
-    if (!r.ok) return;
-    const data = await r.json();
+    const tiles = await get("/dashboard/tiles.json");
+    if (!tiles) return;
+    const data = await tiles.json();
     for (const [id, value] of Object.entries(data.tiles)) {
       const el = document.getElementById("tile-" + id);
       if (el && el.textContent !== String(value)) { el.textContent = String(value); }
     }
     const upd = document.getElementById("updated");
     if (upd) upd.textContent = data.updated;
+    const panels = await get("/dashboard/panels");
+    const box = document.getElementById("panels");
+    // Our own server's markup, every outside string escaped there.
+    if (panels && box) box.innerHTML = await panels.text();
     document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
   }
+  // One refresh at a time; a change during one asks for one more after it.
+  async function changed() {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      do { again = false; await refresh(); } while (again);
+    } catch (e) {
+      // The next change tries again.
+    } finally {
+      running = false;
+    }
+  }
   const source = new EventSource("/dashboard/events");
-  source.addEventListener("changed", function () { refresh().catch(function () {}); });
+  source.addEventListener("changed", changed);
 })();

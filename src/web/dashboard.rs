@@ -6,7 +6,8 @@
 //! and peak-hour charts (inline SVG from `analytics::charts`), the agent table and the
 //! open red alerts. Leads see every agent's figures; any other agent sees their own
 //! beside their team's. When the analytics follower moves its cursor (a ticket changed),
-//! the event stream says `changed` and the script reloads the tiles: no page reload.
+//! the event stream says `changed` and the script reloads the tiles and the panels
+//! (charts, agent table, alerts): no page reload.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub fn router(store: Store, cfg: Arc<Config>, clock: Arc<dyn Clock>) -> Router {
         .route("/dashboard", get(page))
         .route("/dashboard/app.js", get(app_js))
         .route("/dashboard/tiles.json", get(tiles_json))
+        .route("/dashboard/panels", get(panels))
         .route("/dashboard/events", get(events))
         .layer(DefaultBodyLimit::max(8 * 1024))
         .with_state(Arc::new(DashState {
@@ -337,23 +339,42 @@ async fn page(State(st): State<Arc<DashState>>, headers: HeaderMap) -> Response 
     let Some(agent) = viewer(&st, &headers).await else {
         return Redirect::to("/login").into_response();
     };
-    let (lead, r) = match report_for(&st, &agent).await {
-        Ok(x) => x,
+    match view(&st, &agent).await {
+        Ok((lead, r, alerts)) => html(StatusCode::OK, render_page(&agent, lead, &r, &alerts)),
         Err(e) => {
             tracing::error!("Dashboard: {e:#}");
-            return html(
+            html(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "<p>The figures could not be read; try again.</p>".into(),
-            );
+            )
         }
+    }
+}
+
+/// The charts, the agent table and the alerts as an HTML fragment: the script swaps it
+/// in when the figures change.
+async fn panels(State(st): State<Arc<DashState>>, headers: HeaderMap) -> Response {
+    let Some(agent) = viewer(&st, &headers).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
     };
-    let alerts = match st.store.pool().acquire().await {
-        Ok(mut c) => crate::store::triage::list_open_alerts(&mut c, 50)
-            .await
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    html(StatusCode::OK, render_page(&agent, lead, &r, &alerts))
+    match view(&st, &agent).await {
+        Ok((lead, r, alerts)) => html(StatusCode::OK, render_panels(lead, &r, &alerts)),
+        Err(e) => {
+            tracing::error!("Dashboard: {e:#}");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// What the page shows one viewer: whether they lead, the report, the open red alerts.
+async fn view(
+    st: &DashState,
+    agent: &str,
+) -> anyhow::Result<(bool, Report, Vec<crate::store::triage::Alert>)> {
+    let (lead, r) = report_for(st, agent).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let alerts = crate::store::triage::list_open_alerts(&mut c, 50).await?;
+    Ok((lead, r, alerts))
 }
 
 fn render_page(
@@ -371,6 +392,33 @@ fn render_page(
             )
         })
         .collect();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>postdesk dashboard</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1f2328}}\
+         header{{background:#24292f;color:#fff;padding:.8em 1.2em;display:flex;justify-content:space-between;align-items:center}}\
+         main{{padding:1em 1.2em}}.tiles{{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.8em}}\
+         .tile{{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.8em}}.label{{color:#57606a;font-size:.85em}}\
+         .value{{font-size:1.6em;font-weight:600}}.charts{{display:grid;grid-template-columns:repeat(auto-fill,minmax(30em,1fr));gap:0 1em}}\
+         figure{{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:1em 0;padding:.5em}}\
+         figure svg{{max-width:100%;height:auto}}table{{border-collapse:collapse;background:#fff}}td,th{{padding:.3em .8em;border-bottom:1px solid #eaeef2;text-align:right}}\
+         td:first-child,th:first-child{{text-align:left}}</style>\
+         <script src=\"/dashboard/app.js\" defer></script></head><body>\
+         <header><span>postdesk: {team}, last 7 days ({tz})</span><form method=\"post\" action=\"/logout\">\
+         <span>{agent} </span><button type=\"submit\">Log out</button></form></header><main>\
+         <div class=\"tiles\">{tiles_html}</div><p style=\"color:#57606a;font-size:.85em\">Updated <span id=\"updated\">{updated}</span></p>\
+         <div id=\"panels\">{panels}</div></main></body></html>",
+        team = esc(r.team_name.as_deref().unwrap_or("the desk")),
+        tz = esc(&r.time_zone),
+        agent = esc(agent),
+        updated = esc(&r.until),
+        panels = render_panels(lead, r, alerts),
+    )
+}
+
+/// The charts (inline SVG, each `<figure data-chart="id">`), the agent table and the open
+/// red alerts.
+fn render_panels(lead: bool, r: &Report, alerts: &[crate::store::triage::Alert]) -> String {
     let total = r.total.as_ref().or(r.periods.first());
     let rows: String = total
         .map(|t| {
@@ -378,7 +426,8 @@ fn render_page(
                 .iter()
                 .map(|(n, f)| {
                     format!(
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        "<tr data-agent=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(n),
                         esc(n),
                         f.tickets_new,
                         f.tickets_resolved,
@@ -391,12 +440,12 @@ fn render_page(
                 .collect()
         })
         .unwrap_or_default();
-    let svgs = crate::analytics::digest::chart_svgs(r).unwrap_or_default();
-    let charts: String = svgs
+    let charts: String = crate::analytics::digest::chart_sources(r)
+        .unwrap_or_default()
         .iter()
-        .map(|(title, svg)| {
+        .map(|(id, title, svg)| {
             format!(
-                "<figure><figcaption>{}</figcaption>{svg}</figure>",
+                "<figure data-chart=\"{id}\"><figcaption>{}</figcaption>{svg}</figure>",
                 esc(title)
             )
         })
@@ -413,32 +462,20 @@ fn render_page(
             )
         })
         .collect();
+    let alert_rows = if alert_rows.is_empty() {
+        "<li class=\"none\">None open.</li>".to_string()
+    } else {
+        alert_rows
+    };
     let who = if lead {
         "all agents"
     } else {
         "you beside your team"
     };
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>postdesk dashboard</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <style>body{{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1f2328}}\
-         header{{background:#24292f;color:#fff;padding:.8em 1.2em;display:flex;justify-content:space-between;align-items:center}}\
-         main{{padding:1em 1.2em}}.tiles{{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.8em}}\
-         .tile{{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.8em}}.label{{color:#57606a;font-size:.85em}}\
-         .value{{font-size:1.6em;font-weight:600}}figure{{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:1em 0;padding:.5em}}\
-         figure svg{{max-width:100%;height:auto}}table{{border-collapse:collapse;background:#fff}}td,th{{padding:.3em .8em;border-bottom:1px solid #eaeef2;text-align:right}}\
-         td:first-child,th:first-child{{text-align:left}}</style>\
-         <script src=\"/dashboard/app.js\" defer></script></head><body>\
-         <header><span>postdesk: {team}, last 7 days ({tz})</span><form method=\"post\" action=\"/logout\">\
-         <span>{agent} </span><button type=\"submit\">Log out</button></form></header><main>\
-         <div class=\"tiles\">{tiles_html}</div><p style=\"color:#57606a;font-size:.85em\">Updated <span id=\"updated\">{updated}</span></p>\
-         {charts}<h2>Agents ({who})</h2><table><tr><th>Agent</th><th>New</th><th>Resolved</th><th>First response</th>\
+        "<div class=\"charts\">{charts}</div><h2>Agents ({who})</h2><table id=\"agents\"><tr><th>Agent</th><th>New</th><th>Resolved</th><th>First response</th>\
          <th>Resolution</th><th>FCR</th><th>Reopen</th></tr>{rows}</table>\
-         <h2>Open red alerts</h2><ul id=\"alerts\">{alert_rows}</ul></main></body></html>",
-        team = esc(r.team_name.as_deref().unwrap_or("the desk")),
-        tz = esc(&r.time_zone),
-        agent = esc(agent),
-        updated = esc(&r.until),
+         <h2>Open red alerts</h2><ul id=\"alerts\">{alert_rows}</ul>"
     )
 }
 

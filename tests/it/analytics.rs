@@ -202,19 +202,7 @@ fn stats_report_the_desk_and_customers_rate_by_reply_and_by_link() {
     assert!(rows[1].ends_with(",5"), "rated 5: {csv}");
 
     // Ann follows the "4" link: the page records nothing until she presses the button.
-    let d = desk.spawn_daemon(&[]);
-    assert!(
-        eventually(Duration::from_secs(30), || relay::request(
-            port,
-            "GET",
-            "/healthz",
-            &[],
-            b""
-        )
-        .is_ok_and(|r| r.status == 200)),
-        "{}",
-        d.log_text()
-    );
+    let d = desk.spawn_daemon_http(port, &[]);
     let four = links
         .iter()
         .find(|l| l.contains(&format!("/rate/{id}/4/")))
@@ -322,19 +310,7 @@ fn metrics_are_scraped_from_loopback_or_with_the_token() {
     let port = free_port();
     let token = "scrape-token-0123456789abcdef";
     let desk = desk_with_http(port, &format!("metrics_token = \"{token}\"\n"));
-    let d = desk.spawn_daemon(&[]);
-    assert!(
-        eventually(Duration::from_secs(30), || relay::request(
-            port,
-            "GET",
-            "/healthz",
-            &[],
-            b""
-        )
-        .is_ok_and(|r| r.status == 200)),
-        "{}",
-        d.log_text()
-    );
+    let d = desk.spawn_daemon_http(port, &[]);
     desk.deliver(&mail(
         "Ann <ann@customer.org>",
         "support@example.com",

@@ -1,13 +1,16 @@
-//! Issue 16: the dashboard over HTTP with the real daemon (the headless Chromium test is
-//! still to come): passwords set by `postdesk agent password`, the login form, the session
-//! cookie, tiles that change after a new mail, the event stream, refusals.
+//! Issue 16: the dashboard with the real daemon, over plain HTTP (passwords set by
+//! `postdesk agent password`, the login form, the session cookie, tiles that change after
+//! a new mail, refusals) and in a real headless Chromium (log in through the form, the
+//! tiles and charts with seeded data, a tile and a chart that change after a new mail
+//! without a reload, refusals without a session, a screenshot kept as an artifact).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::agents::AGENT_CONFIG;
+use crate::agents::{AGENT_CONFIG, alice_reply, open_ticket, token_of};
 use crate::harness::{Desk, Opts, eventually, mail};
+use crate::support::chromium::Browser;
 use crate::support::relay::{self, free_port};
 
 fn set_password(desk: &Desk, name: &str, password: &str) -> std::process::Output {
@@ -68,19 +71,7 @@ fn a_lead_logs_in_and_the_tiles_follow_new_mail() {
             .success()
     );
 
-    let d = desk.spawn_daemon(&[]);
-    assert!(
-        eventually(Duration::from_secs(30), || relay::request(
-            port,
-            "GET",
-            "/healthz",
-            &[],
-            b""
-        )
-        .is_ok_and(|r| r.status == 200)),
-        "{}",
-        d.log_text()
-    );
+    let d = desk.spawn_daemon_http(port, &[]);
     // Without a session: the page sends to the login form, the data is refused.
     let r = relay::request(port, "GET", "/dashboard", &[], b"").unwrap();
     assert_eq!(r.status, 303);
@@ -150,6 +141,242 @@ fn a_lead_logs_in_and_the_tiles_follow_new_mail() {
         eventually(Duration::from_secs(30), || tiles("after")["tiles"]["new"]
             == "1"),
         "the tile never moved"
+    );
+    drop(d);
+}
+
+/// Where the tests leave files for people to look at: `$POSTDESK_TEST_ARTIFACTS`, else
+/// `target/test-artifacts`.
+fn artifacts_dir() -> std::path::PathBuf {
+    std::env::var_os("POSTDESK_TEST_ARTIFACTS").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .unwrap()
+                .join("test-artifacts")
+        },
+        std::path::PathBuf::from,
+    )
+}
+
+/// The darkest heatmap cell (the busiest hour) and the lightest (no arrivals), as
+/// `analytics::charts::heatmap_svg` fills them.
+const BUSIEST: &str = "#1E40AF";
+const EMPTY: &str = "#EFF6FF";
+
+#[test]
+fn a_lead_watches_the_dashboard_in_chromium() {
+    let port = free_port();
+    // alice leads (the key lands in her [[agent]] table, which the harness opens last).
+    let extra = format!("lead = true\n{AGENT_CONFIG}\n[http]\nlisten = \"127.0.0.1:{port}\"\n");
+    let desk = Desk::with(Opts {
+        autoreply: false,
+        notify: true,
+        extra: Box::leak(extra.into_boxed_str()),
+        ..Opts::default()
+    });
+    let ok = set_password(&desk, "alice", "a-long-dashboard-password");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // Seeded history: two tickets; alice answers and resolves the first after a moment.
+    let (id, n) = open_ticket(&desk);
+    desk.deliver(&mail(
+        "Zed <zed@customer.org>",
+        "support@example.com",
+        "Where is my parcel",
+        "zed-1@customer.org",
+        "",
+        "Order 99 has not arrived.",
+    ));
+    desk.run_once();
+    std::thread::sleep(Duration::from_millis(1100));
+    desk.deliver(&alice_reply(
+        &token_of(&n),
+        id,
+        &n,
+        "alice-1@example.com",
+        "#resolve\nWe refunded the second charge.",
+    ));
+    desk.run_once();
+    assert_eq!(desk.show(id)["status"], "resolved");
+
+    let d = desk.spawn_daemon_http(port, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let browser = Browser::start();
+    let mut page = browser.page();
+    page.call("Log.enable", serde_json::json!({}));
+
+    // 4. Refused without a session: the page sends to the form, the data answers 401.
+    page.goto(&format!("{base}/dashboard"));
+    assert_eq!(page.path(), "/login", "{}", d.log_text());
+    let status = |page: &mut crate::support::chromium::Page, path: &str| {
+        page.eval(&format!(
+            "fetch('{path}', {{credentials: 'same-origin'}}).then(r => r.status)"
+        ))
+    };
+    assert_eq!(status(&mut page, "/dashboard/tiles.json"), 401);
+    assert_eq!(status(&mut page, "/dashboard/panels"), 401);
+
+    // 1. Log in through the form, as a person would: the browser sends its own Origin.
+    page.eval(
+        "document.querySelector('input[name=name]').value = 'alice';\
+         document.querySelector('input[name=password]').value = 'a-long-dashboard-password';\
+         document.querySelector('form button[type=submit]').click(); true",
+    );
+    assert!(
+        page.wait_for(
+            "location.pathname === '/dashboard' && document.readyState === 'complete' \
+             && document.getElementById('tile-new') !== null",
+            Duration::from_secs(30)
+        ),
+        "no dashboard after logging in: {} {}",
+        page.eval("location.href + ' ' + document.body.innerText"),
+        d.log_text()
+    );
+    // The session cookie is out of the page's reach, and Strict.
+    assert_eq!(
+        page.eval("document.cookie.includes('pd_session')"),
+        false,
+        "the session cookie must be HttpOnly"
+    );
+    let cookies = page.call("Network.getCookies", serde_json::json!({ "urls": [base] }));
+    let session = cookies["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pd_session")
+        .cloned()
+        .unwrap_or_else(|| panic!("no session cookie: {cookies}"));
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["sameSite"], "Strict");
+
+    // 2. The tiles and charts show the seeded history.
+    let tile = |page: &mut crate::support::chromium::Page, id: &str| {
+        page.eval(&format!("document.getElementById('tile-{id}').textContent"))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        page.wait_for(
+            "document.getElementById('tile-new').textContent === '2'",
+            Duration::from_secs(30)
+        ),
+        "tile-new shows {:?}",
+        tile(&mut page, "new")
+    );
+    assert_eq!(tile(&mut page, "resolved"), "1");
+    assert_eq!(tile(&mut page, "backlog"), "1");
+    assert_eq!(tile(&mut page, "fcr"), "100%");
+    assert_ne!(tile(&mut page, "first-response"), "-");
+    let charts = page.eval(
+        "[...document.querySelectorAll('figure[data-chart]')].map(f => f.dataset.chart + ':' + \
+         f.querySelectorAll('svg').length)",
+    );
+    assert_eq!(
+        charts,
+        serde_json::json!([
+            "volume:1",
+            "first-response:1",
+            "categories:1",
+            "peak-hours:1"
+        ])
+    );
+    // The peak-hour heatmap: the hour both tickets came in is the darkest cell, the
+    // others are empty.
+    let cells = |page: &mut crate::support::chromium::Page, fill: &str| {
+        page.eval(&format!(
+            "[...document.querySelectorAll('figure[data-chart=peak-hours] rect')]\
+             .filter(r => (r.getAttribute('fill') || '').toUpperCase() === '{fill}').length"
+        ))
+        .as_i64()
+        .unwrap_or(-1)
+    };
+    let busiest = cells(&mut page, BUSIEST);
+    assert!((1..=2).contains(&busiest), "{busiest} busiest cells");
+    assert_eq!(cells(&mut page, EMPTY) + busiest, 7 * 24);
+    // The agent table: alice (a lead sees every agent) resolved one.
+    assert_eq!(
+        page.eval(
+            "document.querySelector('#agents tr[data-agent=alice] td:nth-child(3)').textContent"
+        ),
+        "1"
+    );
+
+    // 3. A new ticket by mail: the tile and the volume chart change in place.
+    page.eval("window.stayed = 'the same document'; true");
+    let volume_before = page.eval("document.querySelector('figure[data-chart=volume]').innerHTML");
+    desk.deliver(&mail(
+        "Kim <kim@customer.org>",
+        "support@example.com",
+        "Cannot log in",
+        "kim-1@customer.org",
+        "",
+        "My password does not work.",
+    ));
+    assert!(
+        page.wait_for(
+            "document.getElementById('tile-new').textContent === '3'",
+            Duration::from_secs(60)
+        ),
+        "the tile never moved: {:?}\n{}",
+        tile(&mut page, "new"),
+        d.log_text()
+    );
+    assert_eq!(
+        page.eval("window.stayed"),
+        "the same document",
+        "the page must not reload"
+    );
+    assert!(
+        page.eval("Number(document.body.dataset.refreshed)")
+            .as_i64()
+            >= Some(1)
+    );
+    assert!(
+        page.wait_for(
+            &format!(
+                "document.querySelector('figure[data-chart=volume]').innerHTML !== {volume_before}"
+            ),
+            Duration::from_secs(30)
+        ),
+        "the volume chart did not follow"
+    );
+    assert_eq!(tile(&mut page, "backlog"), "2");
+
+    // 5. A screenshot of what the lead sees, kept for people to look at.
+    let shot = artifacts_dir().join("dashboard.png");
+    let png = page.screenshot(&shot);
+    let img = resvg::tiny_skia::Pixmap::decode_png(&png).expect("the screenshot decodes");
+    assert_eq!(img.width(), 1280);
+    let colours: std::collections::HashSet<_> = img
+        .pixels()
+        .iter()
+        .map(|p| (p.red(), p.green(), p.blue()))
+        .collect();
+    assert!(
+        colours.len() > 50,
+        "a blank screenshot ({} colours)",
+        colours.len()
+    );
+
+    // Logging out ends the session: the page and its data are refused again.
+    page.eval("document.querySelector('header form button').click(); true");
+    assert!(
+        page.wait_for("location.pathname === '/login'", Duration::from_secs(30)),
+        "logging out did not lead to the form"
+    );
+    assert_eq!(status(&mut page, "/dashboard/tiles.json"), 401);
+    page.goto(&format!("{base}/dashboard"));
+    assert_eq!(page.path(), "/login");
+    assert!(
+        page.errors.is_empty(),
+        "the page reported errors: {:?}",
+        page.errors
     );
     drop(d);
 }

@@ -269,6 +269,22 @@ email = "alice@example.com"
         RunningDaemon { child, log }
     }
 
+    /// [`Desk::spawn_daemon`] with its `[http]` listener on `port`: waits until `/healthz`
+    /// answers 200, or fails the test with the daemon's log.
+    pub fn spawn_daemon_http(&self, port: u16, env: &[(&str, &str)]) -> RunningDaemon {
+        let d = self.spawn_daemon(env);
+        let ok = eventually(Duration::from_secs(30), || {
+            crate::support::relay::request(port, "GET", "/healthz", &[], b"")
+                .is_ok_and(|r| r.status == 200)
+        });
+        assert!(
+            ok,
+            "the daemon's /healthz never answered 200:\n{}",
+            d.log_text()
+        );
+        d
+    }
+
     /// `run --once --json`, asserting success; returns the report.
     pub fn run_once(&self) -> Value {
         let out = self.cmd(&["run", "--once", "--json"]);

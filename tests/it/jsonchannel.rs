@@ -55,16 +55,7 @@ fn json_desk(s: Setup<'_>) -> JsonDesk {
 impl JsonDesk {
     /// Starts the daemon and waits until `/healthz` answers 200.
     fn daemon(&self) -> RunningDaemon {
-        let d = self.desk.spawn_daemon(&[]);
-        let ok = eventually(Duration::from_secs(30), || {
-            relay::request(self.port, "GET", "/healthz", &[], b"").is_ok_and(|r| r.status == 200)
-        });
-        assert!(
-            ok,
-            "the daemon's /healthz never answered 200:\n{}",
-            d.log_text()
-        );
-        d
+        self.desk.spawn_daemon_http(self.port, &[])
     }
 
     fn push(&self, body: &Value) -> relay::Reply {

@@ -15,6 +15,7 @@
 // clippy's allow-*-in-tests settings do not reach non-#[test] functions.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod chromium;
 pub mod dovecot;
 pub mod relay;
 pub mod smtp;
