@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README and CI): installs the real servers the tests need (Dovecot,
-# aiosmtpd), then runs formatting, lint and every test (unit, integration, conformance).
+# aiosmtpd, Synapse, Chromium), then runs formatting, lint and every test (unit, integration, conformance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,7 @@ cargo test --bench telegram --locked
 cargo test --bench stats --locked
 cargo test --doc --locked
 cargo test --lib --bins --tests --locked
+echo "test.sh: test artifacts (the dashboard's screenshot) are in ${POSTDESK_TEST_ARTIFACTS:-${CARGO_TARGET_DIR:-target}/test-artifacts}"
 # The Debian package, installed, checked as the service sees it, and purged: it installs a
 # system package, so it runs in CI (CI=true) or when asked (POSTDESK_PACKAGE_TEST=1).
 if [ "${CI:-}" = true ] || [ "${POSTDESK_PACKAGE_TEST:-}" = 1 ]; then
