@@ -1,6 +1,11 @@
-//! `postdesk agent password NAME`: sets an agent's dashboard password, read from standard
-//! input (the first line; pipe it in, or type it and press Enter). Stored as an argon2id
-//! hash; setting it ends the agent's open sessions.
+//! Agents' dashboard logins:
+//! - `postdesk agent password NAME` sets an agent's password, read from standard input
+//!   (the first line; pipe it in, or type it and press Enter). Stored as an argon2id hash;
+//!   setting it ends the agent's open sessions.
+//! - `postdesk agent sessions [NAME] [--json]` lists the live sessions (who, since when,
+//!   until when; never a token).
+//! - `postdesk agent logout NAME` ends all of an agent's sessions (a lost laptop): their
+//!   next request meets the login form.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -18,10 +23,71 @@ pub enum AgentCommand {
         /// The agent's name, as in `[[agent]] name`.
         name: String,
     },
+    /// List the live dashboard sessions.
+    Sessions {
+        /// Only this agent's.
+        name: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End all of an agent's dashboard sessions.
+    Logout {
+        /// The agent's name.
+        name: String,
+    },
 }
 
 pub async fn execute(config: &Path, cmd: &AgentCommand) -> Result<bool> {
-    let AgentCommand::Password { name } = cmd;
+    match cmd {
+        AgentCommand::Password { name } => password(config, name).await,
+        AgentCommand::Sessions { name, json } => sessions(config, name.as_deref(), *json).await,
+        AgentCommand::Logout { name } => logout(config, name).await,
+    }
+}
+
+async fn sessions(config: &Path, name: Option<&str>, json: bool) -> Result<bool> {
+    let cfg = super::load_config_for_admin(config)?;
+    if let Some(name) = name
+        && cfg.agent_by_name(name).is_none()
+    {
+        bail!("no agent named {name:?} in the configuration");
+    }
+    let store = Store::open(&cfg.database_path).await?;
+    let mut conn = store.pool().acquire().await?;
+    let now = db_time(SystemClock.now());
+    let rows = crate::store::web_auth::list_sessions(&mut conn, name, &now).await?;
+    drop(conn);
+    store.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!("No live dashboard sessions.");
+    } else {
+        println!("{:<20} {:<28} {:<28}", "AGENT", "SINCE", "UNTIL");
+        for r in &rows {
+            println!("{:<20} {:<28} {:<28}", r.agent, r.created_at, r.expires_at);
+        }
+    }
+    Ok(true)
+}
+
+async fn logout(config: &Path, name: &str) -> Result<bool> {
+    let cfg = super::load_config_for_admin(config)?;
+    // An agent since removed from the configuration may still have rows: end them too.
+    let store = Store::open(&cfg.database_path).await?;
+    let mut tx = store.begin_write().await?;
+    let n = crate::store::web_auth::delete_agent_sessions(&mut tx, name).await?;
+    tx.commit().await?;
+    store.close().await;
+    if n == 0 && cfg.agent_by_name(name).is_none() {
+        bail!("no agent named {name:?} in the configuration, and no sessions under that name");
+    }
+    println!("Ended {n} dashboard session(s) of {name}.");
+    Ok(true)
+}
+
+async fn password(config: &Path, name: &str) -> Result<bool> {
     let cfg = super::load_config_for_admin(config)?;
     let Some(agent) = cfg.agent_by_name(name) else {
         bail!("no agent named {name:?} in the configuration");

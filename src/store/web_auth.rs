@@ -88,3 +88,86 @@ pub async fn delete_session(
         .await?;
     Ok(())
 }
+
+/// A live session as `postdesk agent sessions` lists it (never its token).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct SessionRow {
+    pub agent: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// The sessions alive at `now`, oldest first; with `agent`, only theirs.
+pub async fn list_sessions(
+    conn: &mut SqliteConnection,
+    agent: Option<&str>,
+    now: &str,
+) -> Result<Vec<SessionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT agent, created_at, expires_at FROM web_sessions \
+         WHERE expires_at > ? AND (? IS NULL OR agent = ?) ORDER BY created_at, agent",
+    )
+    .bind(now)
+    .bind(agent)
+    .bind(agent)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Ends every session of `agent`; returns how many were alive or not.
+pub async fn delete_agent_sessions(conn: &mut SqliteConnection, agent: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM web_sessions WHERE agent = ?")
+        .bind(agent)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_are_listed_while_alive_and_ended_per_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        let t0 = "2026-12-01T10:00:00.000000Z";
+        insert_session(&mut tx, "a1", "alice", t0, "2026-12-01T22:00:00.000000Z")
+            .await
+            .unwrap();
+        insert_session(&mut tx, "a2", "alice", t0, "2026-12-01T11:00:00.000000Z")
+            .await
+            .unwrap();
+        insert_session(&mut tx, "b1", "bob", t0, "2026-12-01T22:00:00.000000Z")
+            .await
+            .unwrap();
+        let at_noon = "2026-12-01T12:00:00.000000Z";
+        let all = list_sessions(&mut tx, None, at_noon).await.unwrap();
+        assert_eq!(
+            all.iter().map(|s| s.agent.as_str()).collect::<Vec<_>>(),
+            ["alice", "bob"],
+            "the session that expired at 11:00 is not listed"
+        );
+        assert_eq!(
+            list_sessions(&mut tx, Some("bob"), at_noon)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(delete_agent_sessions(&mut tx, "alice").await.unwrap(), 2);
+        assert_eq!(find_session(&mut tx, "a1", at_noon).await.unwrap(), None);
+        assert_eq!(
+            find_session(&mut tx, "b1", at_noon)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("bob"),
+            "bob's session stays"
+        );
+        tx.commit().await.unwrap();
+    }
+}

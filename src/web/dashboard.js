@@ -39,4 +39,9 @@
   }
   const source = new EventSource("/dashboard/events");
   source.addEventListener("changed", changed);
+  // The session is over (logged out elsewhere, ended by an admin): back to the form.
+  source.addEventListener("ended", function () {
+    source.close();
+    window.location.assign("/login");
+  });
 })();

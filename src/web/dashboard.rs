@@ -490,25 +490,47 @@ async fn app_js() -> Response {
     r
 }
 
-/// `changed` whenever the analytics follower has moved on, checked every second.
+/// `changed` whenever the analytics follower has moved on, checked every second; `ended`
+/// (and the end of the stream) once the session is gone: logged out, its password reset,
+/// `postdesk agent logout`, expired.
 async fn events(State(st): State<Arc<DashState>>, headers: HeaderMap) -> Response {
     if viewer(&st, &headers).await.is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let store = st.store.clone();
-    let stream = futures::stream::unfold((store, -1i64), |(store, last)| async move {
+    let digest = auth::session_token(&headers)
+        .map(|t| auth::token_digest(&t))
+        .unwrap_or_default();
+    let start = (st, digest, -1i64, false);
+    let stream = futures::stream::unfold(start, |(st, digest, last, done)| async move {
+        if done {
+            return None;
+        }
         loop {
-            let now = match store.pool().acquire().await {
+            let (alive, now) = match st.store.pool().acquire().await {
                 Ok(mut c) => {
-                    crate::store::events::cursor(&mut c, crate::analytics::follower::FOLLOWER)
+                    let at = db_time(st.clock.now());
+                    let alive = crate::store::web_auth::find_session(&mut c, &digest, &at)
                         .await
-                        .unwrap_or(last)
+                        .map_or(true, |s| s.is_some());
+                    let cursor =
+                        crate::store::events::cursor(&mut c, crate::analytics::follower::FOLLOWER)
+                            .await
+                            .unwrap_or(last);
+                    (alive, cursor)
                 }
-                Err(_) => last,
+                Err(_) => (true, last),
             };
+            if !alive {
+                // (An event without data is never dispatched by browsers.)
+                let ev = Event::default().event("ended").data("session ended");
+                return Some((
+                    Ok::<_, std::convert::Infallible>(ev),
+                    (st, digest, last, true),
+                ));
+            }
             if now != last {
                 let ev = Event::default().event("changed").data(now.to_string());
-                return Some((Ok::<_, std::convert::Infallible>(ev), (store, now)));
+                return Some((Ok(ev), (st, digest, now, false)));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::agents::{AGENT_CONFIG, alice_reply, open_ticket, token_of};
 use crate::harness::{Desk, Opts, eventually, mail};
-use crate::support::chromium::Browser;
+use crate::support::chromium::{Browser, Page};
 use crate::support::relay::{self, free_port};
 
 fn set_password(desk: &Desk, name: &str, password: &str) -> std::process::Output {
@@ -145,6 +145,25 @@ fn a_lead_logs_in_and_the_tiles_follow_new_mail() {
     drop(d);
 }
 
+/// Fills in and sends the login form the page shows, and waits for the dashboard.
+fn log_in(page: &mut Page, d: &crate::harness::RunningDaemon) {
+    page.eval(
+        "document.querySelector('input[name=name]').value = 'alice';\
+         document.querySelector('input[name=password]').value = 'a-long-dashboard-password';\
+         document.querySelector('form button[type=submit]').click(); true",
+    );
+    assert!(
+        page.wait_for(
+            "location.pathname === '/dashboard' && document.readyState === 'complete' \
+             && document.getElementById('tile-new') !== null",
+            Duration::from_secs(30)
+        ),
+        "no dashboard after logging in: {} {}",
+        page.eval("location.href + ' ' + document.body.innerText"),
+        d.log_text()
+    );
+}
+
 /// Where the tests leave files for people to look at: `$POSTDESK_TEST_ARTIFACTS`, else
 /// `target/test-artifacts`.
 fn artifacts_dir() -> std::path::PathBuf {
@@ -213,7 +232,7 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     // 4. Refused without a session: the page sends to the form, the data answers 401.
     page.goto(&format!("{base}/dashboard"));
     assert_eq!(page.path(), "/login", "{}", d.log_text());
-    let status = |page: &mut crate::support::chromium::Page, path: &str| {
+    let status = |page: &mut Page, path: &str| {
         page.eval(&format!(
             "fetch('{path}', {{credentials: 'same-origin'}}).then(r => r.status)"
         ))
@@ -222,21 +241,7 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     assert_eq!(status(&mut page, "/dashboard/panels"), 401);
 
     // 1. Log in through the form, as a person would: the browser sends its own Origin.
-    page.eval(
-        "document.querySelector('input[name=name]').value = 'alice';\
-         document.querySelector('input[name=password]').value = 'a-long-dashboard-password';\
-         document.querySelector('form button[type=submit]').click(); true",
-    );
-    assert!(
-        page.wait_for(
-            "location.pathname === '/dashboard' && document.readyState === 'complete' \
-             && document.getElementById('tile-new') !== null",
-            Duration::from_secs(30)
-        ),
-        "no dashboard after logging in: {} {}",
-        page.eval("location.href + ' ' + document.body.innerText"),
-        d.log_text()
-    );
+    log_in(&mut page, &d);
     // The session cookie is out of the page's reach, and Strict.
     assert_eq!(
         page.eval("document.cookie.includes('pd_session')"),
@@ -255,7 +260,7 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     assert_eq!(session["sameSite"], "Strict");
 
     // 2. The tiles and charts show the seeded history.
-    let tile = |page: &mut crate::support::chromium::Page, id: &str| {
+    let tile = |page: &mut Page, id: &str| {
         page.eval(&format!("document.getElementById('tile-{id}').textContent"))
             .as_str()
             .unwrap_or_default()
@@ -288,7 +293,7 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     );
     // The peak-hour heatmap: the hour both tickets came in is the darkest cell, the
     // others are empty.
-    let cells = |page: &mut crate::support::chromium::Page, fill: &str| {
+    let cells = |page: &mut Page, fill: &str| {
         page.eval(&format!(
             "[...document.querySelectorAll('figure[data-chart=peak-hours] rect')]\
              .filter(r => (r.getAttribute('fill') || '').toUpperCase() === '{fill}').length"
@@ -364,7 +369,27 @@ fn a_lead_watches_the_dashboard_in_chromium() {
         colours.len()
     );
 
-    // Logging out ends the session: the page and its data are refused again.
+    // An admin ends alice's sessions (a lost laptop): the open page leaves by itself.
+    let listed = desk.cmd(&["agent", "sessions", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["agent"], "alice");
+    assert!(listed[0].get("token").is_none() && listed[0].get("token_sha256").is_none());
+    let out = desk.cmd(&["agent", "logout", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        page.wait_for("location.pathname === '/login'", Duration::from_secs(30)),
+        "the page stayed after its session ended"
+    );
+    assert_eq!(status(&mut page, "/dashboard/tiles.json"), 401);
+
+    // Logging out with the button ends the session too: the page and its data are
+    // refused again.
+    log_in(&mut page, &d);
     page.eval("document.querySelector('header form button').click(); true");
     assert!(
         page.wait_for("location.pathname === '/login'", Duration::from_secs(30)),
@@ -373,6 +398,8 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     assert_eq!(status(&mut page, "/dashboard/tiles.json"), 401);
     page.goto(&format!("{base}/dashboard"));
     assert_eq!(page.path(), "/login");
+    let listed = desk.cmd(&["agent", "sessions", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
     assert!(
         page.errors.is_empty(),
         "the page reported errors: {:?}",
