@@ -22,25 +22,9 @@ use std::time::{Duration, Instant};
 use postdesk::kb::article::{IndexedArticle, Status};
 use postdesk::kb::index::{KbIndex, Query};
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const EN_REAL: &[&str] = &[
     "order",
@@ -335,7 +319,7 @@ fn en_vocab(rng: &mut Rng) -> Vocab {
     while words.len() < 20_000 {
         let n = rng.range(2, 4);
         let w: String = (0..n)
-            .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
+            .map(|_| SYLLABLES[rng.index(SYLLABLES.len())])
             .collect();
         words.push(w);
     }
@@ -348,7 +332,7 @@ fn zh_vocab(rng: &mut Rng) -> Vocab {
     words.rotate_right(15);
     while words.len() < 20_000 {
         let n = rng.range(2, 3);
-        let w: String = (0..n).map(|_| chars[rng.below(chars.len())]).collect();
+        let w: String = (0..n).map(|_| chars[rng.index(chars.len())]).collect();
         words.push(w);
     }
     Vocab::new(words)
@@ -361,7 +345,7 @@ fn text(rng: &mut Rng, vocab: &Vocab, words: usize, zh: bool) -> String {
             s.push(' ');
         }
         s.push_str(vocab.draw(rng));
-        if rng.below(12) == 0 {
+        if rng.index(12) == 0 {
             s.push_str(if zh { "，" } else { "." });
         }
     }
@@ -371,7 +355,7 @@ fn text(rng: &mut Rng, vocab: &Vocab, words: usize, zh: bool) -> String {
 fn article(rng: &mut Rng, id: i64, en: &Vocab, zh: &Vocab) -> IndexedArticle {
     let is_zh = id % 2 == 0;
     let vocab = if is_zh { zh } else { en };
-    let status = match rng.below(20) {
+    let status = match rng.index(20) {
         0..=15 => Status::Published,
         16..=18 => Status::Draft,
         _ => Status::Retired,
@@ -382,8 +366,8 @@ fn article(rng: &mut Rng, id: i64, en: &Vocab, zh: &Vocab) -> IndexedArticle {
         title: text(rng, vocab, title_words, is_zh),
         body: text(rng, vocab, body_words, is_zh),
         language: if is_zh { "zh" } else { "en" }.to_string(),
-        category: Some(format!("c{}", rng.below(20))),
-        tags: (0..rng.below(4))
+        category: Some(format!("c{}", rng.index(20))),
+        tags: (0..rng.index(4))
             .map(|_| vocab.draw(rng).to_string())
             .collect(),
         status,
@@ -393,9 +377,9 @@ fn article(rng: &mut Rng, id: i64, en: &Vocab, zh: &Vocab) -> IndexedArticle {
 fn query(rng: &mut Rng, vocab: &Vocab, common: &[&str], zh: bool) -> String {
     let n = rng.range(3, 20);
     let mut words: Vec<String> = (0..n).map(|_| vocab.draw(rng).to_string()).collect();
-    if rng.below(2) == 0 {
-        let at = rng.below(words.len());
-        words[at] = common[rng.below(common.len())].to_string();
+    if rng.index(2) == 0 {
+        let at = rng.index(words.len());
+        words[at] = common[rng.index(common.len())].to_string();
     }
     words.join(if zh { "" } else { " " })
 }

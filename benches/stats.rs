@@ -34,25 +34,9 @@ use postdesk::analytics::facts::TicketFacts;
 use postdesk::store::Store;
 use sqlx::Connection;
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const AGENTS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 const CATEGORIES: [&str; 5] = ["refund", "delivery", "login", "invoice", "product"];

@@ -149,6 +149,16 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("Drawing a chart: {e:?}")
 }
 
+/// The name of the item centred on `x` (item i sits at x = i), or nothing between items.
+fn name_at(names: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// Tickets new and resolved per day: two lines over the days' labels.
 pub fn volume_svg(title: &str, days: &[(String, i64, i64)]) -> Result<String> {
     let mut svg = String::new();
@@ -169,14 +179,7 @@ pub fn volume_svg(title: &str, days: &[(String, i64, i64)]) -> Result<String> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(days.len().max(1))
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| name_at(&names, *x))
             // Counts: whole numbers only (small ranges would repeat "2" for 1.5 and 2.5).
             .y_label_formatter(&|y| {
                 if (y - y.round()).abs() < 1e-6 {
@@ -240,14 +243,7 @@ pub fn bars_svg(title: &str, unit: &str, bars: &[(String, f64)]) -> Result<Strin
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(bars.len().max(1))
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| name_at(&names, *x))
             .y_desc(label(unit, 20))
             .y_label_formatter(&|y| {
                 if top < 10.0 {

@@ -75,6 +75,20 @@ pub fn open_ticket(desk: &Desk) -> (i64, CapturedMail) {
     (id, n)
 }
 
+/// A second customer's ticket: zed@customer.org asks where his parcel is (delivered and
+/// ingested with `run --once`).
+pub fn second_ticket(desk: &Desk) {
+    desk.deliver(&mail(
+        "Zed <zed@customer.org>",
+        "support@example.com",
+        "Where is my parcel",
+        "zed-1@customer.org",
+        "",
+        "Order 99 has not arrived.",
+    ));
+    desk.run_once();
+}
+
 /// The token in a notification's Reply-To (`support+<token>@example.com`).
 pub fn token_of(notification: &CapturedMail) -> String {
     let reply_to = notification.header("Reply-To").unwrap();

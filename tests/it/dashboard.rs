@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::agents::{AGENT_CONFIG, alice_reply, open_ticket, token_of};
+use crate::agents::{AGENT_CONFIG, alice_reply, open_ticket, second_ticket, token_of};
 use crate::harness::{Desk, Opts, eventually, mail};
 use crate::support::chromium::{Browser, Page};
 use crate::support::relay::{self, free_port};
@@ -164,20 +164,6 @@ fn log_in(page: &mut Page, d: &crate::harness::RunningDaemon) {
     );
 }
 
-/// Where the tests leave files for people to look at: `$POSTDESK_TEST_ARTIFACTS`, else
-/// `target/test-artifacts`.
-fn artifacts_dir() -> std::path::PathBuf {
-    std::env::var_os("POSTDESK_TEST_ARTIFACTS").map_or_else(
-        || {
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .unwrap()
-                .join("test-artifacts")
-        },
-        std::path::PathBuf::from,
-    )
-}
-
 /// The darkest heatmap cell (the busiest hour) and the lightest (no arrivals), as
 /// `analytics::charts::heatmap_svg` fills them.
 const BUSIEST: &str = "#1E40AF";
@@ -203,15 +189,7 @@ fn a_lead_watches_the_dashboard_in_chromium() {
 
     // Seeded history: two tickets; alice answers and resolves the first after a moment.
     let (id, n) = open_ticket(&desk);
-    desk.deliver(&mail(
-        "Zed <zed@customer.org>",
-        "support@example.com",
-        "Where is my parcel",
-        "zed-1@customer.org",
-        "",
-        "Order 99 has not arrived.",
-    ));
-    desk.run_once();
+    second_ticket(&desk);
     std::thread::sleep(Duration::from_millis(1100));
     desk.deliver(&alice_reply(
         &token_of(&n),
@@ -354,7 +332,7 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     assert_eq!(tile(&mut page, "backlog"), "2");
 
     // 5. A screenshot of what the lead sees, kept for people to look at.
-    let shot = artifacts_dir().join("dashboard.png");
+    let shot = crate::support::artifacts_dir().join("dashboard.png");
     let png = page.screenshot(&shot);
     let img = resvg::tiny_skia::Pixmap::decode_png(&png).expect("the screenshot decodes");
     assert_eq!(img.width(), 1280);

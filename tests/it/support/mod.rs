@@ -29,6 +29,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+/// Where the tests leave files for people to look at: `$POSTDESK_TEST_ARTIFACTS`, else
+/// `target/test-artifacts`.
+pub fn artifacts_dir() -> std::path::PathBuf {
+    std::env::var_os("POSTDESK_TEST_ARTIFACTS").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .unwrap()
+                .join("test-artifacts")
+        },
+        std::path::PathBuf::from,
+    )
+}
+
 /// The `postdesk` binary Cargo built for this test run.
 pub fn postdesk_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_postdesk"))
