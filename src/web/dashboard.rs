@@ -397,9 +397,9 @@ fn render_page(
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <style>body{{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1f2328}}\
          header{{background:#24292f;color:#fff;padding:.8em 1.2em;display:flex;justify-content:space-between;align-items:center}}\
-         main{{padding:1em 1.2em}}.tiles{{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.8em}}\
+         main{{padding:1em 1.2em}}.tiles{{display:grid;grid-template-columns:repeat(auto-fill,minmax(9em,1fr));gap:.8em}}\
          .tile{{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.8em}}.label{{color:#57606a;font-size:.85em}}\
-         .value{{font-size:1.6em;font-weight:600}}.charts{{display:grid;grid-template-columns:repeat(auto-fill,minmax(30em,1fr));gap:0 1em}}\
+         .value{{font-size:1.6em;font-weight:600}}.charts{{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(30em,100%),1fr));gap:0 1em}}.wide{{overflow-x:auto}}\
          figure{{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:1em 0;padding:.5em}}\
          figure svg{{max-width:100%;height:auto}}table{{border-collapse:collapse;background:#fff}}td,th{{padding:.3em .8em;border-bottom:1px solid #eaeef2;text-align:right}}\
          td:first-child,th:first-child{{text-align:left}}</style>\
@@ -473,8 +473,8 @@ fn render_panels(lead: bool, r: &Report, alerts: &[crate::store::triage::Alert])
         "you beside your team"
     };
     format!(
-        "<div class=\"charts\">{charts}</div><h2>Agents ({who})</h2><table id=\"agents\"><tr><th>Agent</th><th>New</th><th>Resolved</th><th>First response</th>\
-         <th>Resolution</th><th>FCR</th><th>Reopen</th></tr>{rows}</table>\
+        "<div class=\"charts\">{charts}</div><h2>Agents ({who})</h2><div class=\"wide\"><table id=\"agents\"><tr><th>Agent</th><th>New</th><th>Resolved</th><th>First response</th>\
+         <th>Resolution</th><th>FCR</th><th>Reopen</th></tr>{rows}</table></div>\
          <h2>Open red alerts</h2><ul id=\"alerts\">{alert_rows}</ul>"
     )
 }

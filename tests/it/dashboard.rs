@@ -346,6 +346,25 @@ fn a_lead_watches_the_dashboard_in_chromium() {
         "a blank screenshot ({} colours)",
         colours.len()
     );
+    // On a phone the page narrows: nothing scrolls sideways (the agent table may, in
+    // its own box).
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true }),
+    );
+    assert!(
+        page.wait_for(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth",
+            Duration::from_secs(10)
+        ),
+        "the dashboard scrolls sideways at 390 pixels by {}",
+        page.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    );
+    page.screenshot(&crate::support::artifacts_dir().join("dashboard-390.png"));
+    page.call(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    );
 
     // An admin ends alice's sessions (a lost laptop): the open page leaves by itself.
     let listed = desk.cmd(&["agent", "sessions", "--json"]);
