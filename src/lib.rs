@@ -109,9 +109,9 @@
 //!    (`threading::rating`; the ticket stays resolved), as is the button behind a signed
 //!    `/rate/` link (`web::rate`); `web::metrics` serves Prometheus' `/metrics`, and
 //!    `web::dashboard` the agents' dashboard (`/login` with an argon2 password set by
-//!    `postdesk agent password`, a `SameSite=Strict` session cookie, tiles refreshed
-//!    through server-sent events when the analytics follower moves on, with the charts,
-//!    the agent table and the red alerts).
+//!    `postdesk agent password` or a one-time `postdesk agent link`, a `SameSite=Strict`
+//!    session cookie, tiles, charts, agent table and red alerts refreshed through
+//!    server-sent events when the analytics follower moves on).
 //! 6. **Outbound sends** (`outbound::worker`): each outbox row names its channel and the
 //!    worker dispatches it to that channel's transport: SMTP with lettre for email (4xx
 //!    and timeouts retried with backoff, 5xx final, the same Message-ID on every attempt), a

@@ -4,6 +4,10 @@
 //!   setting it ends the agent's open sessions.
 //! - `postdesk agent sessions [NAME] [--json]` lists the live sessions (who, since when,
 //!   until when; never a token).
+//! - `postdesk agent link NAME [--minutes 15]` prints a one-time login link (the "token"
+//!   way in, for an agent without a password or a wall screen): it works once, within its
+//!   minutes, and only through its page's button, so a mail scanner that opens it uses
+//!   nothing up.
 //! - `postdesk agent logout NAME` ends all of an agent's sessions (a lost laptop): their
 //!   next request meets the login form.
 
@@ -31,6 +35,14 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a one-time dashboard login link for an agent.
+    Link {
+        /// The agent's name.
+        name: String,
+        /// How long the link works, in minutes (1 to 1440).
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440))]
+        minutes: u32,
+    },
     /// End all of an agent's dashboard sessions.
     Logout {
         /// The agent's name.
@@ -43,7 +55,44 @@ pub async fn execute(config: &Path, cmd: &AgentCommand) -> Result<bool> {
         AgentCommand::Password { name } => password(config, name).await,
         AgentCommand::Sessions { name, json } => sessions(config, name.as_deref(), *json).await,
         AgentCommand::Logout { name } => logout(config, name).await,
+        AgentCommand::Link { name, minutes } => link(config, name, *minutes).await,
     }
+}
+
+async fn link(config: &Path, name: &str, minutes: u32) -> Result<bool> {
+    let cfg = super::load_config_for_admin(config)?;
+    let Some(agent) = cfg.agent_by_name(name) else {
+        bail!("no agent named {name:?} in the configuration");
+    };
+    let Some(http) = &cfg.http else {
+        bail!("the dashboard needs the HTTP listener: add an [http] section");
+    };
+    let base = http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", http.listen));
+    let token = auth::new_token();
+    let now = SystemClock.now();
+    let expires = now + chrono::Duration::minutes(i64::from(minutes));
+    let store = Store::open(&cfg.database_path).await?;
+    let mut tx = store.begin_write().await?;
+    crate::store::web_auth::insert_login_link(
+        &mut tx,
+        &auth::token_digest(&token),
+        &agent.name,
+        &db_time(now),
+        &db_time(expires),
+    )
+    .await?;
+    tx.commit().await?;
+    store.close().await;
+    println!("{base}/login/link/{token}");
+    eprintln!(
+        "The link logs {} in once, until {} (UTC); keep it to them.",
+        agent.name,
+        expires.format("%Y-%m-%d %H:%M")
+    );
+    Ok(true)
 }
 
 async fn sessions(config: &Path, name: Option<&str>, json: bool) -> Result<bool> {

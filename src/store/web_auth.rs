@@ -123,6 +123,48 @@ pub async fn delete_agent_sessions(conn: &mut SqliteConnection, agent: &str) -> 
         .rows_affected())
 }
 
+/// Records a one-time login link.
+pub async fn insert_login_link(
+    conn: &mut SqliteConnection,
+    token_sha256: &str,
+    agent: &str,
+    now: &str,
+    expires: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO login_links (token_sha256, agent, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(token_sha256)
+    .bind(agent)
+    .bind(now)
+    .bind(expires)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Uses up a login link: its agent when it was there and alive at `now`. The link is
+/// gone afterwards either way, and so are the expired ones.
+pub async fn take_login_link(
+    conn: &mut SqliteConnection,
+    token_sha256: &str,
+    now: &str,
+) -> Result<Option<String>> {
+    let agent: Option<String> = sqlx::query_scalar(
+        "DELETE FROM login_links WHERE token_sha256 = ? RETURNING CASE WHEN expires_at > ? THEN agent END",
+    )
+    .bind(token_sha256)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    sqlx::query("DELETE FROM login_links WHERE expires_at <= ?")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(agent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +210,45 @@ mod tests {
             Some("bob"),
             "bob's session stays"
         );
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_login_link_works_once_and_not_after_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        let t0 = "2026-12-01T10:00:00.000000Z";
+        let t15 = "2026-12-01T10:15:00.000000Z";
+        insert_login_link(&mut tx, "l1", "alice", t0, t15)
+            .await
+            .unwrap();
+        insert_login_link(&mut tx, "l2", "bob", t0, t15)
+            .await
+            .unwrap();
+        let t5 = "2026-12-01T10:05:00.000000Z";
+        assert_eq!(
+            take_login_link(&mut tx, "l1", t5).await.unwrap().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            take_login_link(&mut tx, "l1", t5).await.unwrap(),
+            None,
+            "used once"
+        );
+        assert_eq!(take_login_link(&mut tx, "nope", t5).await.unwrap(), None);
+        assert_eq!(
+            take_login_link(&mut tx, "l2", t15).await.unwrap(),
+            None,
+            "expired"
+        );
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_links")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
         tx.commit().await.unwrap();
     }
 }

@@ -47,6 +47,8 @@ pub fn router(store: Store, cfg: Arc<Config>, clock: Arc<dyn Clock>) -> Router {
     let five = NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN);
     Router::new()
         .route("/login", get(login_form).post(login))
+        .route("/login/link/{token}", get(link_page))
+        .route("/login/link", post(link_login))
         .route("/logout", post(logout))
         .route("/dashboard", get(page))
         .route("/dashboard/app.js", get(app_js))
@@ -174,6 +176,11 @@ async fn login(
             login_page(Some("Wrong name or password.")),
         );
     };
+    start_session(&st, &agent).await
+}
+
+/// Records a new session for `agent` and sends to the dashboard with its cookie.
+async fn start_session(st: &DashState, agent: &str) -> Response {
     let token = auth::new_token();
     let now = st.clock.now();
     let expires = now + chrono::Duration::seconds(auth::SESSION_SECONDS);
@@ -182,7 +189,7 @@ async fn login(
         crate::store::web_auth::insert_session(
             &mut tx,
             &auth::token_digest(&token),
-            &agent,
+            agent,
             &db_time(now),
             &db_time(expires),
         )
@@ -204,6 +211,81 @@ async fn login(
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+/// A login link's page: one button, because opening the link must use nothing up (mail
+/// scanners open links). The token goes on in a same-origin form.
+async fn link_page(axum::extract::Path(token): axum::extract::Path<String>) -> Response {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return html(
+            StatusCode::NOT_FOUND,
+            login_page(Some("This is not a login link.")),
+        );
+    }
+    html(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>postdesk: log in</title>\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+             <body style=\"font-family:system-ui,sans-serif;max-width:24em;margin:4em auto;padding:0 1em\">\
+             <h1>postdesk</h1><form method=\"post\" action=\"/login/link\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <p><button type=\"submit\">Log in to the dashboard</button></p></form></body></html>"
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    token: String,
+}
+
+async fn link_login(
+    State(st): State<Arc<DashState>>,
+    headers: HeaderMap,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    if !auth::same_origin(&headers) {
+        return html(
+            StatusCode::FORBIDDEN,
+            login_page(Some("This form must be sent from this site.")),
+        );
+    }
+    let now = db_time(st.clock.now());
+    let taken = async {
+        let mut tx = st.store.begin_write().await?;
+        let agent = crate::store::web_auth::take_login_link(
+            &mut tx,
+            &auth::token_digest(f.token.trim()),
+            &now,
+        )
+        .await?;
+        tx.commit().await?;
+        anyhow::Ok(agent)
+    }
+    .await;
+    match taken {
+        // An agent removed from the configuration since gets nothing.
+        Ok(Some(agent)) if st.cfg.agent_by_name(&agent).is_some() => {
+            start_session(&st, &agent).await
+        }
+        Ok(_) => {
+            tracing::warn!("Dashboard: an unknown, used or expired login link.");
+            html(
+                StatusCode::UNAUTHORIZED,
+                login_page(Some(
+                    "This link was used already or has expired; ask for a new one.",
+                )),
+            )
+        }
+        Err(e) => {
+            tracing::error!("Dashboard: reading a login link: {e:#}");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                login_page(Some("Please try again.")),
+            )
+        }
+    }
 }
 
 async fn logout(State(st): State<Arc<DashState>>, headers: HeaderMap) -> Response {

@@ -142,6 +142,76 @@ fn a_lead_logs_in_and_the_tiles_follow_new_mail() {
             == "1"),
         "the tile never moved"
     );
+
+    // A one-time login link for bob, who has no password. Opening it uses nothing up;
+    // its button (a same-origin POST) logs him in, once.
+    assert!(
+        !desk
+            .cmd(&["agent", "link", "bob", "--minutes", "0"])
+            .status
+            .success()
+    );
+    let out = desk.cmd(&["agent", "link", "bob"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let prefix = format!("http://127.0.0.1:{port}/login/link/");
+    let token = url
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_string();
+    assert_eq!(token.len(), 64);
+    for _ in 0..2 {
+        let page = relay::request(port, "GET", &format!("/login/link/{token}"), &[], b"").unwrap();
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains(&format!("value=\"{token}\"")),
+            "{}",
+            page.body
+        );
+        assert!(page.header("set-cookie").is_none());
+    }
+    let by_link = |origin: &str| {
+        relay::request(
+            port,
+            "POST",
+            "/login/link",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded".into()),
+                ("Origin", origin.to_string()),
+            ],
+            format!("token={token}").as_bytes(),
+        )
+        .unwrap()
+    };
+    assert_eq!(by_link("https://evil.example").status, 403);
+    let r = by_link(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let bob = [(
+        "Cookie",
+        r.header("set-cookie")
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string(),
+    )];
+    assert_eq!(
+        by_link(&format!("http://127.0.0.1:{port}")).status,
+        401,
+        "a link works once"
+    );
+    // bob leads nobody: he sees his own row beside the team's figures, not alice's.
+    let page = relay::request(port, "GET", "/dashboard", &bob, b"").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-agent=\"bob\""), "{}", page.body);
+    assert!(!page.body.contains("data-agent=\"alice\""), "{}", page.body);
+    assert!(page.body.contains("you beside your team"));
+    let bob_tiles = relay::request(port, "GET", "/dashboard/tiles.json", &bob, b"").unwrap();
+    assert_eq!(bob_tiles.status, 200);
     drop(d);
 }
 
