@@ -9,20 +9,21 @@
     if (r.status === 401) { window.location.assign("/login"); return null; }
     return r.ok ? r : null;
   }
+  // Both answers first, then one change to the page: tiles and panels never disagree.
   async function refresh() {
-    const tiles = await get("/dashboard/tiles.json");
-    if (!tiles) return;
+    const [tiles, panels] = await Promise.all([get("/dashboard/tiles.json"), get("/dashboard/panels")]);
+    if (!tiles || !panels) return;
     const data = await tiles.json();
+    const markup = await panels.text();
     for (const [id, value] of Object.entries(data.tiles)) {
       const el = document.getElementById("tile-" + id);
       if (el && el.textContent !== String(value)) { el.textContent = String(value); }
     }
     const upd = document.getElementById("updated");
     if (upd) upd.textContent = data.updated;
-    const panels = await get("/dashboard/panels");
     const box = document.getElementById("panels");
     // Our own server's markup, every outside string escaped there.
-    if (panels && box) box.innerHTML = await panels.text();
+    if (box) box.innerHTML = markup;
     document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
   }
   // One refresh at a time; a change during one asks for one more after it.

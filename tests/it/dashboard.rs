@@ -316,7 +316,8 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     };
     assert!(
         page.wait_for(
-            "document.getElementById('tile-new').textContent === '2'",
+            "document.getElementById('tile-new').textContent === '2' \
+             && document.getElementById('tile-resolved').textContent === '1'",
             Duration::from_secs(30)
         ),
         "tile-new shows {:?}",
