@@ -1,8 +1,10 @@
 //! Issue 16: the dashboard with the real daemon, over plain HTTP (passwords set by
 //! `postdesk agent password`, the login form, the session cookie, tiles that change after
-//! a new mail, refusals) and in a real headless Chromium (log in through the form, the
-//! tiles and charts with seeded data, a tile and a chart that change after a new mail
-//! without a reload, refusals without a session, a screenshot kept as an artifact).
+//! a new mail, refusals, one-time login links, what a non-lead sees) and in a real
+//! headless Chromium (log in through the form, the tiles and charts with seeded data,
+//! tiles, a chart and the red alerts changing after a new mail without a reload, an
+//! admin's logout reaching the open page, refusals without a session, a phone-width
+//! layout, screenshots kept as artifacts).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -364,13 +366,18 @@ fn a_lead_watches_the_dashboard_in_chromium() {
     // 3. A new ticket by mail: the tile and the volume chart change in place.
     page.eval("window.stayed = 'the same document'; true");
     let volume_before = page.eval("document.querySelector('figure[data-chart=volume]').innerHTML");
+    // A stolen account: a new ticket and a red alert.
+    assert_eq!(
+        page.eval("document.querySelectorAll('#alerts li.none').length"),
+        1
+    );
     desk.deliver(&mail(
         "Kim <kim@customer.org>",
         "support@example.com",
         "Cannot log in",
         "kim-1@customer.org",
         "",
-        "My password does not work.",
+        "My account was hacked and someone changed my password. Please help!",
     ));
     assert!(
         page.wait_for(
@@ -401,6 +408,14 @@ fn a_lead_watches_the_dashboard_in_chromium() {
         "the volume chart did not follow"
     );
     assert_eq!(tile(&mut page, "backlog"), "2");
+    assert_eq!(tile(&mut page, "alerts"), "1");
+    let listed = page.eval("[...document.querySelectorAll('#alerts li')].map(l => l.textContent)");
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(
+        listed[0].as_str().is_some_and(|l| l.starts_with("#3 ")),
+        "{listed:?}"
+    );
 
     // 5. A screenshot of what the lead sees, kept for people to look at.
     let shot = crate::support::artifacts_dir().join("dashboard.png");
